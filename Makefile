@@ -1,0 +1,40 @@
+# Wraparound: `make demo` and `make test` set up everything on a fresh machine.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+PYTHON ?= python3.11
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= var/demo
+DEMO_PATIENTS ?= 50000
+DEMO_SEED ?= 42
+
+.PHONY: install demo test lint bench clean
+
+$(UV):
+	$(PYTHON) -m pip install --quiet --user uv==0.13.8
+
+$(BIN)/wraparound: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(BIN)/wraparound
+
+demo: install
+	$(BIN)/wraparound synth --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED) --out $(DEMO_DIR)/warehouse --overwrite
+	$(BIN)/wraparound summary --warehouse $(DEMO_DIR)/warehouse
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

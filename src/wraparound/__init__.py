@@ -1,0 +1,1 @@
+"""Wraparound: integrated primary care for an English NHS locality."""

@@ -1,0 +1,104 @@
+"""The engine interface: the only way population-scale computation reaches the warehouse.
+
+Analytics build Ibis expressions over ``engine.table(name)`` and hand them back to the engine
+to run (``to_arrow``, ``to_polars``, ``to_parquet``). They never import DuckDB or Spark, so the
+same pipeline runs on embedded DuckDB (the default) or on Apache Spark, chosen by
+configuration (``WRAPAROUND_ENGINE``) rather than by code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import ibis
+import pyarrow as pa
+
+from wraparound.warehouse.schema import TABLES
+from wraparound.warehouse.store import Warehouse
+
+DEFAULT_ENGINE = "duckdb"
+
+
+class Engine(Protocol):
+    """What every engine offers. Expressions are Ibis table expressions."""
+
+    name: str
+
+    def table(self, name: str) -> ibis.Table: ...
+
+    def memtable(self, data: pa.Table) -> ibis.Table: ...
+
+    def to_arrow(self, expr: ibis.Table) -> pa.Table: ...
+
+    def to_parquet(self, expr: ibis.Table, path: Path) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class IbisEngine:
+    """An engine backed by an Ibis backend, with the warehouse tables registered as views."""
+
+    def __init__(self, name: str, backend, warehouse: Warehouse):
+        self.name = name
+        self.backend = backend
+        self.warehouse = warehouse
+        self._tables: dict[str, ibis.Table] = {}
+
+    def table(self, name: str) -> ibis.Table:
+        if name not in TABLES:
+            raise KeyError(f"unknown warehouse table {name!r}")
+        if name not in self._tables:
+            path = str(self.warehouse.table_path(name))
+            self._tables[name] = self.backend.read_parquet(path, table_name=f"wh_{name}")
+        return self._tables[name]
+
+    def memtable(self, data: pa.Table) -> ibis.Table:
+        return ibis.memtable(data)
+
+    def to_arrow(self, expr: ibis.Table) -> pa.Table:
+        return self.backend.to_pyarrow(expr)
+
+    def to_polars(self, expr: ibis.Table):
+        return self.backend.to_polars(expr)
+
+    def to_parquet(self, expr: ibis.Table, path: Path) -> None:
+        self.backend.to_parquet(expr, str(path), compression="zstd")
+
+    def close(self) -> None:
+        self._tables.clear()
+        disconnect = getattr(self.backend, "disconnect", None)
+        if disconnect:
+            disconnect()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _duckdb(warehouse: Warehouse) -> IbisEngine:
+    config = {}
+    if limit := os.environ.get("WRAPAROUND_DUCKDB_MEMORY_LIMIT"):
+        config["memory_limit"] = limit
+    if threads := os.environ.get("WRAPAROUND_THREADS"):
+        config["threads"] = int(threads)
+    backend = ibis.duckdb.connect(**config)
+    return IbisEngine("duckdb", backend, warehouse)
+
+
+ENGINES = {"duckdb": _duckdb}
+
+
+def connect(warehouse: Warehouse | str | os.PathLike, engine: str | None = None) -> IbisEngine:
+    """Open an engine over a warehouse. ``engine`` defaults to ``$WRAPAROUND_ENGINE`` or DuckDB."""
+    if not isinstance(warehouse, Warehouse):
+        warehouse = Warehouse(warehouse)
+    name = engine or os.environ.get("WRAPAROUND_ENGINE", DEFAULT_ENGINE)
+    try:
+        factory = ENGINES[name]
+    except KeyError:
+        raise ValueError(f"unknown engine {name!r}; choose from {sorted(ENGINES)}") from None
+    return factory(warehouse)

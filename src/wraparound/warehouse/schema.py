@@ -1,0 +1,177 @@
+"""The warehouse event schema: the one place that knows which tables exist and their columns.
+
+Every producer (synthetic generator, FHIR ingest, CSV ingest) emits rows in exactly these
+shapes, and every consumer reads them through the engine interface. Keeping the schema as
+PyArrow schemas (rather than engine DDL) means the same definition serves Parquet writing,
+validation of producer output, and both engines.
+
+Conventions shared by all tables:
+
+* ``id`` is the source's logical id for the row (FHIR ``Resource.id`` or the CSV key). It is
+  the key for de-duplication: loading a row whose ``id`` is already present replaces it only
+  when the incoming row is a newer version (``updated_at`` then ``version_id``).
+* ``patient_id`` is a keyed pseudonym (see ``wraparound.warehouse.pseudonym``); NHS numbers
+  never reach the warehouse.
+* Clinical dates are ``date32`` (no timezone); timestamps are UTC-aware ``timestamp[us]``.
+* ``batch`` is the load that last wrote the row, so later stages can ask "what is new since".
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+TS = pa.timestamp("us", tz="UTC")
+
+_BOOKKEEPING = [
+    pa.field("updated_at", TS),
+    pa.field("version_id", pa.int64()),
+    pa.field("batch", pa.int64(), nullable=False),
+]
+
+
+def _table(*fields: pa.Field) -> pa.Schema:
+    return pa.schema([pa.field("id", pa.string(), nullable=False), *fields, *_BOOKKEEPING])
+
+
+_DECLARED: dict[str, pa.Schema] = {
+    # Organisations: locality, neighbourhoods, practices, hubs, hospital and community trusts.
+    "organisations": _table(
+        pa.field("org_id", pa.string(), nullable=False),  # ODS code
+        pa.field("name", pa.string()),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("parent_id", pa.string()),  # ODS code of the parent organisation
+    ),
+    # Small areas and their Index of Multiple Deprivation decile (1 = most deprived).
+    "areas": _table(
+        pa.field("lsoa", pa.string(), nullable=False),
+        pa.field("imd_decile", pa.int8(), nullable=False),
+    ),
+    "patients": _table(
+        pa.field("patient_id", pa.string(), nullable=False),
+        pa.field("birth_date", pa.date32()),
+        pa.field("sex", pa.string()),  # FHIR administrative gender
+        pa.field("ethnicity", pa.string()),  # NHS ethnic category code (A-Z)
+        pa.field("lsoa", pa.string()),
+        pa.field("death_date", pa.date32()),
+        pa.field("opted_out", pa.bool_(), nullable=False),  # national data opt-out
+        pa.field("dq_flags", pa.string()),  # comma-separated data-quality flags
+    ),
+    # GP registration history: one row per spell at a practice.
+    "registrations": _table(
+        pa.field("patient_id", pa.string(), nullable=False),
+        pa.field("practice_id", pa.string(), nullable=False),
+        pa.field("start_date", pa.date32(), nullable=False),
+        pa.field("end_date", pa.date32()),
+    ),
+    "practitioners": _table(
+        pa.field("name", pa.string()),
+    ),
+    "practitioner_roles": _table(
+        pa.field("practitioner_id", pa.string(), nullable=False),
+        pa.field("org_id", pa.string()),
+        pa.field("role", pa.string(), nullable=False),
+    ),
+    "conditions": _table(
+        pa.field("patient_id", pa.string(), nullable=False),
+        pa.field("system", pa.string(), nullable=False),
+        pa.field("code", pa.string(), nullable=False),
+        pa.field("onset_date", pa.date32()),
+        pa.field("abatement_date", pa.date32()),
+    ),
+    "observations": _table(
+        pa.field("patient_id", pa.string(), nullable=False),
+        pa.field("system", pa.string(), nullable=False),
+        pa.field("code", pa.string(), nullable=False),
+        pa.field("date", pa.date32()),
+        pa.field("value", pa.float64()),
+        pa.field("unit", pa.string()),
+    ),
+    "medications": _table(
+        pa.field("patient_id", pa.string(), nullable=False),
+        pa.field("system", pa.string(), nullable=False),
+        pa.field("code", pa.string(), nullable=False),
+        pa.field("start_date", pa.date32()),
+        pa.field("end_date", pa.date32()),
+        pa.field("kind", pa.string(), nullable=False),  # request | statement
+    ),
+    "procedures": _table(
+        pa.field("patient_id", pa.string(), nullable=False),
+        pa.field("system", pa.string(), nullable=False),
+        pa.field("code", pa.string(), nullable=False),
+        pa.field("date", pa.date32()),
+    ),
+    # Every contact with a service. ``kind`` is one of ENCOUNTER_KINDS.
+    "encounters": _table(
+        pa.field("patient_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("start", TS, nullable=False),
+        pa.field("end", TS),
+        pa.field("booked_at", TS),  # when the appointment was booked (GP appointments)
+        pa.field("status", pa.string(), nullable=False),  # attended | dna | cancelled | booked
+        pa.field("mode", pa.string()),  # face_to_face | telephone | video | home_visit
+        pa.field("org_id", pa.string()),  # ODS code of the provider
+        pa.field("practitioner_role_id", pa.string()),
+        pa.field("specialty", pa.string()),  # outpatient treatment function
+    ),
+}
+
+# Columns that must never be null, checked by ``conform``. The stored Parquet schemas mark
+# every column nullable, because engines do not agree on writing nullability flags.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    name: tuple(f.name for f in schema if not f.nullable) for name, schema in _DECLARED.items()
+}
+TABLES: dict[str, pa.Schema] = {
+    name: pa.schema([f.with_nullable(True) for f in schema]) for name, schema in _DECLARED.items()
+}
+
+ENCOUNTER_KINDS = (
+    "gp_appointment",
+    "ae_attendance",
+    "emergency_admission",
+    "elective_admission",
+    "outpatient",
+    "community",
+)
+
+ORGANISATION_KINDS = ("locality", "neighbourhood", "practice", "hub", "trust", "community")
+
+# Short names for code systems, and the FHIR system URIs they correspond to.
+CODE_SYSTEMS: dict[str, str] = {
+    "snomed": "http://snomed.info/sct",
+    "dmd": "https://dmd.nhs.uk",
+    "loinc": "http://loinc.org",
+    "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "icd10": "http://hl7.org/fhir/sid/icd-10",
+    "read2": "http://read.info/readv2",
+    "ctv3": "http://read.info/ctv3",
+}
+SYSTEM_BY_URI = {uri: short for short, uri in CODE_SYSTEMS.items()}
+
+
+def empty(name: str) -> pa.Table:
+    """An empty table with the named schema."""
+    return TABLES[name].empty_table()
+
+
+def conform(name: str, table: pa.Table) -> pa.Table:
+    """Cast ``table`` to the named schema, column order included, or raise ValueError.
+
+    Producers build tables column by column; this is the single check that what they built
+    is what the warehouse promises its readers.
+    """
+    schema = TABLES[name]
+    missing = [f.name for f in schema if f.name not in table.column_names]
+    extra = [c for c in table.column_names if c not in schema.names]
+    if missing or extra:
+        raise ValueError(f"{name}: missing columns {missing}, unexpected columns {extra}")
+    table = table.select(schema.names)
+    try:
+        table = table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+    nulls = [c for c in REQUIRED[name] if table[c].null_count]
+    if nulls:
+        raise ValueError(f"{name}: required columns contain nulls: {nulls}")
+    return table
