@@ -1,0 +1,75 @@
+"""FHIR R4 URLs and codes shared by the writer and the reader (see docs/fhir-mapping.md)."""
+
+from __future__ import annotations
+
+NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+ODS_CODE = "https://fhir.nhs.uk/Id/ods-organization-code"
+
+ETHNIC_CATEGORY_EXT = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
+ETHNIC_CATEGORY_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategory"
+
+_W = "https://wraparound.nhs.uk/fhir"
+LSOA_EXT = f"{_W}/StructureDefinition/lsoa"
+OPT_OUT_EXT = f"{_W}/StructureDefinition/national-data-opt-out"
+APPOINTMENT_ORG_EXT = f"{_W}/StructureDefinition/appointment-organisation"
+ORG_KIND_SYSTEM = f"{_W}/CodeSystem/organisation-kind"
+EPISODE_TYPE_SYSTEM = f"{_W}/CodeSystem/episode-type"
+GP_REGISTRATION = "gp-registration"
+STAFF_ROLE_SYSTEM = f"{_W}/CodeSystem/staff-role"
+APPOINTMENT_MODE_SYSTEM = f"{_W}/CodeSystem/appointment-mode"
+SPECIALTY_SYSTEM = f"{_W}/CodeSystem/treatment-function"
+
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ACT_PRIORITY = "http://terminology.hl7.org/CodeSystem/v3-ActPriority"
+
+# Encounter kind -> (class code, priority code or None) used by the writer.
+ENCOUNTER_CLASS = {
+    "ae_attendance": ("EMER", None),
+    "emergency_admission": ("IMP", "EM"),
+    "elective_admission": ("IMP", "EL"),
+    "outpatient": ("AMB", None),
+    "community": ("HH", None),
+}
+
+APPOINTMENT_STATUS_TO_FHIR = {
+    "attended": "fulfilled",
+    "dna": "noshow",
+    "cancelled": "cancelled",
+    "booked": "booked",
+}
+APPOINTMENT_STATUS_FROM_FHIR = {
+    "fulfilled": "attended",
+    "noshow": "dna",
+    "cancelled": "cancelled",
+    "booked": "booked",
+    "pending": "booked",
+    "proposed": "booked",
+    "arrived": "attended",
+    "checked-in": "attended",
+}
+ENCOUNTER_STATUS_TO_FHIR = {"attended": "finished", "cancelled": "cancelled", "booked": "planned"}
+ENCOUNTER_STATUS_FROM_FHIR = {
+    "finished": "attended",
+    "cancelled": "cancelled",
+    "planned": "booked",
+    "arrived": "booked",
+    "triaged": "booked",
+    "in-progress": "booked",
+    "onleave": "booked",
+}
+
+# The resource types ingest understands; anything else is counted and skipped.
+SUPPORTED_RESOURCES = (
+    "Patient",
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "Encounter",
+    "Condition",
+    "Observation",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Procedure",
+    "Appointment",
+    "EpisodeOfCare",
+)
