@@ -1,0 +1,25 @@
+"""What the synthetic generator hands to its writers: warehouse tables, one chunk of patients
+at a time, so a million-patient locality streams to disk in bounded memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+
+@dataclass
+class PopulationChunk:
+    """One slice of the synthetic population.
+
+    ``tables`` hold warehouse-shaped rows (``schema.TABLES``); organisations, areas,
+    practitioners and practitioner roles arrive only in the first chunk. ``identities`` maps
+    each Patient logical id to its NHS number, which only the FHIR writer may use: the
+    warehouse never stores NHS numbers. ``oracle`` holds each patient's true 12-month
+    emergency admission risk at each index date; it goes to its own file, never to the
+    warehouse or to FHIR.
+    """
+
+    tables: dict[str, pa.Table]
+    identities: pa.Table
+    oracle: pa.Table | None = None
