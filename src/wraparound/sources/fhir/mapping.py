@@ -18,6 +18,8 @@ GP_REGISTRATION = "gp-registration"
 STAFF_ROLE_SYSTEM = f"{_W}/CodeSystem/staff-role"
 APPOINTMENT_MODE_SYSTEM = f"{_W}/CodeSystem/appointment-mode"
 SPECIALTY_SYSTEM = f"{_W}/CodeSystem/treatment-function"
+# Server base of the ``fullUrl`` of entries in the transaction Bundles that synth writes.
+FULL_URL_BASE = f"{_W}/synthetic"
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ACT_PRIORITY = "http://terminology.hl7.org/CodeSystem/v3-ActPriority"

@@ -1,0 +1,153 @@
+"""Write a synthetic population as FHIR R4: bulk-export NDJSON, a sample of transaction
+Bundles, and ``areas.csv`` (docs/fhir-mapping.md is the contract).
+
+The population arrives as chunks of warehouse tables and leaves chunk by chunk, so memory is
+bounded by the chunk size whatever the population. Each table is converted with one bulk
+``to_pylist`` per column and one orjson call per resource; nothing touches Arrow row by row.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack, nullcontext
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+import pyarrow as pa
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from wraparound.sources.fhir import write_events as events
+from wraparound.sources.fhir import write_people as people
+from wraparound.sources.fhir.mapping import SUPPORTED_RESOURCES
+from wraparound.sources.fhir.write_bundles import BundleSample
+from wraparound.sources.fhir.write_common import References, check_ids, column
+from wraparound.sources.synthetic.population import PopulationChunk
+
+# Tables in the order they are written: what is referred to before what refers to it. The
+# patients table has its own builder call (it also needs the identities and registrations).
+_BUILDERS: dict[str, Callable[[pa.Table, References], list[people.Built]] | None] = {
+    "organisations": people.organisations,
+    "practitioners": people.practitioners,
+    "practitioner_roles": people.practitioner_roles,
+    "patients": None,
+    "registrations": people.registrations,
+    "conditions": events.conditions,
+    "observations": events.observations,
+    "medications": events.medications,
+    "procedures": events.procedures,
+    "encounters": events.encounters,
+}
+_NOT_FHIR = {"areas"}  # written to areas.csv instead
+
+
+class _Ndjson:
+    """One ``<Type>.ndjson`` per resource type, opened on first use and counted."""
+
+    def __init__(self, out: Path, stack: ExitStack) -> None:
+        self.out = out
+        self.stack = stack
+        self.files: dict[str, BinaryIO] = {}
+        self.counts: dict[str, int] = {}
+
+    def write(self, built: people.Built) -> None:
+        if not built.resources:
+            return
+        name = built.resource_type
+        if name not in self.files:
+            self.files[name] = self.stack.enter_context((self.out / f"{name}.ndjson").open("wb"))
+            self.counts[name] = 0
+        dumps = orjson.dumps
+        self.files[name].write(b"\n".join([dumps(r) for r in built.resources]) + b"\n")
+        self.counts[name] += len(built.resources)
+
+
+def write_fhir(
+    chunks: Iterable[PopulationChunk], out: Path, *, progress: bool = True, bundle_sample: int = 20
+) -> dict:
+    """Stream ``chunks`` to ``out`` as FHIR R4 NDJSON, ``bundles/`` and ``areas.csv``.
+
+    Files from an earlier run in ``out`` that this run would write are removed first, so a
+    resource type that is absent now does not linger. Returns
+    ``{"resources": {type: count}, "files": [path, ...]}`` (paths sorted, as strings).
+    Raises ValueError on rows the contract cannot express (unknown ODS code, code system,
+    status, or an invalid FHIR id), naming the row.
+    """
+    out = Path(out)
+    _clear(out)
+    refs = References()
+    sample = BundleSample(bundle_sample)
+    with ExitStack() as stack:
+        ndjson = _Ndjson(out, stack)
+        areas_file = stack.enter_context((out / "areas.csv").open("w", newline=""))
+        areas = csv.writer(areas_file, lineterminator="\n")
+        areas.writerow(["lsoa", "imd_decile"])
+        bar = stack.enter_context(_progress(progress))
+        task = bar.add_task("FHIR", total=None, resources=0, patients=0) if bar else None
+        patients = 0
+        for chunk in chunks:
+            if "areas" in chunk.tables:
+                table = chunk.tables["areas"]
+                areas.writerows(
+                    zip(column(table, "lsoa"), column(table, "imd_decile"), strict=True)
+                )
+            for built in _chunk_resources(chunk, refs):
+                ndjson.write(built)
+                sample.add(built)
+            sample.close_if_full()
+            patients += chunk.tables["patients"].num_rows if "patients" in chunk.tables else 0
+            if bar:
+                bar.update(task, resources=sum(ndjson.counts.values()), patients=patients)
+    files = [out / f"{name}.ndjson" for name in ndjson.counts]
+    files += [out / "areas.csv", *sample.write(out / "bundles")]
+    return {"resources": dict(sorted(ndjson.counts.items())), "files": sorted(map(str, files))}
+
+
+def _chunk_resources(chunk: PopulationChunk, refs: References) -> Iterable[people.Built]:
+    """Every resource of one chunk, table by table in ``_BUILDERS`` order."""
+    tables = chunk.tables
+    unknown = set(tables) - set(_BUILDERS) - _NOT_FHIR
+    if unknown:
+        raise ValueError(f"no FHIR mapping for tables {sorted(unknown)}")
+    for name, table in tables.items():
+        if name not in _NOT_FHIR:
+            check_ids(name, table)
+    patients = tables.get("patients")
+    refs.patients = (
+        {} if patients is None
+        else dict(zip(column(patients, "patient_id"), column(patients, "id"), strict=True))
+    )  # fmt: skip
+    for name, build in _BUILDERS.items():
+        if name not in tables:
+            continue
+        if build is None:
+            identities = chunk.identities
+            nhs = zip(column(identities, "id"), column(identities, "nhs_number"), strict=True)
+            practices = people.open_practices(tables.get("registrations"))
+            yield from people.patients(tables[name], refs, dict(nhs), practices)
+        else:
+            yield from build(tables[name], refs)
+
+
+def _clear(out: Path) -> None:
+    """Remove what an earlier run wrote here (only files this writer would write)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SUPPORTED_RESOURCES:
+        (out / f"{name}.ndjson").unlink(missing_ok=True)
+    if (out / "bundles").is_dir():
+        shutil.rmtree(out / "bundles")
+
+
+def _progress(enabled: bool):
+    """A Rich progress display of resources and patients written, or nothing."""
+    if not enabled:
+        return nullcontext(None)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.fields[patients]:,} patients, {task.fields[resources]:,} resources"),
+        TimeElapsedColumn(),
+        transient=False,
+    )

@@ -1,0 +1,271 @@
+"""Builders for the clinical and activity resources: Condition, Observation, MedicationRequest,
+MedicationStatement, Procedure, Appointment (GP appointments) and Encounter (everything else),
+following docs/fhir-mapping.md.
+
+Statuses FHIR requires but the warehouse does not hold are derived so that they are true of the
+row (a Condition with an abatement date is ``resolved``, a medication with an end date
+``completed``); the reader ignores them, so they cannot disturb the round trip.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from wraparound.sources.fhir import mapping as m
+from wraparound.sources.fhir.write_common import (
+    References,
+    codings,
+    column,
+    dates,
+    instants,
+    metas,
+)
+from wraparound.sources.fhir.write_people import Built
+
+_CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+# Condition invariant con-4: an abated condition's clinicalStatus is inactive/resolved/remission.
+_ACTIVE = {"coding": [{"system": _CONDITION_CLINICAL, "code": "active"}]}
+_RESOLVED = {"coding": [{"system": _CONDITION_CLINICAL, "code": "resolved"}]}
+
+
+def _head(pseudonyms: list[str], refs: References) -> tuple[list, list]:
+    """Patient logical ids and ``{"reference": "Patient/<id>"}`` dicts for a table's rows."""
+    patients = [refs.patient(p) for p in pseudonyms]
+    return patients, [{"reference": f"Patient/{p}"} for p in patients]
+
+
+def conditions(table: pa.Table, refs: References) -> list[Built]:
+    """Condition: code, onset and abatement dates."""
+    out = []
+    patients, subjects = _head(column(table, "patient_id"), refs)
+    rows = zip(
+        column(table, "id"), metas(table), subjects, codings(table), dates(table, "onset_date"),
+        dates(table, "abatement_date"), strict=True,
+    )  # fmt: skip
+    for id_, meta, subject, coding, onset, abatement in rows:
+        r: dict = {"resourceType": "Condition", "id": id_}
+        if meta:
+            r["meta"] = meta
+        r["clinicalStatus"] = _ACTIVE if abatement is None else _RESOLVED
+        r["code"] = {"coding": [coding]}
+        r["subject"] = subject
+        if onset is not None:
+            r["onsetDateTime"] = onset
+        if abatement is not None:
+            r["abatementDateTime"] = abatement
+        out.append(r)
+    return [Built("Condition", out, patients)]
+
+
+def observations(table: pa.Table, refs: References) -> list[Built]:
+    """Observation (status ``final``): code, effective date, ``valueQuantity`` value and unit.
+
+    NaN has no JSON form, so it is written as no value.
+    """
+    out = []
+    patients, subjects = _head(column(table, "patient_id"), refs)
+    rows = zip(
+        column(table, "id"), metas(table), subjects, codings(table), dates(table, "date"),
+        column(table, "value"), column(table, "unit"), strict=True,
+    )  # fmt: skip
+    for id_, meta, subject, coding, date, value, unit in rows:
+        r: dict = {"resourceType": "Observation", "id": id_}
+        if meta:
+            r["meta"] = meta
+        r["status"] = "final"
+        r["code"] = {"coding": [coding]}
+        r["subject"] = subject
+        if date is not None:
+            r["effectiveDateTime"] = date
+        quantity = {}
+        if value is not None and value == value:
+            quantity["value"] = value
+        if unit is not None:
+            quantity["unit"] = unit
+        if quantity:
+            r["valueQuantity"] = quantity
+        out.append(r)
+    return [Built("Observation", out, patients)]
+
+
+def medications(table: pa.Table, refs: References) -> list[Built]:
+    """MedicationRequest (``kind`` request) or MedicationStatement (``kind`` statement).
+
+    A request's dates are ``authoredOn`` and ``dispenseRequest.validityPeriod.end``; a
+    statement's are ``effectivePeriod``. Status is ``active`` until an end date is known.
+    """
+    requests, statements = [], []
+    request_patients, statement_patients = [], []
+    patients, subjects = _head(column(table, "patient_id"), refs)
+    rows = zip(
+        column(table, "id"), metas(table), patients, subjects, codings(table),
+        dates(table, "start_date"), dates(table, "end_date"), column(table, "kind"), strict=True,
+    )  # fmt: skip
+    for id_, meta, patient, subject, coding, start, end, kind in rows:
+        status = "active" if end is None else "completed"
+        if kind == "request":
+            r: dict = {"resourceType": "MedicationRequest", "id": id_}
+            if meta:
+                r["meta"] = meta
+            r["status"] = status
+            r["intent"] = "order"
+            r["medicationCodeableConcept"] = {"coding": [coding]}
+            r["subject"] = subject
+            if start is not None:
+                r["authoredOn"] = start
+            if end is not None:
+                r["dispenseRequest"] = {"validityPeriod": {"end": end}}
+            requests.append(r)
+            request_patients.append(patient)
+        elif kind == "statement":
+            r = {"resourceType": "MedicationStatement", "id": id_}
+            if meta:
+                r["meta"] = meta
+            r["status"] = status
+            r["medicationCodeableConcept"] = {"coding": [coding]}
+            r["subject"] = subject
+            period = {}
+            if start is not None:
+                period["start"] = start
+            if end is not None:
+                period["end"] = end
+            if period:
+                r["effectivePeriod"] = period
+            statements.append(r)
+            statement_patients.append(patient)
+        else:
+            raise ValueError(f"medications: kind {kind!r} of {id_!r} is not request/statement")
+    return [
+        Built("MedicationRequest", requests, request_patients),
+        Built("MedicationStatement", statements, statement_patients),
+    ]
+
+
+def procedures(table: pa.Table, refs: References) -> list[Built]:
+    """Procedure (status ``completed``): code and ``performedDateTime``."""
+    out = []
+    patients, subjects = _head(column(table, "patient_id"), refs)
+    rows = zip(
+        column(table, "id"), metas(table), subjects, codings(table), dates(table, "date"),
+        strict=True,
+    )  # fmt: skip
+    for id_, meta, subject, coding, date in rows:
+        r: dict = {"resourceType": "Procedure", "id": id_}
+        if meta:
+            r["meta"] = meta
+        r["status"] = "completed"
+        r["code"] = {"coding": [coding]}
+        r["subject"] = subject
+        if date is not None:
+            r["performedDateTime"] = date
+        out.append(r)
+    return [Built("Procedure", out, patients)]
+
+
+def encounters(table: pa.Table, refs: References) -> list[Built]:
+    """Appointment for ``gp_appointment`` rows, Encounter for every other kind."""
+    is_gp = pc.equal(table.column("kind"), "gp_appointment")
+    return [appointments(table.filter(is_gp), refs), hospital(table.filter(pc.invert(is_gp)), refs)]
+
+
+def _status(fhir: dict[str, str], status: str, id_: str, resource: str) -> str:
+    try:
+        return fhir[status]
+    except KeyError:
+        raise ValueError(
+            f"encounters: status {status!r} of {id_!r} has no {resource} form"
+        ) from None
+
+
+def _minutes(table: pa.Table) -> list[int | None]:
+    """Whole minutes from ``start`` to ``end`` (None when ``end`` is null)."""
+    micros = pc.subtract(table.column("end"), table.column("start")).cast(pa.int64())
+    return pc.divide(micros, 60_000_000).to_pylist()
+
+
+def appointments(table: pa.Table, refs: References) -> Built:
+    """Appointment: start/end instants, minutesDuration, created (= booked_at), status,
+    appointmentType (= mode), the patient and PractitionerRole as participants, and the
+    organisation as an extension (Appointment has no element for it in R4)."""
+    out = []
+    patients, subjects = _head(column(table, "patient_id"), refs)
+    rows = zip(
+        column(table, "id"), metas(table), subjects, instants(table, "start"),
+        instants(table, "end"), _minutes(table), instants(table, "booked_at"),
+        column(table, "status"), column(table, "mode"), column(table, "org_id"),
+        column(table, "practitioner_role_id"), column(table, "specialty"), strict=True,
+    )  # fmt: skip
+    for id_, meta, subject, start, end, minutes, booked, status, mode, org, role, specialty in rows:
+        r: dict = {"resourceType": "Appointment", "id": id_}
+        if meta:
+            r["meta"] = meta
+        if org is not None:
+            r["extension"] = [
+                {"url": m.APPOINTMENT_ORG_EXT, "valueReference": refs.organisation(org)}
+            ]
+        r["status"] = _status(m.APPOINTMENT_STATUS_TO_FHIR, status, id_, "Appointment")
+        if specialty is not None:
+            r["serviceType"] = [{"coding": [{"system": m.SPECIALTY_SYSTEM, "code": specialty}]}]
+        if mode is not None:
+            r["appointmentType"] = {"coding": [{"system": m.APPOINTMENT_MODE_SYSTEM, "code": mode}]}
+        r["start"] = start
+        if end is not None:
+            r["end"] = end
+            if minutes > 0:
+                r["minutesDuration"] = minutes
+        if booked is not None:
+            r["created"] = booked
+        participants = [{"actor": subject, "status": "accepted"}]
+        if role is not None:
+            participants.append(
+                {"actor": {"reference": f"PractitionerRole/{role}"}, "status": "accepted"}
+            )
+        r["participant"] = participants
+        out.append(r)
+    return Built("Appointment", out, patients)
+
+
+# Encounter class and priority per kind, built once and shared by every Encounter.
+_CLASS = {
+    kind: (
+        {"system": m.ACT_CODE, "code": code},
+        None if priority is None else {"coding": [{"system": m.ACT_PRIORITY, "code": priority}]},
+    )
+    for kind, (code, priority) in m.ENCOUNTER_CLASS.items()
+}
+
+
+def hospital(table: pa.Table, refs: References) -> Built:
+    """Encounter: class and priority by kind, period, status, serviceProvider, the
+    PractitionerRole as participant, and serviceType (= specialty)."""
+    out = []
+    patients, subjects = _head(column(table, "patient_id"), refs)
+    rows = zip(
+        column(table, "id"), metas(table), subjects, column(table, "kind"),
+        instants(table, "start"), instants(table, "end"), column(table, "status"),
+        column(table, "org_id"), column(table, "practitioner_role_id"),
+        column(table, "specialty"), strict=True,
+    )  # fmt: skip
+    for id_, meta, subject, kind, start, end, status, org, role, specialty in rows:
+        r: dict = {"resourceType": "Encounter", "id": id_}
+        if meta:
+            r["meta"] = meta
+        r["status"] = _status(m.ENCOUNTER_STATUS_TO_FHIR, status, id_, "Encounter")
+        try:
+            act_class, priority = _CLASS[kind]
+        except KeyError:
+            raise ValueError(f"encounters: kind {kind!r} of {id_!r} is unknown") from None
+        r["class"] = act_class
+        if specialty is not None:
+            r["serviceType"] = {"coding": [{"system": m.SPECIALTY_SYSTEM, "code": specialty}]}
+        if priority is not None:
+            r["priority"] = priority
+        r["subject"] = subject
+        if role is not None:
+            r["participant"] = [{"individual": {"reference": f"PractitionerRole/{role}"}}]
+        r["period"] = {"start": start} if end is None else {"start": start, "end": end}
+        if org is not None:
+            r["serviceProvider"] = refs.organisation(org)
+        out.append(r)
+    return Built("Encounter", out, patients)
