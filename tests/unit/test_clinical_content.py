@@ -241,3 +241,69 @@ def test_duplicate_register_id(data_copy: Path) -> None:
     _rewrite(data_copy / "registers.csv", lambda lines: [*lines, lines[1]])
     with pytest.raises(ClinicalContentError, match="duplicate register_id 'hypertension'"):
         clinical.registers(data_copy)
+
+
+# --- Medicines, observations, ethnicity -----------------------------------------------------
+
+
+def test_medications_load_with_known_indications() -> None:
+    medications = clinical.medications()
+    assert len(medications) >= 20
+    indications = {r.register_id for r in clinical.registers()} | {"general"}
+    assert {m.indication for m in medications} <= indications
+    assert all(m.system == "snomed" and clinical.is_concept_id(m.code) for m in medications)
+    # Enough distinct medicines for a multimorbid patient to reach the polypharmacy threshold.
+    assert len({m.code for m in medications}) >= 2 * clinical.POLYPHARMACY_MIN_DISTINCT_MEDICATIONS
+
+
+def test_observation_codes_cover_the_pipeline_measurements() -> None:
+    observations = clinical.observation_codes()
+    expected = {
+        "hba1c",
+        "systolic_bp",
+        "diastolic_bp",
+        "bmi",
+        "egfr",
+        "total_cholesterol",
+        "weight",
+        "efi_score",
+    }
+    assert expected <= set(observations)
+    assert observations["hba1c"].code == "999791000000106"
+    assert observations["hba1c"].unit == "mmol/mol"
+
+
+def test_ethnicities_are_the_data_dictionary_categories() -> None:
+    ethnicities = clinical.ethnicities()
+    assert [e.code for e in ethnicities] == list("ABCDEFGHJKLMNPRSZ")
+    assert sum(e.england_share_pct for e in ethnicities) == pytest.approx(100, abs=0.5)
+    by_code = {e.code: e for e in ethnicities}
+    assert by_code["A"].england_share_pct > 70
+    assert 1 <= by_code["Z"].england_share_pct <= 6
+
+
+def test_unknown_medication_indication(data_copy: Path) -> None:
+    _rewrite(
+        data_copy / "medications.csv",
+        lambda lines: [*lines, "319996000,Simvastatin 10mg tablets,snomed,hyperlipidaemia\n"],
+    )
+    with pytest.raises(ClinicalContentError, match="unknown indication 'hyperlipidaemia'"):
+        clinical.medications(data_copy)
+
+
+def test_duplicate_observation_id(data_copy: Path) -> None:
+    _rewrite(
+        data_copy / "observation_codes.csv",
+        lambda lines: [*lines, "bmi,301331008,Finding of body mass index,kg/m2\n"],
+    )
+    with pytest.raises(ClinicalContentError, match="duplicate observation_id 'bmi'"):
+        clinical.observation_codes(data_copy)
+
+
+def test_ethnicity_shares_must_sum_to_about_100(data_copy: Path) -> None:
+    _rewrite(
+        data_copy / "ethnicity.csv",
+        lambda lines: [line.replace(",Not stated,3.0", ",Not stated,30.0") for line in lines],
+    )
+    with pytest.raises(ClinicalContentError, match="sums to 127"):
+        clinical.ethnicities(data_copy)
