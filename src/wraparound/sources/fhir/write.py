@@ -115,10 +115,10 @@ def _chunk_resources(chunk: PopulationChunk, refs: References) -> Iterable[peopl
         if name not in _NOT_FHIR:
             check_ids(name, table)
     patients = tables.get("patients")
-    refs.patients = (
-        {} if patients is None
-        else dict(zip(column(patients, "patient_id"), column(patients, "id"), strict=True))
-    )  # fmt: skip
+    if patients is None:
+        refs.set_patients([], [])
+    else:
+        refs.set_patients(column(patients, "patient_id"), column(patients, "id"))
     for name, build in _BUILDERS.items():
         if name not in tables:
             continue

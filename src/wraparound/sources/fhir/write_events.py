@@ -9,14 +9,16 @@ row (a Condition with an abatement date is ``resolved``, a medication with an en
 
 from __future__ import annotations
 
+import functools
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from wraparound.sources.fhir import mapping as m
 from wraparound.sources.fhir.write_common import (
     References,
-    codings,
     column,
+    concepts,
     dates,
     instants,
     metas,
@@ -29,26 +31,20 @@ _ACTIVE = {"coding": [{"system": _CONDITION_CLINICAL, "code": "active"}]}
 _RESOLVED = {"coding": [{"system": _CONDITION_CLINICAL, "code": "resolved"}]}
 
 
-def _head(pseudonyms: list[str], refs: References) -> tuple[list, list]:
-    """Patient logical ids and ``{"reference": "Patient/<id>"}`` dicts for a table's rows."""
-    patients = [refs.patient(p) for p in pseudonyms]
-    return patients, [{"reference": f"Patient/{p}"} for p in patients]
-
-
 def conditions(table: pa.Table, refs: References) -> list[Built]:
     """Condition: code, onset and abatement dates."""
     out = []
-    patients, subjects = _head(column(table, "patient_id"), refs)
+    patients, subjects = refs.subjects(column(table, "patient_id"))
     rows = zip(
-        column(table, "id"), metas(table), subjects, codings(table), dates(table, "onset_date"),
+        column(table, "id"), metas(table), subjects, concepts(table), dates(table, "onset_date"),
         dates(table, "abatement_date"), strict=True,
     )  # fmt: skip
-    for id_, meta, subject, coding, onset, abatement in rows:
+    for id_, meta, subject, concept, onset, abatement in rows:
         r: dict = {"resourceType": "Condition", "id": id_}
         if meta:
             r["meta"] = meta
         r["clinicalStatus"] = _ACTIVE if abatement is None else _RESOLVED
-        r["code"] = {"coding": [coding]}
+        r["code"] = concept
         r["subject"] = subject
         if onset is not None:
             r["onsetDateTime"] = onset
@@ -64,17 +60,17 @@ def observations(table: pa.Table, refs: References) -> list[Built]:
     NaN has no JSON form, so it is written as no value.
     """
     out = []
-    patients, subjects = _head(column(table, "patient_id"), refs)
+    patients, subjects = refs.subjects(column(table, "patient_id"))
     rows = zip(
-        column(table, "id"), metas(table), subjects, codings(table), dates(table, "date"),
+        column(table, "id"), metas(table), subjects, concepts(table), dates(table, "date"),
         column(table, "value"), column(table, "unit"), strict=True,
     )  # fmt: skip
-    for id_, meta, subject, coding, date, value, unit in rows:
+    for id_, meta, subject, concept, date, value, unit in rows:
         r: dict = {"resourceType": "Observation", "id": id_}
         if meta:
             r["meta"] = meta
         r["status"] = "final"
-        r["code"] = {"coding": [coding]}
+        r["code"] = concept
         r["subject"] = subject
         if date is not None:
             r["effectiveDateTime"] = date
@@ -97,12 +93,12 @@ def medications(table: pa.Table, refs: References) -> list[Built]:
     """
     requests, statements = [], []
     request_patients, statement_patients = [], []
-    patients, subjects = _head(column(table, "patient_id"), refs)
+    patients, subjects = refs.subjects(column(table, "patient_id"))
     rows = zip(
-        column(table, "id"), metas(table), patients, subjects, codings(table),
+        column(table, "id"), metas(table), patients, subjects, concepts(table),
         dates(table, "start_date"), dates(table, "end_date"), column(table, "kind"), strict=True,
     )  # fmt: skip
-    for id_, meta, patient, subject, coding, start, end, kind in rows:
+    for id_, meta, patient, subject, concept, start, end, kind in rows:
         status = "active" if end is None else "completed"
         if kind == "request":
             r: dict = {"resourceType": "MedicationRequest", "id": id_}
@@ -110,7 +106,7 @@ def medications(table: pa.Table, refs: References) -> list[Built]:
                 r["meta"] = meta
             r["status"] = status
             r["intent"] = "order"
-            r["medicationCodeableConcept"] = {"coding": [coding]}
+            r["medicationCodeableConcept"] = concept
             r["subject"] = subject
             if start is not None:
                 r["authoredOn"] = start
@@ -123,7 +119,7 @@ def medications(table: pa.Table, refs: References) -> list[Built]:
             if meta:
                 r["meta"] = meta
             r["status"] = status
-            r["medicationCodeableConcept"] = {"coding": [coding]}
+            r["medicationCodeableConcept"] = concept
             r["subject"] = subject
             period = {}
             if start is not None:
@@ -145,17 +141,17 @@ def medications(table: pa.Table, refs: References) -> list[Built]:
 def procedures(table: pa.Table, refs: References) -> list[Built]:
     """Procedure (status ``completed``): code and ``performedDateTime``."""
     out = []
-    patients, subjects = _head(column(table, "patient_id"), refs)
+    patients, subjects = refs.subjects(column(table, "patient_id"))
     rows = zip(
-        column(table, "id"), metas(table), subjects, codings(table), dates(table, "date"),
+        column(table, "id"), metas(table), subjects, concepts(table), dates(table, "date"),
         strict=True,
     )  # fmt: skip
-    for id_, meta, subject, coding, date in rows:
+    for id_, meta, subject, concept, date in rows:
         r: dict = {"resourceType": "Procedure", "id": id_}
         if meta:
             r["meta"] = meta
         r["status"] = "completed"
-        r["code"] = {"coding": [coding]}
+        r["code"] = concept
         r["subject"] = subject
         if date is not None:
             r["performedDateTime"] = date
@@ -167,6 +163,12 @@ def encounters(table: pa.Table, refs: References) -> list[Built]:
     """Appointment for ``gp_appointment`` rows, Encounter for every other kind."""
     is_gp = pc.equal(table.column("kind"), "gp_appointment")
     return [appointments(table.filter(is_gp), refs), hospital(table.filter(pc.invert(is_gp)), refs)]
+
+
+@functools.cache
+def _concept(system: str, code: str) -> dict:
+    """One shared CodeableConcept per (system, code) for the few-valued codes (mode, specialty)."""
+    return {"coding": [{"system": system, "code": code}]}
 
 
 def _status(fhir: dict[str, str], status: str, id_: str, resource: str) -> str:
@@ -189,7 +191,7 @@ def appointments(table: pa.Table, refs: References) -> Built:
     appointmentType (= mode), the patient and PractitionerRole as participants, and the
     organisation as an extension (Appointment has no element for it in R4)."""
     out = []
-    patients, subjects = _head(column(table, "patient_id"), refs)
+    patients, subjects = refs.subjects(column(table, "patient_id"))
     rows = zip(
         column(table, "id"), metas(table), subjects, instants(table, "start"),
         instants(table, "end"), _minutes(table), instants(table, "booked_at"),
@@ -206,9 +208,9 @@ def appointments(table: pa.Table, refs: References) -> Built:
             ]
         r["status"] = _status(m.APPOINTMENT_STATUS_TO_FHIR, status, id_, "Appointment")
         if specialty is not None:
-            r["serviceType"] = [{"coding": [{"system": m.SPECIALTY_SYSTEM, "code": specialty}]}]
+            r["serviceType"] = [_concept(m.SPECIALTY_SYSTEM, specialty)]
         if mode is not None:
-            r["appointmentType"] = {"coding": [{"system": m.APPOINTMENT_MODE_SYSTEM, "code": mode}]}
+            r["appointmentType"] = _concept(m.APPOINTMENT_MODE_SYSTEM, mode)
         r["start"] = start
         if end is not None:
             r["end"] = end
@@ -240,7 +242,7 @@ def hospital(table: pa.Table, refs: References) -> Built:
     """Encounter: class and priority by kind, period, status, serviceProvider, the
     PractitionerRole as participant, and serviceType (= specialty)."""
     out = []
-    patients, subjects = _head(column(table, "patient_id"), refs)
+    patients, subjects = refs.subjects(column(table, "patient_id"))
     rows = zip(
         column(table, "id"), metas(table), subjects, column(table, "kind"),
         instants(table, "start"), instants(table, "end"), column(table, "status"),
@@ -258,7 +260,7 @@ def hospital(table: pa.Table, refs: References) -> Built:
             raise ValueError(f"encounters: kind {kind!r} of {id_!r} is unknown") from None
         r["class"] = act_class
         if specialty is not None:
-            r["serviceType"] = {"coding": [{"system": m.SPECIALTY_SYSTEM, "code": specialty}]}
+            r["serviceType"] = _concept(m.SPECIALTY_SYSTEM, specialty)
         if priority is not None:
             r["priority"] = priority
         r["subject"] = subject

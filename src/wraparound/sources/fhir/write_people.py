@@ -33,7 +33,7 @@ def organisations(table: pa.Table, refs: References) -> list[Built]:
     ids = column(table, "id")
     ods_codes = column(table, "org_id")
     for ods, id_ in zip(ods_codes, ids, strict=True):
-        refs.organisations[ods] = f"Organization/{id_}"
+        refs.add_organisation(ods, id_)
     out = []
     rows = zip(
         ids, metas(table), ods_codes, column(table, "name"), column(table, "kind"),
@@ -162,25 +162,22 @@ def registrations(table: pa.Table, refs: References) -> list[Built]:
     ``status`` is required by FHIR: ``active`` while open, ``finished`` once ended.
     """
     out = []
-    subjects = []
+    patients, subjects = refs.subjects(column(table, "patient_id"))
     rows = zip(
-        column(table, "id"), metas(table), column(table, "patient_id"),
-        column(table, "practice_id"), dates(table, "start_date"), dates(table, "end_date"),
-        strict=True,
+        column(table, "id"), metas(table), subjects, column(table, "practice_id"),
+        dates(table, "start_date"), dates(table, "end_date"), strict=True,
     )  # fmt: skip
-    for id_, meta, pseudonym, practice, start, end in rows:
-        patient = refs.patient(pseudonym)
+    for id_, meta, subject, practice, start, end in rows:
         r: dict = {"resourceType": "EpisodeOfCare", "id": id_}
         if meta:
             r["meta"] = meta
         r["status"] = "active" if end is None else "finished"
         r["type"] = [_GP_REGISTRATION]
-        r["patient"] = {"reference": f"Patient/{patient}"}
+        r["patient"] = subject
         r["managingOrganization"] = refs.organisation(practice)
         r["period"] = {"start": start} if end is None else {"start": start, "end": end}
         out.append(r)
-        subjects.append(patient)
-    return [Built("EpisodeOfCare", out, subjects)]
+    return [Built("EpisodeOfCare", out, patients)]
 
 
 # Shared by every EpisodeOfCare: orjson serialises a shared dict as often as it appears.
