@@ -1,0 +1,514 @@
+"""One FHIR R4 resource in, warehouse rows out (docs/fhir-mapping.md is the contract).
+
+Each supported resource type has one small function that pulls the mapped fields out of the
+parsed JSON and appends a warehouse-shaped row to the batch. The functions are deliberately
+plain dictionary access, no model classes: ingest must read a million resources a minute,
+and building objects per resource would cost more than the whole mapping. References are
+left as their FHIR strings here and resolved when the whole batch is known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from wraparound.sources.fhir import mapping as m
+from wraparound.sources.ingest_batch import Batch
+from wraparound.sources.ingest_values import (
+    INVALID_VALUE,
+    MISSING_FIELD,
+    UNKNOWN_CODE_SYSTEM,
+    Reject,
+    normalise_nhs_number,
+    parse_date,
+    parse_instant,
+    parse_version,
+)
+from wraparound.warehouse.pseudonym import Pseudonymiser
+from wraparound.warehouse.schema import SYSTEM_BY_URI
+
+# Namespace of the pseudonym given to a patient known only by a logical id (Synthea output);
+# the CSV extract uses the same one, so the same patient links up across formats.
+LOCAL_ID_SOURCE = "local"
+NO_NHS_NUMBER = "no_nhs_number"
+ORG_WITHOUT_ODS = "organisation_without_ods_code"
+
+# Organisations typed with a non-Wraparound system (Synthea's "prov") are trusts unless their
+# type or name says they are a general practice; Synthea names primary care "PCP<n>".
+_PRACTICE_WORDS = re.compile(r"\bGP\b|\bPCP|general practi", re.IGNORECASE)
+
+# Encounter.class codes read like AMB: VR is Synthea's telemedicine/virtual class.
+_AMBULATORY_CLASSES = frozenset({"AMB", "VR"})
+_INPATIENT_CLASSES = frozenset({"IMP", "ACUTE", "NONAC", "SS"})
+_ENTERED_IN_ERROR = "entered-in-error"
+
+
+class Context:
+    """What every extractor needs: the batch to append to and the pseudonymiser."""
+
+    __slots__ = ("batch", "pseudo")
+
+    def __init__(self, batch: Batch, pseudo: Pseudonymiser):
+        self.batch = batch
+        self.pseudo = pseudo
+
+
+def extract(res: dict, loc: int, ctx: Context, full_url: str | None = None) -> None:
+    """Map one resource into ``ctx.batch``; raise :class:`Reject` if it cannot be loaded."""
+    rtype = res.get("resourceType")
+    if not isinstance(rtype, str):
+        raise Reject(MISSING_FIELD, "resourceType is missing")
+    batch = ctx.batch
+    batch.read_by_type[rtype] += 1
+    handler = HANDLERS.get(rtype)
+    rid = res.get("id") or _id_from_url(full_url)
+    if handler is None:
+        if rtype == "Medication" and rid:  # not loaded, but codes MedicationRequests
+            batch.medications[rid] = res.get("code") or {}
+        batch.skipped_types[rtype] += 1
+        return
+    if not isinstance(rid, str) or not rid:
+        raise Reject(MISSING_FIELD, f"{rtype}.id is missing")
+    meta = res.get("meta")
+    if meta:
+        updated = meta.get("lastUpdated")
+        updated = parse_instant(updated, "meta.lastUpdated") if updated is not None else None
+        version = parse_version(meta.get("versionId"))
+    else:
+        updated = version = None
+    handler(res, rid, updated, version, loc, ctx)
+
+
+def _id_from_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    if url.startswith("urn:uuid:"):
+        return url[9:]
+    tail = url.rstrip("/").rsplit("/", 1)
+    return tail[-1] if len(tail) == 2 else None
+
+
+def reference_type(ref: str, batch: Batch) -> str | None:
+    """The resource type a reference string points at, as far as can be told from it."""
+    if ref.startswith("urn:"):
+        target = batch.full_urls.get(ref)
+        return target[0] if target else None
+    head = ref.split("?", 1)[0]
+    parts = head.rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2:
+        return parts[-2]
+    return None
+
+
+def _ref(element: object, path: str, required: bool = True) -> str | None:
+    if isinstance(element, dict):
+        ref = element.get("reference")
+        if isinstance(ref, str) and ref:
+            return ref
+    if required:
+        raise Reject(MISSING_FIELD, f"{path}.reference is missing")
+    return None
+
+
+def coded(concept: object, path: str) -> tuple[str, str]:
+    """(short system name, code) of the first coding with a known system."""
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not codings:
+        raise Reject(MISSING_FIELD, f"{path}.coding is missing")
+    systems = []
+    for coding in codings:
+        system = coding.get("system")
+        short = SYSTEM_BY_URI.get(system)
+        if short is not None:
+            code = coding.get("code")
+            if not code:
+                raise Reject(MISSING_FIELD, f"{path}.coding.code is missing")
+            return short, code
+        systems.append(system)
+    raise Reject(
+        UNKNOWN_CODE_SYSTEM, f"{path} has no coding in a known code system (got {systems})"
+    )
+
+
+def _first_code(concepts: object) -> str | None:
+    """``concept[0].coding[0].code`` for a list of CodeableConcepts (or one)."""
+    if isinstance(concepts, list):
+        concepts = concepts[0] if concepts else None
+    if isinstance(concepts, dict):
+        codings = concepts.get("coding")
+        if codings:
+            return codings[0].get("code")
+    return None
+
+
+def _extension(res: dict, url: str) -> dict | None:
+    for ext in res.get("extension", ()):
+        if ext.get("url") == url:
+            return ext
+    return None
+
+
+def _date(res: dict, key: str, path: str | None = None):
+    value = res.get(key)
+    return None if value is None else parse_date(value, path or key)
+
+
+def _instant(res: dict, key: str, path: str | None = None):
+    value = res.get(key)
+    return None if value is None else parse_instant(value, path or key)
+
+
+def _index_identifiers(res: dict, rtype: str, rid: str, batch: Batch) -> None:
+    for ident in res.get("identifier", ()):
+        system, value = ident.get("system"), ident.get("value")
+        if system and value:
+            batch.identifiers[(rtype, system, value)] = rid
+
+
+# --- administrative resources -------------------------------------------------------------
+
+
+def patient(res, rid, updated, version, loc, ctx):
+    batch = ctx.batch
+    nhs = None
+    for ident in res.get("identifier", ()):
+        if ident.get("system") == m.NHS_NUMBER:
+            nhs = normalise_nhs_number(ident.get("value"))
+            break
+    if nhs is not None:
+        patient_id, flags = ctx.pseudo.nhs_number(nhs), None
+    else:
+        patient_id, flags = ctx.pseudo.local_id(LOCAL_ID_SOURCE, rid), NO_NHS_NUMBER
+        batch.data_quality[NO_NHS_NUMBER] += 1
+    birth = _date(res, "birthDate")
+    death = _date(res, "deceasedDateTime")
+    ethnicity = None
+    ext = _extension(res, m.ETHNIC_CATEGORY_EXT)
+    if ext:
+        ethnicity = _first_code(ext.get("valueCodeableConcept"))
+    lsoa = None
+    addresses = res.get("address")
+    if addresses:
+        ext = _extension(addresses[0], m.LSOA_EXT)
+        if ext:
+            lsoa = ext.get("valueString")
+    opted_out = False
+    ext = _extension(res, m.OPT_OUT_EXT)
+    if ext:
+        opted_out = ext.get("valueBoolean")
+        if not isinstance(opted_out, bool):
+            raise Reject(INVALID_VALUE, "national data opt-out extension needs a valueBoolean")
+    row = [
+        rid,
+        patient_id,
+        birth,
+        res.get("gender"),
+        ethnicity,
+        lsoa,
+        death,
+        opted_out,
+        flags,
+        updated,
+        version,
+    ]
+    batch.patients[rid] = patient_id
+    batch.births[patient_id] = birth
+    batch.add("patients", row, loc)
+
+
+def organization(res, rid, updated, version, loc, ctx):
+    batch = ctx.batch
+    org_id = None
+    for ident in res.get("identifier", ()):
+        if ident.get("system") == m.ODS_CODE and ident.get("value"):
+            org_id = ident["value"]
+            break
+    if org_id is None:
+        org_id = rid
+        batch.data_quality[ORG_WITHOUT_ODS] += 1
+    name = res.get("name")
+    kind = None
+    words = [name or ""]
+    for concept in res.get("type", ()):
+        words.append(concept.get("text") or "")
+        for coding in concept.get("coding", ()):
+            if coding.get("system") == m.ORG_KIND_SYSTEM:
+                kind = coding.get("code")
+            words.append(coding.get("display") or "")
+    if kind is None:
+        kind = "practice" if _PRACTICE_WORDS.search(" ".join(words)) else "trust"
+    parent = _ref(res.get("partOf"), "Organization.partOf", required=False)
+    _index_identifiers(res, "Organization", rid, batch)
+    batch.orgs[rid] = org_id
+    batch.org_kinds[org_id] = kind
+    batch.add("organisations", [rid, org_id, name, kind, parent, updated, version], loc)
+
+
+def practitioner(res, rid, updated, version, loc, ctx):
+    name = None
+    names = res.get("name")
+    if names:
+        first = names[0]
+        name = (
+            first.get("text")
+            or " ".join(
+                [*first.get("prefix", ()), *first.get("given", ()), first.get("family", "")]
+            ).strip()
+            or None
+        )
+    _index_identifiers(res, "Practitioner", rid, ctx.batch)
+    ctx.batch.practitioners.add(rid)
+    ctx.batch.add("practitioners", [rid, name, updated, version], loc)
+
+
+def practitioner_role(res, rid, updated, version, loc, ctx):
+    who = _ref(res.get("practitioner"), "PractitionerRole.practitioner")
+    org = _ref(res.get("organization"), "PractitionerRole.organization", required=False)
+    role = _first_code(res.get("code"))
+    if not role:
+        raise Reject(MISSING_FIELD, "PractitionerRole.code is missing")
+    _index_identifiers(res, "PractitionerRole", rid, ctx.batch)
+    ctx.batch.roles.add(rid)
+    ctx.batch.add("practitioner_roles", [rid, who, org, role, updated, version], loc)
+
+
+def episode_of_care(res, rid, updated, version, loc, ctx):
+    is_registration = any(
+        c.get("system") == m.EPISODE_TYPE_SYSTEM and c.get("code") == m.GP_REGISTRATION
+        for t in res.get("type", ())
+        for c in t.get("coding", ())
+    )
+    if not is_registration:
+        ctx.batch.skipped["EpisodeOfCare (not a GP registration)"] += 1
+        return
+    who = _ref(res.get("patient"), "EpisodeOfCare.patient")
+    practice = _ref(res.get("managingOrganization"), "EpisodeOfCare.managingOrganization")
+    period = res.get("period") or {}
+    if "start" not in period:
+        raise Reject(MISSING_FIELD, "EpisodeOfCare.period.start is missing")
+    start = _date(period, "start", "period.start")
+    end = _date(period, "end", "period.end")
+    ctx.batch.add("registrations", [rid, who, practice, start, end, updated, version], loc)
+
+
+# --- contacts -----------------------------------------------------------------------------
+
+
+def encounter(res, rid, updated, version, loc, ctx):
+    batch = ctx.batch
+    status = res.get("status")
+    if status == _ENTERED_IN_ERROR:
+        batch.skipped["Encounter (entered-in-error)"] += 1
+        return
+    if status not in m.ENCOUNTER_STATUS_FROM_FHIR:
+        raise Reject(INVALID_VALUE, f"Encounter.status {status!r} is not mapped")
+    cls = res.get("class")
+    if isinstance(cls, list):  # R5 shape, seen in the wild
+        cls = cls[0].get("coding", [{}])[0] if cls else None
+    code = cls.get("code") if isinstance(cls, dict) else None
+    if not code:
+        raise Reject(MISSING_FIELD, "Encounter.class is missing")
+    ambulatory = False
+    if code == "EMER":
+        kind = "ae_attendance"
+    elif code in _INPATIENT_CLASSES:
+        priority = _first_code(res.get("priority"))
+        kind = "emergency_admission" if priority == "EM" else "elective_admission"
+    elif code in _AMBULATORY_CLASSES:
+        kind, ambulatory = "outpatient", True  # gp_appointment if the provider is a practice
+    elif code == "HH":
+        kind = "community"
+    else:
+        raise Reject(INVALID_VALUE, f"Encounter.class {code!r} is not mapped")
+    who = _ref(res.get("subject"), "Encounter.subject")
+    period = res.get("period") or {}
+    if "start" not in period:
+        raise Reject(MISSING_FIELD, "Encounter.period.start is missing")
+    start = _instant(period, "start", "period.start")
+    end = _instant(period, "end", "period.end")
+    org = _ref(res.get("serviceProvider"), "Encounter.serviceProvider", required=False)
+    role = None
+    for participant in res.get("participant", ()):
+        ref = _ref(participant.get("individual"), "participant.individual", required=False)
+        if ref and reference_type(ref, batch) == "PractitionerRole":
+            role = ref
+            break
+    specialty = _first_code(res.get("serviceType"))
+    row = [
+        rid,
+        who,
+        kind,
+        start,
+        end,
+        None,
+        m.ENCOUNTER_STATUS_FROM_FHIR[status],
+        None,
+        org,
+        role,
+        specialty,
+        updated,
+        version,
+    ]
+    if ambulatory:
+        batch.ambulatory.append(row)
+    batch.add("encounters", row, loc)
+
+
+def appointment(res, rid, updated, version, loc, ctx):
+    batch = ctx.batch
+    status = res.get("status")
+    if status == _ENTERED_IN_ERROR:
+        batch.skipped["Appointment (entered-in-error)"] += 1
+        return
+    if status not in m.APPOINTMENT_STATUS_FROM_FHIR:
+        raise Reject(INVALID_VALUE, f"Appointment.status {status!r} is not mapped")
+    who = role = None
+    for participant in res.get("participant", ()):
+        ref = _ref(participant.get("actor"), "participant.actor", required=False)
+        if not ref:
+            continue
+        rtype = reference_type(ref, batch)
+        if rtype == "Patient" and who is None:
+            who = ref
+        elif rtype == "PractitionerRole" and role is None:
+            role = ref
+    if who is None:
+        raise Reject(MISSING_FIELD, "Appointment.participant has no Patient actor")
+    if "start" not in res:
+        raise Reject(MISSING_FIELD, "Appointment.start is missing")
+    start = _instant(res, "start")
+    end = _instant(res, "end")
+    booked = _instant(res, "created")
+    mode = _first_code(res.get("appointmentType"))
+    org = None
+    ext = _extension(res, m.APPOINTMENT_ORG_EXT)
+    if ext:
+        org = _ref(ext.get("valueReference"), "appointment-organisation extension")
+    row = [
+        rid,
+        who,
+        "gp_appointment",
+        start,
+        end,
+        booked,
+        m.APPOINTMENT_STATUS_FROM_FHIR[status],
+        mode,
+        org,
+        role,
+        None,
+        updated,
+        version,
+    ]
+    batch.add("encounters", row, loc)
+
+
+# --- clinical events ----------------------------------------------------------------------
+
+
+def condition(res, rid, updated, version, loc, ctx):
+    who = _ref(res.get("subject"), "Condition.subject")
+    system, code = coded(res.get("code"), "Condition.code")
+    onset = _date(res, "onsetDateTime")
+    abatement = _date(res, "abatementDateTime")
+    ctx.batch.add("conditions", [rid, who, system, code, onset, abatement, updated, version], loc)
+
+
+def _quantity(element: dict, path: str) -> tuple[float | None, str | None]:
+    q = element.get("valueQuantity")
+    if not q:
+        return None, None
+    value = q.get("value")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise Reject(INVALID_VALUE, f"{path}.valueQuantity.value is not a number: {value!r}")
+    return (None if value is None else float(value)), q.get("unit")
+
+
+def observation(res, rid, updated, version, loc, ctx):
+    who = _ref(res.get("subject"), "Observation.subject")
+    when = res.get("effectiveDateTime") or res.get("effectiveInstant")
+    if when is None and isinstance(res.get("effectivePeriod"), dict):
+        when = res["effectivePeriod"].get("start")
+    day = None if when is None else parse_date(when, "Observation.effective[x]")
+    components = res.get("component")
+    add = ctx.batch.add
+    if components:
+        for i, comp in enumerate(components):
+            path = f"Observation.component[{i}]"
+            system, code = coded(comp.get("code"), f"{path}.code")
+            value, unit = _quantity(comp, path)
+            add(
+                "observations",
+                [f"{rid}-{i}", who, system, code, day, value, unit, updated, version],
+                loc,
+            )
+        return
+    system, code = coded(res.get("code"), "Observation.code")
+    value, unit = _quantity(res, "Observation")
+    add("observations", [rid, who, system, code, day, value, unit, updated, version], loc)
+
+
+def _medication(res, rid, updated, version, loc, ctx, kind, start, end):
+    rtype = res["resourceType"]
+    who = _ref(res.get("subject"), f"{rtype}.subject")
+    concept = res.get("medicationCodeableConcept")
+    row = [rid, who, None, None, start, end, kind, updated, version]
+    if concept is not None:
+        row[2], row[3] = coded(concept, f"{rtype}.medicationCodeableConcept")
+    else:
+        ref = _ref(res.get("medicationReference"), f"{rtype}.medication[x]")
+        if ref.startswith("#"):
+            contained = {c.get("id"): c for c in res.get("contained", ())}
+            med = contained.get(ref[1:])
+            if med is None:
+                raise Reject(MISSING_FIELD, f"contained medication {ref} is missing")
+            row[2], row[3] = coded(med.get("code"), f"{rtype}.contained{ref}.code")
+        else:
+            ctx.batch.pending_medications.append((row, ref, loc))
+    ctx.batch.add("medications", row, loc)
+
+
+def medication_request(res, rid, updated, version, loc, ctx):
+    start = _date(res, "authoredOn")
+    validity = (res.get("dispenseRequest") or {}).get("validityPeriod") or {}
+    end = _date(validity, "end", "dispenseRequest.validityPeriod.end")
+    _medication(res, rid, updated, version, loc, ctx, "request", start, end)
+
+
+def medication_statement(res, rid, updated, version, loc, ctx):
+    period = res.get("effectivePeriod")
+    if period:
+        start = _date(period, "start", "effectivePeriod.start")
+        end = _date(period, "end", "effectivePeriod.end")
+    else:
+        start, end = _date(res, "effectiveDateTime"), None
+    _medication(res, rid, updated, version, loc, ctx, "statement", start, end)
+
+
+def procedure(res, rid, updated, version, loc, ctx):
+    who = _ref(res.get("subject"), "Procedure.subject")
+    system, code = coded(res.get("code"), "Procedure.code")
+    if "performedDateTime" in res:
+        day = _date(res, "performedDateTime")
+    else:
+        day = _date(res.get("performedPeriod") or {}, "start", "performedPeriod.start")
+    ctx.batch.add("procedures", [rid, who, system, code, day, updated, version], loc)
+
+
+Handler = Callable[..., None]
+HANDLERS: dict[str, Handler] = {
+    "Patient": patient,
+    "Organization": organization,
+    "Practitioner": practitioner,
+    "PractitionerRole": practitioner_role,
+    "EpisodeOfCare": episode_of_care,
+    "Encounter": encounter,
+    "Appointment": appointment,
+    "Condition": condition,
+    "Observation": observation,
+    "MedicationRequest": medication_request,
+    "MedicationStatement": medication_statement,
+    "Procedure": procedure,
+}
+assert set(HANDLERS) == set(m.SUPPORTED_RESOURCES), "mapping.SUPPORTED_RESOURCES drifted"

@@ -1,0 +1,138 @@
+"""The validation rules for warehouse rows, whatever format they arrived in.
+
+Readers (FHIR, CSV) turn their input into warehouse-shaped row tuples (the table's columns
+in schema order, without ``batch``) and then call :func:`check_row`. Keeping the rules on
+the warehouse shape, not on the input shape, is what makes "the same rules and the same error
+report" for every source true by construction. Rules that need other rows (references,
+events before birth) run later, once the whole batch has been read
+(``wraparound.sources.ingest_resolve``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wraparound.sources.ingest_values import (
+    IMPOSSIBLE_DATE,
+    INVALID_VALUE,
+    MISSING_FIELD,
+    UNKNOWN_CODE_SYSTEM,
+    Clock,
+    Reject,
+)
+from wraparound.warehouse.schema import (
+    CODE_SYSTEMS,
+    ENCOUNTER_KINDS,
+    ORGANISATION_KINDS,
+    REQUIRED,
+    TABLES,
+)
+
+# Columns of each table as readers build them: schema order, minus the load's ``batch``.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    name: tuple(c for c in schema.names if c != "batch") for name, schema in TABLES.items()
+}
+INDEX: dict[str, dict[str, int]] = {
+    name: {c: i for i, c in enumerate(cols)} for name, cols in COLUMNS.items()
+}
+
+GENDERS = frozenset({"male", "female", "other", "unknown"})
+ENCOUNTER_STATUSES = frozenset({"attended", "dna", "cancelled", "booked"})
+MODES = frozenset({"face_to_face", "telephone", "video", "home_visit"})
+MEDICATION_KINDS = frozenset({"request", "statement"})
+ETHNIC_CATEGORIES = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+IMD_DECILES = frozenset(range(1, 11))
+# Encounters that have not happened yet may lie in the future.
+NOT_YET = frozenset({"booked", "cancelled"})
+
+# Tables whose rows belong to a patient, and the column dated "when it happened" that must not
+# precede the patient's birth.
+EVENT_DATE = {
+    "registrations": "start_date",
+    "conditions": "onset_date",
+    "observations": "date",
+    "medications": "start_date",
+    "procedures": "date",
+    "encounters": "start",
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    enums: dict[str, frozenset] = field(default_factory=dict)
+    not_future: tuple[str, ...] = ()
+    ordered: tuple[tuple[str, str], ...] = ()
+
+
+_CODED = {"system": frozenset(CODE_SYSTEMS)}
+
+RULES: dict[str, Rules] = {
+    "organisations": Rules(enums={"kind": frozenset(ORGANISATION_KINDS)}),
+    "areas": Rules(enums={"imd_decile": IMD_DECILES}),
+    "patients": Rules(
+        enums={"sex": GENDERS, "ethnicity": ETHNIC_CATEGORIES},
+        not_future=("birth_date", "death_date"),
+        ordered=(("birth_date", "death_date"),),
+    ),
+    "registrations": Rules(not_future=("start_date",), ordered=(("start_date", "end_date"),)),
+    "practitioners": Rules(),
+    "practitioner_roles": Rules(),
+    "conditions": Rules(
+        enums=_CODED,
+        not_future=("onset_date", "abatement_date"),
+        ordered=(("onset_date", "abatement_date"),),
+    ),
+    "observations": Rules(enums=_CODED, not_future=("date",)),
+    "medications": Rules(
+        enums={**_CODED, "kind": MEDICATION_KINDS},
+        not_future=("start_date",),
+        ordered=(("start_date", "end_date"),),
+    ),
+    "procedures": Rules(enums=_CODED, not_future=("date",)),
+    "encounters": Rules(
+        enums={
+            "kind": frozenset(ENCOUNTER_KINDS),
+            "status": ENCOUNTER_STATUSES,
+            "mode": MODES,
+        },
+        not_future=("booked_at",),
+        ordered=(("start", "end"),),
+    ),
+}
+
+_PLAN = {
+    name: (
+        [(INDEX[name][c], c) for c in REQUIRED[name] if c != "batch"],
+        [(INDEX[name][c], c, allowed) for c, allowed in rules.enums.items()],
+        [(INDEX[name][c], c) for c in rules.not_future],
+        [(INDEX[name][a], INDEX[name][b], a, b) for a, b in rules.ordered],
+    )
+    for name, rules in RULES.items()
+}
+
+
+def check_row(table: str, row: tuple, clock: Clock) -> None:
+    """Raise :class:`Reject` if ``row`` breaks a rule of ``table`` that needs no other rows."""
+    required, enums, not_future, ordered = _PLAN[table]
+    for i, col in required:
+        if row[i] is None or row[i] == "":
+            raise Reject(MISSING_FIELD, f"{table}.{col} is required")
+    for i, col, allowed in enums:
+        value = row[i]
+        if value is not None and value not in allowed:
+            code = UNKNOWN_CODE_SYSTEM if col == "system" else INVALID_VALUE
+            raise Reject(code, f"{table}.{col} {value!r} is not one of {sorted(allowed)}")
+    for i, col in not_future:
+        value = row[i]
+        if value is not None:
+            if col in ("booked_at",):
+                clock.not_future_instant(value, col)
+            else:
+                clock.not_future_date(value, col)
+    for i, j, a, b in ordered:
+        if row[i] is not None and row[j] is not None and row[j] < row[i]:
+            raise Reject(IMPOSSIBLE_DATE, f"{b} {row[j]} is before {a} {row[i]}")
+    if table == "encounters":
+        status = row[INDEX["encounters"]["status"]]
+        if status not in NOT_YET:
+            clock.not_future_instant(row[INDEX["encounters"]["start"]], "start")
