@@ -303,6 +303,7 @@ def _patient_owned(resources: dict, patient: str) -> set[str]:
 def test_bundle_sample_zero_writes_no_bundles(tmp_path):
     result = write_fhir(population(), tmp_path, progress=False, bundle_sample=0)
     assert not any("bundles" in f for f in result["files"])
+    assert not (tmp_path / "bundles").exists()
 
 
 def test_output_is_deterministic(tmp_path):

@@ -9,9 +9,10 @@ bounded by the chunk size whatever the population. Each table is converted with 
 from __future__ import annotations
 
 import csv
+import gc
 import shutil
-from collections.abc import Callable, Iterable
-from contextlib import ExitStack, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import BinaryIO
 
@@ -93,9 +94,10 @@ def write_fhir(
                 areas.writerows(
                     zip(column(table, "lsoa"), column(table, "imd_decile"), strict=True)
                 )
-            for built in _chunk_resources(chunk, refs):
-                ndjson.write(built)
-                sample.add(built)
+            with _gc_paused():
+                for built in _chunk_resources(chunk, refs):
+                    ndjson.write(built)
+                    sample.add(built)
             sample.close_if_full()
             patients += chunk.tables["patients"].num_rows if "patients" in chunk.tables else 0
             if bar:
@@ -129,6 +131,24 @@ def _chunk_resources(chunk: PopulationChunk, refs: References) -> Iterable[peopl
             yield from people.patients(tables[name], refs, dict(nhs), practices)
         else:
             yield from build(tables[name], refs)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while one chunk is converted.
+
+    Building a chunk allocates hundreds of thousands of dicts, which keeps triggering
+    collections that scan every live object (the caller's included) and find nothing: the
+    builders make no reference cycles. Pausing per chunk, not for the whole run, halves the
+    writer's time yet lets the producer's own garbage be collected between chunks.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _clear(out: Path) -> None:

@@ -69,8 +69,9 @@ class BundleSample:
 
     def write(self, directory: Path) -> list[Path]:
         """One ``Patient-<id>.json`` transaction Bundle per sampled patient."""
-        directory.mkdir(parents=True, exist_ok=True)
-        written = []
+        written: list[Path] = []
+        if self.patients:
+            directory.mkdir(parents=True, exist_ok=True)
         for patient, resources in self.patients.items():
             bundle = {
                 "resourceType": "Bundle",
