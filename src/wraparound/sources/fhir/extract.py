@@ -397,7 +397,7 @@ def appointment(res, rid, updated, version, loc, ctx):
         mode,
         org,
         role,
-        None,
+        _first_code(res.get("serviceType")),
         updated,
         version,
     ]
