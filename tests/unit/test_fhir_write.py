@@ -65,7 +65,7 @@ def test_returns_counts_and_files(written, resources):
     out, result = written
     assert result["resources"] == {k: len(v) for k, v in sorted(resources.items())}
     assert result["resources"] == {
-        "Appointment": 3, "Condition": 4, "Encounter": 5, "EpisodeOfCare": 5,
+        "Appointment": 3, "Condition": 4, "Encounter": 6, "EpisodeOfCare": 5,
         "MedicationRequest": 2, "MedicationStatement": 2, "Observation": 3, "Organization": 6,
         "Patient": 5, "Practitioner": 2, "PractitionerRole": 3, "Procedure": 2,
     }  # fmt: skip
@@ -248,7 +248,15 @@ def test_encounter_fields(resources):
     assert admission["subject"] == {"reference": "Patient/pt-1"}
     outpatient = resources["Encounter"]["en-op"]
     assert outpatient["serviceType"] == {"coding": [{"system": m.SPECIALTY_SYSTEM, "code": "320"}]}
-    assert outpatient["status"] == "cancelled"
+    assert outpatient["status"] == "cancelled" and "extension" not in outpatient
+    assert outpatient["type"] == [
+        {"coding": [{"system": m.APPOINTMENT_MODE_SYSTEM, "code": "face_to_face"}]}
+    ]
+    dna = resources["Encounter"]["en-op-dna"]
+    assert dna["status"] == "cancelled"
+    assert dna["extension"] == [{"url": m.DID_NOT_ATTEND_EXT, "valueBoolean": True}]
+    assert "type" not in dna
+    assert resources["Encounter"]["en-cm"]["type"][0]["coding"][0]["code"] == "home_visit"
     assert resources["Encounter"]["en-el"]["status"] == "planned"
     assert resources["Encounter"]["en-el"]["period"] == {"start": "2024-03-09T17:30:00Z"}
     assert "serviceProvider" not in resources["Encounter"]["en-cm"]
@@ -335,7 +343,9 @@ def _with(chunk: PopulationChunk, name: str, rows: list[dict]) -> list[Populatio
         ("encounters", {"id": "x", "patient_id": "pseud1", "kind": "outpatient", "start": T0,
                         "status": "attended", "org_id": "NOPE"}, "ODS code 'NOPE'"),
         ("encounters", {"id": "x", "patient_id": "pseud1", "kind": "outpatient", "start": T0,
-                        "status": "dna"}, "status 'dna'"),
+                        "status": "no-show"}, "status 'no-show'"),
+        ("encounters", {"id": "x", "patient_id": "pseud1", "kind": "outpatient", "start": T0,
+                        "status": "attended", "booked_at": T0}, "booked_at is only mapped"),
         ("conditions", {"id": "x", "patient_id": "pseud9", "system": "snomed", "code": "1"},
          "patient_id 'pseud9'"),
         ("conditions", {"id": "x", "patient_id": "pseud1", "system": "opcs", "code": "1"},

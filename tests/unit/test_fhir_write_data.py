@@ -129,9 +129,13 @@ def population(nhs_numbers: list[str] | None = None) -> list[PopulationChunk]:
             {"id": "en-el", "patient_id": "pseud3", "kind": "elective_admission",
              "start": _at(200), "status": "booked", "org_id": "RX1"},
             {"id": "en-op", "patient_id": "pseud3", "kind": "outpatient", "start": _at(300),
-             "end": _at(300.5), "status": "cancelled", "org_id": "RX1", "specialty": "320"},
+             "end": _at(300.5), "status": "cancelled", "org_id": "RX1", "specialty": "320",
+             "mode": "face_to_face"},
+            {"id": "en-op-dna", "patient_id": "pseud3", "kind": "outpatient", "start": _at(310),
+             "end": _at(310.5), "status": "dna", "org_id": "RX1", "specialty": "420"},
             {"id": "en-cm", "patient_id": "pseud2", "kind": "community", "start": _at(400),
-             "end": _at(401), "status": "attended", "practitioner_role_id": "rl-2"},
+             "end": _at(401), "status": "attended", "practitioner_role_id": "rl-2",
+             "mode": "home_visit"},
         ]),
     }  # fmt: skip
     second = {

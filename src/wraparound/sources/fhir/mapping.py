@@ -12,6 +12,9 @@ _W = "https://wraparound.nhs.uk/fhir"
 LSOA_EXT = f"{_W}/StructureDefinition/lsoa"
 OPT_OUT_EXT = f"{_W}/StructureDefinition/national-data-opt-out"
 APPOINTMENT_ORG_EXT = f"{_W}/StructureDefinition/appointment-organisation"
+# R4 Encounter.status has no "did not attend": such an Encounter is written "cancelled" with
+# this extension (valueBoolean true), and read back as dna.
+DID_NOT_ATTEND_EXT = f"{_W}/StructureDefinition/did-not-attend"
 ORG_KIND_SYSTEM = f"{_W}/CodeSystem/organisation-kind"
 EPISODE_TYPE_SYSTEM = f"{_W}/CodeSystem/episode-type"
 GP_REGISTRATION = "gp-registration"
@@ -49,7 +52,12 @@ APPOINTMENT_STATUS_FROM_FHIR = {
     "arrived": "attended",
     "checked-in": "attended",
 }
-ENCOUNTER_STATUS_TO_FHIR = {"attended": "finished", "cancelled": "cancelled", "booked": "planned"}
+ENCOUNTER_STATUS_TO_FHIR = {
+    "attended": "finished",
+    "cancelled": "cancelled",
+    "booked": "planned",
+    "dna": "cancelled",  # plus DID_NOT_ATTEND_EXT
+}
 ENCOUNTER_STATUS_FROM_FHIR = {
     "finished": "attended",
     "cancelled": "cancelled",

@@ -238,27 +238,41 @@ _CLASS = {
 }
 
 
+_DID_NOT_ATTEND = {"url": m.DID_NOT_ATTEND_EXT, "valueBoolean": True}
+
+
 def hospital(table: pa.Table, refs: References) -> Built:
-    """Encounter: class and priority by kind, period, status, serviceProvider, the
-    PractitionerRole as participant, and serviceType (= specialty)."""
+    """Encounter: class and priority by kind, type (= mode), period, status (a DNA is
+    ``cancelled`` with the did-not-attend extension), serviceProvider, the PractitionerRole as
+    participant, and serviceType (= specialty).
+
+    Encounter has no element for ``booked_at``, so a row with one is refused rather than
+    silently losing it: only GP appointments (Appointment ``created``) carry it.
+    """
     out = []
     patients, subjects = refs.subjects(column(table, "patient_id"))
     rows = zip(
         column(table, "id"), metas(table), subjects, column(table, "kind"),
         instants(table, "start"), instants(table, "end"), column(table, "status"),
-        column(table, "org_id"), column(table, "practitioner_role_id"),
+        column(table, "mode"), column(table, "org_id"), column(table, "practitioner_role_id"),
         column(table, "specialty"), strict=True,
     )  # fmt: skip
-    for id_, meta, subject, kind, start, end, status, org, role, specialty in rows:
+    if table.column("booked_at").null_count != table.num_rows:
+        raise ValueError("encounters: booked_at is only mapped for gp_appointment (Appointment)")
+    for id_, meta, subject, kind, start, end, status, mode, org, role, specialty in rows:
         r: dict = {"resourceType": "Encounter", "id": id_}
         if meta:
             r["meta"] = meta
+        if status == "dna":
+            r["extension"] = [_DID_NOT_ATTEND]
         r["status"] = _status(m.ENCOUNTER_STATUS_TO_FHIR, status, id_, "Encounter")
         try:
             act_class, priority = _CLASS[kind]
         except KeyError:
             raise ValueError(f"encounters: kind {kind!r} of {id_!r} is unknown") from None
         r["class"] = act_class
+        if mode is not None:
+            r["type"] = [_concept(m.APPOINTMENT_MODE_SYSTEM, mode)]
         if specialty is not None:
             r["serviceType"] = _concept(m.SPECIALTY_SYSTEM, specialty)
         if priority is not None:
