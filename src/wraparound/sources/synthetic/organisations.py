@@ -68,14 +68,19 @@ def _list_sizes(n: int, rng: np.random.Generator, p: dict) -> np.ndarray:
 
 
 def _neighbourhoods(sizes: np.ndarray, p: dict) -> np.ndarray:
-    """Group consecutive practices into neighbourhoods near the middle of the 30-50k range:
-    as many groups as that size allows, split at the practice whose mid-point crosses each
-    equal share of the population."""
+    """Group practices into neighbourhoods near the middle of the 30-50k range: as many
+    groups as that size allows, filled largest practice first into the smallest group, which
+    keeps every group within a practice's size of the mean."""
     total = sizes.sum()
     target = (p["neighbourhood_min"] + p["neighbourhood_max"]) / 2
-    groups = max(1, round(total / target))
-    midpoints = np.cumsum(sizes) - sizes / 2
-    return np.minimum((midpoints / (total / groups)).astype(np.int64), groups - 1)
+    groups = max(1, round(float(total) / target))
+    group = np.zeros(sizes.size, dtype=np.int64)
+    filled = np.zeros(groups)
+    for i in np.argsort(-sizes, kind="stable"):
+        g = int(np.argmin(filled))
+        group[i] = g
+        filled[g] += sizes[i]
+    return group
 
 
 def build_locality(n: int, seed: int) -> Locality:

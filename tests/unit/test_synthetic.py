@@ -1,0 +1,128 @@
+"""The synthetic locality: structure, determinism, identifiers, and internal consistency."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from wraparound.nhs_number import is_valid
+from wraparound.sources.synthetic.clock import local_to_utc_us
+from wraparound.sources.synthetic.generator import generate
+from wraparound.sources.synthetic.organisations import build_locality
+from wraparound.sources.synthetic.writer import OutputExistsError, oracle_path, write_synthetic
+from wraparound.warehouse.pseudonym import Pseudonymiser
+from wraparound.warehouse.store import Warehouse
+
+
+def test_same_seed_same_locality_different_seed_different():
+    a = next(generate(400, seed=3))
+    b = next(generate(400, seed=3))
+    c = next(generate(400, seed=4))
+    for name in a.tables:
+        assert a.tables[name].equals(b.tables[name]), name
+    assert not a.tables["encounters"].equals(c.tables["encounters"])
+    assert a.oracle.equals(b.oracle)
+
+
+def test_neighbourhoods_hold_30_to_50k_and_practices_are_realistic():
+    loc = build_locality(400_000, seed=1)
+    sizes = np.bincount(loc.practice_neighbourhood, weights=loc.practice_sizes)
+    assert sizes.sum() == 400_000
+    assert ((sizes >= 30_000) & (sizes <= 50_000)).all()
+    assert loc.practice_sizes.min() >= 2000 and loc.practice_sizes.max() <= 25_000
+    assert 6000 <= np.median(loc.practice_sizes) <= 11_000
+    orgs = loc.tables["organisations"].to_pylist()
+    kinds = {o["kind"] for o in orgs}
+    assert kinds == {"locality", "neighbourhood", "practice", "hub", "trust", "community"}
+    assert len([o for o in orgs if o["kind"] == "hub"]) == len(loc.neighbourhood_codes)
+
+
+def test_nhs_numbers_valid_synthetic_and_only_pseudonyms_in_the_tables():
+    chunk = next(generate(500, seed=9))
+    numbers = chunk.identities.column("nhs_number").to_pylist()
+    assert len(set(numbers)) == 500
+    assert all(is_valid(n) and n.startswith("9") for n in numbers)
+    pseudo = Pseudonymiser()
+    assert chunk.tables["patients"].column("patient_id").to_pylist() == [
+        pseudo.nhs_number(n) for n in numbers]
+    for name, table in chunk.tables.items():
+        for column in table.column_names:
+            if table.schema.field(column).type == "string":
+                values = set(table.column(column).drop_null().to_pylist())
+                assert not values & set(numbers), f"NHS number leaked into {name}.{column}"
+
+
+def test_events_fall_inside_registration_and_life(small_warehouse):
+    wh = Warehouse(small_warehouse)
+    enc = wh.read("encounters").to_pandas()
+    pats = wh.read("patients").to_pandas().set_index("patient_id")
+    regs = wh.read("registrations").to_pandas()
+    first = regs.groupby("patient_id").start_date.min()
+    enc_day = enc.start.dt.tz_convert("Europe/London").dt.date
+    assert (enc_day.values >= first.reindex(enc.patient_id).values).all()
+    death = pats.death_date.reindex(enc.patient_id)
+    died = death.notna().values
+    assert (enc_day.values[died] <= death.values[died]).all()
+    assert set(enc.kind) == {"gp_appointment", "ae_attendance", "emergency_admission",
+                             "elective_admission", "outpatient", "community"}
+    gp = enc[enc.kind == "gp_appointment"]
+    assert (gp.booked_at <= gp.start).all() and gp.practitioner_role_id.notna().all()
+    adm = enc[enc.kind == "emergency_admission"].dropna(subset=["end"])
+    assert (adm.end >= adm.start).all()
+
+
+def test_oracle_is_beside_not_inside_the_warehouse(small_warehouse):
+    oracle = pq.read_table(oracle_path(small_warehouse))
+    assert set(oracle.column_names) == {"patient_id", "index_date", "true_risk",
+                                        "expected_admissions"}
+    risks = oracle.column("true_risk").to_numpy()
+    assert (risks > 0).all() and (risks < 1).all()
+    dates = sorted({d.isoformat() for d in oracle.column("index_date").to_pylist()})
+    assert dates == ["2024-04-01", "2025-04-01", "2026-04-01"]
+    manifest = (small_warehouse / "manifest.json").read_text()
+    assert "oracle" not in manifest
+
+
+def test_true_risk_predicts_admissions(small_warehouse):
+    """People the oracle rates high really are admitted more in the following year."""
+    wh = Warehouse(small_warehouse)
+    oracle = pq.read_table(oracle_path(small_warehouse)).to_pandas()
+    oracle = oracle[oracle.index_date == dt.date(2025, 4, 1)]
+    enc = wh.read("encounters").to_pandas()
+    adm = enc[(enc.kind == "emergency_admission")
+              & (enc.start >= "2025-04-01") & (enc.start < "2026-04-01")]
+    oracle["admitted"] = oracle.patient_id.isin(adm.patient_id)
+    top = oracle.true_risk >= oracle.true_risk.quantile(0.9)
+    assert oracle[top].admitted.mean() > 3 * oracle[~top].admitted.mean()
+
+
+def test_obesity_is_recorded_as_bmi_observations(small_warehouse):
+    obs = Warehouse(small_warehouse).read("observations")
+    units = set(obs.column("unit").to_pylist())
+    assert {"mmol/mol", "mmHg"} <= units
+    assert pc.max(obs.column("value")).as_py() < 250
+
+
+def test_refuses_to_overwrite_without_flag(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("data")
+    with pytest.raises(OutputExistsError):
+        write_synthetic(tmp_path / "x", patients=10, seed=1, progress=False)
+    assert (tmp_path / "x" / "keep.txt").read_text() == "data"
+
+
+@pytest.mark.parametrize(("day", "minute", "expected"), [
+    ("2025-01-15", 9 * 60, "2025-01-15T09:00:00+00:00"),   # GMT
+    ("2025-07-15", 9 * 60, "2025-07-15T08:00:00+00:00"),   # BST
+    ("2025-03-30", 3 * 60, "2025-03-30T02:00:00+00:00"),   # BST from 30 March 2025
+    ("2025-10-26", 12 * 60, "2025-10-26T12:00:00+00:00"),  # GMT again from 26 October
+])
+def test_local_times_become_utc(day, minute, expected):
+    d = (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days
+    us = int(local_to_utc_us(np.array([d]), np.array([minute]))[0])
+    got = dt.datetime.fromtimestamp(us / 1e6, tz=dt.UTC).isoformat()
+    assert got == expected
