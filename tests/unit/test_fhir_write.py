@@ -360,3 +360,24 @@ def test_rows_the_contract_cannot_express_are_refused(tmp_path, name, row, messa
     chunks = _with(population()[0], name, [row])
     with pytest.raises(ValueError, match=re.escape(message)):
         write_fhir(chunks, tmp_path, progress=False)
+
+
+def test_output_does_not_depend_on_slice_and_batch_sizes(tmp_path, monkeypatch):
+    """Tables are converted in slices and written in batches; the boundaries must not show."""
+    whole = write_fhir(population(), tmp_path / "whole", progress=False)
+    monkeypatch.setattr("wraparound.sources.fhir.write._TABLE_SLICE", 2)
+    monkeypatch.setattr("wraparound.sources.fhir.write._WRITE_BATCH", 3)
+    sliced = write_fhir(population(), tmp_path / "sliced", progress=False)
+    assert whole["resources"] == sliced["resources"]
+    for name in whole["files"]:
+        relative = Path(name).relative_to(tmp_path / "whole")
+        assert (tmp_path / "sliced" / relative).read_bytes() == Path(name).read_bytes()
+
+
+def test_patient_without_nhs_number_has_no_identifier(tmp_path):
+    chunks = population()
+    chunks[0].identities = chunks[0].identities.slice(1)  # pt-1 has no NHS number
+    write_fhir(chunks, tmp_path, progress=False)
+    first = orjson.loads((tmp_path / "Patient.ndjson").read_bytes().splitlines()[0])
+    assert first["id"] == "pt-1" and "identifier" not in first
+    r4_validate(first)
