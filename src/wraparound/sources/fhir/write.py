@@ -1,9 +1,10 @@
 """Write a synthetic population as FHIR R4: bulk-export NDJSON, a sample of transaction
 Bundles, and ``areas.csv`` (docs/fhir-mapping.md is the contract).
 
-The population arrives as chunks of warehouse tables and leaves chunk by chunk, so memory is
-bounded by the chunk size whatever the population. Each table is converted with one bulk
-``to_pylist`` per column and one orjson call per resource; nothing touches Arrow row by row.
+The population arrives as chunks of warehouse tables and leaves chunk by chunk, each table
+converted in slices, so memory is bounded by the producer's chunk (Arrow) plus one slice of
+Python objects, whatever the population. Each slice is converted with one bulk ``to_pylist``
+per column and one orjson call per resource; nothing touches Arrow row by row.
 """
 
 from __future__ import annotations
@@ -84,8 +85,9 @@ def write_fhir(
     Files from an earlier run in ``out`` that this run would write are removed first, so a
     resource type that is absent now does not linger. Returns
     ``{"resources": {type: count}, "files": [path, ...]}`` (paths sorted, as strings).
-    Raises ValueError on rows the contract cannot express (unknown ODS code, code system,
-    status, or an invalid FHIR id), naming the row.
+    Raises ValueError on rows the contract cannot express rather than writing them lossily
+    (unknown ODS code or code system, unmapped status or kind, invalid FHIR id; the list is in
+    docs/fhir-mapping.md); files written before the error are left incomplete.
     """
     out = Path(out)
     _clear(out)
