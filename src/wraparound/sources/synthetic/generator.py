@@ -68,7 +68,9 @@ def generate(patients: int, seed: int, years: int = 3,
         tables["encounters"] = events.encounters(chunk, calibration)
         if ci == 0:
             tables.update(locality.tables)
-        tables = {name: _bookkeeping(t, extract_us) for name, t in tables.items()}
+        # Reference data (LSOA deprivation) carries no source version.
+        tables = {name: _bookkeeping(t, None if name == "areas" else extract_us)
+                  for name, t in tables.items()}
         yield PopulationChunk(
             tables=tables,
             identities=pa.table({"id": identities["patient_ids"],
@@ -112,9 +114,10 @@ def _people_chunk(locality: Locality, frame: Frame, calibration, rng, seed: int,
     return chunk, identities
 
 
-def _bookkeeping(table: pa.Table, extract_us: int) -> pa.Table:
+def _bookkeeping(table: pa.Table, extract_us: int | None) -> pa.Table:
     n = table.num_rows
-    return (table.append_column("updated_at", pa.array(np.full(n, extract_us), TS))
+    updated = pa.nulls(n, TS) if extract_us is None else pa.array(np.full(n, extract_us), TS)
+    return (table.append_column("updated_at", updated)
             .append_column("version_id", pa.nulls(n, pa.int64()))
             .append_column("batch", pa.array(np.ones(n, dtype=np.int64))))
 
