@@ -93,8 +93,9 @@ def reference_type(ref: str, batch: Batch) -> str | None:
     if ref.startswith("urn:"):
         target = batch.full_urls.get(ref)
         return target[0] if target else None
-    head = ref.split("?", 1)[0]
-    parts = head.rstrip("/").split("/")
+    if "?" in ref:  # conditional: "<Type>?identifier=system|value"
+        return ref.split("?", 1)[0].rsplit("/", 1)[-1]
+    parts = ref.rstrip("/").split("/")
     if len(parts) >= 4 and parts[-2] == "_history":
         parts = parts[:-2]
     if len(parts) >= 2:
