@@ -126,3 +126,17 @@ def test_local_times_become_utc(day, minute, expected):
     us = int(local_to_utc_us(np.array([d]), np.array([minute]))[0])
     got = dt.datetime.fromtimestamp(us / 1e6, tz=dt.UTC).isoformat()
     assert got == expected
+
+
+def test_fhir_output_carries_identity_the_warehouse_does_not(tmp_path):
+    import orjson
+
+    write_synthetic(tmp_path / "fhir", patients=40, seed=2, fmt="fhir", progress=False)
+    lines = (tmp_path / "fhir" / "Patient.ndjson").read_bytes().splitlines()
+    patients = [orjson.loads(line) for line in lines]
+    assert len(patients) == 40
+    assert all(p["name"][0]["family"] and p["name"][0]["given"] for p in patients)
+    assert all(is_valid(p["identifier"][0]["value"]) for p in patients)
+    identities = pq.read_table(tmp_path / "fhir" / "identity" / "patients.parquet")
+    assert identities.column_names == ["id", "nhs_number", "patient_id", "given_name",
+                                       "family_name"]

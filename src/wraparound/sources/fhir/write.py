@@ -141,9 +141,15 @@ def _chunk_resources(chunk: PopulationChunk, refs: References) -> Iterable[peopl
         if build is None:
             identities = chunk.identities
             nhs = dict(zip(column(identities, "id"), column(identities, "nhs_number"), strict=True))
+            names = None
+            if "given_name" in identities.column_names:
+                names = dict(zip(column(identities, "id"), zip(
+                    column(identities, "given_name"), column(identities, "family_name"),
+                    strict=True), strict=True))
             build = functools.partial(
                 people.patients,
                 nhs_numbers=nhs,
+                names=names,
                 practices=people.open_practices(tables.get("registrations")),
             )
         if name == "organisations":  # partOf may point forward: convert the table whole

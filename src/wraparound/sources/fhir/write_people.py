@@ -106,12 +106,17 @@ def open_practices(registrations: pa.Table | None) -> dict[str, str]:
 
 
 def patients(
-    table: pa.Table, refs: References, nhs_numbers: dict[str, str], practices: dict[str, str]
+    table: pa.Table,
+    refs: References,
+    nhs_numbers: dict[str, str],
+    practices: dict[str, str],
+    names: dict[str, tuple[str, str]] | None = None,
 ) -> list[Built]:
     """Patient: NHS number, demographics, UK Core ethnic category, LSOA, opt-out, usual GP.
 
     ``nhs_numbers`` maps logical id -> NHS number (from the chunk's identities); ``practices``
-    maps pseudonym -> ODS code of the open registration (``open_practices``).
+    maps pseudonym -> ODS code of the open registration (``open_practices``); ``names`` maps
+    logical id -> (given, family) when the source has names.
     """
     out = []
     ids = column(table, "id")
@@ -139,6 +144,9 @@ def patients(
         nhs = nhs_numbers.get(id_)
         if nhs is not None:
             r["identifier"] = [{"system": m.NHS_NUMBER, "value": nhs}]
+        name = (names or {}).get(id_)
+        if name is not None:
+            r["name"] = [{"use": "official", "family": name[1], "given": [name[0]]}]
         if sex is not None:
             r["gender"] = sex
         if birth is not None:

@@ -17,6 +17,7 @@ from wraparound import clinical
 from wraparound.nhs_number import synthetic_numbers
 from wraparound.sources.synthetic import events
 from wraparound.sources.synthetic.clock import US_PER_DAY, day_number
+from wraparound.sources.synthetic.names import draw_names
 from wraparound.sources.synthetic.organisations import Locality, build_locality
 from wraparound.sources.synthetic.params import parameters
 from wraparound.sources.synthetic.people import (
@@ -73,8 +74,13 @@ def generate(patients: int, seed: int, years: int = 3,
                   for name, t in tables.items()}
         yield PopulationChunk(
             tables=tables,
-            identities=pa.table({"id": identities["patient_ids"],
-                                 "nhs_number": nhs_numbers[lo:hi]}),
+            identities=pa.table({
+                "id": identities["patient_ids"],
+                "nhs_number": nhs_numbers[lo:hi],
+                "patient_id": chunk.pseudonyms,
+                "given_name": identities["given_name"],
+                "family_name": identities["family_name"],
+            }),
             oracle=_oracle(chunk),
         )
 
@@ -105,8 +111,11 @@ def _people_chunk(locality: Locality, frame: Frame, calibration, rng, seed: int,
     chunk = events.Chunk(index=ci, prefix=f"s{seed}-{ci:03d}", people=people, years=years,
                          frame=frame, locality=locality, practice=practice,
                          pseudonyms=pseudonyms, rng=rng)
+    given, family = draw_names(female, np.random.default_rng([seed, 200, ci]))
     identities = {
         "patient_ids": patient_ids,
+        "given_name": given,
+        "family_name": family,
         "lsoa": locality.lsoa_codes[lsoa_i],
         "ethnicity": ethnicity,
         "opted_out": rng.uniform(0, 1, n) < pop["opt_out_share"],

@@ -14,8 +14,10 @@ class PopulationChunk:
 
     ``tables`` hold warehouse-shaped rows (``schema.TABLES``); organisations, areas,
     practitioners and practitioner roles arrive only in the first chunk. ``identities`` maps
-    each Patient logical id to its NHS number, which only the FHIR writer may use: the
-    warehouse never stores NHS numbers. ``oracle`` holds each patient's true 12-month
+    each Patient logical id (``id``) to its NHS number, pseudonym (``patient_id``) and name
+    (``given_name``, ``family_name``): what a direct-care record shows. Only the FHIR writer
+    and the identity file for the app use them: the warehouse never stores NHS numbers or
+    names. ``oracle`` holds each patient's true 12-month
     emergency admission risk at each index date; it goes to its own file, never to the
     warehouse or to FHIR.
     """

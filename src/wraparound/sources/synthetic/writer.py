@@ -16,10 +16,17 @@ from wraparound.sources.synthetic.population import PopulationChunk
 from wraparound.warehouse.store import Warehouse
 
 ORACLE = Path("oracle") / "true_risk.parquet"
+IDENTITIES = Path("identity") / "patients.parquet"
 
 
 class OutputExistsError(FileExistsError):
     pass
+
+
+def identity_path(out: Path) -> Path:
+    """The demo's patient index (NHS number, pseudonym, name), standing in for the identity
+    feed (PDS, the practice system) a direct-care app reads. Never part of the warehouse."""
+    return Path(out) / IDENTITIES
 
 
 def oracle_path(out: Path) -> Path:
@@ -38,12 +45,13 @@ def write_synthetic(out: Path, *, patients: int, seed: int, years: int = 3,
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / ORACLE).parent.mkdir(parents=True, exist_ok=True)
+    (out / IDENTITIES).parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     rows: dict[str, int] = {}
     with _progress(progress) as bar:
         task = bar.add_task("synthesising", total=chunk_count(patients))
-        chunks = _tee_oracle(generate(patients, seed, years), out / ORACLE, rows,
-                             lambda: bar.advance(task))
+        chunks = _tee_side_files(generate(patients, seed, years), out, rows,
+                                 lambda: bar.advance(task))
         if fmt == "warehouse":
             wh = Warehouse(out)
             with wh.transaction({"source": "synthetic", "patients": patients, "seed": seed}) as tx:
@@ -60,20 +68,26 @@ def write_synthetic(out: Path, *, patients: int, seed: int, years: int = 3,
             "years": years, "rows": rows, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def _tee_oracle(chunks: Iterator[PopulationChunk], path: Path, rows: dict,
-                tick) -> Iterator[PopulationChunk]:
-    writer = None
+def _tee_side_files(chunks: Iterator[PopulationChunk], out: Path, rows: dict,
+                    tick) -> Iterator[PopulationChunk]:
+    """Pass chunks through, writing the oracle and identity files on the way."""
+    writers: dict[Path, pq.ParquetWriter] = {}
+
+    def write(path: Path, table) -> None:
+        if path not in writers:
+            writers[path] = pq.ParquetWriter(path, table.schema, compression="zstd")
+        writers[path].write_table(table)
+
     try:
         for chunk in chunks:
-            if writer is None:
-                writer = pq.ParquetWriter(path, chunk.oracle.schema, compression="zstd")
-            writer.write_table(chunk.oracle)
+            write(out / ORACLE, chunk.oracle)
+            write(out / IDENTITIES, chunk.identities)
             for name, table in chunk.tables.items():
                 rows[name] = rows.get(name, 0) + table.num_rows
             yield chunk
             tick()
     finally:
-        if writer is not None:
+        for writer in writers.values():
             writer.close()
 
 
