@@ -150,3 +150,18 @@ def test_meta_gives_updated_at_and_version():
     assert c.batch.rows["practitioners"][0] == [
         "pr", "Dr A", datetime(2024, 12, 31, 23, tzinfo=UTC), 7,
     ]  # fmt: skip
+
+
+def test_encounter_mode_and_did_not_attend():
+    from wraparound.sources.fhir import mapping as m
+
+    c = ctx()
+    extract({
+        "resourceType": "Encounter", "id": "e", "status": "cancelled",
+        "extension": [{"url": m.DID_NOT_ATTEND_EXT, "valueBoolean": True}],
+        "class": {"code": "AMB"}, "subject": {"reference": "Patient/p"},
+        "type": [{"coding": [{"system": m.APPOINTMENT_MODE_SYSTEM, "code": "telephone"}]}],
+        "period": {"start": "2024-01-01T10:00:00Z"},
+    }, 0, c)  # fmt: skip
+    row = c.batch.rows["encounters"][0]
+    assert (row[6], row[7]) == ("dna", "telephone")

@@ -337,21 +337,18 @@ def encounter(res, rid, updated, version, loc, ctx):
             role = ref
             break
     specialty = _first_code(res.get("serviceType"))
-    row = [
-        rid,
-        who,
-        kind,
-        start,
-        end,
-        None,
-        m.ENCOUNTER_STATUS_FROM_FHIR[status],
-        None,
-        org,
-        role,
-        specialty,
-        updated,
-        version,
-    ]
+    mode = None
+    for concept in res.get("type", ()):
+        for coding in concept.get("coding", ()):
+            if coding.get("system") == m.APPOINTMENT_MODE_SYSTEM:
+                mode = coding.get("code")
+    outcome = m.ENCOUNTER_STATUS_FROM_FHIR[status]
+    if outcome == "cancelled":  # R4 Encounter has no no-show status: an extension says so
+        ext = _extension(res, m.DID_NOT_ATTEND_EXT)
+        if ext and ext.get("valueBoolean") is True:
+            outcome = "dna"
+    row = [rid, who, kind, start, end, None, outcome, mode, org, role, specialty, updated,
+           version]
     if ambulatory:
         batch.ambulatory.append(row)
     batch.add("encounters", row, loc)
