@@ -3,6 +3,7 @@ so the same work is callable from tests and benchmarks without going through the
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import sys
@@ -11,6 +12,20 @@ from pathlib import Path
 import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Problems the user can fix (a busy output folder, a path that is not a warehouse) are
+    one clear line on stderr and exit status 2, not a traceback."""
+    from wraparound.sources.synthetic.writer import OutputExistsError
+    from wraparound.warehouse.store import WarehouseError
+
+    try:
+        yield
+    except (OutputExistsError, WarehouseError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 class SynthFormat(enum.StrEnum):
@@ -30,9 +45,10 @@ def synth(
     """Create a realistic synthetic locality (warehouse, or FHIR R4 for ingest)."""
     from wraparound.sources.synthetic.writer import write_synthetic
 
-    result = write_synthetic(
-        out, patients=patients, seed=seed, years=years, fmt=format.value, overwrite=overwrite
-    )
+    with user_errors():
+        result = write_synthetic(
+            out, patients=patients, seed=seed, years=years, fmt=format.value, overwrite=overwrite
+        )
     typer.echo(json.dumps(result, indent=2))
 
 
@@ -44,7 +60,8 @@ def summary(
     """Population, practices, register prevalence and hospital use of a warehouse."""
     from wraparound.analytics.summary import render, summarise
 
-    result = summarise(warehouse)
+    with user_errors():
+        result = summarise(warehouse)
     typer.echo(json.dumps(result, indent=2) if as_json else render(result))
 
 
