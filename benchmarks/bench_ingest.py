@@ -196,6 +196,7 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=1_000_000)
     parser.add_argument("--source", type=Path, help="time this folder instead of generating")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file to write")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="wraparound-bench-"))
     try:
@@ -235,14 +236,14 @@ def main() -> None:
             "target_seconds": 60,
             "meets_target": run["resources_read"] >= 1_000_000 and run["seconds"] < 60,
         }
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(result, indent=2) + "\n")
         print(
             f"ingested {result['resources']:,} resources ({result['input_mb']} MB NDJSON) in "
             f"{result['seconds']} s = {result['resources_per_second']:,}/s "
             f"(reload of the same files {result['reload_seconds']} s); "
             f"peak RSS {result['peak_rss_mb']} MB; target <60 s for 1M: "
-            f"{'met' if result['meets_target'] else 'NOT met'} -> {RESULTS}"
+            f"{'met' if result['meets_target'] else 'NOT met'} -> {args.results}"
         )
     finally:
         if args.keep:
