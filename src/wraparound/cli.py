@@ -86,5 +86,26 @@ def ingest(
         sys.exit(1)
 
 
+@app.command()
+def stratify(
+    warehouse: Path = typer.Option(..., "--warehouse", help="Warehouse directory."),
+    index_date: str | None = typer.Option(
+        None, "--index-date", help="Current index date YYYY-MM-DD (default: day after the "
+        "last encounter)."),
+    seed: int = typer.Option(42, "--seed", help="Random seed; same seed and data, same scores."),
+    rules: Path | None = typer.Option(None, "--rules", help="Streams/registers rules file "
+                                      "(default: the packaged data/streams.toml)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """12-month emergency admission risk, eFI, streams and registers; publishes the results."""
+    import datetime as dt
+
+    from wraparound.analytics.stratify import render, run
+
+    current = dt.date.fromisoformat(index_date) if index_date else None
+    result = run(warehouse, current=current, seed=seed, rules_path=rules)
+    typer.echo(json.dumps(result, indent=2, default=str) if as_json else render(result))
+
+
 if __name__ == "__main__":
     app()

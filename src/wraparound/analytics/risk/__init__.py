@@ -1,0 +1,1 @@
+"""12-month emergency admission risk: model, metrics, explanations and the model card."""
