@@ -73,6 +73,13 @@ def test_events_fall_inside_registration_and_life(small_warehouse):
     assert (gp.booked_at <= gp.start).all() and gp.practitioner_role_id.notna().all()
     adm = enc[enc.kind == "emergency_admission"].dropna(subset=["end"])
     assert (adm.end >= adm.start).all()
+    local = enc.start.dt.tz_convert("Europe/London")
+    weekend = local.dt.weekday >= 5
+    weekday_only = enc.kind.isin(["outpatient", "elective_admission"]) | (
+        (enc.kind == "gp_appointment") & ~enc.org_id.str.startswith("H9"))
+    assert not (weekend & weekday_only).any()
+    evening = (enc.kind == "gp_appointment") & (local.dt.hour >= 19)
+    assert enc[evening].org_id.str.startswith("H9").all()
 
 
 def test_oracle_is_beside_not_inside_the_warehouse(small_warehouse):

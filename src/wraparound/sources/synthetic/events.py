@@ -252,17 +252,26 @@ def medications(chunk: Chunk) -> pa.Table:
 # --- observations ----------------------------------------------------------------------
 
 
-def _events_in_year(chunk: Chunk, year: Year, rate: np.ndarray):
+def _events_in_year(chunk: Chunk, year: Year, rate: np.ndarray, weekday_share: float = 0.0):
     """Poisson events at ``rate`` per year over each patient's time at risk in ``year``,
-    kept only while the patient is registered. Returns (patient index, day, fraction)."""
+    kept only while the patient is registered and alive.
+
+    A ``weekday_share`` of the events belong to weekday-only services: those falling on a
+    Saturday move to the Friday and on a Sunday to the Monday, before the registration check,
+    so a moved event never lands outside the patient's record. Returns (patient index, day,
+    weekday-only flag).
+    """
     rng = chunk.rng
     start = np.clip((chunk.people.birth - year.day) / 365.0, 0, 1)
     counts = rng.poisson(rate * year.exposure)
     idx = np.repeat(np.arange(counts.size), counts)
     frac = start[idx] + rng.uniform(0, 1, idx.size) * year.exposure[idx]
     day = year.day + (frac * 365).astype(np.int64)
+    core = rng.uniform(0, 1, idx.size) < weekday_share
+    wd = weekday(day)
+    day = np.where(core & (wd == 5), day - 1, np.where(core & (wd == 6), day + 1, day))
     keep = (day >= chunk.reg_start[idx]) & (day < chunk.stop[idx])
-    return idx[keep], day[keep], frac[keep]
+    return idx[keep], day[keep], core[keep]
 
 
 @cache
@@ -425,21 +434,20 @@ def _gp_appointments(chunk: Chunk) -> dict:
     people, rng, loc = chunk.people, chunk.rng, chunk.locality
     n = people.n
     frailty_gp = rng.gamma(g["shape"], 1 / g["shape"], n)
-    idxs, days = [], []
+    idxs, days, cores = [], [], []
     for year in chunk.years[1:-1]:
         age = people.age_at(year.day + 182)
         rate = step_by_age(g["rate_ages"], g["rate_per_year"], age) * frailty_gp
         rate *= np.where(people.female & (age >= 15) & (age < 45), g["female_15_44"], 1.0)
         rate *= np.exp(g["per_condition"] * year.ncond)
-        idx, day, _ = _events_in_year(chunk, year, rate)
+        idx, day, core = _events_in_year(chunk, year, rate, 1 - g["extended_hours_share"])
         idxs.append(idx)
         days.append(day)
+        cores.append(core)
     idx, day = np.concatenate(idxs), np.concatenate(days)
     m = idx.size
-    extended = rng.uniform(0, 1, m) < g["extended_hours_share"]
-    wd = weekday(day)
-    # Core hours are weekdays: weekend draws move to Friday or Monday unless extended.
-    day = np.where(~extended & (wd == 5), day - 1, np.where(~extended & (wd == 6), day + 1, day))
+    # Core hours are weekdays; the rest are evening and weekend appointments at the hub.
+    extended = ~np.concatenate(cores)
     wd = weekday(day)
     slot = rng.integers(0, 62, m)  # 08:00-18:20 in 10-minute slots
     minute = 8 * 60 + slot * 10
@@ -519,8 +527,7 @@ def _hospital(chunk: Chunk, calibration: Calibration) -> list[dict]:
                            np.full(m, -1), "attended", None, ACUTE_TRUST, None, None))
         # Elective admissions, mostly day cases.
         rate = step_by_age(el["rate_ages"], el["rate_per_year"], age0)
-        idx, day, _ = _events_in_year(chunk, year, rate)
-        day = np.where(weekday(day) >= 5, day - (weekday(day) - 4), day)
+        idx, day, _ = _events_in_year(chunk, year, rate, weekday_share=1.0)
         m = idx.size
         start = local_to_utc_us(day, np.full(m, 8 * 60))
         day_case = rng.uniform(0, 1, m) < el["day_case_share"]
@@ -540,11 +547,10 @@ def _outpatients(chunk: Chunk) -> dict:
         age = people.age_at(year.day + 182)
         rate = step_by_age(o["rate_ages"], o["rate_per_year"], age) * np.exp(
             o["per_condition"] * year.ncond)
-        idx, day, _ = _events_in_year(chunk, year, rate)
+        idx, day, _ = _events_in_year(chunk, year, rate, weekday_share=1.0)
         idxs.append(idx)
         days.append(day)
     idx, day = np.concatenate(idxs), np.concatenate(days)
-    day = np.where(weekday(day) >= 5, day - (weekday(day) - 4), day)
     m = idx.size
     codes, pick = _choice(o["general"], m, rng)
     specialty = np.array(codes, dtype=object)[pick]
