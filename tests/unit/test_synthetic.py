@@ -74,7 +74,7 @@ def test_events_fall_inside_registration_and_life(small_warehouse):
     adm = enc[enc.kind == "emergency_admission"].dropna(subset=["end"])
     assert (adm.end >= adm.start).all()
     local = enc.start.dt.tz_convert("Europe/London")
-    weekend = local.dt.weekday >= 5
+    weekend = local.dt.day_of_week >= 5
     weekday_only = enc.kind.isin(["outpatient", "elective_admission"]) | (
         (enc.kind == "gp_appointment") & ~enc.org_id.str.startswith("H9"))
     assert not (weekend & weekday_only).any()
