@@ -107,5 +107,14 @@ def stratify(
     typer.echo(json.dumps(result, indent=2, default=str) if as_json else render(result))
 
 
+def _add_app_commands() -> None:
+    from wraparound.apps.cli import app_cli
+
+    app.add_typer(app_cli, name="app")
+
+
+_add_app_commands()
+
+
 if __name__ == "__main__":
     app()

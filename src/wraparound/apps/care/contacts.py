@@ -1,0 +1,53 @@
+"""Copy encounters into the app for the patients whose timelines people open most: those on
+the current register or someone's caseload. Everyone else's timeline is read per request
+from the warehouse with a filtered query (``timeline.py``)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from django.db import transaction
+
+from wraparound.apps.care.models import CareTeamMember, Contact
+from wraparound.apps.records.models import Organisation, Patient
+from wraparound.apps.registers.models import RegisterEntry
+
+BATCH = 5000
+
+
+def followed_patients() -> dict[str, int]:
+    """Pseudonym → pk of patients on the current register or an active caseload."""
+    ids = set(RegisterEntry.current().values_list("patient_id", flat=True))
+    ids |= set(CareTeamMember.objects.filter(active=True).values_list("patient_id", flat=True))
+    return dict(Patient.objects.filter(pk__in=ids).values_list("pseudonym", "pk"))
+
+
+def contact_rows(engine, pseudonyms) -> list[dict]:
+    enc = engine.table("encounters")
+    wanted = engine.memtable(pa.table({"pid": pa.array(sorted(pseudonyms), pa.string())}))
+    expr = enc.join(wanted, enc.patient_id == wanted.pid).select(
+        "id", "patient_id", "kind", "start", "end", "status", "org_id", "specialty", "mode",
+        "batch")
+    return engine.to_arrow(expr).to_pylist()
+
+
+def to_contact(row: dict, pk: int, names: dict[str, str]) -> Contact:
+    detail = row["specialty"] or (row["mode"] or "").replace("_", " ")
+    return Contact(patient_id=pk, encounter_id=row["id"], kind=row["kind"], start=row["start"],
+                   end=row["end"], status=row["status"],
+                   org_name=names.get(row["org_id"], row["org_id"] or ""), detail=detail)
+
+
+def load_contacts(engine) -> int:
+    followed = followed_patients()
+    if not followed:
+        return 0
+    names = dict(Organisation.objects.values_list("org_id", "name"))
+    rows = contact_rows(engine, followed)
+    with transaction.atomic():
+        for start in range(0, len(rows), BATCH):
+            chunk = rows[start:start + BATCH]
+            Contact.objects.bulk_create(
+                [to_contact(r, followed[r["patient_id"]], names) for r in chunk],
+                update_conflicts=True, unique_fields=["encounter_id"],
+                update_fields=["kind", "start", "end", "status", "org_name", "detail"])
+    return len(rows)

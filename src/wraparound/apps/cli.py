@@ -1,0 +1,93 @@
+"""``wraparound app ...``: set up, refresh and serve the care co-ordination web app."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+app_cli = typer.Typer(no_args_is_help=True, add_completion=False,
+                      help="The care co-ordination web app (Django).")
+
+WAREHOUSE = typer.Option(..., "--warehouse", help="Warehouse directory to read from.")
+
+
+def setup_django(warehouse: Path | None = None) -> None:
+    if warehouse is not None:
+        os.environ["WRAPAROUND_WAREHOUSE"] = str(Path(warehouse).resolve())
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wraparound.web.settings")
+    import django
+
+    django.setup()
+
+
+def migrate() -> None:
+    from django.conf import settings
+    from django.core.management import call_command
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+@app_cli.command("migrate")
+def migrate_cmd() -> None:
+    """Create or update the app database (SQLite under var/, or $DATABASE_URL)."""
+    setup_django()
+    migrate()
+    typer.echo("database up to date")
+
+
+@app_cli.command()
+def refresh(warehouse: Path = WAREHOUSE) -> None:
+    """Load organisations, patients, the newest register run and timelines from the
+    warehouse, and raise alerts for hospital events in batches loaded since last time."""
+    setup_django(warehouse)
+    from wraparound.apps.refresh import refresh as run_refresh
+
+    migrate()
+    typer.echo(json.dumps(run_refresh(warehouse), indent=2, default=str))
+
+
+@app_cli.command()
+def demo(warehouse: Path = WAREHOUSE) -> None:
+    """Refresh from the warehouse, create a demo user for every role, and print the logins."""
+    setup_django(warehouse)
+    from wraparound.apps.records.demo import (
+        DEMO_PASSWORD,
+        create_demo_casework,
+        create_demo_users,
+    )
+    from wraparound.apps.refresh import refresh as run_refresh
+
+    migrate()
+    result = run_refresh(warehouse)
+    typer.echo(f"loaded {result['patients']} patients, register run {result['register_run']}")
+    users = create_demo_users()
+    create_demo_casework()
+    typer.echo(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
+    for user in users:
+        typer.echo(f"  {user.username:<14} {user.role_info.label:<30} "
+                   f"{user.get_scope_display()}: {user.scope_org.name}")
+
+
+@app_cli.command()
+def serve(
+    warehouse: Path = WAREHOUSE,
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(2, "--workers", min=1),
+    threads: int = typer.Option(4, "--threads", min=1),
+) -> None:
+    """Serve the app with gunicorn (a production server; static files by WhiteNoise)."""
+    setup_django(warehouse)
+    migrate()
+    typer.echo(f"Wraparound on http://{host}:{port}/", err=True)
+    args = [sys.executable, "-m", "gunicorn", "wraparound.web.wsgi:application",
+            "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
+            "--worker-class", "gthread", "--access-logfile", "-", "--log-level", "warning"]
+    os.execv(sys.executable, args)

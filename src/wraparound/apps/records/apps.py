@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class RecordsConfig(AppConfig):
+    """Organisations, staff and their roles/scopes, the patient index, relationships, audit."""
+
+    name = "wraparound.apps.records"
+    label = "records"

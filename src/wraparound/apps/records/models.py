@@ -1,0 +1,165 @@
+"""Organisations, staff, the patient index, service relationships and the audit trail."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import PermissionDenied
+from django.db import models
+
+from wraparound.apps.records.roles import ROLE_CHOICES, ROLES, SCOPE_CHOICES
+
+
+class Organisation(models.Model):
+    """A locality, neighbourhood, practice, hub or trust, copied from the warehouse."""
+
+    org_id = models.CharField(max_length=16, primary_key=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="children")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A member of staff: one role, one scope (the organisation they work across), and for
+    service-based roles the service that patients are referred or booked to."""
+
+    role = models.CharField(max_length=20, choices=ROLE_CHOICES)
+    scope = models.CharField(max_length=16, choices=SCOPE_CHOICES)
+    scope_org = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    service = models.ForeignKey(Organisation, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="+")
+    failed_logins = models.PositiveSmallIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def role_info(self):
+        return ROLES[self.role]
+
+    def display(self) -> str:
+        return f"{self.get_full_name() or self.username} ({self.role_info.label})"
+
+    def practices(self) -> models.QuerySet[Organisation]:
+        """The practices inside the user's scope."""
+        practices = Organisation.objects.filter(kind="practice")
+        if self.scope == "practice":
+            return practices.filter(pk=self.scope_org_id)
+        if self.scope == "neighbourhood":
+            return practices.filter(parent_id=self.scope_org_id)
+        return practices
+
+
+class Patient(models.Model):
+    """The app's patient index: identity (from the identity feed) joined to demographics and
+    current practice (from the warehouse), keyed by the warehouse pseudonym."""
+
+    pseudonym = models.CharField(max_length=64, unique=True)
+    nhs_number = models.CharField(max_length=10, unique=True)
+    given_name = models.CharField(max_length=100)
+    family_name = models.CharField(max_length=100)
+    birth_date = models.DateField(null=True)
+    sex = models.CharField(max_length=10, blank=True)
+    death_date = models.DateField(null=True, blank=True)
+    opted_out = models.BooleanField(default=False)
+    practice = models.ForeignKey(Organisation, null=True, on_delete=models.PROTECT,
+                                 related_name="patients")
+    neighbourhood = models.ForeignKey(Organisation, null=True, on_delete=models.PROTECT,
+                                      related_name="+")
+    conditions = models.JSONField(default=list)  # register names, materialised on load
+    last_ae = models.DateTimeField(null=True, blank=True)
+    last_admission = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["family_name", "given_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.given_name} {self.family_name.upper()}"
+
+    def nhs_number_display(self) -> str:
+        n = self.nhs_number
+        return f"{n[:3]} {n[3:6]} {n[6:]}"
+
+
+class Referral(models.Model):
+    """A referral or booking of a patient to a service (hub, community team): one of the
+    legitimate relationships for direct care."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="referrals")
+    service = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=[("referral", "Referral"),
+                                                    ("booking", "Booking")])
+    on = models.DateField()
+    source_id = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["service", "patient"])]
+
+
+class BreakGlass(models.Model):
+    """Emergency access to a patient without a relationship: time-limited, with a reason."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT)
+    reason = models.TextField()
+    at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionDenied("the audit trail is append-only")
+
+    def delete(self):
+        raise PermissionDenied("the audit trail is append-only")
+
+
+class AuditEvent(models.Model):
+    """One read or write of a patient's record (or a sign-in event): who, in what role, which
+    patient, what, when, with what outcome, and the reason when the glass was broken.
+
+    Append-only: the model refuses updates and deletes, and database triggers (migration
+    0002) refuse them underneath, so not even a bug or a shell session can rewrite history.
+    """
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(User, null=True, on_delete=models.DO_NOTHING, db_constraint=False,
+                             related_name="+")
+    username = models.CharField(max_length=150)
+    role = models.CharField(max_length=20, blank=True)
+    patient = models.ForeignKey(Patient, null=True, on_delete=models.DO_NOTHING,
+                                db_constraint=False, related_name="+")
+    action = models.CharField(max_length=20)  # read, write, export, denied, break_glass, ...
+    what = models.CharField(max_length=200)
+    basis = models.CharField(max_length=20, blank=True)  # the relationship that allowed it
+    outcome = models.CharField(max_length=10)  # allowed | denied
+    reason = models.TextField(blank=True)
+    method = models.CharField(max_length=8, blank=True)
+    path = models.CharField(max_length=300, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "at"]), models.Index(fields=["user", "at"])]
+        ordering = ["-at", "-id"]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionDenied("the audit trail is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionDenied("the audit trail is append-only")
+
+
+class WarehouseLoad(models.Model):
+    """One refresh of the app from the warehouse: which warehouse batch it saw. Alerts are
+    raised for encounters written by batches after the previous refresh's."""
+
+    batch = models.PositiveIntegerField()
+    at = models.DateTimeField(auto_now_add=True)
+    summary = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-batch", "-id"]

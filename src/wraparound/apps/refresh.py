@@ -1,0 +1,41 @@
+"""``wraparound app refresh``: bring the app database up to date with the warehouse.
+
+Run after every ingest and every stratification. In order: organisations, the patient index,
+service bookings, the newest register run, timelines of followed patients, then alerts for
+hospital events written by warehouse batches since the last refresh. Each step is an
+idempotent upsert, so running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from wraparound.apps.care.alerts import raise_alerts
+from wraparound.apps.care.contacts import followed_patients, load_contacts
+from wraparound.apps.records.load import load_organisations, load_patients, load_referrals
+from wraparound.apps.records.models import Organisation, WarehouseLoad
+from wraparound.apps.registers.load import load_latest_run
+from wraparound.warehouse.engine import connect
+from wraparound.warehouse.store import Warehouse
+
+
+def refresh(warehouse_dir: Path) -> dict:
+    started = time.perf_counter()
+    warehouse = Warehouse(warehouse_dir)
+    batch = warehouse.manifest.batch
+    previous = WarehouseLoad.objects.first()
+    out: dict = {"warehouse_batch": batch}
+    with connect(warehouse) as engine:
+        out["organisations"] = load_organisations(engine)
+        out["patients"] = load_patients(engine, Path(warehouse_dir))
+        out["referrals"] = load_referrals(engine)
+        run = load_latest_run(Path(warehouse_dir))
+        out["register_run"] = run.run_id if run else None
+        out["contacts"] = load_contacts(engine)
+        names = dict(Organisation.objects.values_list("org_id", "name"))
+        out["alerts"] = raise_alerts(engine, followed_patients(),
+                                     previous.batch if previous else None, names)
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    WarehouseLoad.objects.create(batch=batch, summary=out)
+    return out

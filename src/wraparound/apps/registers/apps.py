@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class RegistersConfig(AppConfig):
+    """Register worklists read from materialised stratification results."""
+
+    name = "wraparound.apps.registers"
+    label = "registers"

@@ -1,0 +1,81 @@
+"""Load the newest stratification run (``DIR/results/risk/latest.json``) into the app.
+
+Only patients on a register (``registers.parquet``: practice, neighbourhood and locality
+registers, one row per patient per register) are copied, once each, with their score row
+from ``scores.parquet``; ``register_changes.parquet`` marks who is new: entered some register
+in this run and stayed on none. A run that is
+already loaded is not loaded again, so a refresh after every ingest is cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from django.db import transaction
+
+from wraparound.analytics import results
+from wraparound.apps.records.models import Organisation, Patient
+from wraparound.apps.registers.models import RegisterEntry, RegisterRun
+
+BATCH = 5000
+
+
+def _on_register(run_dir: Path, scores: pl.DataFrame) -> pl.DataFrame:
+    path = run_dir / "registers.parquet"
+    if not path.exists():
+        return scores
+    members = pl.read_parquet(path).select("patient_id").unique()
+    return scores.join(members, on="patient_id", how="semi")
+
+
+def _entered(run_dir: Path) -> set[str]:
+    path = run_dir / "register_changes.parquet"
+    if not path.exists():
+        return set()
+    changes = pl.read_parquet(path, columns=["patient_id", "change"])
+    entered = set(changes.filter(pl.col("change") == "entered")["patient_id"].to_list())
+    stayed = set(changes.filter(pl.col("change") == "stayed")["patient_id"].to_list())
+    return entered - stayed
+
+
+def load_latest_run(warehouse_dir: Path) -> RegisterRun | None:
+    """Load the newest run if it is not loaded yet and make it current; return the current
+    run (or None when nothing has been stratified)."""
+    run_dir = results.latest_run(warehouse_dir, "risk")
+    if run_dir is None:
+        return RegisterRun.objects.filter(current=True).first()
+    existing = RegisterRun.objects.filter(run_id=run_dir.name).first()
+    if existing is not None:
+        if not existing.current:
+            with transaction.atomic():
+                RegisterRun.objects.update(current=False)
+                RegisterRun.objects.filter(pk=existing.pk).update(current=True)
+        return existing
+    scores = _on_register(run_dir, pl.read_parquet(run_dir / "scores.parquet"))
+    entered = _entered(run_dir)
+    ids = dict(Patient.objects.filter(pseudonym__in=scores["patient_id"].to_list())
+               .values_list("pseudonym", "pk"))
+    orgs = set(Organisation.objects.values_list("org_id", flat=True))
+    card = run_dir / "model_card.md"
+    first = scores.row(0, named=True) if scores.height else {}
+    with transaction.atomic():
+        run = RegisterRun.objects.create(
+            run_id=run_dir.name, model_version=str(first.get("model_version", "")),
+            index_date=first.get("index_date") or "1970-01-01",
+            model_card=card.read_text() if card.exists() else "")
+        for chunk in scores.iter_slices(BATCH):
+            RegisterEntry.objects.bulk_create([RegisterEntry(
+                run=run, patient_id=ids[r["patient_id"]], practice_id=r["practice_id"],
+                neighbourhood_id=r["neighbourhood_id"], score=r["score"],
+                risk_band=r["risk_band"], percentile=r["percentile"], stream=r["stream"],
+                efi=r["efi"], efi_category=r["efi_category"] or "",
+                deficits=list(r["deficits"] or []), reasons=list(r["reasons"] or []),
+                is_new=r["patient_id"] in entered,
+            ) for r in chunk.iter_rows(named=True)
+                if r["patient_id"] in ids and r["practice_id"] in orgs
+                and r["neighbourhood_id"] in orgs])
+        RegisterRun.objects.exclude(pk=run.pk).update(current=False)
+        RegisterRun.objects.filter(pk=run.pk).update(current=True)
+    run.refresh_from_db()
+    return run

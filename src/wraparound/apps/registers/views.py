@@ -1,0 +1,91 @@
+"""The register worklist: the current run's patients within the user's scope, filtered,
+sorted and paged in the database. Commissioners get the same list pseudonymised."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlencode
+
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpResponseForbidden
+from django.shortcuts import render
+
+from wraparound.apps.care.models import CareTeamMember
+from wraparound.apps.records import audit
+from wraparound.apps.registers.models import RegisterEntry, RegisterRun
+
+PAGE_SIZE = 50
+RECENT_DAYS = 90
+SORTS = {
+    "score": "-score", "name": "patient__family_name", "age": "patient__birth_date",
+    "efi": "-efi", "practice": "practice__name",
+}
+PSEUDONYMISED_SORTS = {"score", "efi", "practice"}
+FILTERS = ("practice", "stream", "risk_band", "efi_category", "new", "no_plan", "overdue",
+           "recent", "sort")
+
+
+def scoped_entries(user, run):
+    entries = RegisterEntry.objects.filter(run=run)
+    role = user.role_info
+    if role.register_pool or role.pseudonymised:
+        return entries.filter(practice__in=user.practices())
+    caseload = CareTeamMember.objects.filter(user=user, active=True).values("patient_id")
+    return entries.filter(patient_id__in=caseload)
+
+
+def apply_filters(entries, q: dict, run, today: dt.date):
+    if q["practice"]:
+        entries = entries.filter(practice_id=q["practice"])
+    for field in ("stream", "risk_band", "efi_category"):
+        if q[field]:
+            entries = entries.filter(**{field: q[field]})
+    if q["new"]:
+        entries = entries.filter(is_new=True)
+    if q["no_plan"]:
+        entries = entries.filter(patient__care_plan__isnull=True)
+    if q["overdue"]:
+        entries = entries.filter(patient__care_plan__review_date__lt=today)
+    if q["recent"]:
+        since = run.index_date - dt.timedelta(days=RECENT_DAYS)
+        entries = entries.filter(Q(patient__last_ae__date__gte=since)
+                                 | Q(patient__last_admission__date__gte=since))
+    return entries
+
+
+def worklist(request):
+    user = request.user
+    role = user.role_info
+    if not (role.direct_care or role.pseudonymised):
+        audit.record(request, action="denied", what="register worklist", outcome="denied")
+        return HttpResponseForbidden("Your role has no register worklist.")
+    run = RegisterRun.objects.filter(current=True).first()
+    q = {k: request.GET.get(k, "").strip() for k in FILTERS}
+    context = {"run": run, "q": q, "pseudonymised": role.pseudonymised}
+    if run is not None:
+        entries = apply_filters(scoped_entries(user, run), q, run, dt.date.today())
+        sort = q["sort"] if q["sort"] in SORTS else "score"
+        if role.pseudonymised and sort not in PSEUDONYMISED_SORTS:
+            sort = "score"
+        entries = entries.select_related("practice").order_by(SORTS[sort], "id")
+        if not role.pseudonymised:
+            entries = entries.select_related("patient", "patient__case")
+        page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+        options = RegisterEntry.objects.filter(run=run)
+        context.update(
+            page=page, sort=sort,
+            practices=user.practices().order_by("name"),
+            streams=sorted(set(options.values_list("stream", flat=True).distinct())),
+            bands=sorted(set(options.values_list("risk_band", flat=True).distinct())),
+            efi_categories=sorted(set(options.exclude(efi_category="").values_list(
+                "efi_category", flat=True).distinct())),
+            params=urlencode({k: v for k, v in q.items() if v}),
+            sort_params=urlencode({k: v for k, v in q.items() if v and k != "sort"}),
+        )
+    audit.record(request, action="read", what=(
+        f"register worklist{' (pseudonymised)' if role.pseudonymised else ''} "
+        f"page {request.GET.get('page', '1')}"))
+    template = ("registers/_table.html" if request.headers.get("HX-Request")
+                else "registers/worklist.html")
+    return render(request, template, context)

@@ -1,0 +1,150 @@
+"""Django settings for the care co-ordination app.
+
+Configuration comes from the environment so the same code runs the demo (SQLite under var/,
+plain HTTP on 127.0.0.1) and production (PostgreSQL via ``DATABASE_URL``, HTTPS, secret key
+from the environment). ``WRAPAROUND_ENV=production`` turns on the HTTPS-only settings and
+refuses to start with the built-in development secret key, as the pseudonym key does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+WEB_DIR = Path(__file__).resolve().parent
+REPO_ROOT = WEB_DIR.parents[2]
+VAR_DIR = Path(os.environ.get("WRAPAROUND_VAR", REPO_ROOT / "var"))
+NODE_MODULES = Path(os.environ.get("WRAPAROUND_NODE_MODULES", REPO_ROOT / "node_modules"))
+PRODUCTION = os.environ.get("WRAPAROUND_ENV") == "production"
+
+_DEV_SECRET = "wraparound-development-key-not-for-real-patients"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET)
+if PRODUCTION and SECRET_KEY == _DEV_SECRET:
+    raise RuntimeError("set DJANGO_SECRET_KEY: the development key is refused in production")
+
+DEBUG = os.environ.get("WRAPAROUND_DEBUG") == "1"
+ALLOWED_HOSTS = os.environ.get("WRAPAROUND_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "wraparound.apps.records",
+    "wraparound.apps.registers",
+    "wraparound.apps.care",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "wraparound.web.headers.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "wraparound.web.headers.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "wraparound.web.urls"
+WSGI_APPLICATION = "wraparound.web.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [WEB_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{os.environ.get('WRAPAROUND_DB', VAR_DIR / 'app.sqlite3')}",
+        conn_max_age=60,
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL lets readers carry on while a refresh writes; a busy timeout rides out short locks.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "records.User"
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOCKOUT_FAILURES = 5
+LOCKOUT_MINUTES = 15
+
+# Sessions end with the browser and after 30 minutes idle, as on a shared clinical PC.
+SESSION_COOKIE_AGE = 30 * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Strict"
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_SSL_REDIRECT = PRODUCTION
+SECURE_HSTS_SECONDS = 31536000 if PRODUCTION else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# No inline script or style anywhere: every script and stylesheet is a static file.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'self'; object-src 'none'"
+)
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "Europe/London"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [
+    WEB_DIR / "static",
+    ("nhsuk", NODE_MODULES / "nhsuk-frontend" / "dist" / "nhsuk"),
+    ("htmx", NODE_MODULES / "htmx.org" / "dist"),
+]
+# Served by WhiteNoise from the finders, so no collectstatic step is needed to run the app.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django.request": {"handlers": ["console"], "level": "ERROR"}},
+}
+
+# Where `wraparound app refresh` reads from unless told otherwise.
+WAREHOUSE_DIR = os.environ.get("WRAPAROUND_WAREHOUSE", str(VAR_DIR / "demo" / "warehouse"))
