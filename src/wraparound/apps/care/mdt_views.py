@@ -74,7 +74,7 @@ def mdt_detail(request, meeting_id):
         "meeting": meeting, "items": items, "members": meeting.members.order_by("last_name"),
         "attended": set(meeting.attended.values_list("pk", flat=True))})
 
-@patient_view("MDT agenda (add patient)")
+@patient_view("MDT agenda (add patient)", writes=True)
 def mdt_add(request, patient):
     meetings = (MdtMeeting.objects.filter(members=request.user, date__gte=dt.date.today()
                                           - dt.timedelta(days=7))
@@ -88,7 +88,7 @@ def mdt_add(request, patient):
         return redirect("mdt_detail", meeting_id=meeting.pk)
     return render(request, "care/mdt_add.html", {"patient": patient, "meetings": meetings})
 
-@patient_view("MDT discussion")
+@patient_view("MDT discussion", writes=True)
 def mdt_outcome(request, patient, item_id):
     item = get_object_or_404(AgendaItem.objects.select_related("meeting", "meeting__team"),
                              pk=item_id, patient=patient)

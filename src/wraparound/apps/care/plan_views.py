@@ -56,7 +56,7 @@ def care_plan_fhir(request, patient):
     return response
 
 
-@patient_view("care plan (edit)")
+@patient_view("care plan (edit)", writes=True)
 def care_plan_edit(request, patient):
     owners = list(staff_for(patient).exclude(role__in=("commissioner", "admin", "auditor")))
     current = _version(_plan(patient), None)

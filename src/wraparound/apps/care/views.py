@@ -49,7 +49,7 @@ def alerts(request):
     return render(request, "care/alerts.html", {"alerts": my_alerts(request.user)[:200]})
 
 
-@patient_view("case status and care team")
+@patient_view("case status and care team", writes=True)
 def case_manage(request, patient):
     case, _ = CaseRecord.objects.get_or_create(patient=patient)
     gps = staff_for(patient, ("gp",))

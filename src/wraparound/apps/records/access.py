@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
@@ -56,18 +57,24 @@ def relationship(user, patient: Patient) -> str | None:
     return None
 
 
-def patient_view(what: str, action: str = "read"):
+def patient_view(what: str, action: str = "read", writes: bool = False):
     """Decorate a view taking ``(request, patient, ...)`` and a ``pk`` URL argument.
 
     Loads the patient, checks the relationship, and audits the request: refused (with a 403
     page offering break-glass to direct-care roles) or allowed (``read``/``export``/``print``
-    for safe methods, ``write`` for POST), with the basis of the relationship.
+    for GET, ``write`` for POST to a view that ``writes``), with the basis of the
+    relationship. Any other method is refused with 405, and audited too.
     """
+    methods = ("GET", "HEAD", "POST") if writes else ("GET", "HEAD")
 
     def decorate(view):
         @functools.wraps(view)
         def wrapper(request, pk, *args, **kwargs):
             patient = get_object_or_404(Patient, pk=pk)
+            if request.method not in methods:
+                audit.record(request, patient=patient, action="denied", outcome="denied",
+                             what=f"{what}: {request.method} not allowed")
+                return HttpResponseNotAllowed(methods)
             basis = relationship(request.user, patient)
             if basis is None:
                 audit.record(request, patient=patient, action="denied", what=what,
@@ -77,15 +84,15 @@ def patient_view(what: str, action: str = "read"):
                     "can_break_glass": request.user.role_info.direct_care,
                 }, status=403)
             request.access_basis = basis
-            response = view(request, patient, *args, **kwargs)
-            done = "write" if request.method == "POST" else action
             reason = ""
             if basis == "break_glass":
                 grant = BreakGlass.objects.filter(user=request.user, patient=patient).last()
                 reason = grant.reason if grant else ""
-            audit.record(request, patient=patient, action=done, what=what, basis=basis,
-                         reason=reason)
-            return response
+            try:
+                return view(request, patient, *args, **kwargs)
+            finally:  # audited even when the view fails part-way (a 404 on a bad form value)
+                audit.record(request, patient=patient, what=what, basis=basis, reason=reason,
+                             action="write" if request.method == "POST" else action)
 
         wrapper.patient_view = True
         return wrapper

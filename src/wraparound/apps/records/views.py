@@ -6,10 +6,9 @@ import datetime as dt
 
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpResponseForbidden
+from django.http import HttpResponseForbidden, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
 from wraparound.apps.care.models import Alert, CaseRecord, Task
 from wraparound.apps.care.timeline import timeline
@@ -71,10 +70,13 @@ def age(born: dt.date | None) -> int | None:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-@require_POST
 def break_glass(request, pk):
     """Emergency access: a direct-care role gives a reason and gets an hour's access."""
     patient = get_object_or_404(Patient, pk=pk)
+    if request.method != "POST":
+        audit.record(request, patient=patient, action="denied", outcome="denied",
+                     what=f"break glass: {request.method} not allowed")
+        return HttpResponseNotAllowed(["POST"])
     reason = request.POST.get("reason", "").strip()
     if not request.user.role_info.direct_care:
         audit.record(request, patient=patient, action="denied", what="break glass",

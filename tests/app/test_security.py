@@ -1,0 +1,67 @@
+"""Sign-in, lock-out, security headers and the append-only audit trail."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, connection, transaction
+
+from wraparound.apps.records.models import AuditEvent, User
+
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
+
+
+def test_passwords_are_hashed_with_argon2():
+    assert User.objects.get(username="gp").password.startswith("argon2")
+
+
+def test_anonymous_requests_go_to_sign_in(client):
+    response = client.get("/register/")
+    assert response.status_code == 302 and response.url.startswith("/login/")
+
+
+def test_lockout_after_five_failures_refuses_even_the_right_password(client, login):
+    for _ in range(5):
+        client.post("/login/", {"username": "social", "password": "wrong-password-123"})
+    user = User.objects.get(username="social")
+    assert user.locked_until is not None
+    response = client.post("/login/", {"username": "social",
+                                       "password": "wraparound-demo-2026"})
+    assert response.status_code == 200 and b"locked" in response.content
+    actions = list(AuditEvent.objects.filter(username="social").values_list("action", flat=True))
+    assert actions.count("login_failed") == 5 and "login_locked" in actions
+
+
+def test_security_headers_and_cookies(client, login):
+    login("gp")
+    response = client.get("/")
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Cache-Control"] == "no-store"
+    session = client.cookies["sessionid"]
+    assert session["httponly"] and session["samesite"] == "Strict"
+
+
+def test_audit_rows_cannot_be_changed_or_deleted():
+    event = AuditEvent.objects.create(username="x", action="read", what="t", outcome="allowed")
+    with pytest.raises(PermissionDenied):
+        event.save()
+    with pytest.raises(PermissionDenied):
+        event.delete()
+    with pytest.raises(PermissionDenied):
+        AuditEvent.objects.filter(pk=event.pk).update(what="changed")
+    with pytest.raises(PermissionDenied):
+        AuditEvent.objects.filter(pk=event.pk).delete()
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE records_auditevent SET what = 'changed'",
+    "DELETE FROM records_auditevent",
+])
+def test_audit_table_refuses_raw_sql_too(sql):
+    AuditEvent.objects.create(username="x", action="read", what="t", outcome="allowed")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
+            connection.cursor() as cursor:
+        cursor.execute(sql)
