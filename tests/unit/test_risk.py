@@ -1,0 +1,77 @@
+"""The risk model on a small synthetic locality: reproducible, calibrated enough to be
+useful, and explained in plain words."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import numpy as np
+import pytest
+
+from wraparound.analytics import features as feats
+from wraparound.analytics import stratify
+from wraparound.analytics.risk import explain
+from wraparound.analytics.risk.model import train
+from wraparound.warehouse.engine import connect
+
+FEATURE_NAME = re.compile(r"[a-z]+_[a-z]+")
+
+
+@pytest.fixture(scope="module")
+def training(small_warehouse):
+    with connect(small_warehouse) as engine:
+        df = stratify.labelled(engine, dt.date(2024, 4, 1))
+    return stratify._xy(df, feats.model_features()), df
+
+
+def test_same_seed_and_data_give_the_same_model(training):
+    (x, y), _ = training
+    a = train(x, y, feats.model_features(), seed=7, threads=2)
+    b = train(x, y, feats.model_features(), seed=7, threads=2)
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))
+    assert a.platt == b.platt
+
+
+def test_contributions_add_up_to_the_calibrated_log_odds(training):
+    (x, y), _ = training
+    model = train(x, y, feats.model_features(), seed=1)
+    contrib = model.contributions(x[:50])
+    p = model.predict(x[:50])
+    np.testing.assert_allclose(contrib.sum(axis=1) + model.platt[0], np.log(p / (1 - p)),
+                               rtol=1e-6)
+
+
+def test_reasons_are_plain_words_and_true_of_the_patient(training):
+    (x, y), df = training
+    model = train(x, y, feats.model_features(), seed=1)
+    reasons = explain.reasons(model.contributions(x), x, model.features,
+                              df["efi_category"].to_list()).to_pylist()
+    assert sum(1 for r in reasons if r) > 0.5 * len(reasons)
+    names = model.features
+    for i, patient in enumerate(reasons):
+        assert len(patient) <= explain.MAX_REASONS
+        assert len(set(patient)) == len(patient)
+        for text in patient:
+            assert not FEATURE_NAME.search(text), text
+            assert "None" not in text and "nan" not in text
+            if text == "heart failure":
+                assert x[i, names.index("ltc_heart_failure")] == 1
+    admitted = [i for i in range(len(reasons))
+                if x[i, names.index("emergency_admissions")] >= 2]
+    hospital = ("emergency admission", "in hospital", "A&E")
+    assert admitted
+    mentioned = [any(word in text for text in reasons[i] for word in hospital)
+                 for i in admitted]
+    assert sum(mentioned) >= len(admitted) / 2
+
+
+def test_every_feature_but_sex_has_a_phrase():
+    missing = set(feats.model_features()) - set(explain.phrases())
+    assert missing == {"female"}
+
+
+def test_severe_frailty_is_worded_as_a_clinician_would():
+    phrase = explain.phrases()["efi_deficits"]
+    assert phrase.render(14, "severe") == "severe frailty (eFI 0.39)"
+    assert phrase.render(14, None) == "14 frailty deficits recorded"
