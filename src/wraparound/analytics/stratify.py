@@ -227,6 +227,7 @@ def run(warehouse: Path, current: dt.date | None = None, seed: int = DEFAULT_SEE
         oracle_auroc=oracle_auroc(warehouse, valid_df, dates.validation),
         model_version=version,
         validated_model_version=validated_record["model_version"],
+        training_rows=validated.training["rows"],
         index_dates={k: v.isoformat() for k, v in dates.__dict__.items()},
         streams=_stream_counts(scored),
         rules_version=rules.version,
