@@ -8,6 +8,7 @@ configuration (``WRAPAROUND_ENGINE``) rather than by code.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +20,7 @@ from wraparound.warehouse.schema import TABLES
 from wraparound.warehouse.store import Warehouse
 
 DEFAULT_ENGINE = "duckdb"
+_ENGINE_IDS = itertools.count(1)
 
 
 class Engine(Protocol):
@@ -40,18 +42,26 @@ class Engine(Protocol):
 class IbisEngine:
     """An engine backed by an Ibis backend, with the warehouse tables registered as views."""
 
-    def __init__(self, name: str, backend, warehouse: Warehouse):
+    def __init__(self, name: str, backend, warehouse: Warehouse, shared: bool = False):
         self.name = name
         self.backend = backend
         self.warehouse = warehouse
+        # A shared backend (one SparkSession per process) outlives this engine: close()
+        # drops this engine's views but does not stop the session.
+        self.shared = shared
         self._tables: dict[str, ibis.Table] = {}
+        self._prefix = f"wh{next(_ENGINE_IDS)}"
 
     def table(self, name: str) -> ibis.Table:
         if name not in TABLES:
             raise KeyError(f"unknown warehouse table {name!r}")
         if name not in self._tables:
             path = str(self.warehouse.table_path(name))
-            self._tables[name] = self.backend.read_parquet(path, table_name=f"wh_{name}")
+            # Views are named per engine: engines sharing a backend must not see each
+            # other's warehouses.
+            self._tables[name] = self.backend.read_parquet(
+                path, table_name=f"{self._prefix}_{name}"
+            )
         return self._tables[name]
 
     def memtable(self, data: pa.Table) -> ibis.Table:
@@ -69,7 +79,7 @@ class IbisEngine:
     def close(self) -> None:
         self._tables.clear()
         disconnect = getattr(self.backend, "disconnect", None)
-        if disconnect:
+        if disconnect and not self.shared:
             disconnect()
 
     def __enter__(self):
@@ -89,7 +99,28 @@ def _duckdb(warehouse: Warehouse) -> IbisEngine:
     return IbisEngine("duckdb", backend, warehouse)
 
 
-ENGINES = {"duckdb": _duckdb}
+def _spark(warehouse: Warehouse) -> IbisEngine:
+    """Apache Spark through Ibis's PySpark backend: local mode by default, or the cluster
+    named by ``WRAPAROUND_SPARK_MASTER`` (docs/warehouse.md lists the settings)."""
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master(os.environ.get("WRAPAROUND_SPARK_MASTER", "local[*]"))
+        .appName("wraparound")
+        # Timestamps are UTC in the warehouse; Spark must not shift them to local time.
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions",
+                os.environ.get("WRAPAROUND_SPARK_PARTITIONS", "8"))
+        .config("spark.driver.memory", os.environ.get("WRAPAROUND_SPARK_DRIVER_MEMORY", "4g"))
+    )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return IbisEngine("spark", ibis.pyspark.connect(session), warehouse, shared=True)
+
+
+ENGINES = {"duckdb": _duckdb, "spark": _spark}
 
 
 def connect(warehouse: Warehouse | str | os.PathLike, engine: str | None = None) -> IbisEngine:
