@@ -19,11 +19,20 @@ $(BIN)/wraparound: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-install: $(BIN)/wraparound
+# NHS.UK frontend, htmx and axe-core, served by the app straight from node_modules.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+install: $(BIN)/wraparound node_modules/.package-lock.json
 
 demo: install
 	$(BIN)/wraparound synth --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED) --out $(DEMO_DIR)/warehouse --overwrite
 	$(BIN)/wraparound summary --warehouse $(DEMO_DIR)/warehouse
+	$(BIN)/wraparound stratify --warehouse $(DEMO_DIR)/warehouse
+	rm -f $(DEMO_DIR)/app.sqlite3*
+	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app demo --warehouse $(DEMO_DIR)/warehouse
+	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)"
+	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app serve --warehouse $(DEMO_DIR)/warehouse
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
