@@ -107,6 +107,29 @@ def stratify(
     typer.echo(json.dumps(result, indent=2, default=str) if as_json else render(result))
 
 
+@app.command()
+def indicators(
+    warehouse: Path = typer.Option(..., "--warehouse", help="Warehouse directory."),
+    out: Path | None = typer.Option(None, "--out", help="Output directory (default: "
+                                    "WAREHOUSE/results/indicators)."),
+    baseline_year: int | None = typer.Option(
+        None, "--baseline-year", help="Financial year starting April YYYY for outcomes "
+        "(default: the first complete one)."),
+) -> None:
+    """Every indicator for every practice, neighbourhood and the locality, per month."""
+    from wraparound.analytics.indicators.run import run
+
+    with user_errors():
+        manifest = run(warehouse, out=out, baseline_year=baseline_year)
+    waiting = [d["id"] for d in manifest["definitions"] if d["status"] != "computed"]
+    typer.echo(f"Run {manifest['run_id']}: {len(manifest['definitions']) - len(waiting)} "
+               f"indicators computed, {manifest['periods']['first']} to "
+               f"{manifest['periods']['last']}; {manifest['row_counts']['outliers']} "
+               f"practice-months outside the 99.8% limits.")
+    if waiting:
+        typer.echo(f"Awaiting data: {', '.join(waiting)}")
+
+
 def _add_app_commands() -> None:
     from wraparound.apps.cli import app_cli
 

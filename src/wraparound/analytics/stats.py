@@ -154,15 +154,16 @@ def dobson_limits(total_count, dsr, variance, confidence: float = 0.95,
 # ---------------------------------------------------------------------------------------------
 
 
-def proportion_funnel(n, average: float, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Control limits (as proportions) for a sample of size ``n`` around ``average``.
+def proportion_funnel(n, average, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Control limits (as proportions) for a sample of size ``n`` around ``average`` (one
+    peer value, or one per sample).
 
     The limit is the proportion whose Wilson interval at ``confidence`` just reaches the
     average (the closed form of PHEindicatormethods' ``sigma_adjustment``), clipped to 0-1.
     """
     n = _f(n)
     z2 = stats.norm.ppf(0.5 + confidence / 2) ** 2
-    p = average
+    p = _f(average)
     with np.errstate(invalid="ignore", divide="ignore"):
         first = p * (n / z2 + 1)
         root = np.sqrt((-8 * p * (n / z2 + 1)) ** 2
@@ -177,7 +178,7 @@ def _solve_count(target: np.ndarray, limit, hi: np.ndarray) -> np.ndarray:
     """The count c >= 0 with limit(c) == target, for ``limit`` increasing in c (bisection:
     60 halvings leave an error far below 1e-9 relative)."""
     lo = np.zeros_like(target)
-    for _ in range(80):
+    for _ in range(60):
         mid = (lo + hi) / 2
         above = limit(mid) > target
         hi = np.where(above, mid, hi)
@@ -185,9 +186,10 @@ def _solve_count(target: np.ndarray, limit, hi: np.ndarray) -> np.ndarray:
     return (lo + hi) / 2
 
 
-def rate_funnel(denominator, average: float, confidence: float,
+def rate_funnel(denominator, average, confidence: float,
                 multiplier: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Control limits of a rate for a population (person-time) ``denominator``.
+    """Control limits of a rate for a population (person-time) ``denominator`` around the
+    peer rate ``average`` (per unit of person-time; one value, or one per population).
 
     With ``E = average * denominator`` expected events, the lower limit is the count whose
     exact upper Poisson limit equals E and the upper limit the count whose exact lower limit
@@ -195,7 +197,7 @@ def rate_funnel(denominator, average: float, confidence: float,
     ``poisson_funnel`` draws the funnel (treating counts as continuous between integers).
     """
     d = _f(denominator)
-    expected = average * d
+    expected = _f(average) * d
     alpha = 1 - confidence
     hi = expected + 40 * np.sqrt(expected + 1) + 60
     # Below -ln(alpha/2) expected events even a count of 0 is not significantly low.

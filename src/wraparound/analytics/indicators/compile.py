@@ -1,0 +1,399 @@
+"""Compile an indicator definition to Ibis expressions over the engine.
+
+The output is a small table of *cells*: counts per period, practice, deprivation quintile and
+(where events carry one) clinician, plus age band and sex for standardised rates. Everything
+above a cell (neighbourhoods, the locality, quintiles, intervals, funnels) is arithmetic on
+cells, so the warehouse is scanned once per indicator and every level adds up exactly.
+
+Month arithmetic: a dated record is turned into the range of periods in which it counts (a
+blood pressure taken in month ``d`` is "in the last 12 months" for periods ``d .. d + 11``,
+and is the *latest* one until the month before the next reading), and that range is joined to
+the period table. This avoids one scan of the population per period.
+
+Opted-out patients (national data opt-out) never enter a cell: indicators are published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import ibis
+import pyarrow as pa
+from ibis import _
+
+from wraparound import clinical
+from wraparound.analytics.indicators import periods as months
+from wraparound.analytics.indicators.definition import Condition, Events, Indicator
+from wraparound.analytics.population import age_at, person_days_by_period, registered_at
+
+FOREVER = 10**6
+"""A month index later than any real one: 'from month m onwards'."""
+
+DAYS_PER_YEAR = 365.25
+ESP_BANDS = 19
+"""European Standard Population 2013: 5-year bands 0-4 .. 85-89 and 90+."""
+
+DSR_SEXES = ("female", "male")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The optional inputs beyond the warehouse, as Ibis tables (None when absent).
+
+    ``app_events``: patient_id, kind, date. ``risk``: patient_id, stream, efi_category."""
+
+    app_events: ibis.Table | None = None
+    risk: ibis.Table | None = None
+
+
+class Context:
+    """What every indicator of one run shares: the engine, the periods, the optional inputs,
+    and the expensive intermediate tables, computed once: encounters attributed to practices
+    and person-time by age band and sex. They are run through the engine to Arrow and handed
+    back as memtables (``to_arrow`` / ``memtable``, so any engine can do it) rather than with
+    Ibis ``cache``, whose temporary tables this Ibis and SQLGlot pairing cannot drop."""
+
+    def __init__(self, engine, period_set: months.Periods, inputs: Inputs,
+                 data_end: dt.date) -> None:
+        self.engine = engine
+        self.period_set = period_set
+        self.periods = engine.memtable(period_set.table())
+        self.inputs = inputs
+        self.data_end = data_end
+        self._events: dict[str, ibis.Table] = {}
+        self._person_time: ibis.Table | None = None
+
+    def _materialise(self, expr: ibis.Table) -> ibis.Table:
+        return self.engine.memtable(self.engine.to_arrow(expr))
+
+    def events(self, kind: str) -> ibis.Table:
+        if kind not in self._events:
+            self._events[kind] = self._materialise(_attributed_events(self, kind))
+        return self._events[kind]
+
+    def person_time(self) -> ibis.Table:
+        if self._person_time is None:
+            self._person_time = self._materialise(_person_time_cells(self))
+        return self._person_time
+
+    def release(self) -> None:
+        """Forget the materialised tables, returning their memory."""
+        self._events.clear()
+        self._person_time = None
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """Cells for one indicator. Proportions and medians have one table with both counts;
+    rates have the events (numerator) and the person-time (denominator) separately, because
+    a month with person-time and no events is a rate of zero, not a missing cell."""
+
+    cells: ibis.Table | None = None
+    numerator: ibis.Table | None = None
+    denominator: ibis.Table | None = None
+
+
+def compile_indicator(ctx: Context, indicator: Indicator) -> Compiled:
+    unit = indicator.denominator.unit
+    if unit == "patients":
+        return Compiled(cells=_patient_cells(ctx.engine, indicator, ctx.periods, ctx.inputs))
+    if unit == "events":
+        return Compiled(cells=_event_cells(ctx, indicator))
+    return Compiled(numerator=_rate_events(ctx, indicator),
+                    denominator=_person_time(ctx, indicator))
+
+
+# ---------------------------------------------------------------------------------------------
+# People
+# ---------------------------------------------------------------------------------------------
+
+
+def _people(engine) -> ibis.Table:
+    """Patients who have not opted out, with their deprivation quintile (1 = most deprived)."""
+    pats = engine.table("patients")
+    areas = engine.table("areas")
+    pats = pats.filter(~pats.opted_out.fill_null(False))
+    joined = pats.left_join(areas, pats.lsoa == areas.lsoa)
+    return joined.select(
+        "patient_id", "birth_date", "sex",
+        imd_quintile=((joined.imd_decile.cast("int16") + 1) // 2).cast("int8"),
+    )
+
+
+def _age_filter(expr: ibis.Table, age: str, indicator: Indicator) -> ibis.Table:
+    """Rows whose column ``age`` is within the denominator's age limits."""
+    den = indicator.denominator
+    if den.min_age is not None:
+        expr = expr.filter(expr[age] >= den.min_age)
+    if den.max_age is not None:
+        expr = expr.filter(expr[age] <= den.max_age)
+    return expr
+
+
+def _in_range(rows: ibis.Table, periods: ibis.Table) -> ibis.Table:
+    """(patient_id, period) for every period between each row's m_from and m_to."""
+    joined = periods.join(rows, (periods.period >= rows.m_from)
+                          & (periods.period <= rows.m_to))
+    return joined.select("patient_id", "period").distinct()
+
+
+def _window(condition: Condition, first_month):
+    """(m_from, m_to) of the periods in which a record dated in ``first_month`` counts."""
+    if (n := condition.param("within_months")) is not None:
+        return first_month, first_month + (n - 1)
+    if (n := condition.param("older_than_months")) is not None:
+        return first_month + n, ibis.literal(FOREVER)
+    return first_month, ibis.literal(FOREVER)  # ever
+
+
+# ---------------------------------------------------------------------------------------------
+# Patients registered at the end of each period
+# ---------------------------------------------------------------------------------------------
+
+
+def _register_months(engine, register_ids, periods) -> ibis.Table:
+    codes = sorted({code for r in clinical.registers() if r.register_id in register_ids
+                    for code in r.codes})
+    cond = engine.table("conditions")
+    coded = cond.filter(cond.code.isin(codes))
+    rows = coded.select(
+        "patient_id",
+        m_from=months.column(coded.onset_date).fill_null(0),
+        m_to=(months.column(coded.abatement_date) - 1).fill_null(FOREVER),
+    )
+    return _in_range(rows, periods)
+
+
+def _risk_months(inputs: Inputs, indicator: Indicator, periods) -> ibis.Table:
+    den = indicator.denominator
+    risk = inputs.risk
+    keep = ibis.literal(False)
+    if den.risk_streams:
+        keep = keep | risk.stream.isin(list(den.risk_streams))
+    if den.efi_categories:
+        keep = keep | risk.efi_category.isin(list(den.efi_categories))
+    cohort = risk.filter(keep).select("patient_id").distinct()
+    return cohort.cross_join(periods.select("period"))
+
+
+def _patient_cells(engine, indicator: Indicator, periods, inputs: Inputs) -> ibis.Table:
+    den = indicator.denominator
+    members = None
+    if den.registers:
+        members = _register_months(engine, den.registers, periods)
+    if den.risk_streams or den.efi_categories:
+        risk = _risk_months(inputs, indicator, periods)
+        members = risk if members is None else members.join(risk, ["patient_id", "period"])
+    dates = periods.select("period", on=periods.last_day)
+    among = members.select("patient_id").distinct() if members is not None else None
+    registered = registered_at(engine, dates, among=among)
+    base = registered if members is None else registered.join(members, ["patient_id",
+                                                                          "period"])
+    people = _people(engine).select("patient_id", "imd_quintile")
+    base = base.join(people, "patient_id").select("patient_id", "period", "practice_id",
+                                                   "imd_quintile", "age")
+    base = _age_filter(base, "age", indicator).select("patient_id", "period", "practice_id",
+                                                      "imd_quintile")
+    for condition in den.where:
+        base = base.semi_join(_condition_months(engine, condition, periods, inputs, base),
+                              ["patient_id", "period"])
+    met = base.select("patient_id", "period")
+    for condition in indicator.numerator.where:
+        met = met.semi_join(_condition_months(engine, condition, periods, inputs, base),
+                            ["patient_id", "period"])
+    flagged = base.left_join(met.mutate(met_flag=ibis.literal(1)),
+                             ["patient_id", "period"])
+    return flagged.group_by(["period", "practice_id", "imd_quintile"]).agg(
+        numerator=flagged.met_flag.fill_null(0).sum().cast("float64"),
+        denominator=_.count().cast("float64"),
+    )
+
+
+def _condition_months(engine, condition: Condition, periods, inputs: Inputs,
+                      base: ibis.Table) -> ibis.Table:
+    """(patient_id, period) pairs in which a patient condition holds."""
+    if condition.op == "any":
+        parts = [_condition_months(engine, c, periods, inputs, base)
+                 for c in condition.children]
+        return ibis.union(*parts, distinct=True)
+    patients = base.select("patient_id").distinct()
+    if condition.op in ("latest_observation", "observation_recorded"):
+        obs = engine.table("observations")
+        code = clinical.observation_codes()[condition.arg].code
+        rows = obs.filter((obs.code == code) & obs.date.notnull()).semi_join(patients,
+                                                                            "patient_id")
+        if condition.op == "observation_recorded":
+            return _dated(rows, rows.date, condition, periods)
+        return _latest(rows, condition, periods)
+    if condition.op == "medication_issued":
+        meds = engine.table("medications")
+        codes = clinical.codelist(condition.arg)
+        rows = meds.filter(meds.code.isin(codes) & meds.start_date.notnull()).semi_join(
+            patients, "patient_id")
+        return _dated(rows, rows.start_date, condition, periods)
+    events = inputs.app_events
+    rows = events.filter(events.kind == condition.arg).semi_join(patients, "patient_id")
+    return _dated(rows, rows.date, condition, periods)
+
+
+def _dated(rows, date, condition: Condition, periods) -> ibis.Table:
+    first, last = _window(condition, months.column(date))
+    return _in_range(rows.select("patient_id", m_from=first, m_to=last), periods)
+
+
+def _latest(rows, condition: Condition, periods) -> ibis.Table:
+    """Periods in which the patient's latest reading (within the window) meets the test: a
+    reading is the latest from its own month until the month before the next reading."""
+    ordered = rows.mutate(next_date=rows.date.lead().over(
+        group_by="patient_id", order_by=[rows.date, rows.id]))
+    month = months.column(ordered.date)
+    first, last = _window(condition, month)
+    until = (months.column(ordered.next_date) - 1).fill_null(FOREVER)
+    value = ordered.value
+    threshold = condition.param("value")
+    test = {"at_most": value <= threshold, "at_least": value >= threshold,
+            "below": value < threshold, "above": value > threshold}[condition.param("compare")]
+    passing = ordered.filter(test).select("patient_id", m_from=first,
+                                          m_to=ibis.least(last, until))
+    return _in_range(passing, periods)
+
+
+# ---------------------------------------------------------------------------------------------
+# Events in each period
+# ---------------------------------------------------------------------------------------------
+
+
+def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
+    """Encounters of one kind in the reported months, with the practice the patient was
+    registered with on the day, the patient's age then and at the start of the month,
+    deprivation quintile, sex, clinician, booking lead time and length of stay."""
+    enc = ctx.engine.table("encounters")
+    enc = enc.filter(enc.kind == kind)
+    enc = enc.mutate(day=enc.start.date())
+    enc = enc.mutate(period=months.column(enc.day))
+    enc = enc.filter((enc.period >= ctx.period_set.first) & (enc.period <= ctx.period_set.last))
+    reg = ctx.engine.table("registrations")
+    spells = enc.join(reg, (enc.patient_id == reg.patient_id) & (reg.start_date <= enc.day)
+                      & (reg.end_date.isnull() | (reg.end_date > enc.day)))
+    spells = spells.group_by(["id", "patient_id", "period", "day", "end", "booked_at",
+                              "status", "practitioner_role_id", "specialty"]).agg(
+        practice_id=_.practice_id.max())
+    people = _people(ctx.engine)
+    joined = spells.join(people, "patient_id")
+    stop = joined.end.date().fill_null(ibis.literal(ctx.data_end))
+    columns = {
+        "age": age_at(joined.birth_date, joined.day).cast("int16"),
+        "age_band": _age_band(age_at(joined.birth_date, joined.day.truncate("M"))),
+    }
+    if kind == "gp_appointment":  # what access indicators need, and no more (memory)
+        columns.update(clinician=joined.practitioner_role_id,
+                       lead_days=joined.day.delta(joined.booked_at.date(), unit="day")
+                       .cast("int32"))
+    else:
+        columns.update(sex=joined.sex, specialty=joined.specialty,
+                       stay_days=stop.delta(joined.day, unit="day").cast("int32"))
+    return joined.select("period", "practice_id", "imd_quintile", "status", **columns)
+
+
+def _events(ctx: Context, spec: Events) -> ibis.Table:
+    ev = ctx.events(spec.kind)
+    return ev.filter(ev.status.isin(list(spec.status)))
+
+
+def _event_cells(ctx: Context, indicator: Indicator) -> ibis.Table:
+    ev = _age_filter(_events(ctx, indicator.denominator.events), "age", indicator)
+    keys = ["period", "practice_id", "imd_quintile", "clinician"]
+    if indicator.numerator.median_of:
+        return ev.filter(ev.lead_days.notnull()).group_by(
+            [*keys, ev.lead_days.name("measure_value")]).agg(
+            numerator=ibis.null("float64"), denominator=_.count().cast("float64"))
+    met = ibis.literal(True)
+    for condition in indicator.numerator.where:
+        met = met & _event_test(ev, condition)
+    return ev.group_by(keys).agg(
+        numerator=met.cast("int64").sum().cast("float64"),
+        denominator=_.count().cast("float64"),
+    )
+
+
+def _event_test(ev, condition: Condition):
+    if condition.op == "any":
+        test = ibis.literal(False)
+        for child in condition.children:
+            test = test | _event_test(ev, child)
+        return test
+    if condition.op == "status":
+        return ev.status.isin(list(condition.arg))
+    return ev.lead_days.notnull() & (ev.lead_days <= condition.arg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rates: events over person-time
+# ---------------------------------------------------------------------------------------------
+
+
+def _age_band(age):
+    return ibis.least(age // 5, ESP_BANDS - 1).cast("int8")
+
+
+def _band_filter(expr: ibis.Table, indicator: Indicator) -> ibis.Table:
+    """Age limits of a rate, on 5-year bands (the definition checks they fall on bands)."""
+    den = indicator.denominator
+    if den.min_age is not None:
+        expr = expr.filter(expr.age_band >= den.min_age // 5)
+    if den.max_age is not None:
+        expr = expr.filter(expr.age_band <= den.max_age // 5)
+    return expr
+
+
+def _rate_events(ctx: Context, indicator: Indicator) -> ibis.Table:
+    num = indicator.numerator
+    ev = _band_filter(_events(ctx, num.events), indicator)
+    if num.measure == "excess_bed_days":
+        amount = ibis.greatest(ev.stay_days - num.trim_days, 0).cast("float64")
+    else:
+        amount = ibis.literal(1.0)
+    subgroup = ev.specialty if num.by == "specialty" else ibis.null("string")
+    ev = ev.mutate(amount=amount, subgroup=subgroup)
+    keys = ["period", "practice_id", "imd_quintile", "subgroup"]
+    if indicator.type == "dsr":
+        ev = ev.filter(ev.sex.isin(list(DSR_SEXES)))
+        keys += ["age_band", "sex"]
+    return ev.group_by(keys).agg(numerator=ev.amount.sum())
+
+
+def _person_time_cells(ctx: Context) -> ibis.Table:
+    """Registered person-years per period, practice, quintile, age band (at the start of the
+    period) and sex."""
+    periods = ctx.periods
+    days = person_days_by_period(ctx.engine, periods.select("period", "start", "end"))
+    days = days.filter(~days.opted_out.fill_null(False))
+    starts = periods.select("period", period_start="start")
+    rows = days.join(starts, "period")
+    rows = rows.select(*days.columns,
+                       age_band=_age_band(age_at(rows.birth_date, rows.period_start)))
+    people = _people(ctx.engine).select("patient_id", "imd_quintile")
+    joined = rows.join(people, "patient_id")
+    return joined.group_by(["period", "practice_id", "imd_quintile", "age_band", "sex"]).agg(
+        denominator=joined.days.sum() / DAYS_PER_YEAR)
+
+
+def _person_time(ctx: Context, indicator: Indicator) -> ibis.Table:
+    rows = _band_filter(ctx.person_time(), indicator)
+    keys = ["period", "practice_id", "imd_quintile"]
+    if indicator.type == "dsr":
+        rows = rows.filter(rows.sex.isin(list(DSR_SEXES)))
+        keys += ["age_band", "sex"]
+    return rows.group_by(keys).agg(denominator=rows.denominator.sum())
+
+
+def esp2013() -> pa.Table:
+    """The European Standard Population 2013 (``data/esp2013.csv``): age_band 0-18, weight."""
+    text = clinical.package_data_dir().joinpath("esp2013.csv").read_text(encoding="utf-8")
+    lines = [line.split(",") for line in text.strip().splitlines()[1:]]
+    weights = [float(line[3]) for line in lines]
+    if len(weights) != ESP_BANDS or sum(weights) != 100_000:
+        raise ValueError("data/esp2013.csv must have 19 bands summing to 100,000")
+    return pa.table({"age_band": pa.array(range(ESP_BANDS), pa.int8()),
+                     "weight": pa.array(weights, pa.float64())})

@@ -1,0 +1,421 @@
+"""Indicator definitions: one TOML file per indicator, read into frozen objects and checked.
+
+An indicator is data, like an OpenPrescribing measure: who counts (the denominator), who of
+them meets the standard (the numerator), how to show it (type, direction, multiplier) and who
+owns it (author, review date). The numerator and denominator are written in a small, closed
+language (``docs/indicators.md``): population filters, a handful of conditions over the
+warehouse, and events. Anything outside the language is an error naming the file and the
+key, raised when the library is loaded, so a typo never silently changes a published figure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from wraparound import clinical
+
+TYPES = ("proportion", "crude_rate", "dsr", "median")
+DIRECTIONS = ("higher", "lower", "both")
+SOURCES = ("warehouse", "app")
+STANDARD_POPULATIONS = ("esp2013",)
+ENCOUNTER_KINDS = ("gp_appointment", "ae_attendance", "emergency_admission",
+                   "elective_admission", "outpatient", "community")
+ENCOUNTER_STATUSES = ("attended", "dna", "cancelled", "booked")
+MEASURES = ("count", "excess_bed_days")
+MEDIANS = ("booking_lead_days",)
+BREAKDOWNS = ("specialty",)
+RISK_STREAMS = ("high_needs", "intermediate", "less_complex")
+EFI_CATEGORIES = ("fit", "mild", "moderate", "severe")
+APP_EVENT_KINDS = ("named_gp_assigned", "care_plan_agreed", "care_plan_reviewed",
+                   "ltc_review", "frailty_assessment", "annual_health_check",
+                   "dementia_care_plan_review")
+"""Care-coordination events the app records and exports (``docs/indicators.md``)."""
+
+_TOP_KEYS = {"id", "version", "title", "description", "why_it_matters", "type", "direction",
+             "multiplier", "unit", "standard_population", "tags", "author", "review_date",
+             "source", "denominator", "numerator"}
+_REQUIRED = ("id", "version", "title", "description", "why_it_matters", "type", "direction",
+             "multiplier", "tags", "author", "review_date", "source", "denominator",
+             "numerator")
+_DENOMINATOR_KEYS = {"min_age", "max_age", "registers", "risk_streams", "efi_categories",
+                     "events", "person_time", "where"}
+_NUMERATOR_KEYS = {"where", "events", "measure", "trim_days", "by", "median_of"}
+_WINDOW_KEYS = ("within_months", "older_than_months", "ever")
+_COMPARISONS = ("at_most", "at_least", "below", "above")
+
+
+class DefinitionError(ValueError):
+    """An indicator file breaks the format; the message starts with the file name."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of the language. ``op`` is the operator (the key that names it),
+    ``arg`` its value, ``params`` the rest (window, comparison), ``children`` for ``any``."""
+
+    op: str
+    arg: object = None
+    params: tuple[tuple[str, object], ...] = ()
+    children: tuple[Condition, ...] = ()
+
+    def param(self, name: str, default=None):
+        return dict(self.params).get(name, default)
+
+
+@dataclass(frozen=True)
+class Events:
+    kind: str
+    status: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Denominator:
+    min_age: int | None = None
+    max_age: int | None = None
+    registers: tuple[str, ...] = ()
+    risk_streams: tuple[str, ...] = ()
+    efi_categories: tuple[str, ...] = ()
+    events: Events | None = None
+    person_time: bool = False
+    where: tuple[Condition, ...] = ()
+
+    @property
+    def unit(self) -> str:
+        """What is counted: ``patients`` (registered at the period end), ``events`` (in the
+        period) or ``person_time`` (registered person-years in the period)."""
+        if self.person_time:
+            return "person_time"
+        return "events" if self.events else "patients"
+
+
+@dataclass(frozen=True)
+class Numerator:
+    where: tuple[Condition, ...] = ()
+    events: Events | None = None
+    measure: str = "count"
+    trim_days: int | None = None
+    by: str | None = None
+    median_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    version: int
+    title: str
+    description: str
+    why_it_matters: str
+    type: str
+    direction: str
+    multiplier: float
+    unit: str
+    tags: tuple[str, ...]
+    author: str
+    review_date: dt.date
+    source: str
+    denominator: Denominator
+    numerator: Numerator
+    standard_population: str | None = None
+    sha256: str = field(default="", compare=False)
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """Optional inputs beyond the warehouse: ``app_events`` and/or ``risk``."""
+        needs = []
+        conditions = [*self.denominator.where, *self.numerator.where]
+        if any(_uses_app(c) for c in conditions):
+            needs.append("app_events")
+        if self.denominator.risk_streams or self.denominator.efi_categories:
+            needs.append("risk")
+        return tuple(needs)
+
+
+def _uses_app(condition: Condition) -> bool:
+    return condition.op == "app_event" or any(_uses_app(c) for c in condition.children)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------------------------
+
+
+class _Checker:
+    """Validation helpers that know which file they are checking."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, problem: str):
+        raise DefinitionError(self.path, problem)
+
+    def keys(self, table: dict, allowed: set[str], where: str) -> None:
+        if not isinstance(table, dict):
+            self.fail(f"{where} must be a table")
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            self.fail(f"unknown key {unknown[0]!r} in {where} (allowed: "
+                      f"{', '.join(sorted(allowed))})")
+
+    def choice(self, value, allowed, where: str):
+        if value not in allowed:
+            self.fail(f"{where} is {value!r}; must be one of {', '.join(map(str, allowed))}")
+        return value
+
+    def choices(self, values, allowed, where: str) -> tuple[str, ...]:
+        if not isinstance(values, list) or not values:
+            self.fail(f"{where} must be a non-empty list")
+        return tuple(self.choice(v, allowed, where) for v in values)
+
+    def integer(self, value, where: str, minimum: int = 0) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            self.fail(f"{where} must be a whole number of at least {minimum}")
+        return value
+
+    def text(self, value, where: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(f"{where} must be non-empty text")
+        return value.strip()
+
+
+def parse(text: str, path: str) -> Indicator:
+    """One indicator from the text of its file (``path`` names it in errors)."""
+    check = _Checker(path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        check.fail(f"not valid TOML: {exc}")
+    check.keys(raw, _TOP_KEYS, "the file")
+    for key in _REQUIRED:
+        if key not in raw:
+            check.fail(f"missing required key {key!r}")
+    ident = check.text(raw["id"], "id")
+    stem = Path(path).stem
+    if ident != stem:
+        check.fail(f"id {ident!r} must match the file name {stem!r}")
+    kind = check.choice(raw["type"], TYPES, "type")
+    multiplier = raw["multiplier"]
+    if not isinstance(multiplier, int | float) or isinstance(multiplier, bool) or multiplier <= 0:
+        check.fail("multiplier must be a positive number")
+    standard = raw.get("standard_population")
+    if kind == "dsr":
+        check.choice(standard, STANDARD_POPULATIONS, "standard_population")
+    elif standard is not None:
+        check.fail("standard_population is only for type = 'dsr'")
+    review = raw["review_date"]
+    if not isinstance(review, dt.date):
+        check.fail("review_date must be a TOML date (YYYY-MM-DD)")
+    tags = raw["tags"]
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+        check.fail("tags must be a list of text")
+    denominator = _denominator(check, raw["denominator"])
+    numerator = _numerator(check, raw["numerator"], denominator)
+    _check_type(check, kind, denominator, numerator)
+    indicator = Indicator(
+        id=ident, version=check.integer(raw["version"], "version", 1),
+        title=check.text(raw["title"], "title"),
+        description=check.text(raw["description"], "description"),
+        why_it_matters=check.text(raw["why_it_matters"], "why_it_matters"),
+        type=kind, direction=check.choice(raw["direction"], DIRECTIONS, "direction"),
+        multiplier=float(multiplier), unit=str(raw.get("unit", "")), tags=tuple(tags),
+        author=check.text(raw["author"], "author"), review_date=review,
+        source=check.choice(raw["source"], SOURCES, "source"),
+        denominator=denominator, numerator=numerator, standard_population=standard,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
+    uses_app = "app_events" in indicator.requires
+    if uses_app != (indicator.source == "app"):
+        check.fail("source must be 'app' exactly when a condition uses app_event")
+    return indicator
+
+
+def _events(check: _Checker, raw, where: str) -> Events:
+    check.keys(raw, {"kind", "status"}, where)
+    if "kind" not in raw or "status" not in raw:
+        check.fail(f"{where} needs kind and status")
+    return Events(kind=check.choice(raw["kind"], ENCOUNTER_KINDS, f"{where}.kind"),
+                  status=check.choices(raw["status"], ENCOUNTER_STATUSES, f"{where}.status"))
+
+
+def _denominator(check: _Checker, raw) -> Denominator:
+    check.keys(raw, _DENOMINATOR_KEYS, "[denominator]")
+    registers = {r.register_id for r in clinical.registers()}
+    events = _events(check, raw["events"], "denominator.events") if "events" in raw else None
+    person_time = raw.get("person_time", False)
+    if not isinstance(person_time, bool):
+        check.fail("denominator.person_time must be true or false")
+    if events and person_time:
+        check.fail("denominator has both events and person_time; choose one")
+    ages = {k: check.integer(raw[k], f"denominator.{k}") for k in ("min_age", "max_age")
+            if k in raw}
+    den = Denominator(
+        registers=check.choices(raw["registers"], sorted(registers), "denominator.registers")
+        if "registers" in raw else (),
+        risk_streams=check.choices(raw["risk_streams"], RISK_STREAMS, "denominator.risk_streams")
+        if "risk_streams" in raw else (),
+        efi_categories=check.choices(raw["efi_categories"], EFI_CATEGORIES,
+                                     "denominator.efi_categories")
+        if "efi_categories" in raw else (),
+        events=events, person_time=person_time,
+        where=_conditions(check, raw.get("where", []), "denominator.where", events is not None),
+        **ages,
+    )
+    if den.unit != "patients" and (den.registers or den.risk_streams or den.efi_categories
+                                   or den.where):
+        check.fail("registers, risk_streams, efi_categories and where apply only to a "
+                   "denominator of patients (no events or person_time)")
+    return den
+
+
+def _numerator(check: _Checker, raw, den: Denominator) -> Numerator:
+    check.keys(raw, _NUMERATOR_KEYS, "[numerator]")
+    events = _events(check, raw["events"], "numerator.events") if "events" in raw else None
+    measure = check.choice(raw.get("measure", "count"), MEASURES, "numerator.measure")
+    trim = raw.get("trim_days")
+    if (measure == "excess_bed_days") != (trim is not None):
+        check.fail("numerator.trim_days goes with measure = 'excess_bed_days', and only then")
+    return Numerator(
+        where=_conditions(check, raw.get("where", []), "numerator.where",
+                          den.unit == "events"),
+        events=events, measure=measure,
+        trim_days=check.integer(trim, "numerator.trim_days") if trim is not None else None,
+        by=check.choice(raw["by"], BREAKDOWNS, "numerator.by") if "by" in raw else None,
+        median_of=check.choice(raw["median_of"], MEDIANS, "numerator.median_of")
+        if "median_of" in raw else None,
+    )
+
+
+def _check_type(check: _Checker, kind: str, den: Denominator, num: Numerator) -> None:
+    if kind == "proportion":
+        if den.unit == "person_time" or num.events or num.median_of or not num.where:
+            check.fail("a proportion counts patients or events of the denominator that meet "
+                       "numerator.where (no person_time, numerator.events or median_of)")
+    elif kind in ("crude_rate", "dsr"):
+        if den.unit != "person_time" or not num.events or num.where or num.median_of:
+            check.fail(f"a {kind} needs denominator.person_time = true and numerator.events "
+                       "(no numerator.where or median_of)")
+    elif den.unit != "events" or not num.median_of or num.where or num.events:
+        check.fail("a median needs denominator.events and numerator.median_of only")
+    if kind in ("crude_rate", "dsr") and (
+            (den.min_age is not None and den.min_age % 5)
+            or (den.max_age is not None and (den.max_age + 1) % 5)):
+        check.fail("a rate's min_age and max_age must fall on 5-year bands (min_age 0, 5, "
+                   "10, ...; max_age 4, 9, 14, ...)")
+    if kind == "dsr" and num.by:
+        check.fail("numerator.by is not supported for a dsr")
+    if num.by and kind != "crude_rate":
+        check.fail("numerator.by is only for crude rates")
+
+
+def _conditions(check: _Checker, raw, where: str, on_events: bool) -> tuple[Condition, ...]:
+    if not isinstance(raw, list):
+        check.fail(f"{where} must be a list of conditions")
+    return tuple(_condition(check, c, f"{where}[{i}]", on_events) for i, c in enumerate(raw))
+
+
+def _window(check: _Checker, raw: dict, where: str) -> tuple[tuple[str, object], ...]:
+    given = [k for k in _WINDOW_KEYS if k in raw]
+    if len(given) != 1:
+        check.fail(f"{where} needs exactly one of {', '.join(_WINDOW_KEYS)}")
+    key = given[0]
+    if key == "ever":
+        if raw[key] is not True:
+            check.fail(f"{where}.ever must be true")
+        return (("ever", True),)
+    return ((key, check.integer(raw[key], f"{where}.{key}", 1)),)
+
+
+def _condition(check: _Checker, raw, where: str, on_events: bool) -> Condition:
+    if not isinstance(raw, dict) or not raw:
+        check.fail(f"{where} must be a table naming one operator")
+    patient_ops = {"latest_observation", "observation_recorded", "medication_issued",
+                   "app_event", "any"}
+    event_ops = {"status", "booking_lead_days_at_most"}
+    ops = [k for k in raw if k in patient_ops | event_ops]
+    if len(ops) != 1:
+        unknown = sorted(set(raw) - patient_ops - event_ops - set(_WINDOW_KEYS)
+                         - set(_COMPARISONS))
+        name = unknown[0] if unknown else ", ".join(sorted(raw))
+        check.fail(f"{where}: unknown operator {name!r} (operators: "
+                   f"{', '.join(sorted(event_ops if on_events else patient_ops))})")
+    op = ops[0]
+    if on_events != (op in event_ops):
+        allowed = event_ops if on_events else patient_ops
+        check.fail(f"{where}: operator {op!r} cannot be used here (a denominator of "
+                   f"{'events' if on_events else 'patients'}: {', '.join(sorted(allowed))})")
+    arg = raw[op]
+    if op == "any":
+        check.keys(raw, {"any"}, where)
+        if not isinstance(arg, list) or len(arg) < 2:
+            check.fail(f"{where}.any needs a list of at least two conditions")
+        return Condition("any", children=tuple(
+            _condition(check, c, f"{where}.any[{i}]", on_events) for i, c in enumerate(arg)))
+    if op == "status":
+        check.keys(raw, {"status"}, where)
+        return Condition("status", check.choices(arg, ENCOUNTER_STATUSES, f"{where}.status"))
+    if op == "booking_lead_days_at_most":
+        check.keys(raw, {op}, where)
+        return Condition(op, check.integer(arg, f"{where}.{op}"))
+    if op == "latest_observation":
+        check.keys(raw, {op, "within_months", *_COMPARISONS}, where)
+        check.choice(arg, sorted(clinical.observation_codes()), f"{where}.{op}")
+        comparisons = [k for k in _COMPARISONS if k in raw]
+        if len(comparisons) != 1:
+            check.fail(f"{where} needs exactly one of {', '.join(_COMPARISONS)}")
+        value = raw[comparisons[0]]
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            check.fail(f"{where}.{comparisons[0]} must be a number")
+        if "within_months" not in raw:
+            check.fail(f"{where} needs within_months")
+        return Condition(op, arg, (*_window(check, raw, where),
+                                   ("compare", comparisons[0]), ("value", float(value))))
+    allowed_windows = set(_WINDOW_KEYS) if op == "app_event" else {"within_months"}
+    check.keys(raw, {op, *allowed_windows}, where)
+    if op == "observation_recorded":
+        check.choice(arg, sorted(clinical.observation_codes()), f"{where}.{op}")
+    elif op == "medication_issued":
+        check.choice(arg, clinical.codelist_ids(), f"{where}.{op} (a code list id)")
+    else:
+        check.choice(arg, APP_EVENT_KINDS, f"{where}.{op}")
+    return Condition(op, arg, _window(check, raw, where))
+
+
+# ---------------------------------------------------------------------------------------------
+# The library
+# ---------------------------------------------------------------------------------------------
+
+
+def package_dir() -> Traversable:
+    return files("wraparound").joinpath("data").joinpath("indicators")
+
+
+def load(directory: Traversable | Path | None = None) -> tuple[Indicator, ...]:
+    """Every ``*.toml`` in the directory (the packaged library by default), sorted by id."""
+    if directory is None:
+        return _packaged()
+    return _load(directory)
+
+
+@functools.cache
+def _packaged() -> tuple[Indicator, ...]:
+    return _load(package_dir())
+
+
+def _load(directory: Traversable | Path) -> tuple[Indicator, ...]:
+    found = sorted((p for p in directory.iterdir() if p.name.endswith(".toml")),
+                   key=lambda p: p.name)
+    if not found:
+        raise DefinitionError(str(directory), "no indicator files (*.toml)")
+    return tuple(parse(p.read_text(encoding="utf-8"), f"data/indicators/{p.name}")
+                 for p in found)

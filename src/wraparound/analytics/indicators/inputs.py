@@ -1,0 +1,81 @@
+"""The optional inputs beyond the warehouse, read when present.
+
+- **App events** (``DIR/app_events/*.parquet``): what the care-coordination app records
+  (named GP assigned, care plan agreed or reviewed, reviews, assessments), exported as rows of
+  ``patient_id`` (the warehouse pseudonym), ``kind`` (``definition.APP_EVENT_KINDS``) and
+  ``date``. Until the app writes them, indicators that need them are "awaiting data".
+- **Risk results** (``DIR/results/risk/latest.json`` -> ``scores.parquet``): the latest risk
+  stratification run's stream and eFI category per patient, for indicators about high-needs
+  or frail patients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from wraparound.analytics import results
+from wraparound.analytics.indicators.definition import APP_EVENT_KINDS
+
+APP_EVENTS_DIR = "app_events"
+APP_EVENT_SCHEMA = pa.schema([("patient_id", pa.string()), ("kind", pa.string()),
+                              ("date", pa.date32())])
+RISK_COLUMNS = ["patient_id", "stream", "efi_category"]
+
+
+class InputError(ValueError):
+    """An optional input is present but malformed."""
+
+
+@dataclass
+class Found:
+    """What was found: the tables and a description for the run's manifest."""
+
+    app_events: pa.Table | None = None
+    risk: pa.Table | None = None
+    described: dict = field(default_factory=dict)
+
+
+def read(warehouse: Path) -> Found:
+    found = Found()
+    files = sorted((Path(warehouse) / APP_EVENTS_DIR).glob("*.parquet"))
+    if files:
+        found.app_events = _app_events(files)
+        found.described["app_events"] = {
+            "files": [{"name": f.name, "sha256": _sha256(f)} for f in files],
+            "rows": found.app_events.num_rows,
+        }
+    run = results.latest_run(Path(warehouse), "risk")
+    if run is not None and (run / "scores.parquet").exists():
+        found.risk = pq.read_table(run / "scores.parquet", columns=RISK_COLUMNS)
+        found.described["risk"] = {"run_id": run.name, "rows": found.risk.num_rows}
+    return found
+
+
+def _app_events(files: list[Path]) -> pa.Table:
+    tables = []
+    for path in files:
+        table = pq.read_table(path)
+        missing = [c for c in APP_EVENT_SCHEMA.names if c not in table.column_names]
+        if missing:
+            raise InputError(f"{path}: app events need columns {APP_EVENT_SCHEMA.names}; "
+                             f"missing {missing}")
+        try:
+            table = table.select(APP_EVENT_SCHEMA.names).cast(APP_EVENT_SCHEMA)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InputError(f"{path}: {exc}") from exc
+        unknown = set(pc.unique(table["kind"]).to_pylist()) - set(APP_EVENT_KINDS)
+        if unknown:
+            raise InputError(f"{path}: unknown app event kind {sorted(map(str, unknown))[0]!r}"
+                             f" (known: {', '.join(APP_EVENT_KINDS)})")
+        tables.append(table)
+    return pa.concat_tables(tables)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,248 @@
+"""``wraparound indicators``: every indicator for every practice, neighbourhood and the
+locality (and clinician, for practices' own use), per month, published as Parquet.
+
+A run is built in ``OUT/.<run_id>.tmp/``, renamed into place whole as ``OUT/<run_id>/``, and
+only then does ``OUT/latest.json`` (replaced atomically) point at it, so the app never reads
+half a run. ``manifest.json`` in the run says what it was computed from: the warehouse
+snapshot, each definition's version and SHA-256, the optional inputs, the periods, and which
+indicators are awaiting data.
+
+Files (``docs/indicators.md`` describes every column):
+
+- ``indicator_values.parquet``: all levels, exact figures (internal: clinician rows are
+  never published);
+- ``scorecard.parquet``: the latest month, practices and their clinicians;
+- ``outliers.parquet``, ``outliers_latest.csv``: practices outside the 99.8% limits;
+- ``inequalities.parquet``, ``inequality_gaps.parquet``: by deprivation quintile;
+- ``outcomes.parquet``: admissions, A&E and excess bed days against the baseline;
+- ``public/``: the publishable tables after disclosure control (``disclosure.RULE``);
+- ``definitions.json``: the indicator catalogue the app shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import polars as pl
+
+from wraparound.analytics import disclosure, outcomes, results
+from wraparound.analytics.indicators import compile as compiler
+from wraparound.analytics.indicators import compute, definition, inputs, levels
+from wraparound.analytics.indicators import outliers as outlier_report
+from wraparound.analytics.indicators import periods as months
+from wraparound.analytics.indicators.definition import Indicator
+from wraparound.warehouse.engine import connect
+from wraparound.warehouse.store import Warehouse
+
+LATEST = "latest.json"
+COUNTS = ["numerator", "denominator"]
+DERIVED = ["value", "lower95", "upper95", "lower998", "upper998", "funnel_status",
+           "funnel_status95", "assessment", "decile", "percentile_rank", "change_12m",
+           "trend"]
+
+
+def default_out(warehouse: Path) -> Path:
+    return results.kind_dir(Path(warehouse), "indicators")
+
+
+def run(warehouse: Path, out: Path | None = None, baseline_year: int | None = None,
+        library: tuple[Indicator, ...] | None = None) -> dict:
+    """Compute and publish every indicator; returns the run's manifest."""
+    warehouse = Path(warehouse)
+    wh = Warehouse(warehouse)
+    if not wh.exists():
+        raise ValueError(f"{warehouse} is not a warehouse (no manifest.json)")
+    out = Path(out) if out else default_out(warehouse)
+    library = library or definition.load()
+    found = inputs.read(warehouse)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    cells: dict[str, pl.DataFrame] = {}
+    status: dict[str, str] = {}
+    with connect(wh) as engine:
+        first_day, last_day = _data_window(engine)
+        period_set = months.from_data(first_day, last_day)
+        orgs = _orgs(engine)
+        ctx = compiler.Context(engine, period_set, compiler.Inputs(
+            app_events=engine.memtable(found.app_events) if found.app_events else None,
+            risk=engine.memtable(found.risk) if found.risk else None), last_day)
+        try:
+            for indicator in library:
+                missing = [r for r in indicator.requires
+                           if getattr(found, r) is None]
+                if missing:
+                    status[indicator.id] = f"awaiting data: {', '.join(missing)}"
+                    continue
+                clock = time.perf_counter()
+                compiled = compiler.compile_indicator(ctx, indicator)
+                frames = {k: engine.to_polars(getattr(compiled, k)) if getattr(compiled, k)
+                          is not None else None for k in ("cells", "numerator", "denominator")}
+                frame = compute.cells_frame(indicator, **frames)
+                cells[indicator.id] = _reported(indicator, frame, period_set, found)
+                status[indicator.id] = "computed"
+                timings[f"query:{indicator.id}"] = time.perf_counter() - clock
+        finally:
+            ctx.release()
+    timings["queries_s"] = time.perf_counter() - started
+    clock = time.perf_counter()
+    tables = _tables(library, cells, orgs, baseline_year)
+    timings["statistics_s"] = time.perf_counter() - clock
+    run_id = results.new_run_id()
+    manifest = {
+        "run_id": run_id,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "warehouse": {"path": str(warehouse.resolve()), **_snapshot(wh)},
+        "periods": {"first": months.label(period_set.first),
+                    "last": months.label(period_set.last),
+                    "data_from": first_day.isoformat(), "data_to": last_day.isoformat()},
+        "baseline_year": tables.pop("baseline_year"),
+        "definitions": [{"id": i.id, "version": i.version, "sha256": i.sha256,
+                         "status": status[i.id]} for i in library],
+        "inputs": found.described,
+        "disclosure_rule": disclosure.RULE,
+        "publishable": sorted(f"public/{name}.parquet" for name in tables["public"]),
+        "row_counts": {name: t.height for name, t in tables.items() if name != "public"},
+    }
+    clock = time.perf_counter()
+    _publish(out, run_id, tables, library, manifest)
+    timings["write_s"] = time.perf_counter() - clock
+    manifest["timings"] = {k: round(v, 2) for k, v in timings.items()}
+    return manifest
+
+
+def _data_window(engine) -> tuple[dt.date, dt.date]:
+    enc = engine.table("encounters")
+    row = engine.to_arrow(enc.aggregate(first=enc.start.min(), last=enc.start.max()))
+    first, last = row.column("first")[0], row.column("last")[0]
+    if not last.is_valid:
+        raise ValueError("the warehouse has no encounters: no period to report")
+    return first.as_py().date(), last.as_py().date()
+
+
+def _orgs(engine) -> compute.Orgs:
+    orgs = engine.to_polars(engine.table("organisations").select("org_id", "kind",
+                                                                 "parent_id"))
+    practices = orgs.filter(pl.col("kind") == "practice")
+    locality = orgs.filter(pl.col("kind") == "locality")["org_id"].to_list()
+    return compute.Orgs(
+        neighbourhood_of=dict(zip(practices["org_id"], practices["parent_id"], strict=True)),
+        locality_id=locality[0] if locality else "locality",
+    )
+
+
+def _snapshot(wh: Warehouse) -> dict:
+    m = wh.manifest
+    return {"snapshot": m.snapshot, "batch": m.batch, "committed_at": m.committed_at}
+
+
+def _lookback(indicator: Indicator) -> int:
+    """Months of history a period needs (12 for 'in the last 12 months')."""
+    windows = [1]
+    stack = [*indicator.denominator.where, *indicator.numerator.where]
+    while stack:
+        condition = stack.pop()
+        stack.extend(condition.children)
+        windows.append(condition.param("within_months", 1))
+        windows.append(condition.param("older_than_months", 0) + 1)
+    return max(windows)
+
+
+def _reported(indicator: Indicator, frame: pl.DataFrame, period_set: months.Periods,
+              found: inputs.Found) -> pl.DataFrame:
+    """Only the periods whose look-back lies within the data: a 12-month measure in the
+    first month of data would count 1 month of care as if it were 12. App-recorded measures
+    start when the app's records do."""
+    start = period_set.data_start
+    if "app_events" in indicator.requires:
+        first_event = found.app_events["date"].to_pylist()
+        start = max(start, months.month_index(min(first_event)))
+    return frame.filter(pl.col("period") >= start + _lookback(indicator) - 1)
+
+
+def _tables(library, cells: dict[str, pl.DataFrame], orgs: compute.Orgs,
+            baseline_year: int | None) -> dict:
+    weights = pl.from_arrow(compiler.esp2013())
+    values, quintiles = [], []
+    for indicator in library:
+        if indicator.id not in cells or cells[indicator.id].height == 0:
+            continue
+        c = cells[indicator.id]
+        values.append(levels.indicator_values(indicator, c, orgs, weights))
+        quintiles.append(levels.inequalities(indicator, c, orgs, weights))
+    values_df = pl.concat(values, how="vertical_relaxed")
+    quintile_df = pl.concat(quintiles, how="vertical_relaxed")
+    titles = {i.id: (i.title, i.direction) for i in library}
+    outlier_df = outlier_report.outliers(values_df, titles)
+    latest = values_df.filter(
+        pl.col("level").is_in(["practice", "clinician"])
+        & (pl.col("period_end") == pl.col("period_end").max().over("indicator_id")))
+    hood = orgs.frame()
+    outcome_df = outcomes.outcomes(
+        {k: v for k, v in cells.items() if k in outcomes.MEASURES.values()}, hood,
+        orgs.locality_id, baseline_year)
+    public_values = disclosure.disclose(values_df.filter(pl.col("publishable")), COUNTS,
+                                        DERIVED)
+    public_quintiles = disclosure.disclose(quintile_df, COUNTS, DERIVED[:5])
+    public = {
+        "indicator_values": public_values,
+        "inequalities": public_quintiles,
+        "inequality_gaps": levels.gaps(public_quintiles),
+        "outcomes": disclosure.disclose(outcome_df, ["events", "person_years"], [])
+        if outcome_df.height else outcome_df,
+    }
+    return {
+        "indicator_values": values_df, "scorecard": latest, "outliers": outlier_df,
+        "inequalities": quintile_df, "inequality_gaps": levels.gaps(quintile_df),
+        "outcomes": outcome_df, "public": public,
+        "baseline_year": outcome_df["baseline_year"][0] if outcome_df.height else None,
+    }
+
+
+def catalogue(library) -> list[dict]:
+    """The definitions as the app shows them."""
+    return [{
+        "id": i.id, "version": i.version, "title": i.title, "description": i.description,
+        "why_it_matters": i.why_it_matters, "type": i.type, "direction": i.direction,
+        "multiplier": i.multiplier, "unit": i.unit, "tags": list(i.tags),
+        "standard_population": i.standard_population, "author": i.author,
+        "review_date": i.review_date.isoformat(), "source": i.source,
+        "requires": list(i.requires), "sha256": i.sha256,
+    } for i in library]
+
+
+def _publish(out: Path, run_id: str, tables: dict, library, manifest: dict) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    stage = out / f".{run_id}.tmp"
+    shutil.rmtree(stage, ignore_errors=True)
+    (stage / "public").mkdir(parents=True)
+    for name, table in tables.items():
+        if name == "public":
+            for public_name, public_table in table.items():
+                public_table.write_parquet(stage / "public" / f"{public_name}.parquet")
+        else:
+            table.write_parquet(stage / f"{name}.parquet")
+    latest = tables["outliers"].filter(pl.col("latest"))
+    latest.write_csv(stage / "outliers_latest.csv")
+    (stage / "definitions.json").write_text(json.dumps(catalogue(library), indent=2))
+    (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    final = out / run_id
+    os.replace(stage, final)
+    pointer = out / f".{LATEST}.tmp"
+    pointer.write_text(json.dumps({"run_id": run_id, "created_at": manifest["created_at"]},
+                                  indent=2))
+    os.replace(pointer, out / LATEST)
+    return final
+
+
+def latest_run(out: Path) -> Path | None:
+    """The directory of the newest published run under ``out``, or None."""
+    pointer = Path(out) / LATEST
+    if not pointer.exists():
+        return None
+    run_dir = Path(out) / json.loads(pointer.read_text())["run_id"]
+    return run_dir if run_dir.exists() else None
