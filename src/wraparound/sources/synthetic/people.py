@@ -9,11 +9,12 @@ The model (docs/synthetic.md has the full story):
   cluster as they do in real practice). Intercepts are calibrated on a fixed reference
   sample so that prevalence among patients alive and registered at the end date matches the
   England QOF figures in ``data/registers.csv``.
-* Emergency admissions: each patient-year has a constant hazard
+* Emergency admissions: each patient-year has a constant hazard of a first admission
   ``λ = exp(g(age) + conditions + frailty + deprivation + care home + previous-year
-  admissions) · U`` with ``U ~ Gamma`` (unmeasured propensity), and a competing death hazard
-  ``μ``. Because the hazards are constant within the year, the true probability of at least
-  one admission in the 12 months from a year boundary is exactly
+  admissions) · U`` (softly capped) with ``U ~ Gamma`` (unmeasured propensity), and a
+  competing death hazard ``μ``; after a first admission, readmissions follow at a rate
+  raised by frailty. Because the hazards are constant within the year, the true
+  probability of at least one admission in the 12 months from a year boundary is exactly
   ``λ/(λ+μ) · (1 − e^{−(λ+μ)})``; that is the oracle risk. ``g`` is calibrated so the
   admission rate by age band matches England's.
 """
@@ -363,7 +364,9 @@ def simulate_years(people: People, frame: Frame, rng: np.random.Generator,
         ncond = sum((o <= day).astype(np.int8) for o in people.cond_onset.values())
         age = people.age_at(day)
         g = step_by_age(h["target_ages"], age_curve, age)
-        lam = np.exp(g + admission_log_hazard(people, day, efi, prev))
+        # A soft ceiling: even the sickest patients are not certain to be admitted in a year.
+        raw = np.exp(g + admission_log_hazard(people, day, efi, prev))
+        lam = raw / (1 + raw / h["hazard_ceiling"])
         mu = mortality(people, day, efi)
         t_death = rng.exponential(1.0, people.n) / mu
         # Born during the year: at risk from birth.
@@ -373,7 +376,14 @@ def simulate_years(people: People, frame: Frame, rng: np.random.Generator,
         exposure = np.where(alive | (people.birth < day + 365),
                             np.minimum(1, start + t_death) - start, 0)
         exposure = np.clip(exposure, 0, 1)
-        admissions = rng.poisson(lam * exposure)
+        # The first admission arrives at rate λ (this is what the oracle's probability is
+        # about); readmissions follow at their own rate for the rest of the year, higher
+        # with frailty, so repeat admissions cluster in frail people as they do in life.
+        first = rng.exponential(1.0, people.n) / lam
+        admitted = first < exposure
+        readmit = h["readmissions_per_year"] * np.exp(h["readmission_frailty"] * efi)
+        extra = rng.poisson(readmit * np.clip(exposure - first, 0, 1))
+        admissions = np.where(admitted, 1 + extra, 0)
         dead_by = np.minimum(dead_by, death_day)
         years.append(Year(day, alive, efi, ncond, lam, mu, death_day, exposure, admissions))
         prev = admissions
