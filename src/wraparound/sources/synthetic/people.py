@@ -335,7 +335,8 @@ class Year:
     alive: np.ndarray
     efi: np.ndarray
     ncond: np.ndarray
-    lam: np.ndarray  # emergency admission hazard (per year)
+    lam: np.ndarray  # first emergency admission hazard (per year)
+    lam_known: np.ndarray  # the same with the unmeasured propensity at its mean (U = 1)
     mu: np.ndarray  # death hazard (per year)
     death_day: np.ndarray  # NO_DAY if survives the year
     exposure: np.ndarray  # years at risk within this year (0..1)
@@ -365,7 +366,9 @@ def simulate_years(people: People, frame: Frame, rng: np.random.Generator,
         age = people.age_at(day)
         g = step_by_age(h["target_ages"], age_curve, age)
         # A soft ceiling: even the sickest patients are not certain to be admitted in a year.
-        raw = np.exp(g + admission_log_hazard(people, day, efi, prev))
+        known = np.exp(g + admission_log_hazard(people, day, efi, prev)
+                       - np.log(people.propensity))
+        raw = known * people.propensity
         lam = raw / (1 + raw / h["hazard_ceiling"])
         mu = mortality(people, day, efi)
         t_death = rng.exponential(1.0, people.n) / mu
@@ -385,7 +388,9 @@ def simulate_years(people: People, frame: Frame, rng: np.random.Generator,
         extra = rng.poisson(readmit * np.clip(exposure - first, 0, 1))
         admissions = np.where(admitted, 1 + extra, 0)
         dead_by = np.minimum(dead_by, death_day)
-        years.append(Year(day, alive, efi, ncond, lam, mu, death_day, exposure, admissions))
+        lam_known = known / (1 + known / h["hazard_ceiling"])
+        years.append(Year(day, alive, efi, ncond, lam, lam_known, mu, death_day, exposure,
+                          admissions))
         prev = admissions
     return years
 
