@@ -37,6 +37,8 @@ demo: install
 test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -n 2 --dist loadgroup
+	# The app suite again on a real PostgreSQL server (started on loopback, stopped after).
+	scripts/with-postgres.sh $(BIN)/pytest -n 2 --dist loadgroup -p no:cacheprovider tests/app
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
