@@ -1,25 +1,118 @@
 """The same analytics give the same answers on every engine (DuckDB and Spark in local mode),
 in the manner of ehrQL's spec tests that run against every engine.
 
-Spark starts once per test session (about 15 s); the warehouse is the session's small
-synthetic locality.
+Each engine runs the pipeline once, over its own copy of the session's small synthetic
+locality, selected only by ``WRAPAROUND_ENGINE``: the feature table, the eFI, and a whole
+``stratify`` run (scores, streams, registers, register changes, metrics, model record).
+Then the results are compared: exactly for counts, integers, strings, dates and lists, and
+to 1e-9 relative for floats. LightGBM is pinned to the same seed and thread count on both
+runs, so identical feature tables must give identical models and scores; any difference in
+a score therefore means a feature differed.
+
+Spark starts once per test process (about 15 s), and every Spark query here shares it.
 """
 
 from __future__ import annotations
 
-import pytest
+import json
+import math
+import shutil
 
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from wraparound.analytics import features, frailty, results, stratify
+from wraparound.analytics.population import registered_on
 from wraparound.analytics.summary import summarise
+from wraparound.warehouse.engine import connect
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark")]
+
+ENGINES = ("duckdb", "spark")
+SEED = 42
+THREADS = 2
+REL_TOL = 1e-9
+RESULT_FILES = ("scores.parquet", "registers.parquet", "register_changes.parquet")
+VOLATILE = {"run_id", "timings", "created_at"}
+"""Keys that name or time a run, which differ between any two runs on any engine."""
+
+
+def _spark_local(mp: pytest.MonkeyPatch) -> None:
+    """Spark in local mode on two cores, as CI has."""
+    mp.setenv("WRAPAROUND_SPARK_MASTER", "local[2]")
+    mp.setenv("WRAPAROUND_SPARK_PARTITIONS", "2")
 
 
 @pytest.fixture
 def env(monkeypatch):
-    """Spark in local mode on two cores, as CI has."""
-    monkeypatch.setenv("WRAPAROUND_SPARK_MASTER", "local[2]")
-    monkeypatch.setenv("WRAPAROUND_SPARK_PARTITIONS", "2")
+    _spark_local(monkeypatch)
     return monkeypatch
+
+
+def _pipeline(warehouse) -> dict:
+    """Everything compared, from the engine that ``WRAPAROUND_ENGINE`` selects."""
+    with connect(warehouse) as engine:
+        engine_name = engine.name
+        dates = stratify.index_dates(engine)
+        table = pl.from_arrow(features.features(engine, dates.current))
+        as_of = dates.training
+        people = registered_on(engine, as_of).select("patient_id", "age")
+        efi = pl.from_arrow(engine.to_arrow(
+            frailty.efi(engine, people, as_of).order_by("patient_id")))
+    metrics = stratify.run(warehouse, seed=SEED, threads=THREADS)
+    run_dir = results.latest_run(warehouse, stratify.KIND)
+    return {
+        "engine": engine_name,
+        "features": table,
+        "efi": efi,
+        "metrics": metrics,
+        "model": json.loads((run_dir / "model.json").read_text()),
+        **{name: pl.read_parquet(run_dir / name) for name in RESULT_FILES},
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(small_warehouse, tmp_path_factory):
+    """The pipeline on each engine, over identical copies of the warehouse (a run publishes
+    its results into the warehouse, so the engines must not share one)."""
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        _spark_local(mp)
+        for name in ENGINES:
+            warehouse = tmp_path_factory.mktemp(f"parity_{name}") / "warehouse"
+            shutil.copytree(small_warehouse, warehouse)
+            mp.setenv("WRAPAROUND_ENGINE", name)
+            out[name] = _pipeline(warehouse)
+            assert out[name]["engine"] == name
+    return out
+
+
+def _same_frame(duckdb: pl.DataFrame, spark: pl.DataFrame) -> None:
+    """Same columns, types and row order; exact but for floats (1e-9 relative)."""
+    assert duckdb.schema == spark.schema
+    assert_frame_equal(duckdb, spark, check_exact=False, rel_tol=REL_TOL, abs_tol=0.0)
+
+
+def _same_value(duckdb, spark, where: str = "") -> None:
+    """Nested JSON-like values: exact, but floats to 1e-9 relative (NaN equals NaN)."""
+    if isinstance(duckdb, dict):
+        assert isinstance(spark, dict), where
+        keys = set(duckdb) - VOLATILE
+        assert keys == set(spark) - VOLATILE, where
+        for key in keys:
+            _same_value(duckdb[key], spark[key], f"{where}.{key}")
+    elif isinstance(duckdb, list | tuple):
+        assert isinstance(spark, list | tuple) and len(duckdb) == len(spark), where
+        for i, (a, b) in enumerate(zip(duckdb, spark, strict=True)):
+            _same_value(a, b, f"{where}[{i}]")
+    elif isinstance(duckdb, float) and not isinstance(spark, bool):
+        assert isinstance(spark, float | int), where
+        both_nan = math.isnan(duckdb) and math.isnan(spark)
+        assert both_nan or math.isclose(duckdb, spark, rel_tol=REL_TOL, abs_tol=0.0), (
+            f"{where}: {duckdb} != {spark}")
+    else:
+        assert duckdb == spark, f"{where}: {duckdb!r} != {spark!r}"
 
 
 def test_summary_identical_on_duckdb_and_spark(small_warehouse, env):
@@ -29,6 +122,35 @@ def test_summary_identical_on_duckdb_and_spark(small_warehouse, env):
     on_spark = summarise(small_warehouse)
     assert on_spark == on_duckdb
     assert on_duckdb["emergency_admissions"] > 0
+
+
+def test_feature_table_is_identical(runs):
+    duckdb, spark = runs["duckdb"]["features"], runs["spark"]["features"]
+    assert duckdb.height > 2000
+    assert duckdb["emergency_admissions"].sum() > 0 and duckdb["efi"].is_not_null().any()
+    _same_frame(duckdb, spark)
+
+
+def test_efi_is_identical(runs):
+    duckdb, spark = runs["duckdb"]["efi"], runs["spark"]["efi"]
+    assert duckdb["efi_deficits"].sum() > 0
+    _same_frame(duckdb, spark)
+
+
+@pytest.mark.parametrize("name", RESULT_FILES)
+def test_stratify_results_are_identical(runs, name):
+    """Scores (with streams, bands, ranks, reasons), registers and register changes."""
+    duckdb, spark = runs["duckdb"][name], runs["spark"][name]
+    assert duckdb.height > 0
+    _same_frame(duckdb, spark)
+
+
+def test_stratify_metrics_and_model_are_identical(runs):
+    duckdb, spark = runs["duckdb"], runs["spark"]
+    assert duckdb["metrics"]["auroc"] > 0.5
+    _same_value(duckdb["metrics"], spark["metrics"], "metrics")
+    _same_value(duckdb["model"], spark["model"], "model")
+    assert duckdb["model"]["model_version"] == spark["model"]["model_version"]
 
 
 def test_unknown_engine_is_refused(small_warehouse, env):
