@@ -1,9 +1,10 @@
 """``wraparound app refresh``: bring the app database up to date with the warehouse.
 
 Run after every ingest and every stratification. In order: organisations, the patient index,
-service bookings, the newest register run, timelines of followed patients, then alerts for
-hospital events written by warehouse batches since the last refresh. Each step is an
-idempotent upsert, so running it twice changes nothing the second time.
+service bookings, the newest register run, timelines of followed patients, the newest
+indicators run (scorecards), then alerts for hospital events written by warehouse batches
+since the last refresh. Each step is an idempotent upsert, so running it twice changes
+nothing the second time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from wraparound.apps.care.contacts import followed_patients, load_contacts
 from wraparound.apps.records.load import load_organisations, load_patients, load_referrals
 from wraparound.apps.records.models import Organisation, WarehouseLoad
 from wraparound.apps.registers.load import load_latest_run
+from wraparound.apps.scorecard.load import load_latest_indicators
 from wraparound.warehouse.engine import connect
 from wraparound.warehouse.store import Warehouse
 
@@ -33,6 +35,7 @@ def refresh(warehouse_dir: Path) -> dict:
         run = load_latest_run(Path(warehouse_dir))
         out["register_run"] = run.run_id if run else None
         out["contacts"] = load_contacts(engine)
+        out["indicator_run"] = load_latest_indicators(Path(warehouse_dir), engine)
         names = dict(Organisation.objects.values_list("org_id", "name"))
         out["alerts"] = raise_alerts(engine, followed_patients(),
                                      previous.batch if previous else None, names)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 
-OPEN_PATHS = ("/login/", "/static/", "/healthz")
+# /public/: published, disclosure-controlled practice figures (apps/scorecard/public_views).
+OPEN_PATHS = ("/login/", "/static/", "/healthz", "/public/")
 
 
 class SecurityHeadersMiddleware:

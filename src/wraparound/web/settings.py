@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "wraparound.apps.records",
     "wraparound.apps.registers",
     "wraparound.apps.care",
+    "wraparound.apps.scorecard",
 ]
 
 MIDDLEWARE = [

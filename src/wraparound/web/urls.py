@@ -3,7 +3,7 @@ through ``access.patient_view`` (the audit-walk test checks this)."""
 
 from django.contrib.auth.views import LogoutView
 from django.http import HttpResponse
-from django.urls import path
+from django.urls import include, path
 
 from wraparound.apps.care import mdt_views, plan_views
 from wraparound.apps.care import views as care
@@ -35,4 +35,5 @@ urlpatterns = [
     path("patients/<int:pk>/care-plan/fhir", plan_views.care_plan_fhir, name="care_plan_fhir"),
     path("patients/<int:pk>/mdt", mdt_views.mdt_add, name="mdt_add"),
     path("patients/<int:pk>/mdt/<int:item_id>", mdt_views.mdt_outcome, name="mdt_outcome"),
+    path("", include("wraparound.apps.scorecard.urls")),
 ]

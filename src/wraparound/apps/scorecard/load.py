@@ -1,0 +1,122 @@
+"""Load the newest indicators run (``DIR/results/indicators/latest.json``) into the app.
+
+Called by ``wraparound app refresh``. A run already loaded is not loaded again; a new run is
+loaded whole in one transaction and only then made current, so a page sees the old run or
+the new one, never a mixture. Earlier runs' rows are deleted (their Parquet stays on disk
+for audit), which keeps the tables at one run's size.
+
+What is copied, and why only that: the ``all`` subgroup of practices, neighbourhoods and the
+locality for every month (trend charts and funnels), clinicians for the latest month only
+(``scorecard.parquet``: the within-practice breakdown), the published table
+(``public/indicator_values.parquet``) into its own model, outliers, the latest month of the
+deprivation quintiles and gaps, and the outcome series. Specialty subgroups stay in Parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+from django.db import transaction
+
+from wraparound.analytics import results
+from wraparound.apps.scorecard import models as m
+
+BATCH = 2000
+PUBLIC_DERIVED = ("funnel_lower95", "funnel_upper95", "funnel_lower998", "funnel_upper998",
+                  "peer_value")
+
+
+def _rows(model, frame: pl.DataFrame, run: m.IndicatorRun):
+    """Model instances from a frame: columns the model has, NaN and null as None (or '')."""
+    fields = {f.name: f for f in model._meta.concrete_fields if f.name not in ("id", "run")}
+    keep = [c for c in frame.columns if c in fields]
+    for row in frame.select(keep).iter_rows(named=True):
+        for key, value in row.items():
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                row[key] = "" if fields[key].get_internal_type() == "CharField" else None
+        yield model(run=run, **row)
+
+
+def _bulk(model, frame: pl.DataFrame, run: m.IndicatorRun) -> int:
+    model.objects.bulk_create(_rows(model, frame, run), batch_size=BATCH)
+    return frame.height
+
+
+def _latest_period(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.filter(pl.col("period") == pl.col("period").max().over("indicator_id"))
+
+
+def _public(run_dir: Path) -> pl.DataFrame:
+    """The published table, 'all' subgroup. Funnel limits and the peer value are blanked on
+    suppressed rows as well: limits at a practice's denominator would reveal that small
+    denominator (the published Parquet keeps them)."""
+    public = pl.read_parquet(run_dir / "public" / "indicator_values.parquet")
+    public = public.filter((pl.col("subgroup") == "all") & (pl.col("level") != "clinician"))
+    return public.with_columns(
+        *[pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
+          for c in PUBLIC_DERIVED])
+
+
+def clinician_names(engine) -> dict[str, str]:
+    """Practitioner role id -> the practitioner's name, for the within-practice rows."""
+    roles = engine.to_polars(engine.table("practitioner_roles").select(
+        "id", "practitioner_id", "role"))
+    people = engine.to_polars(engine.table("practitioners").select("id", "name"))
+    joined = roles.join(people.rename({"id": "practitioner_id"}), on="practitioner_id",
+                        how="left")
+    return {r["id"]: f"{r['name'] or r['id']} ({r['role']})"
+            for r in joined.iter_rows(named=True)}
+
+
+def load_latest_indicators(warehouse_dir: Path, engine=None) -> str | None:
+    """Load the newest run unless it is loaded already; return the current run id."""
+    run_dir = results.latest_run(Path(warehouse_dir), "indicators")
+    if run_dir is None:
+        current = m.IndicatorRun.latest()
+        return current.run_id if current else None
+    if m.IndicatorRun.objects.filter(run_id=run_dir.name, current=True).exists():
+        return run_dir.name
+    return load_run(run_dir, clinician_names(engine) if engine is not None else {}).run_id
+
+
+def load_run(run_dir: Path, clinicians: dict[str, str] | None = None) -> m.IndicatorRun:
+    """Load one run directory and make it the current run (replacing any other)."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    status = {d["id"]: d["status"] for d in manifest["definitions"]}
+    values = pl.read_parquet(run_dir / "indicator_values.parquet").filter(
+        (pl.col("subgroup") == "all") & (pl.col("level") != "clinician"))
+    latest = dict(values.group_by("indicator_id").agg(pl.col("period").max()).iter_rows())
+    definitions = [{**d, "status": status.get(d["id"], ""), "latest_period": latest.get(d["id"])}
+                   for d in json.loads((run_dir / "definitions.json").read_text())]
+    clinician_rows = pl.read_parquet(run_dir / "scorecard.parquet").filter(
+        (pl.col("subgroup") == "all") & (pl.col("level") == "clinician"))
+    quintiles = _latest_period(pl.read_parquet(run_dir / "inequalities.parquet")
+                               .filter(pl.col("subgroup") == "all"))
+    gaps = _latest_period(pl.read_parquet(run_dir / "inequality_gaps.parquet")
+                          .filter(pl.col("subgroup") == "all"))
+    outliers = pl.read_parquet(run_dir / "outliers.parquet").filter(
+        pl.col("subgroup") == "all")
+    outcomes = pl.read_parquet(run_dir / "outcomes.parquet")
+    with transaction.atomic():
+        m.IndicatorRun.objects.filter(run_id=run_dir.name).delete()
+        run = m.IndicatorRun.objects.create(
+            run_id=run_dir.name, created_at=manifest["created_at"],
+            period_last=manifest["periods"]["last"],
+            baseline_year=manifest.get("baseline_year") or "",
+            rule=manifest["disclosure_rule"], definitions=definitions,
+            clinicians={k: v for k, v in (clinicians or {}).items()
+                        if k in set(clinician_rows["org_id"].to_list())})
+        _bulk(m.IndicatorValue, values, run)
+        _bulk(m.IndicatorValue, clinician_rows, run)
+        _bulk(m.PublicValue, _public(run_dir), run)
+        _bulk(m.Outlier, outliers, run)
+        _bulk(m.QuintileValue, quintiles, run)
+        _bulk(m.InequalityGap, gaps, run)
+        _bulk(m.Outcome, outcomes, run)
+        m.IndicatorRun.objects.exclude(pk=run.pk).delete()
+        m.IndicatorRun.objects.filter(pk=run.pk).update(current=True)
+    run.current = True
+    return run
