@@ -1,0 +1,83 @@
+"""Scorecard pages in a real browser: a GP's practice scorecard and an indicator's trend
+chart and funnel plot, the commissioners' outlier and outcome pages, and the public practice
+page without signing in. Each page is checked with axe-core (WCAG 2.2 AA) and screenshotted
+to var/screenshots/; each chart must expose its title to assistive technology and sit next to
+a table and a CSV download of the same figures."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+from browsing import SCREENSHOTS, check_page, sign_in
+
+from wraparound.analytics import disclosure
+
+pytestmark = pytest.mark.xdist_group("browser")
+
+
+@pytest.fixture(scope="module")
+def scored(site):
+    """The browser site with a real indicators run, loaded by ``wraparound app refresh``."""
+    site.cli("indicators", "--warehouse", str(site.warehouse))
+    site.cli("app", "refresh", "--warehouse", str(site.warehouse))
+    return site
+
+
+def _download_rows(page, link_name: str, tmp_path) -> list[list[str]]:
+    with page.expect_download() as info:
+        page.get_by_role("link", name=link_name).first.click()
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    with path.open(newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_gp_scorecard_trend_and_funnel_plot(page, scored, tmp_path):
+    sign_in(page, "gp")
+    page.get_by_role("navigation", name="Menu").get_by_role("link", name="Scorecard").click()
+    page.locator("main ul a").first.click()
+    page.wait_for_url(re.compile(r"/scorecard/practices/\w+/$"))
+    scorecard = page.locator("#scorecard")
+    assert scorecard.locator("tbody tr").count() > 5
+    assert page.get_by_role("heading", name="By clinician").is_visible()
+    check_page(page, "scorecard")
+    rows = _download_rows(page, "Download this table as CSV", tmp_path)
+    assert rows[0][0] == "Indicator" and len(rows) - 1 == scorecard.locator("tbody tr").count()
+
+    scorecard.get_by_role("link", name="GP appointments not attended (DNA)").click()
+    page.wait_for_url(re.compile(r"/gp_dna_rate/$"))
+    funnel = page.get_by_role("img", name=re.compile(r"GP appointments not attended.*practices"))
+    trend = page.get_by_role("img", name=re.compile(r"GP appointments not attended.*by month"))
+    assert funnel.is_visible() and trend.is_visible()
+    assert page.locator("#funnel-table tbody tr").count() >= 1
+    assert page.locator("#trend-table tbody tr").count() >= 12
+    check_page(page, "funnel-plot")
+    funnel.screenshot(path=str(SCREENSHOTS / "funnel-chart.png"))
+
+
+def test_commissioner_outliers_and_outcomes(page, scored):
+    sign_in(page, "commissioner")
+    page.goto("/scorecard/outliers/")
+    assert page.get_by_role("heading", name="Outlier report", exact=True).is_visible()
+    check_page(page, "outliers")
+    page.goto("/scorecard/outcomes/")
+    assert page.get_by_role("img", name=re.compile("Emergency admissions per 1,000")).is_visible()
+    assert page.locator("#outcome-emergency_admissions-table tbody tr").count() >= 12
+    check_page(page, "outcomes")
+
+
+def test_public_practice_page_without_signing_in(page, scored):
+    page.goto("/public/practices/")
+    check_page(page, "public-practices")
+    page.locator("main ul a").first.click()
+    page.wait_for_url(re.compile(r"/public/practices/\w+/$"))
+    assert page.get_by_role("button", name="Sign out").count() == 0
+    assert page.locator("#disclosure-rule").inner_text().count(disclosure.RULE[:60]) == 1
+    cells = page.locator("#public-figures tbody td").all_inner_texts()
+    counts = [c for c in cells if re.fullmatch(r"\d+", c)]
+    assert counts and all(int(c) % 5 == 0 for c in counts)
+    assert "suppressed" in cells
+    assert page.get_by_text("By clinician").count() == 0
+    check_page(page, "public-practice")
