@@ -28,6 +28,7 @@ import pytest
 from scipy import optimize, stats
 
 from wraparound.analytics import stats as st
+from wraparound.analytics.indicators.compute import with_ranks
 
 RTOL = 1e-6
 
@@ -316,3 +317,17 @@ def test_percentile_ranks():
     assert st.percentile_ranks([3.0, 1.0, 2.0, 2.0]).tolist() == pytest.approx(
         [100, 0, 100 / 3, 100 / 3])
     assert np.isnan(st.percentile_ranks([1.0])).all()
+
+
+def test_pipeline_ranks_equal_the_reference_functions():
+    # The pipeline ranks thousands of groups with Polars expressions; they must be these.
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 30, size=57).astype(float)
+    values[3] = np.nan
+    df = pl.DataFrame({"g": [1] * 57, "value": values}).with_columns(
+        pl.col("value").fill_nan(None))
+    ranked = with_ranks(df, ["g"])
+    np.testing.assert_array_equal(ranked["decile"].to_numpy().astype(float),
+                                  st.deciles(values))
+    np.testing.assert_allclose(ranked["percentile_rank"].to_numpy().astype(float),
+                               st.percentile_ranks(values), rtol=1e-12)

@@ -92,8 +92,8 @@ def outcomes(cells: dict[str, pl.DataFrame], neighbourhood_of: pl.DataFrame,
         share_of_way=(pl.col("baseline_rate") - pl.col("rolling_12m_rate"))
         / (pl.col("baseline_rate") - pl.col("target_rate")),
         baseline_year=pl.lit(f"{year}/{(year + 1) % 100:02d}"),
-        period_end=pl.col("period").map_elements(months.month_end, return_dtype=pl.Date),
-        period=pl.col("period").map_elements(months.label, return_dtype=pl.String),
+        period_end=months.month_end_expr(pl.col("period")),
+        period=months.label_expr(pl.col("period")),
         publishable=pl.lit(True),
     )
     return out.select("measure", "indicator_id", "level", "org_id", "period", "period_end",

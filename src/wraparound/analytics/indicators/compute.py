@@ -239,16 +239,19 @@ def _assessment(direction: str) -> pl.Expr:
 
 
 def with_ranks(rows: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    """Deciles (PHE rule) and percentile ranks of practices within each period/subgroup."""
-    parts = []
-    for _key, group in rows.group_by(by, maintain_order=True):
-        values = group["value"].to_numpy().astype(float)
-        parts.append(group.with_columns(
-            decile=_series(stats.deciles(values)).cast(pl.Int8),
-            percentile_rank=_series(stats.percentile_ranks(values)),
-        ))
-    return pl.concat(parts) if parts else rows.with_columns(
-        decile=pl.lit(None, pl.Int8), percentile_rank=pl.lit(None, pl.Float64))
+    """Deciles (PHE rule, ``stats.deciles``) and percentile ranks (``stats.percentile_ranks``)
+    of practices within each period/subgroup, as Polars expressions over the groups: the
+    same formulas, without a Python loop over thousands of groups."""
+    value = pl.col("value")
+    count = value.count().over(by)
+    rank = value.rank("min").over(by)
+    q = (11 - ((count + 1 - rank) / (count / 10)).ceil()).floor()
+    return rows.with_columns(
+        decile=pl.when(count < 10).then(None).when(q == 0).then(1).otherwise(q)
+        .cast(pl.Int8),
+        percentile_rank=pl.when(count < 2).then(None)
+        .otherwise(100 * (rank - 1) / (count - 1)).cast(pl.Float64),
+    )
 
 
 def with_trend(indicator: Indicator, rows: pl.DataFrame, keys: list[str]) -> pl.DataFrame:

@@ -50,9 +50,9 @@ def indicator_values(indicator: Indicator, cells: pl.DataFrame, orgs: compute.Or
     rows = compute.with_trend(indicator, rows, ["level", "org_id", "parent_id", "subgroup"])
     return rows.with_columns(
         indicator_id=pl.lit(indicator.id), indicator_version=pl.lit(indicator.version),
-        period_end=pl.col("period").map_elements(months.month_end, return_dtype=pl.Date),
+        period_end=months.month_end_expr(pl.col("period")),
         publishable=pl.col("level").is_in(list(PUBLISHABLE_LEVELS)),
-    ).with_columns(period=pl.col("period").map_elements(months.label, return_dtype=pl.String)
+    ).with_columns(period=months.label_expr(pl.col("period"))
                    ).select(OUTPUT_COLUMNS)
 
 
@@ -97,7 +97,7 @@ def inequalities(indicator: Indicator, cells: pl.DataFrame, orgs: compute.Orgs,
     rows = pl.concat([locality.select(columns), hood.select(columns)], how="vertical_relaxed")
     rows = rows.with_columns(
         indicator_id=pl.lit(indicator.id),
-        period=pl.col("period").map_elements(months.label, return_dtype=pl.String),
+        period=months.label_expr(pl.col("period")),
         publishable=pl.lit(True),
     )
     return rows.select("indicator_id", *columns, "publishable")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import polars as pl
 import pyarrow as pa
 
 
@@ -28,6 +29,18 @@ def label(index: int) -> str:
 def column(date_expr):
     """The month index of an Ibis date column."""
     return (date_expr.year() * 12 + date_expr.month() - 1).cast("int32")
+
+
+def label_expr(index: pl.Expr) -> pl.Expr:
+    """``label`` for a Polars column of month indexes (vectorised: results have many rows)."""
+    year = (index // 12).cast(pl.String).str.zfill(4)
+    month = (index % 12 + 1).cast(pl.String).str.zfill(2)
+    return pl.concat_str([year, month], separator="-")
+
+
+def month_end_expr(index: pl.Expr) -> pl.Expr:
+    """``month_end`` for a Polars column of month indexes."""
+    return pl.date(index // 12, index % 12 + 1, 1).dt.month_end()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,296 @@
+"""Every indicator on a hand-built warehouse of a few patients, against answers worked by hand.
+
+The locality W has one neighbourhood N and practices P1 and P2. Data run from January 2024 to
+December 2025, so 12-month indicators are reported from December 2024.
+
+- p1: woman born 1960-06-15, P1, most deprived quintile; diabetes; HbA1c 50 (2024-03-10)
+  then 70 (2024-11-05); A&E 2025-03-03; outpatient (specialty 100) 2025-03-02; in the
+  high-needs stream with moderate frailty; app: named GP 2024-02-01, LTC review 2024-01-15.
+- p2: man born 1950-01-01, P1, least deprived; diabetes; HbA1c 55 (2024-06-01); emergency
+  admission 2025-03-05 to 2025-03-25 (20 days: 6 beyond the 14-day trim point).
+- p3: like p1 but opted out of data sharing, with an A&E attendance: never counted.
+- p4: girl born 2022-05-01, P2; GP appointments in March 2025: attended same day, attended
+  three days after booking, and one not attended.
+- p5: man born 1940-03-01, P2; atrial fibrillation; apixaban issued 2024-12-01.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from wraparound import clinical
+from wraparound.analytics.indicators.run import run
+from wraparound.warehouse.schema import TABLES
+from wraparound.warehouse.store import Warehouse
+
+UTC = dt.UTC
+DM = clinical.codelist("dm_cod")[0]
+AF = clinical.codelist("afib_cod")[0]
+HBA1C = clinical.observation_codes()["hba1c"].code
+APIXABAN = "703908001"
+
+
+def _table(name: str, rows: list[dict]) -> pa.Table:
+    schema = TABLES[name]
+    full = [{f.name: row.get(f.name) for f in schema} for row in rows]
+    for i, row in enumerate(full):
+        row["id"] = row["id"] or f"{name}-{i}"
+        row["batch"] = 1
+    return pa.Table.from_pylist(full, schema=schema)
+
+
+def _ts(day: str, hour: int = 10) -> dt.datetime:
+    return dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+
+
+def _d(day: str) -> dt.date:
+    return dt.date.fromisoformat(day)
+
+
+def _encounter(patient, kind, start, end=None, booked=None, status="attended", specialty=None,
+               clinician=None):
+    return {"patient_id": patient, "kind": kind, "start": _ts(start),
+            "end": _ts(end) if end else _ts(start, 11),
+            "booked_at": _ts(booked) if booked else None, "status": status,
+            "specialty": specialty, "practitioner_role_id": clinician}
+
+
+def build(root) -> Warehouse:
+    wh = Warehouse(root)
+    patients = [
+        ("p1", "1960-06-15", "female", "A", False), ("p2", "1950-01-01", "male", "B", False),
+        ("p3", "1960-06-15", "female", "A", True), ("p4", "2022-05-01", "female", "A", False),
+        ("p5", "1940-03-01", "male", "B", False),
+    ]
+    practice = {"p1": "P1", "p2": "P1", "p3": "P1", "p4": "P2", "p5": "P2"}
+    with wh.transaction({"source": "test"}) as tx:
+        tx.append("organisations", _table("organisations", [
+            {"org_id": "W", "kind": "locality"},
+            {"org_id": "N", "kind": "neighbourhood", "parent_id": "W"},
+            {"org_id": "P1", "kind": "practice", "parent_id": "N"},
+            {"org_id": "P2", "kind": "practice", "parent_id": "N"},
+        ]))
+        tx.append("areas", _table("areas", [{"lsoa": "A", "imd_decile": 1},
+                                            {"lsoa": "B", "imd_decile": 10}]))
+        tx.append("patients", _table("patients", [
+            {"patient_id": p, "birth_date": _d(b), "sex": s, "lsoa": a, "opted_out": o}
+            for p, b, s, a, o in patients]))
+        tx.append("registrations", _table("registrations", [
+            {"patient_id": p, "practice_id": practice[p],
+             "start_date": max(_d("2000-01-01"), _d(b))} for p, b, *_ in patients]))
+        tx.append("conditions", _table("conditions", [
+            {"patient_id": p, "system": "snomed", "code": DM, "onset_date": _d("2015-01-01")}
+            for p in ("p1", "p2", "p3")] + [
+            {"patient_id": "p5", "system": "snomed", "code": AF,
+             "onset_date": _d("2019-01-01")}]))
+        tx.append("observations", _table("observations", [
+            {"patient_id": p, "system": "snomed", "code": HBA1C, "date": _d(day), "value": v}
+            for p, day, v in [("p1", "2024-03-10", 50), ("p1", "2024-11-05", 70),
+                              ("p2", "2024-06-01", 55), ("p3", "2024-06-01", 40)]]))
+        tx.append("medications", _table("medications", [
+            {"patient_id": "p5", "system": "snomed", "code": APIXABAN,
+             "start_date": _d("2024-12-01"), "kind": "request"}]))
+        tx.append("encounters", _table("encounters", [
+            _encounter("p1", "community", "2024-01-01"),
+            _encounter("p1", "community", "2025-12-31"),
+            _encounter("p1", "ae_attendance", "2025-03-03"),
+            _encounter("p3", "ae_attendance", "2025-03-03"),
+            _encounter("p1", "outpatient", "2025-03-02", specialty="100"),
+            _encounter("p2", "emergency_admission", "2025-03-05", end="2025-03-25"),
+            _encounter("p4", "gp_appointment", "2025-03-10", booked="2025-03-10",
+                       clinician="R1"),
+            _encounter("p4", "gp_appointment", "2025-03-12", booked="2025-03-09",
+                       clinician="R2"),
+            _encounter("p4", "gp_appointment", "2025-03-20", booked="2025-03-18",
+                       status="dna", clinician="R1"),
+        ]))
+    return wh
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny") / "warehouse"
+    build(root)
+    return root
+
+
+def _add_app_and_risk(root):
+    (root / "app_events").mkdir()
+    pq.write_table(pa.table({
+        "patient_id": ["p1", "p1", "p3"],
+        "kind": ["named_gp_assigned", "ltc_review", "ltc_review"],
+        "date": pa.array([_d("2024-02-01"), _d("2024-01-15"), _d("2024-01-15")], pa.date32()),
+    }), root / "app_events" / "export-1.parquet")
+    run_dir = root / "results" / "risk" / "r1"
+    run_dir.mkdir(parents=True)
+    pq.write_table(pa.table({"patient_id": ["p1", "p2"], "stream": ["high_needs", "less_complex"],
+                             "efi_category": ["moderate", "fit"]}), run_dir / "scores.parquet")
+    (root / "results" / "risk" / "latest.json").write_text(json.dumps({"run_id": "r1"}))
+
+
+@pytest.fixture(scope="module")
+def published(tiny, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    manifest = run(tiny, out=out)
+    return manifest, out / manifest["run_id"]
+
+
+@pytest.fixture(scope="module")
+def with_app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_app") / "warehouse"
+    build(root)
+    _add_app_and_risk(root)
+    manifest = run(root, out=root / "out")
+    return manifest, root / "out" / manifest["run_id"]
+
+
+def _value(run_dir, indicator, period, org, level="practice", subgroup="all"):
+    values = pl.read_parquet(run_dir / "indicator_values.parquet")
+    rows = values.filter((pl.col("indicator_id") == indicator) & (pl.col("period") == period)
+                         & (pl.col("org_id") == org) & (pl.col("level") == level)
+                         & (pl.col("subgroup") == subgroup))
+    assert rows.height == 1, (indicator, period, org, rows)
+    return rows.row(0, named=True)
+
+
+def test_latest_hba1c_counts_not_any_hba1c(published):
+    _, d = published
+    # p1's latest (70) fails, p2's (55) passes; p3 is opted out.
+    row = _value(d, "diabetes_hba1c_58", "2025-03", "P1")
+    assert (row["numerator"], row["denominator"], row["value"]) == (1, 2, 50.0)
+    # By June 2025 p2's reading is more than 12 months old.
+    assert _value(d, "diabetes_hba1c_58", "2025-06", "P1")["numerator"] == 0
+
+
+def test_twelve_month_indicators_start_when_the_look_back_is_complete(published):
+    _, d = published
+    values = pl.read_parquet(d / "indicator_values.parquet")
+    first = values.filter(pl.col("indicator_id") == "diabetes_hba1c_58")["period"].min()
+    assert first == "2024-12"
+    rates = values.filter(pl.col("indicator_id") == "ae_attendances_rate")
+    assert rates["period"].min() == "2024-01"
+
+
+def test_anticoagulation_within_12_months(published):
+    _, d = published
+    assert _value(d, "af_anticoagulated", "2025-03", "P2")["value"] == 100.0
+    assert _value(d, "af_anticoagulated", "2025-12", "P2")["value"] == 0.0
+
+
+def test_access_indicators(published):
+    _, d = published
+    dna = _value(d, "gp_dna_rate", "2025-03", "P2")
+    assert (dna["numerator"], dna["denominator"]) == (1, 3)
+    same_day = _value(d, "under5_same_day", "2025-03", "P2")
+    assert (same_day["numerator"], same_day["denominator"]) == (1, 2)
+    assert _value(d, "seen_within_48_hours", "2025-03", "P2")["numerator"] == 1
+    assert _value(d, "booking_lead_days_median", "2025-03", "P2")["value"] == 1.5
+
+
+def test_access_by_clinician_within_the_practice(published):
+    _, d = published
+    r1 = _value(d, "gp_dna_rate", "2025-03", "R1", level="clinician")
+    assert (r1["numerator"], r1["denominator"], r1["parent_id"]) == (1, 2, "P2")
+    assert r1["peer_value"] == pytest.approx(100 / 3)
+    assert not r1["publishable"]
+
+
+def test_rates_per_1000_person_years(published):
+    _, d = published
+    march = 31 / 365.25
+    older = _value(d, "emergency_admissions_65plus_rate", "2025-03", "P1")
+    assert older["numerator"] == 1
+    assert older["denominator"] == pytest.approx(march)  # p2 only: p1 is 64
+    assert older["value"] == pytest.approx(1000 / march)
+    beds = _value(d, "excess_bed_days_rate", "2025-03", "P1")
+    assert beds["numerator"] == 6
+    assert beds["denominator"] == pytest.approx(2 * march)  # p1 and p2, not p3
+
+
+def test_opted_out_patients_are_never_counted(published):
+    _, d = published
+    ae = _value(d, "ae_attendances_rate", "2025-03", "W", level="locality")
+    assert ae["numerator"] == 1  # p1's; p3's is not counted
+
+
+def test_dsr_not_shown_under_ten_events(published):
+    _, d = published
+    row = _value(d, "emergency_admissions_dsr", "2025-03", "W", level="locality")
+    assert row["numerator"] == 1
+    assert row["value"] is None and row["lower95"] is None
+
+
+def test_rates_by_specialty_include_practices_with_none(published):
+    _, d = published
+    assert _value(d, "outpatient_attendances_by_specialty", "2025-03", "P1",
+                  subgroup="100")["numerator"] == 1
+    assert _value(d, "outpatient_attendances_by_specialty", "2025-03", "P2",
+                  subgroup="100")["value"] == 0.0
+
+
+def test_levels_add_up(published):
+    _, d = published
+    hood = _value(d, "gp_dna_rate", "2025-03", "N", level="neighbourhood")
+    locality = _value(d, "gp_dna_rate", "2025-03", "W", level="locality")
+    assert hood["numerator"] == locality["numerator"] == 1
+    assert hood["parent_id"] == "W"
+
+
+def test_inequalities_by_quintile(published):
+    _, d = published
+    gaps = pl.read_parquet(d / "inequality_gaps.parquet").filter(
+        (pl.col("indicator_id") == "diabetes_hba1c_58") & (pl.col("period") == "2025-03")
+        & (pl.col("level") == "locality"))
+    # Most deprived (p1): 0%; least deprived (p2): 100%.
+    assert gaps.row(0, named=True)["gap"] == -100.0
+
+
+def test_app_indicators_await_data_without_the_app_export(published):
+    manifest, d = published
+    status = {x["id"]: x["status"] for x in manifest["definitions"]}
+    assert status["ltc_annual_review"] == "awaiting data: app_events"
+    assert status["high_needs_named_gp"] == "awaiting data: app_events, risk"
+    values = pl.read_parquet(d / "indicator_values.parquet")
+    assert "ltc_annual_review" not in values["indicator_id"].to_list()
+
+
+def test_app_and_risk_indicators_when_present(with_app):
+    manifest, d = with_app
+    status = {x["id"]: x["status"] for x in manifest["definitions"]}
+    assert status["ltc_annual_review"] == "computed"
+    assert manifest["inputs"]["risk"]["run_id"] == "r1"
+    # LTC registers: p1, p2 (diabetes) at P1; p1 reviewed 2024-01-15 (p3 is opted out).
+    review = _value(d, "ltc_annual_review", "2024-12", "P1")
+    assert (review["numerator"], review["denominator"]) == (1, 2)
+    assert _value(d, "ltc_annual_review", "2025-01", "P1")["numerator"] == 0
+    named = _value(d, "high_needs_named_gp", "2024-02", "P1")
+    assert (named["numerator"], named["denominator"]) == (1, 1)
+    assert _value(d, "high_needs_named_gp", "2024-01", "P1")["numerator"] == 0
+    frailty = _value(d, "frailty_assessment", "2025-03", "P1")
+    assert (frailty["numerator"], frailty["denominator"]) == (0, 1)
+
+
+def test_public_tables_are_disclosure_controlled(published):
+    _, d = published
+    public = pl.read_parquet(d / "public" / "indicator_values.parquet")
+    assert set(public["level"].unique()) <= {"practice", "neighbourhood", "locality"}
+    small = public.filter(pl.col("suppressed"))
+    assert small.height and small["value"].null_count() == small.height
+    shown = public.filter(~pl.col("suppressed") & pl.col("numerator").is_not_null())
+    assert (shown["numerator"] % 5 == 0).all()
+
+
+def test_manifest_names_snapshot_and_definition_hashes(published):
+    manifest, d = published
+    assert manifest["warehouse"]["snapshot"] == 1
+    assert len(manifest["definitions"]) >= 20
+    assert all(len(x["sha256"]) == 64 for x in manifest["definitions"])
+    latest = json.loads((d.parent / "latest.json").read_text())
+    assert latest["run_id"] == manifest["run_id"]
+    assert (d / "outliers_latest.csv").exists()
