@@ -10,6 +10,8 @@ runs, so identical feature tables must give identical models and scores; any dif
 a score therefore means a feature differed.
 
 Spark starts once per test process (about 15 s), and every Spark query here shares it.
+Spark reads its copy through ``WRAPAROUND_SPARK_WAREHOUSE_URL`` (a ``file://`` URL here), the
+setting that points executors at a warehouse on object storage.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from wraparound.analytics import features, frailty, results, stratify
+from wraparound.analytics.indicators import definition
+from wraparound.analytics.indicators.run import run as run_indicators
 from wraparound.analytics.population import registered_on
 from wraparound.analytics.summary import summarise
 from wraparound.warehouse.engine import connect
@@ -34,14 +38,22 @@ SEED = 42
 THREADS = 2
 REL_TOL = 1e-9
 RESULT_FILES = ("scores.parquet", "registers.parquet", "register_changes.parquet")
+INDICATORS = ("emergency_admissions_dsr", "ae_attendances_rate", "diabetes_hba1c_58",
+              "booking_lead_days_median")
+"""One of each kind (standardised rate, crude rate over person-years, proportion, median):
+the whole library takes about three minutes on two cores, and every indicator compiles
+through the same few building blocks."""
 VOLATILE = {"run_id", "timings", "created_at"}
 """Keys that name or time a run, which differ between any two runs on any engine."""
 
 
 def _spark_local(mp: pytest.MonkeyPatch) -> None:
-    """Spark in local mode on two cores, as CI has."""
+    """Spark in local mode on two cores, as CI has. Executors get no Python interpreter:
+    the pipeline must run none there, so that a cluster needs none matching the driver's
+    (a Python worker would fail the test)."""
     mp.setenv("WRAPAROUND_SPARK_MASTER", "local[2]")
     mp.setenv("WRAPAROUND_SPARK_PARTITIONS", "2")
+    mp.setenv("PYSPARK_PYTHON", "/nonexistent/python-on-executors")
 
 
 @pytest.fixture
@@ -62,7 +74,11 @@ def _pipeline(warehouse) -> dict:
             frailty.efi(engine, people, as_of).order_by("patient_id")))
     metrics = stratify.run(warehouse, seed=SEED, threads=THREADS)
     run_dir = results.latest_run(warehouse, stratify.KIND)
+    library = tuple(i for i in definition.load() if i.id in INDICATORS)
+    manifest = run_indicators(warehouse, library=library)
+    indicators = results.kind_dir(warehouse, "indicators") / manifest["run_id"]
     return {
+        "indicator_values": pl.read_parquet(indicators / "indicator_values.parquet"),
         "engine": engine_name,
         "features": table,
         "efi": efi,
@@ -83,6 +99,9 @@ def runs(small_warehouse, tmp_path_factory):
             warehouse = tmp_path_factory.mktemp(f"parity_{name}") / "warehouse"
             shutil.copytree(small_warehouse, warehouse)
             mp.setenv("WRAPAROUND_ENGINE", name)
+            # Spark reads the snapshot through a URL, as on object storage (s3a://), while
+            # the driver follows the manifest through the local path.
+            mp.setenv("WRAPAROUND_SPARK_WAREHOUSE_URL", warehouse.as_uri())
             out[name] = _pipeline(warehouse)
             assert out[name]["engine"] == name
     return out
@@ -143,6 +162,14 @@ def test_stratify_results_are_identical(runs, name):
     duckdb, spark = runs["duckdb"][name], runs["spark"][name]
     assert duckdb.height > 0
     _same_frame(duckdb, spark)
+
+
+def test_indicator_values_are_identical(runs):
+    """Indicator rows are not in a guaranteed order, so both are sorted by their keys."""
+    duckdb, spark = runs["duckdb"]["indicator_values"], runs["spark"]["indicator_values"]
+    assert set(duckdb["indicator_id"]) == set(INDICATORS)
+    keys = [c for c, t in duckdb.schema.items() if not t.is_float()]
+    _same_frame(duckdb.sort(keys, nulls_last=True), spark.sort(keys, nulls_last=True))
 
 
 def test_stratify_metrics_and_model_are_identical(runs):

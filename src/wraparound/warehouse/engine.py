@@ -56,13 +56,18 @@ class IbisEngine:
         if name not in TABLES:
             raise KeyError(f"unknown warehouse table {name!r}")
         if name not in self._tables:
-            path = str(self.warehouse.table_path(name))
+            path = self._source(name)
             # Views are named per engine: engines sharing a backend must not see each
             # other's warehouses.
             self._tables[name] = self.backend.read_parquet(
                 path, table_name=f"{self._prefix}_{name}"
             )
         return self._tables[name]
+
+    def _source(self, name: str) -> str:
+        """Where the engine reads a table: the current snapshot's file, as ``manifest.json``
+        names it."""
+        return str(self.warehouse.table_path(name))
 
     def memtable(self, data: pa.Table) -> ibis.Table:
         return ibis.memtable(data)
@@ -89,6 +94,30 @@ class IbisEngine:
         self.close()
 
 
+_MEMTABLE_IDS = itertools.count(1)
+
+
+def _spark_compiler():
+    """Ibis's PySpark compiler, but a float literal is a double, as it is on DuckDB.
+
+    Spark SQL reads ``365.25`` as DECIMAL(5,2), so ``days / 365.25`` is decimal division,
+    rounded to six decimal places, and a sum of person-years drifts from DuckDB's by about
+    1e-8 relative. Casting every finite float literal to its float type keeps the arithmetic
+    in doubles, so analytics can write ``/ 365.25`` on any engine.
+    """
+    import math
+
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+
+    class Compiler(PySparkCompiler):
+        def visit_NonNullLiteral(self, op, *, value, dtype):
+            if dtype.is_floating() and math.isfinite(value):
+                return self.cast(value, dtype)
+            return super().visit_NonNullLiteral(op, value=value, dtype=dtype)
+
+    return Compiler()
+
+
 class SparkEngine(IbisEngine):
     """Spark's differences from DuckDB, kept here so that analytics never see them.
 
@@ -100,6 +129,36 @@ class SparkEngine(IbisEngine):
     the driver, which suits what the pipeline writes (a row per patient at most) and not
     bulk copies of the warehouse.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._views: list[str] = []
+
+    def _source(self, name: str) -> str:
+        """The table's file under ``WRAPAROUND_SPARK_WAREHOUSE_URL`` when set (say
+        ``s3a://bucket/warehouse``): the driver follows ``manifest.json`` through its own
+        path to the warehouse (a mount), and executors read the snapshot's files straight
+        from object storage, which is faster and needs no mount on every executor."""
+        local = self.warehouse.table_path(name)
+        url = os.environ.get("WRAPAROUND_SPARK_WAREHOUSE_URL")
+        if not url:
+            return str(local)
+        return f"{url.rstrip('/')}/{local.relative_to(self.warehouse.root).as_posix()}"
+
+    def memtable(self, data: pa.Table) -> ibis.Table:
+        """Small inputs (code lists) go to Spark as Arrow. Ibis would go through pandas and a
+        Python RDD, which starts Python workers on the executors: with this, executors run
+        no Python at all, so a cluster needs no Python matching the driver's."""
+        name = f"{self._prefix}_mem{next(_MEMTABLE_IDS)}"
+        self.backend._session.createDataFrame(data).createOrReplaceTempView(name)
+        self._views.append(name)
+        return self.backend.table(name)
+
+    def close(self) -> None:
+        for name in self._views:
+            self.backend._session.catalog.dropTempView(name)
+        self._views.clear()
+        super().close()
 
     def to_arrow(self, expr: ibis.Table) -> pa.Table:
         table = expr.as_table()
@@ -151,7 +210,9 @@ def _spark(warehouse: Warehouse) -> IbisEngine:
     )
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
-    return SparkEngine("spark", ibis.pyspark.connect(session), warehouse, shared=True)
+    backend = ibis.pyspark.connect(session)
+    backend.compiler = _spark_compiler()
+    return SparkEngine("spark", backend, warehouse, shared=True)
 
 
 ENGINES = {"duckdb": _duckdb, "spark": _spark}
