@@ -164,7 +164,9 @@ class _FirstLoadEngine(IbisEngine):
 
 def _write(wh: Warehouse, batch: Batch, snapshot: int, stats: dict[str, MergeStats]) -> int:
     summary: dict = {"source": "ingest", "files": len(batch.files)}
-    base = connect(wh)
+    # Writes go through DuckDB whatever WRAPAROUND_ENGINE says: the store publishes single
+    # Parquet files per table from the machine that holds the warehouse (docs/spark.md).
+    base = connect(wh, engine="duckdb")
     engine = base if wh.exists() else _FirstLoadEngine(base.name, base.backend, wh)
     try:
         with wh.transaction(summary) as tx:
