@@ -37,6 +37,14 @@ def test_indicators_command(small_warehouse, tmp_path):
         public = pl.read_parquet(run_dir / name)
         # Gaps are derived from the disclosure-controlled quintile rows; the rest carry counts.
         assert name.endswith("inequality_gaps.parquet") or "suppressed" in public.columns
+    # A suppressed row gives nothing away: not its value, and not the funnel limits, which
+    # are computed at the practice's own denominator.
+    published = pl.read_parquet(run_dir / "public" / "indicator_values.parquet")
+    hidden = published.filter(pl.col("suppressed"))
+    assert hidden.height > 0
+    for column in ("value", "numerator", "denominator", "funnel_lower998", "funnel_upper998",
+                   "funnel_lower95", "funnel_upper95", "decile"):
+        assert hidden[column].null_count() == hidden.height, column
 
 
 def test_indicators_command_rejects_a_missing_warehouse(tmp_path):

@@ -16,10 +16,10 @@ SUPPRESS_MIN = 1
 SUPPRESS_MAX = 7
 ROUND_TO = 5
 
-RULE = ("Counts of 1 to 7 are suppressed (shown as blank), and so is anything calculated from "
-        "them; all other counts are rounded to the nearest 5. Rates and percentages are "
-        "calculated before rounding. Patients who have opted out of sharing their data for "
-        "planning and research (the national data opt-out) are not counted.")
+RULE = ("Counts of 1 to 7 are suppressed (marked “suppressed”), and so is anything "
+        "calculated from them; all other counts are rounded to the nearest 5. Rates and "
+        "percentages are calculated before rounding. Patients who have opted out of sharing "
+        "their data for planning and research (the national data opt-out) are not counted.")
 
 
 def round_count(value: pl.Expr) -> pl.Expr:

@@ -41,8 +41,12 @@ from wraparound.warehouse.store import Warehouse
 
 LATEST = "latest.json"
 COUNTS = ["numerator", "denominator"]
+# Everything calculated from a practice's own counts, suppressed with them. The funnel limits
+# are included: they are computed at the practice's own denominator, so they would give a
+# suppressed denominator away. The first five are the quintile tables' derived columns.
 DERIVED = ["value", "lower95", "upper95", "lower998", "upper998", "funnel_status",
            "funnel_status95", "assessment", "decile", "percentile_rank", "change_12m",
+           "funnel_lower95", "funnel_upper95", "funnel_lower998", "funnel_upper998",
            "trend"]
 
 
