@@ -34,7 +34,13 @@ demo: install
 	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)"
 	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app serve --warehouse $(DEMO_DIR)/warehouse
 
-test: install
+# Debian's chromium for the browser tests (tests/browser): Playwright never downloads a browser
+# here, and the tests fail, never skip, when it is missing.
+/usr/bin/chromium:
+	@command -v apt-get >/dev/null || { echo "no /usr/bin/chromium and no apt-get to install it" >&2; exit 1; }
+	apt-get update && apt-get install -y chromium
+
+test: install /usr/bin/chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -n 2 --dist loadgroup
 	# The app suite again on a real PostgreSQL server (started on loopback, stopped after).

@@ -1,0 +1,52 @@
+"""What every browser test does on a page: sign in through the form, check the page with
+axe-core against WCAG 2.2 AA, and keep a screenshot for people to look at.
+
+axe is evaluated through Playwright (the DevTools protocol), not added as a ``<script>``: the
+app's Content Security Policy allows scripts from its own origin only, and that is exactly
+what these tests should leave untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+
+from wraparound.apps.records.demo import DEMO_PASSWORD
+
+AXE = Path(settings.NODE_MODULES) / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+SCREENSHOTS = Path(settings.REPO_ROOT) / "var" / "screenshots"
+
+
+def sign_in(page, username: str) -> None:
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+    assert page.get_by_role("button", name="Sign out").is_visible()
+
+
+def check_page(page, name: str) -> Path:
+    """Fail on any axe violation of the WCAG 2.2 AA rules, then save a full-page screenshot
+    as ``var/screenshots/<name>.png`` (its path is printed)."""
+    page.wait_for_load_state("networkidle")
+    styled = page.evaluate(
+        "() => getComputedStyle(document.querySelector('.nhsuk-header')).backgroundColor")
+    assert styled == "rgb(0, 94, 184)", f"{name}: NHS.UK stylesheet not applied ({styled})"
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS)
+    assert len(result["passes"]) > 10, f"axe checked almost nothing on {name}"
+    problems = [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + "; ".join(" ".join(n["target"]) for n in v["nodes"][:5])
+        for v in result["violations"]]
+    assert not problems, f"axe found problems on {name} ({page.url}):\n" + "\n".join(problems)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path

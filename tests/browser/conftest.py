@@ -1,0 +1,123 @@
+"""The browser tests' world: a stratified 3,000-patient locality loaded by the real
+``wraparound app demo`` into its own SQLite file, served by ``wraparound app serve``
+(gunicorn, WhiteNoise serving node_modules) on a free port of 127.0.0.1, and driven by
+Debian's headless chromium through Playwright.
+
+A separate server process and database, rather than pytest-django's ``live_server``, because
+a live server needs transactional tests that empty the test database after each test, which
+would wipe the session world the app tests on the same xdist worker rely on, and because it
+exercises the production server exactly as ``make demo`` runs it.
+
+Chromium must be present: a missing browser fails these tests, never skips them
+(``make test`` installs Debian's ``chromium`` when it is absent). Playwright never downloads
+a browser here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from wraparound.analytics.stratify import run as stratify
+
+CHROMIUM = os.environ.get("WRAPAROUND_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+WRAPAROUND = str(Path(sys.executable).with_name("wraparound"))
+STARTUP_SECONDS = 60
+
+
+class Site:
+    """The running app: where it listens, its warehouse, and how to run the CLI against it."""
+
+    def __init__(self, url: str, warehouse: Path, env: dict[str, str]):
+        self.url = url
+        self.warehouse = warehouse
+        self.env = env
+
+    def cli(self, *args: str) -> str:
+        """Run ``wraparound ARGS`` against this site's database and warehouse."""
+        proc = subprocess.run([WRAPAROUND, *args], env=self.env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, f"wraparound {' '.join(args)} failed:\n{proc.stderr}"
+        return proc.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the app server exited:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"the app server did not answer in {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def site(small_warehouse, tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    warehouse = root / "warehouse"
+    shutil.copytree(small_warehouse, warehouse)
+    stratify(warehouse)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(WRAPAROUND_DB=str(root / "app.sqlite3"), WRAPAROUND_VAR=str(root / "var"),
+               DJANGO_SETTINGS_MODULE="wraparound.web.settings")
+    site = Site("", warehouse, env)
+    site.cli("app", "demo", "--warehouse", str(warehouse))
+    port = _free_port()
+    log = root / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [WRAPAROUND, "app", "serve", "--warehouse", str(warehouse), "--port", str(port),
+             "--workers", "1"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    site.url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(site.url, server, log)
+        yield site
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"no chromium at {CHROMIUM}: install Debian's package "
+                    "(apt-get install -y chromium; make test does this)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, site):
+    context = browser.new_context(base_url=site.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
