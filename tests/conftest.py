@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from wraparound.sources.synthetic.writer import write_synthetic
+
+# Property tests check behaviour, not speed: on a loaded 2-core CI machine Hypothesis's
+# default 200 ms deadline fails correct code at random.
+settings.register_profile("wraparound", deadline=None)
+settings.load_profile("wraparound")
 
 
 @pytest.fixture(scope="session")
