@@ -34,8 +34,9 @@ class Plan:
 
 @dataclass
 class Outcome:
-    latencies: dict[str, list[float]] = field(default_factory=lambda: {"register": [],
-                                                                       "patient": []})
+    latencies: dict[str, list[float]] = field(
+        default_factory=lambda: {"register": [], "patient": []}
+    )
     errors: list[str] = field(default_factory=list)
     login_failures: int = 0
 
@@ -69,15 +70,27 @@ class Browser:
         token = CSRF_FIELD.search(page)
         if token is None:
             return False
-        status, _ = self.request("POST", "/login/", urlencode({
-            "csrfmiddlewaretoken": token.group(1), "username": username,
-            "password": password}))
+        status, _ = self.request(
+            "POST",
+            "/login/",
+            urlencode(
+                {"csrfmiddlewaretoken": token.group(1), "username": username, "password": password}
+            ),
+        )
         return status == 302
 
 
-def _user(host: str, port: int, plan: Plan, seed: int, max_requests: int,
-          start: threading.Barrier, clock: dict[str, float], out: Outcome,
-          lock: threading.Lock) -> None:
+def _user(
+    host: str,
+    port: int,
+    plan: Plan,
+    seed: int,
+    max_requests: int,
+    start: threading.Barrier,
+    clock: dict[str, float],
+    out: Outcome,
+    lock: threading.Lock,
+) -> None:
     rng = random.Random(seed)
     browser = Browser(host, port)
     signed_in = browser.sign_in(plan.username, plan.password)
@@ -92,8 +105,11 @@ def _user(host: str, port: int, plan: Plan, seed: int, max_requests: int,
         if time.perf_counter() >= clock["deadline"]:
             break
         kind = "register" if i % 2 == 0 else "patient"
-        path = (rng.choice(plan.register_urls) if kind == "register"
-                else f"/patients/{rng.choice(plan.patient_ids)}/")
+        path = (
+            rng.choice(plan.register_urls)
+            if kind == "register"
+            else f"/patients/{rng.choice(plan.patient_ids)}/"
+        )
         began = time.perf_counter()
         try:
             status, _ = browser.request("GET", path)
@@ -110,8 +126,9 @@ def _user(host: str, port: int, plan: Plan, seed: int, max_requests: int,
         out.errors.extend(errors)
 
 
-def run_load(host: str, port: int, plans: list[Plan], seconds: float,
-             max_requests_per_user: int) -> tuple[Outcome, float]:
+def run_load(
+    host: str, port: int, plans: list[Plan], seconds: float, max_requests_per_user: int
+) -> tuple[Outcome, float]:
     """Sign every user in, then release them together for ``seconds`` (slow sign-ins do not
     eat into the window); returns what they saw and the wall seconds from release until the
     last user finished its last request."""
@@ -124,9 +141,14 @@ def run_load(host: str, port: int, plans: list[Plan], seconds: float,
         clock["deadline"] = clock["t0"] + seconds
 
     start = threading.Barrier(len(plans) + 1, action=release)
-    threads = [threading.Thread(target=_user, daemon=True, args=(
-        host, port, plan, i, max_requests_per_user, start, clock, out, lock))
-        for i, plan in enumerate(plans)]
+    threads = [
+        threading.Thread(
+            target=_user,
+            daemon=True,
+            args=(host, port, plan, i, max_requests_per_user, start, clock, out, lock),
+        )
+        for i, plan in enumerate(plans)
+    ]
     for thread in threads:
         thread.start()
     start.wait()

@@ -29,8 +29,11 @@ def run_measured(args: list[str]) -> dict:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"benchmark step failed: {' '.join(args)}")
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"seconds": round(seconds, 2), "peak_rss_mib": round(max(peak_kib, before) / 1024, 1),
-            "stdout": proc.stdout}
+    return {
+        "seconds": round(seconds, 2),
+        "peak_rss_mib": round(max(peak_kib, before) / 1024, 1),
+        "stdout": proc.stdout,
+    }
 
 
 def machine() -> dict:

@@ -45,8 +45,13 @@ from _measure import run_measured, write_results
 
 BIN = Path(sys.executable).parent / "wraparound"
 USERS = ("gp", "practice", "coordinator")
-REGISTER_URLS = ["/register/", "/register/?page=2", "/register/?sort=name",
-                 "/register/?no_plan=1", "/register/?recent=1&stream=high_needs"]
+REGISTER_URLS = [
+    "/register/",
+    "/register/?page=2",
+    "/register/?sort=name",
+    "/register/?no_plan=1",
+    "/register/?recent=1&stream=high_needs",
+]
 PATIENTS_PER_USER = 30
 
 
@@ -55,25 +60,39 @@ def build(directory: Path, patients: int) -> dict:
     warehouse = directory / "warehouse"
     steps = {}
     if not (warehouse / "manifest.json").exists():
-        steps["synth"] = run_measured([str(BIN), "synth", "--patients", str(patients),
-                                       "--seed", "1", "--out", str(warehouse), "--overwrite"])
+        steps["synth"] = run_measured(
+            [
+                str(BIN),
+                "synth",
+                "--patients",
+                str(patients),
+                "--seed",
+                "1",
+                "--out",
+                str(warehouse),
+                "--overwrite",
+            ]
+        )
     if not (warehouse / "results" / "risk" / "latest.json").exists():
         steps["stratify"] = run_measured([str(BIN), "stratify", "--warehouse", str(warehouse)])
     if not (directory / "app.sqlite3").exists():
-        steps["app_demo"] = run_measured([str(BIN), "app", "demo", "--warehouse",
-                                          str(warehouse)])
-    return {k: {"seconds": v["seconds"], "peak_rss_mib": v["peak_rss_mib"]}
-            for k, v in steps.items()}
+        steps["app_demo"] = run_measured([str(BIN), "app", "demo", "--warehouse", str(warehouse)])
+    return {
+        k: {"seconds": v["seconds"], "peak_rss_mib": v["peak_rss_mib"]} for k, v in steps.items()
+    }
 
 
 def summarise(seconds: list[float]) -> dict:
     ms = np.asarray(seconds) * 1000
     if ms.size == 0:
         return {"n": 0}
-    return {"n": int(ms.size), "median_ms": round(float(np.median(ms)), 1),
-            "p95_ms": round(float(np.percentile(ms, 95)), 1),
-            "p99_ms": round(float(np.percentile(ms, 99)), 1),
-            "max_ms": round(float(ms.max()), 1)}
+    return {
+        "n": int(ms.size),
+        "median_ms": round(float(np.median(ms)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "max_ms": round(float(ms.max()), 1),
+    }
 
 
 def choose_patients(seed: int = 1) -> dict[str, list[int]]:
@@ -86,8 +105,11 @@ def choose_patients(seed: int = 1) -> dict[str, list[int]]:
     chosen = {}
     for username in USERS:
         user = User.objects.get(username=username)
-        ids = sorted(RegisterEntry.current().filter(practice__in=user.practices())
-                     .values_list("patient_id", flat=True))
+        ids = sorted(
+            RegisterEntry.current()
+            .filter(practice__in=user.practices())
+            .values_list("patient_id", flat=True)
+        )
         chosen[username] = rng.sample(ids, min(PATIENTS_PER_USER, len(ids)))
     return chosen
 
@@ -99,9 +121,12 @@ def practice_only_patients(n: int = 10) -> list[int]:
     from wraparound.apps.records.models import Patient, User
 
     gp = User.objects.get(username="gp")
-    return list(Patient.objects.filter(practice=gp.scope_org)
-                .exclude(pk__in=Contact.objects.values("patient_id"))
-                .order_by("pk").values_list("pk", flat=True)[:n])
+    return list(
+        Patient.objects.filter(practice=gp.scope_org)
+        .exclude(pk__in=Contact.objects.values("patient_id"))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:n]
+    )
 
 
 def server_side(patients: dict[str, list[int]], reps: int) -> dict:
@@ -111,8 +136,12 @@ def server_side(patients: dict[str, list[int]], reps: int) -> dict:
 
     from wraparound.apps.records.demo import DEMO_PASSWORD
 
-    times: dict[str, list[float]] = {"register": [], "patient": [], "timeline_stored": [],
-                                     "timeline_warehouse": []}
+    times: dict[str, list[float]] = {
+        "register": [],
+        "patient": [],
+        "timeline_stored": [],
+        "timeline_warehouse": [],
+    }
     queries: dict[str, list[int]] = {k: [] for k in times}
     count = [0]
 
@@ -148,9 +177,13 @@ def server_side(patients: dict[str, list[int]], reps: int) -> dict:
         if username == "gp":
             for pk in practice_only_patients():
                 timed(client, "timeline_warehouse", f"/patients/{pk}/timeline")
-    return {kind: {**summarise(values),
-                   "queries_median": int(np.median(queries[kind])) if queries[kind] else None}
-            for kind, values in times.items()}
+    return {
+        kind: {
+            **summarise(values),
+            "queries_median": int(np.median(queries[kind])) if queries[kind] else None,
+        }
+        for kind, values in times.items()
+    }
 
 
 def free_port() -> int:
@@ -159,16 +192,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def load(directory: Path, patients: dict[str, list[int]], users: int, seconds: float,
-         max_requests: int) -> dict:
+def load(
+    directory: Path, patients: dict[str, list[int]], users: int, seconds: float, max_requests: int
+) -> dict:
     from wraparound.apps.records.demo import DEMO_PASSWORD
 
     port = free_port()
     log = directory / "serve.log"
     with log.open("w") as out:
-        server = subprocess.Popen([str(BIN), "app", "serve", "--warehouse",
-                                   str(directory / "warehouse"), "--port", str(port)],
-                                  env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [
+                str(BIN),
+                "app",
+                "serve",
+                "--warehouse",
+                str(directory / "warehouse"),
+                "--port",
+                str(port),
+            ],
+            env=os.environ.copy(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         for _ in range(300):
             try:
@@ -178,8 +223,12 @@ def load(directory: Path, patients: dict[str, list[int]], users: int, seconds: f
                 if server.poll() is not None:
                     raise SystemExit(f"server exited:\n{log.read_text()}") from None
                 time.sleep(0.2)
-        plans = [Plan(USERS[i % len(USERS)], DEMO_PASSWORD, REGISTER_URLS,
-                      patients[USERS[i % len(USERS)]]) for i in range(users)]
+        plans = [
+            Plan(
+                USERS[i % len(USERS)], DEMO_PASSWORD, REGISTER_URLS, patients[USERS[i % len(USERS)]]
+            )
+            for i in range(users)
+        ]
         outcome, wall = run_load("127.0.0.1", port, plans, seconds, max_requests)
     finally:
         server.terminate()
@@ -187,10 +236,13 @@ def load(directory: Path, patients: dict[str, list[int]], users: int, seconds: f
     every = outcome.latencies["register"] + outcome.latencies["patient"]
     return {
         "server": "gunicorn gthread, 2 workers x 4 threads (wraparound app serve)",
-        "users": users, "seconds": round(wall, 1), "max_requests_per_user": max_requests,
+        "users": users,
+        "seconds": round(wall, 1),
+        "max_requests_per_user": max_requests,
         "requests": len(every) + len(outcome.errors),
         "throughput_rps": round(len(every) / wall, 1),
-        "errors": len(outcome.errors), "error_examples": outcome.errors[:5],
+        "errors": len(outcome.errors),
+        "error_examples": outcome.errors[:5],
         "login_failures": outcome.login_failures,
         "all": summarise(every),
         "register": summarise(outcome.latencies["register"]),
@@ -202,20 +254,27 @@ def dataset() -> dict:
     from wraparound.apps.records.models import AuditEvent, Patient
     from wraparound.apps.registers.models import RegisterEntry
 
-    return {"patients": Patient.objects.count(),
-            "register_entries_current": RegisterEntry.current().count(),
-            "audit_rows_before": AuditEvent.objects.count()}
+    return {
+        "patients": Patient.objects.count(),
+        "register_entries_current": RegisterEntry.current().count(),
+        "audit_rows_before": AuditEvent.objects.count(),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--patients", type=int, default=300_000)
     parser.add_argument("--dir", type=Path, default=Path("var/bench/app-300k"))
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--max-requests", type=int, default=10_000,
-                        help="per user, so the load is bounded in count as well as time")
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=10_000,
+        help="per user, so the load is bounded in count as well as time",
+    )
     parser.add_argument("--reps", type=int, default=10)
     args = parser.parse_args()
     directory = args.dir.resolve()
@@ -236,24 +295,36 @@ def main() -> None:
     timings = server_side(patients, args.reps)
     connection.close()  # leave the database to the server
     loaded = load(directory, patients, args.users, args.seconds, args.max_requests)
-    path = write_results("app", {
-        "locality": {"patients_requested": args.patients, "dir": str(args.dir), **data},
-        "build": built or "reused",
-        "server_side": {"method": "in-process, django.test.Client, time.perf_counter "
-                                  "around each GET (middleware, session, audit, SQL, "
-                                  "template); SQLite", **timings},
-        "load": loaded,
-    })
-    print(f"{data['patients']:,} patients, {data['register_entries_current']:,} on the "
-          f"register; build: {built or 'reused'}")
+    path = write_results(
+        "app",
+        {
+            "locality": {"patients_requested": args.patients, "dir": str(args.dir), **data},
+            "build": built or "reused",
+            "server_side": {
+                "method": "in-process, django.test.Client, time.perf_counter "
+                "around each GET (middleware, session, audit, SQL, "
+                "template); SQLite",
+                **timings,
+            },
+            "load": loaded,
+        },
+    )
+    print(
+        f"{data['patients']:,} patients, {data['register_entries_current']:,} on the "
+        f"register; build: {built or 'reused'}"
+    )
     for kind, t in timings.items():
         if t["n"]:
-            print(f"server-side {kind:<19} median {t['median_ms']:>7} ms  p95 "
-                  f"{t['p95_ms']:>7} ms  ({t['n']} requests, {t['queries_median']} queries)")
+            print(
+                f"server-side {kind:<19} median {t['median_ms']:>7} ms  p95 "
+                f"{t['p95_ms']:>7} ms  ({t['n']} requests, {t['queries_median']} queries)"
+            )
     a = loaded["all"]
-    print(f"load: {args.users} users, {loaded['seconds']} s, {loaded['requests']} requests, "
-          f"{loaded['throughput_rps']} req/s, {loaded['errors']} errors; p50 "
-          f"{a.get('median_ms')} ms, p95 {a.get('p95_ms')} ms, p99 {a.get('p99_ms')} ms")
+    print(
+        f"load: {args.users} users, {loaded['seconds']} s, {loaded['requests']} requests, "
+        f"{loaded['throughput_rps']} req/s, {loaded['errors']} errors; p50 "
+        f"{a.get('median_ms')} ms, p95 {a.get('p95_ms')} ms, p99 {a.get('p99_ms')} ms"
+    )
     print(f"wrote {path}")
 
 

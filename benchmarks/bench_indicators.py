@@ -31,29 +31,44 @@ def main() -> None:
     args = parser.parse_args()
     warehouse = args.workdir / f"synth-{args.patients}"
     if not (warehouse / "manifest.json").exists():
-        subprocess.run([str(BIN), "synth", "--patients", str(args.patients), "--seed",
-                        str(args.seed), "--out", str(warehouse), "--overwrite"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                str(BIN),
+                "synth",
+                "--patients",
+                str(args.patients),
+                "--seed",
+                str(args.seed),
+                "--out",
+                str(warehouse),
+                "--overwrite",
+            ],
+            check=True,
+            capture_output=True,
+        )
     out = args.workdir / f"indicators-{args.patients}"
-    m = run_measured([str(BIN), "indicators", "--warehouse", str(warehouse), "--out",
-                      str(out)])
+    m = run_measured([str(BIN), "indicators", "--warehouse", str(warehouse), "--out", str(out)])
     m.pop("stdout")
     run_id = json.loads((out / "latest.json").read_text())["run_id"]
     manifest = json.loads((out / run_id / "manifest.json").read_text())
     computed = [d["id"] for d in manifest["definitions"] if d["status"] == "computed"]
     result = {
-        "patients": args.patients, **m,
+        "patients": args.patients,
+        **m,
         "indicators_computed": len(computed),
         "indicators_awaiting_data": len(manifest["definitions"]) - len(computed),
         "periods": manifest["periods"],
         "row_counts": manifest["row_counts"],
         "timings": manifest["timings"],
     }
-    path = write_results("indicators", {"runs": [result], "targets": {
-        "1M_seconds": 120, "1M_peak_rss_mib": 8192}})
-    print(f"{args.patients:,} patients: {m['seconds']:.1f} s, peak {m['peak_rss_mib']:.0f} MiB, "
-          f"{len(computed)} indicators computed ({result['indicators_awaiting_data']} awaiting "
-          f"data), {manifest['row_counts']['indicator_values']:,} values")
+    path = write_results(
+        "indicators", {"runs": [result], "targets": {"1M_seconds": 120, "1M_peak_rss_mib": 8192}}
+    )
+    print(
+        f"{args.patients:,} patients: {m['seconds']:.1f} s, peak {m['peak_rss_mib']:.0f} MiB, "
+        f"{len(computed)} indicators computed ({result['indicators_awaiting_data']} awaiting "
+        f"data), {manifest['row_counts']['indicator_values']:,} values"
+    )
     print(f"results: {path}")
 
 

@@ -59,9 +59,16 @@ def generate(out: Path, resources: int, seed: int = 7) -> dict[str, int]:
     patients = max(1, resources // (1 + sum(PER_PATIENT.values())))
     nhs = synthetic_numbers(patients, np.random.default_rng(seed))
     out.mkdir(parents=True, exist_ok=True)
-    files = {t: open(out / f"{t}.ndjson", "wb") for t in ["Organization", "Practitioner",  # noqa: SIM115
-                                                          "PractitionerRole", "Patient",
-                                                          *PER_PATIENT]}
+    files = {
+        t: open(out / f"{t}.ndjson", "wb")  # noqa: SIM115 - closed together below
+        for t in [
+            "Organization",
+            "Practitioner",
+            "PractitionerRole",
+            "Patient",
+            *PER_PATIENT,
+        ]
+    }
     counts = dict.fromkeys(files, 0)
     updated = {"lastUpdated": "2025-06-30T23:00:00Z", "versionId": "1"}
 
@@ -73,96 +80,222 @@ def generate(out: Path, resources: int, seed: int = 7) -> dict[str, int]:
         return {"reference": f"{kind}/{rid}"}
 
     practices = [f"P{81000 + i}" for i in range(max(2, patients // 8000))]
-    put({"resourceType": "Organization", "id": "org-RX1", "meta": updated,
-         "identifier": [{"system": m.ODS_CODE, "value": "RX1"}], "name": "Hospital Trust",
-         "type": [{"coding": [{"system": m.ORG_KIND_SYSTEM, "code": "trust"}]}]})
+    put(
+        {
+            "resourceType": "Organization",
+            "id": "org-RX1",
+            "meta": updated,
+            "identifier": [{"system": m.ODS_CODE, "value": "RX1"}],
+            "name": "Hospital Trust",
+            "type": [{"coding": [{"system": m.ORG_KIND_SYSTEM, "code": "trust"}]}],
+        }
+    )
     for p in practices:
-        put({"resourceType": "Organization", "id": f"org-{p}", "meta": updated,
-             "identifier": [{"system": m.ODS_CODE, "value": p}], "name": f"Surgery {p}",
-             "type": [{"coding": [{"system": m.ORG_KIND_SYSTEM, "code": "practice"}]}]})
+        put(
+            {
+                "resourceType": "Organization",
+                "id": f"org-{p}",
+                "meta": updated,
+                "identifier": [{"system": m.ODS_CODE, "value": p}],
+                "name": f"Surgery {p}",
+                "type": [{"coding": [{"system": m.ORG_KIND_SYSTEM, "code": "practice"}]}],
+            }
+        )
         for j in range(6):
-            put({"resourceType": "Practitioner", "id": f"pr-{p}-{j}", "meta": updated,
-                 "name": [{"text": f"Dr {p} {j}"}]})
-            put({"resourceType": "PractitionerRole", "id": f"role-{p}-{j}", "meta": updated,
-                 "practitioner": ref("Practitioner", f"pr-{p}-{j}"),
-                 "organization": ref("Organization", f"org-{p}"),
-                 "code": [{"coding": [{"system": m.STAFF_ROLE_SYSTEM, "code": "gp"}]}]})
+            put(
+                {
+                    "resourceType": "Practitioner",
+                    "id": f"pr-{p}-{j}",
+                    "meta": updated,
+                    "name": [{"text": f"Dr {p} {j}"}],
+                }
+            )
+            put(
+                {
+                    "resourceType": "PractitionerRole",
+                    "id": f"role-{p}-{j}",
+                    "meta": updated,
+                    "practitioner": ref("Practitioner", f"pr-{p}-{j}"),
+                    "organization": ref("Organization", f"org-{p}"),
+                    "code": [{"coding": [{"system": m.STAFF_ROLE_SYSTEM, "code": "gp"}]}],
+                }
+            )
     start = datetime(2022, 1, 1, tzinfo=UTC)
     for i in range(patients):
         pid = f"pat-{i}"
         practice = practices[i % len(practices)]
         birth = date(1930, 1, 1) + timedelta(days=rng.randrange(0, 90 * 365))
         subject = ref("Patient", pid)
-        put({"resourceType": "Patient", "id": pid, "meta": updated,
-             "identifier": [{"system": m.NHS_NUMBER, "value": str(nhs[i])}],
-             "extension": [
-                 {"url": m.ETHNIC_CATEGORY_EXT, "valueCodeableConcept": {"coding": [
-                     {"system": m.ETHNIC_CATEGORY_SYSTEM, "code": rng.choice("ABCDHJMR")}]}},
-                 {"url": m.OPT_OUT_EXT, "valueBoolean": rng.random() < 0.05}],
-             "gender": rng.choice(("male", "female")), "birthDate": birth.isoformat(),
-             "address": [{"extension": [{"url": m.LSOA_EXT,
-                                         "valueString": f"E0100{rng.randrange(1000):04d}"}]}]})
-        put({"resourceType": "EpisodeOfCare", "id": f"reg-{i}", "meta": updated,
-             "status": "active",
-             "type": [{"coding": [{"system": m.EPISODE_TYPE_SYSTEM, "code": m.GP_REGISTRATION}]}],
-             "patient": subject, "managingOrganization": ref("Organization", f"org-{practice}"),
-             "period": {"start": max(birth, date(2000, 1, 1)).isoformat()}})
+        put(
+            {
+                "resourceType": "Patient",
+                "id": pid,
+                "meta": updated,
+                "identifier": [{"system": m.NHS_NUMBER, "value": str(nhs[i])}],
+                "extension": [
+                    {
+                        "url": m.ETHNIC_CATEGORY_EXT,
+                        "valueCodeableConcept": {
+                            "coding": [
+                                {"system": m.ETHNIC_CATEGORY_SYSTEM, "code": rng.choice("ABCDHJMR")}
+                            ]
+                        },
+                    },
+                    {"url": m.OPT_OUT_EXT, "valueBoolean": rng.random() < 0.05},
+                ],
+                "gender": rng.choice(("male", "female")),
+                "birthDate": birth.isoformat(),
+                "address": [
+                    {
+                        "extension": [
+                            {"url": m.LSOA_EXT, "valueString": f"E0100{rng.randrange(1000):04d}"}
+                        ]
+                    }
+                ],
+            }
+        )
+        put(
+            {
+                "resourceType": "EpisodeOfCare",
+                "id": f"reg-{i}",
+                "meta": updated,
+                "status": "active",
+                "type": [
+                    {"coding": [{"system": m.EPISODE_TYPE_SYSTEM, "code": m.GP_REGISTRATION}]}
+                ],
+                "patient": subject,
+                "managingOrganization": ref("Organization", f"org-{practice}"),
+                "period": {"start": max(birth, date(2000, 1, 1)).isoformat()},
+            }
+        )
 
         def when() -> datetime:
             return start + timedelta(minutes=rng.randrange(0, 3 * 365 * 24 * 60))
 
         for k in range(PER_PATIENT["Condition"]):
-            put({"resourceType": "Condition", "id": f"c-{i}-{k}", "meta": updated,
-                 "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},  # noqa: E501
-                 "code": {"coding": [{"system": SNOMED, "code": rng.choice(CONDITIONS)}]},
-                 "subject": subject, "onsetDateTime": when().date().isoformat()})
+            put(
+                {
+                    "resourceType": "Condition",
+                    "id": f"c-{i}-{k}",
+                    "meta": updated,
+                    "clinicalStatus": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                "code": "active",
+                            }
+                        ]
+                    },
+                    "code": {"coding": [{"system": SNOMED, "code": rng.choice(CONDITIONS)}]},
+                    "subject": subject,
+                    "onsetDateTime": when().date().isoformat(),
+                }
+            )
         for k in range(PER_PATIENT["Observation"]):
             code, unit = rng.choice(OBSERVATIONS)
-            put({"resourceType": "Observation", "id": f"o-{i}-{k}", "meta": updated,
-                 "status": "final", "code": {"coding": [{"system": SNOMED, "code": code}]},
-                 "subject": subject, "effectiveDateTime": when().date().isoformat(),
-                 "valueQuantity": {"value": round(rng.uniform(20, 180), 1), "unit": unit}})
+            put(
+                {
+                    "resourceType": "Observation",
+                    "id": f"o-{i}-{k}",
+                    "meta": updated,
+                    "status": "final",
+                    "code": {"coding": [{"system": SNOMED, "code": code}]},
+                    "subject": subject,
+                    "effectiveDateTime": when().date().isoformat(),
+                    "valueQuantity": {"value": round(rng.uniform(20, 180), 1), "unit": unit},
+                }
+            )
         for k in range(PER_PATIENT["MedicationRequest"]):
             t = when().date()
-            put({"resourceType": "MedicationRequest", "id": f"m-{i}-{k}", "meta": updated,
-                 "status": "completed", "intent": "order",
-                 "medicationCodeableConcept": {"coding": [{"system": DMD,
-                                                           "code": rng.choice(MEDICINES)}]},
-                 "subject": subject, "authoredOn": t.isoformat(),
-                 "dispenseRequest": {"validityPeriod": {
-                     "end": (t + timedelta(days=28)).isoformat()}}})
+            put(
+                {
+                    "resourceType": "MedicationRequest",
+                    "id": f"m-{i}-{k}",
+                    "meta": updated,
+                    "status": "completed",
+                    "intent": "order",
+                    "medicationCodeableConcept": {
+                        "coding": [{"system": DMD, "code": rng.choice(MEDICINES)}]
+                    },
+                    "subject": subject,
+                    "authoredOn": t.isoformat(),
+                    "dispenseRequest": {
+                        "validityPeriod": {"end": (t + timedelta(days=28)).isoformat()}
+                    },
+                }
+            )
         for k in range(PER_PATIENT["MedicationStatement"]):
-            put({"resourceType": "MedicationStatement", "id": f"ms-{i}-{k}", "meta": updated,
-                 "status": "active",
-                 "medicationCodeableConcept": {"coding": [{"system": DMD, "code": MEDICINES[0]}]},
-                 "subject": subject, "effectivePeriod": {"start": when().date().isoformat()}})
+            put(
+                {
+                    "resourceType": "MedicationStatement",
+                    "id": f"ms-{i}-{k}",
+                    "meta": updated,
+                    "status": "active",
+                    "medicationCodeableConcept": {
+                        "coding": [{"system": DMD, "code": MEDICINES[0]}]
+                    },
+                    "subject": subject,
+                    "effectivePeriod": {"start": when().date().isoformat()},
+                }
+            )
         for k in range(PER_PATIENT["Procedure"]):
-            put({"resourceType": "Procedure", "id": f"p-{i}-{k}", "meta": updated,
-                 "status": "completed",
-                 "code": {"coding": [{"system": SNOMED, "code": "73761001"}]},
-                 "subject": subject, "performedDateTime": when().date().isoformat()})
+            put(
+                {
+                    "resourceType": "Procedure",
+                    "id": f"p-{i}-{k}",
+                    "meta": updated,
+                    "status": "completed",
+                    "code": {"coding": [{"system": SNOMED, "code": "73761001"}]},
+                    "subject": subject,
+                    "performedDateTime": when().date().isoformat(),
+                }
+            )
         for k in range(PER_PATIENT["Appointment"]):
             t = when()
-            put({"resourceType": "Appointment", "id": f"a-{i}-{k}", "meta": updated,
-                 "extension": [{"url": m.APPOINTMENT_ORG_EXT,
-                                "valueReference": ref("Organization", f"org-{practice}")}],
-                 "status": "fulfilled",
-                 "appointmentType": {"coding": [{"system": m.APPOINTMENT_MODE_SYSTEM,
-                                                 "code": "face_to_face"}]},
-                 "start": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                 "end": (t + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                 "created": (t - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                 "participant": [{"actor": subject, "status": "accepted"},
-                                 {"actor": ref("PractitionerRole", f"role-{practice}-{k % 6}"),
-                                  "status": "accepted"}]})
+            put(
+                {
+                    "resourceType": "Appointment",
+                    "id": f"a-{i}-{k}",
+                    "meta": updated,
+                    "extension": [
+                        {
+                            "url": m.APPOINTMENT_ORG_EXT,
+                            "valueReference": ref("Organization", f"org-{practice}"),
+                        }
+                    ],
+                    "status": "fulfilled",
+                    "appointmentType": {
+                        "coding": [{"system": m.APPOINTMENT_MODE_SYSTEM, "code": "face_to_face"}]
+                    },
+                    "start": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "end": (t + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "created": (t - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "participant": [
+                        {"actor": subject, "status": "accepted"},
+                        {
+                            "actor": ref("PractitionerRole", f"role-{practice}-{k % 6}"),
+                            "status": "accepted",
+                        },
+                    ],
+                }
+            )
         for k in range(PER_PATIENT["Encounter"]):
             t = when()
-            put({"resourceType": "Encounter", "id": f"e-{i}-{k}", "meta": updated,
-                 "status": "finished", "class": {"system": m.ACT_CODE, "code": "EMER"},
-                 "subject": subject,
-                 "period": {"start": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                            "end": (t + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")},
-                 "serviceProvider": ref("Organization", "org-RX1")})
+            put(
+                {
+                    "resourceType": "Encounter",
+                    "id": f"e-{i}-{k}",
+                    "meta": updated,
+                    "status": "finished",
+                    "class": {"system": m.ACT_CODE, "code": "EMER"},
+                    "subject": subject,
+                    "period": {
+                        "start": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "end": (t + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    },
+                    "serviceProvider": ref("Organization", "org-RX1"),
+                }
+            )
     for fh in files.values():
         fh.close()
     return counts
@@ -179,16 +312,18 @@ def _ingest(source: str, warehouse: str, queue) -> None:
     again = run_ingest([source], warehouse, progress=False)
     reload_seconds = time.perf_counter() - started
     unchanged = sum(t["unchanged"] for t in again.report["tables"].values())
-    queue.put({
-        "ok": result.ok and again.ok,
-        "seconds": seconds,
-        "reload_seconds": reload_seconds,
-        "reload_unchanged_rows": unchanged,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "resources_read": result.report["resources_read"],
-        "rows": result.report["rows"],
-        "errors": result.report["errors"][:5],
-    })
+    queue.put(
+        {
+            "ok": result.ok and again.ok,
+            "seconds": seconds,
+            "reload_seconds": reload_seconds,
+            "reload_unchanged_rows": unchanged,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "resources_read": result.report["resources_read"],
+            "rows": result.report["rows"],
+            "errors": result.report["errors"][:5],
+        }
+    )
 
 
 def main() -> None:
@@ -206,8 +341,11 @@ def main() -> None:
             source = work / "fhir"
             t0 = time.perf_counter()
             counts = generate(source, args.resources)
-            generated = {"resources": sum(counts.values()), "by_type": counts,
-                         "seconds": round(time.perf_counter() - t0, 1)}
+            generated = {
+                "resources": sum(counts.values()),
+                "by_type": counts,
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
         size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
         queue = mp.get_context("spawn").Queue()
         child = mp.get_context("spawn").Process(
@@ -221,8 +359,11 @@ def main() -> None:
         result = {
             "benchmark": "fhir_ndjson_ingest",
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cpus": mp.cpu_count(), "python": platform.python_version(),
-                        "platform": platform.platform()},
+            "machine": {
+                "cpus": mp.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+            },
             "source": str(args.source) if args.source else "generated",
             "input_mb": round(size / 2**20, 1),
             "generated": generated,

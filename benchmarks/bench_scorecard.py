@@ -32,16 +32,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _measure import run_measured, write_results
 
 BIN = Path(sys.executable).parent / "wraparound"
-INDICATORS = ("ae_attendances_rate", "gp_dna_rate", "hypertension_bp_controlled",
-              "emergency_admissions_dsr")
+INDICATORS = (
+    "ae_attendances_rate",
+    "gp_dna_rate",
+    "hypertension_bp_controlled",
+    "emergency_admissions_dsr",
+)
 
 
 def _setup(db: Path, warehouse: Path) -> dict:
     db.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    os.environ.update(WRAPAROUND_DB=str(db), DJANGO_SETTINGS_MODULE="wraparound.web.settings",
-                      WRAPAROUND_WAREHOUSE=str(warehouse.resolve()))
+    os.environ.update(
+        WRAPAROUND_DB=str(db),
+        DJANGO_SETTINGS_MODULE="wraparound.web.settings",
+        WRAPAROUND_WAREHOUSE=str(warehouse.resolve()),
+    )
     import django
 
     django.setup()
@@ -61,9 +68,17 @@ def _setup(db: Path, warehouse: Path) -> dict:
     create_demo_users()
     from wraparound.apps.scorecard import models as m
 
-    rows = {model.__name__: model.objects.count() for model in (
-        m.IndicatorValue, m.PublicValue, m.Outlier, m.QuintileValue, m.InequalityGap,
-        m.Outcome)}
+    rows = {
+        model.__name__: model.objects.count()
+        for model in (
+            m.IndicatorValue,
+            m.PublicValue,
+            m.Outlier,
+            m.QuintileValue,
+            m.InequalityGap,
+            m.Outcome,
+        )
+    }
     return {"run_id": run_id, "load_seconds": round(load_s, 1), "rows": rows}
 
 
@@ -71,17 +86,25 @@ def _pages() -> list[tuple[str, str | None, str]]:
     from wraparound.apps.records.models import Organisation, User
 
     ods = User.objects.get(username="gp").scope_org_id
-    practices = list(Organisation.objects.filter(kind="practice").order_by("org_id")
-                     .values_list("org_id", flat=True))
-    pages = [("scorecard (GP, with clinicians)", "gp", f"/scorecard/practices/{ods}/"),
-             ("scorecard (commissioner)", "commissioner", f"/scorecard/practices/{ods}/"),
-             ("scorecard CSV", "gp", f"/scorecard/practices/{ods}/scorecard.csv")]
-    pages += [(f"trend + funnel: {i}", "gp", f"/scorecard/practices/{ods}/{i}/")
-              for i in INDICATORS]
-    pages += [("outliers", "commissioner", "/scorecard/outliers/"),
-              ("outliers CSV", "commissioner", "/scorecard/outliers.csv"),
-              ("inequalities", "commissioner", "/scorecard/inequalities/"),
-              ("outcomes", "commissioner", "/scorecard/outcomes/")]
+    practices = list(
+        Organisation.objects.filter(kind="practice")
+        .order_by("org_id")
+        .values_list("org_id", flat=True)
+    )
+    pages = [
+        ("scorecard (GP, with clinicians)", "gp", f"/scorecard/practices/{ods}/"),
+        ("scorecard (commissioner)", "commissioner", f"/scorecard/practices/{ods}/"),
+        ("scorecard CSV", "gp", f"/scorecard/practices/{ods}/scorecard.csv"),
+    ]
+    pages += [
+        (f"trend + funnel: {i}", "gp", f"/scorecard/practices/{ods}/{i}/") for i in INDICATORS
+    ]
+    pages += [
+        ("outliers", "commissioner", "/scorecard/outliers/"),
+        ("outliers CSV", "commissioner", "/scorecard/outliers.csv"),
+        ("inequalities", "commissioner", "/scorecard/inequalities/"),
+        ("outcomes", "commissioner", "/scorecard/outcomes/"),
+    ]
     pages += [(f"public page {p}", None, f"/public/practices/{p}/") for p in practices[:5]]
     return pages, len(practices)
 
@@ -104,9 +127,12 @@ def _time(client, url: str, reps: int) -> dict:
         started = time.perf_counter()
         client.get(url)
         times.append((time.perf_counter() - started) * 1000)
-    return {"median_ms": round(statistics.median(times), 1),
-            "p95_ms": round(float(np.percentile(times, 95)), 1),
-            "queries": len(queries), "bytes": len(response.content)}
+    return {
+        "median_ms": round(statistics.median(times), 1),
+        "p95_ms": round(float(np.percentile(times, 95)), 1),
+        "queries": len(queries),
+        "bytes": len(response.content),
+    }
 
 
 def main() -> None:
@@ -132,16 +158,25 @@ def main() -> None:
     pages, practices = _pages()
     results = {}
     for name, who, url in pages:
-        results[name] = {"url": url, "user": who or "anonymous",
-                         **_time(clients[who], url, args.reps)}
+        results[name] = {
+            "url": url,
+            "user": who or "anonymous",
+            **_time(clients[who], url, args.reps),
+        }
         r = results[name]
-        print(f"{name:<45} median {r['median_ms']:>6} ms  p95 {r['p95_ms']:>6} ms  "
-              f"{r['queries']} queries")
+        print(
+            f"{name:<45} median {r['median_ms']:>6} ms  p95 {r['p95_ms']:>6} ms  "
+            f"{r['queries']} queries"
+        )
     payload = {
-        "warehouse": str(args.warehouse), "practices": practices, "reps": args.reps,
+        "warehouse": str(args.warehouse),
+        "practices": practices,
+        "reps": args.reps,
         "method": "in-process django.test.Client, whole middleware stack, 3 warm-up "
-                  "requests per page then reps timed with perf_counter; SQLite app DB",
-        "indicators_run": indicators, "load": loaded, "pages": results,
+        "requests per page then reps timed with perf_counter; SQLite app DB",
+        "indicators_run": indicators,
+        "load": loaded,
+        "pages": results,
         "worst_median_ms": max(r["median_ms"] for r in results.values()),
         "target_median_ms": 200,
     }

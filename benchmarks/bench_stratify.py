@@ -38,8 +38,19 @@ QUALITY_SIZE = 300_000
 def ensure_locality(workdir: Path, n: int) -> Path:
     out = workdir / f"synth-{n}"
     if not (out / "manifest.json").exists():
-        run_measured([str(BIN), "synth", "--patients", str(n), "--seed", "1", "--out",
-                      str(out), "--overwrite"])
+        run_measured(
+            [
+                str(BIN),
+                "synth",
+                "--patients",
+                str(n),
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+                "--overwrite",
+            ]
+        )
     return out
 
 
@@ -75,16 +86,17 @@ def ceiling(n: int = 300_000) -> dict:
     admitted = (year.admissions > 0)[alive]
     total = year.lam_known + year.mu
     without_u = (year.lam_known / total * -np.expm1(-total))[alive]
-    return {"patients_simulated": n, "propensity_shape": shape,
-            "oracle_auroc": round(float(roc_auc_score(admitted, year.true_risk[alive])), 4),
-            "auroc_with_propensity_at_its_mean": round(
-                float(roc_auc_score(admitted, without_u)), 4)}
+    return {
+        "patients_simulated": n,
+        "propensity_shape": shape,
+        "oracle_auroc": round(float(roc_auc_score(admitted, year.true_risk[alive])), 4),
+        "auroc_with_propensity_at_its_mean": round(float(roc_auc_score(admitted, without_u)), 4),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--patients", type=int, nargs="+",
-                        default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--patients", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--workdir", type=Path, default=Path("var/bench"))
     parser.add_argument("--no-ceiling", action="store_true")
     args = parser.parse_args()
@@ -95,40 +107,75 @@ def main() -> None:
         report = json.loads(m.pop("stdout"))
         t = report["timings"]
         row = {
-            "patients": n, "seconds_total": m["seconds"], "peak_rss_mib": m["peak_rss_mib"],
-            "features_and_scores_s": round(t["current_features_s"] + t["scoring_s"]
-                                           + t["publish_s"], 1),
-            "training_s": t["training_s"], "training_rows": report["training_rows"],
-            "timings": t, "auroc": round(report["auroc"], 4),
+            "patients": n,
+            "seconds_total": m["seconds"],
+            "peak_rss_mib": m["peak_rss_mib"],
+            "features_and_scores_s": round(
+                t["current_features_s"] + t["scoring_s"] + t["publish_s"], 1
+            ),
+            "training_s": t["training_s"],
+            "training_rows": report["training_rows"],
+            "timings": t,
+            "auroc": round(report["auroc"], 4),
             "oracle_auroc": report["oracle_auroc"] and round(report["oracle_auroc"], 4),
         }
         runs.append(row)
-        print(f"{n:>9,} patients: total {m['seconds']:6.1f} s, features+scores "
-              f"{row['features_and_scores_s']:6.1f} s, training {t['training_s']:6.1f} s "
-              f"({row['training_rows']:,} rows), peak {m['peak_rss_mib']:7.0f} MiB, "
-              f"AUROC {row['auroc']}")
+        print(
+            f"{n:>9,} patients: total {m['seconds']:6.1f} s, features+scores "
+            f"{row['features_and_scores_s']:6.1f} s, training {t['training_s']:6.1f} s "
+            f"({row['training_rows']:,} rows), peak {m['peak_rss_mib']:7.0f} MiB, "
+            f"AUROC {row['auroc']}"
+        )
         if n == QUALITY_SIZE:
-            quality = {k: report[k] for k in (
-                "n", "events", "auroc", "auprc", "brier", "calibration_slope",
-                "calibration_intercept", "oracle_auroc", "ppv_top", "sensitivity_top")}
+            quality = {
+                k: report[k]
+                for k in (
+                    "n",
+                    "events",
+                    "auroc",
+                    "auprc",
+                    "brier",
+                    "calibration_slope",
+                    "calibration_intercept",
+                    "oracle_auroc",
+                    "ppv_top",
+                    "sensitivity_top",
+                )
+            }
             quality["oracle_gap"] = report["oracle_auroc"] - report["auroc"]
-            quality["baselines"] = {k: {"auroc": v["auroc"], "auprc": v["auprc"],
-                                        "calibration_slope": v["calibration_slope"]}
-                                    for k, v in report["baselines"].items()}
-    payload = {"runs": runs, "quality_300k": quality,
-               "targets": {"1M_features_and_scores_s": 120, "1M_training_s": 300,
-                           "peak_rss_mib": 8192, "oracle_gap": 0.02,
-                           "calibration_slope": [0.9, 1.1]}}
+            quality["baselines"] = {
+                k: {
+                    "auroc": v["auroc"],
+                    "auprc": v["auprc"],
+                    "calibration_slope": v["calibration_slope"],
+                }
+                for k, v in report["baselines"].items()
+            }
+    payload = {
+        "runs": runs,
+        "quality_300k": quality,
+        "targets": {
+            "1M_features_and_scores_s": 120,
+            "1M_training_s": 300,
+            "peak_rss_mib": 8192,
+            "oracle_gap": 0.02,
+            "calibration_slope": [0.9, 1.1],
+        },
+    }
     if not args.no_ceiling:
         payload["ceiling"] = ceiling()
-        print(f"ceiling: oracle {payload['ceiling']['oracle_auroc']}, true hazard with the "
-              f"unmeasured propensity at its mean "
-              f"{payload['ceiling']['auroc_with_propensity_at_its_mean']}")
+        print(
+            f"ceiling: oracle {payload['ceiling']['oracle_auroc']}, true hazard with the "
+            f"unmeasured propensity at its mean "
+            f"{payload['ceiling']['auroc_with_propensity_at_its_mean']}"
+        )
     if quality:
-        print(f"300k: AUROC {quality['auroc']:.4f}, oracle {quality['oracle_auroc']:.4f} "
-              f"(gap {quality['oracle_gap']:.4f}), slope {quality['calibration_slope']:.3f}, "
-              "baselines " + ", ".join(f"{k} {v['auroc']:.4f}"
-                                       for k, v in quality["baselines"].items()))
+        print(
+            f"300k: AUROC {quality['auroc']:.4f}, oracle {quality['oracle_auroc']:.4f} "
+            f"(gap {quality['oracle_gap']:.4f}), slope {quality['calibration_slope']:.3f}, "
+            "baselines "
+            + ", ".join(f"{k} {v['auroc']:.4f}" for k, v in quality["baselines"].items())
+        )
     print(f"results: {write_results('stratify', payload)}")
 
 

@@ -31,24 +31,44 @@ def main() -> None:
     rows = []
     for n in sorted(args.patients):
         out = args.workdir / f"synth-{n}"
-        m = run_measured([str(BIN), "synth", "--patients", str(n), "--seed", str(args.seed),
-                          "--out", str(out), "--overwrite"])
+        m = run_measured(
+            [
+                str(BIN),
+                "synth",
+                "--patients",
+                str(n),
+                "--seed",
+                str(args.seed),
+                "--out",
+                str(out),
+                "--overwrite",
+            ]
+        )
         report = json.loads(m.pop("stdout"))
         size = dir_size(out / "snapshots")
-        rows.append({
-            "patients": n, **m,
-            "rows": report["rows"],
-            "events": sum(v for k, v in report["rows"].items()
-                          if k in ("encounters", "conditions", "observations", "medications")),
-            "warehouse_bytes": size,
-            "warehouse_mib_per_100k_patients": round(size / 2**20 / (n / 100_000), 1),
-        })
+        rows.append(
+            {
+                "patients": n,
+                **m,
+                "rows": report["rows"],
+                "events": sum(
+                    v
+                    for k, v in report["rows"].items()
+                    if k in ("encounters", "conditions", "observations", "medications")
+                ),
+                "warehouse_bytes": size,
+                "warehouse_mib_per_100k_patients": round(size / 2**20 / (n / 100_000), 1),
+            }
+        )
         r = rows[-1]
-        print(f"{n:>9,} patients: {r['seconds']:7.1f} s, peak {r['peak_rss_mib']:7.0f} MiB, "
-              f"{r['events']:>11,} events, warehouse {size / 2**20:7.1f} MiB "
-              f"({r['warehouse_mib_per_100k_patients']} MiB per 100k)")
-    path = write_results("synth", {"runs": rows, "targets": {
-        "1M_seconds": 300, "1M_peak_rss_mib": 8192}})
+        print(
+            f"{n:>9,} patients: {r['seconds']:7.1f} s, peak {r['peak_rss_mib']:7.0f} MiB, "
+            f"{r['events']:>11,} events, warehouse {size / 2**20:7.1f} MiB "
+            f"({r['warehouse_mib_per_100k_patients']} MiB per 100k)"
+        )
+    path = write_results(
+        "synth", {"runs": rows, "targets": {"1M_seconds": 300, "1M_peak_rss_mib": 8192}}
+    )
     print(f"results: {path}")
 
 

@@ -90,11 +90,16 @@ def ingest(
 def stratify(
     warehouse: Path = typer.Option(..., "--warehouse", help="Warehouse directory."),
     index_date: str | None = typer.Option(
-        None, "--index-date", help="Current index date YYYY-MM-DD (default: day after the "
-        "last encounter)."),
+        None,
+        "--index-date",
+        help="Current index date YYYY-MM-DD (default: day after the last encounter).",
+    ),
     seed: int = typer.Option(42, "--seed", help="Random seed; same seed and data, same scores."),
-    rules: Path | None = typer.Option(None, "--rules", help="Streams/registers rules file "
-                                      "(default: the packaged data/streams.toml)."),
+    rules: Path | None = typer.Option(
+        None,
+        "--rules",
+        help="Streams/registers rules file (default: the packaged data/streams.toml).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """12-month emergency admission risk, eFI, streams and registers; publishes the results."""
@@ -110,11 +115,14 @@ def stratify(
 @app.command()
 def indicators(
     warehouse: Path = typer.Option(..., "--warehouse", help="Warehouse directory."),
-    out: Path | None = typer.Option(None, "--out", help="Output directory (default: "
-                                    "WAREHOUSE/results/indicators)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output directory (default: WAREHOUSE/results/indicators)."
+    ),
     baseline_year: int | None = typer.Option(
-        None, "--baseline-year", help="Financial year starting April YYYY for outcomes "
-        "(default: the first complete one)."),
+        None,
+        "--baseline-year",
+        help="Financial year starting April YYYY for outcomes (default: the first complete one).",
+    ),
 ) -> None:
     """Every indicator for every practice, neighbourhood and the locality, per month."""
     from wraparound.analytics.indicators.run import run
@@ -122,10 +130,12 @@ def indicators(
     with user_errors():
         manifest = run(warehouse, out=out, baseline_year=baseline_year)
     waiting = [d["id"] for d in manifest["definitions"] if d["status"] != "computed"]
-    typer.echo(f"Run {manifest['run_id']}: {len(manifest['definitions']) - len(waiting)} "
-               f"indicators computed, {manifest['periods']['first']} to "
-               f"{manifest['periods']['last']}; {manifest['row_counts']['outliers']} "
-               f"practice-months outside the 99.8% limits.")
+    typer.echo(
+        f"Run {manifest['run_id']}: {len(manifest['definitions']) - len(waiting)} "
+        f"indicators computed, {manifest['periods']['first']} to "
+        f"{manifest['periods']['last']}; {manifest['row_counts']['outliers']} "
+        f"practice-months outside the 99.8% limits."
+    )
     if waiting:
         typer.echo(f"Awaiting data: {', '.join(waiting)}")
 

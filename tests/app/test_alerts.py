@@ -26,31 +26,42 @@ def test_working_days_skip_weekends():
     assert add_working_days(dt.date(2026, 11, 23), 2) == dt.date(2026, 11, 25)  # Mon -> Wed
 
 
-def test_admission_after_a_load_alerts_gp_and_coordinator_once(client, login, app_warehouse,
-                                                               tmp_path):
+def test_admission_after_a_load_alerts_gp_and_coordinator_once(
+    client, login, app_warehouse, tmp_path
+):
     warehouse = tmp_path / "warehouse"
     shutil.copytree(app_warehouse, warehouse)
     patient = patients()["related"]
     extract = tmp_path / "encounters.csv"
-    extract.write_text("\n".join([
-        HEADER,
-        f"t-ae-1,{patient.nhs_number},ae_attendance,2026-04-02T10:00:00Z,"
-        "2026-04-02T14:00:00Z,,attended,,R9A,,",
-        f"t-adm-1,{patient.nhs_number},emergency_admission,2026-04-02T14:00:00Z,"
-        "2026-04-06T11:00:00Z,,attended,,R9A,,",
-    ]) + "\n")
+    extract.write_text(
+        "\n".join(
+            [
+                HEADER,
+                f"t-ae-1,{patient.nhs_number},ae_attendance,2026-04-02T10:00:00Z,"
+                "2026-04-02T14:00:00Z,,attended,,R9A,,",
+                f"t-adm-1,{patient.nhs_number},emergency_admission,2026-04-02T14:00:00Z,"
+                "2026-04-06T11:00:00Z,,attended,,R9A,,",
+            ]
+        )
+        + "\n"
+    )
     assert run_ingest([extract], warehouse, progress=False).ok
     refresh(warehouse)
     alerts = Alert.objects.filter(patient=patient, encounter_id__startswith="t-")
     assert sorted(alerts.values_list("kind", flat=True)) == [
-        "ae_attendance", "discharge", "emergency_admission"]
+        "ae_attendance",
+        "discharge",
+        "emergency_admission",
+    ]
     task = Task.objects.get(patient=patient, source="discharge")
     assert task.due == dt.date(2026, 4, 8) and task.assignee.username == "coordinator"
 
     assert run_ingest([extract], warehouse, progress=False).ok
     refresh(warehouse)
-    assert alerts.count() == 3 and Task.objects.filter(source="discharge",
-                                                       patient=patient).count() == 1
+    assert (
+        alerts.count() == 3
+        and Task.objects.filter(source="discharge", patient=patient).count() == 1
+    )
 
     for username in ("gp", "coordinator"):
         login(username)

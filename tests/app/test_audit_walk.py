@@ -31,12 +31,19 @@ def test_walk(client, login, username):
     patient = world["related"]
     login(username)
     for pattern in patient_urls():
-        args = [patient.pk, world["agenda_item"].pk] if "item_id" in str(pattern.pattern) \
+        args = (
+            [patient.pk, world["agenda_item"].pk]
+            if "item_id" in str(pattern.pattern)
             else [patient.pk]
+        )
         target = reverse(pattern.name, args=args)
         for method in ("get", "post"):
             before = AuditEvent.objects.filter(patient=patient).count()
-            getattr(client, method)(target, {"reason": "walking every URL for the audit test"}
-                                    if pattern.name == "break_glass" else {})
+            getattr(client, method)(
+                target,
+                {"reason": "walking every URL for the audit test"}
+                if pattern.name == "break_glass"
+                else {},
+            )
             after = AuditEvent.objects.filter(patient=patient).count()
             assert after == before + 1, f"{method.upper()} {target} left {after - before} rows"

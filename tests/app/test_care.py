@@ -18,10 +18,16 @@ pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 
 
 def plan_form(nurse, **extra) -> dict:
-    return {"what_matters": "Staying at home with my dog", "goals": "Walk to the shop weekly",
-            "review_date": "2027-05-01", "action_0_what": "Review inhalers",
-            "action_0_owner": nurse.pk, "action_0_due": "2026-12-01",
-            "escalation": "Call the co-ordinator if breathless", **extra}
+    return {
+        "what_matters": "Staying at home with my dog",
+        "goals": "Walk to the shop weekly",
+        "review_date": "2027-05-01",
+        "action_0_what": "Review inhalers",
+        "action_0_owner": nurse.pk,
+        "action_0_due": "2026-12-01",
+        "escalation": "Call the co-ordinator if breathless",
+        **extra,
+    }
 
 
 def validate(resource: dict) -> None:
@@ -36,8 +42,10 @@ def test_care_plan_versions_agreement_print_and_fhir(client, login):
     bad = client.post(reverse("care_plan_edit", args=[patient.pk]), {"goals": "x"})
     assert bad.status_code == 400 and b"what matters" in bad.content
     client.post(reverse("care_plan_edit", args=[patient.pk]), plan_form(nurse))
-    client.post(reverse("care_plan_edit", args=[patient.pk]),
-                plan_form(nurse, agreed="yes", agreed_on="2026-11-20", agreed_how="at home"))
+    client.post(
+        reverse("care_plan_edit", args=[patient.pk]),
+        plan_form(nurse, agreed="yes", agreed_on="2026-11-20", agreed_how="at home"),
+    )
     plan = patient.care_plan
     assert [v.number for v in plan.versions.all()] == [2, 1]
     assert plan.latest().agreed and not plan.versions.get(number=1).agreed
@@ -56,7 +64,8 @@ def test_care_plan_versions_agreement_print_and_fhir(client, login):
     care_plan = kinds["CarePlan"]
     assert care_plan["meta"]["versionId"] == "2"
     assert care_plan["careTeam"][0]["reference"] == next(
-        e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "CareTeam")
+        e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "CareTeam"
+    )
     assert care_plan["activity"][0]["detail"]["description"] == "Review inhalers"
     assert kinds["Patient"]["identifier"][0]["value"] == patient.nhs_number
     assert len(kinds["CareTeam"]["participant"]) >= 3
@@ -64,12 +73,20 @@ def test_care_plan_versions_agreement_print_and_fhir(client, login):
 
 def test_status_and_named_people_keep_history(client, login):
     patient = patients()["related"]
-    other_gp = User.objects.create(username="gp2", first_name="Ben", last_name="Ward",
-                                   role="gp", scope="practice", scope_org=patient.practice)
+    other_gp = User.objects.create(
+        username="gp2",
+        first_name="Ben",
+        last_name="Ward",
+        role="gp",
+        scope="practice",
+        scope_org=patient.practice,
+    )
     login("coordinator")
     client.post(reverse("case_manage", args=[patient.pk]), {"status": "contacted"})
-    client.post(reverse("case_manage", args=[patient.pk]),
-                {"status": "care_plan_agreed", "named_gp": other_gp.pk, "note": "agreed"})
+    client.post(
+        reverse("case_manage", args=[patient.pk]),
+        {"status": "care_plan_agreed", "named_gp": other_gp.pk, "note": "agreed"},
+    )
     patient.case.refresh_from_db()
     assert patient.case.status == "care_plan_agreed" and patient.case.named_gp == other_gp
     history = list(CaseEvent.objects.filter(patient=patient).values_list("field", "value"))
@@ -83,10 +100,16 @@ def test_mdt_outcome_puts_actions_on_owners_task_lists(client, login):
     item, patient = world["agenda_item"], world["related"]
     pharmacist = User.objects.get(username="pharmacist")
     login("coordinator")
-    response = client.post(reverse("mdt_outcome", args=[patient.pk, item.pk]), {
-        "summary": "Two admissions with COPD", "decisions": "Medicines review; rescue pack",
-        "action_0_what": "Structured medication review", "action_0_owner": pharmacist.pk,
-        "action_0_due": "2026-12-10"})
+    response = client.post(
+        reverse("mdt_outcome", args=[patient.pk, item.pk]),
+        {
+            "summary": "Two admissions with COPD",
+            "decisions": "Medicines review; rescue pack",
+            "action_0_what": "Structured medication review",
+            "action_0_owner": pharmacist.pk,
+            "action_0_due": "2026-12-10",
+        },
+    )
     assert response.status_code == 302
     item.refresh_from_db()
     assert item.discussed_at and item.decisions.startswith("Medicines")
@@ -95,6 +118,8 @@ def test_mdt_outcome_puts_actions_on_owners_task_lists(client, login):
     login("pharmacist")
     assert b"Structured medication review" in client.get(reverse("tasks")).content
     login("coordinator")
-    client.post(reverse("mdt_detail", args=[item.meeting_id]),
-                {"attended": [pharmacist.pk], "attendance": "1"})
+    client.post(
+        reverse("mdt_detail", args=[item.meeting_id]),
+        {"attended": [pharmacist.pk], "attendance": "1"},
+    )
     assert list(item.meeting.attended.all()) == [pharmacist]

@@ -20,10 +20,15 @@ def test_the_suite_runs_on_the_database_it_was_given():
     assert connection.vendor == expected
 
 
-@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-                    reason="TRUNCATE triggers exist only on PostgreSQL")
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="TRUNCATE triggers exist only on PostgreSQL",
+)
 def test_postgres_refuses_truncating_the_audit():
     AuditEvent.objects.create(username="x", action="read", what="t", outcome="allowed")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
-            connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute("TRUNCATE records_auditevent")

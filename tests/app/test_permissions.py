@@ -15,15 +15,33 @@ from wraparound.apps.records.models import AuditEvent
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 
 ROLES = [u[0] for u in DEMO_USERS]
-DIRECT_CARE = {"gp", "practice", "coordinator", "nurse", "social", "pharmacist",
-               "mentalhealth", "linkworker", "hub"}
+DIRECT_CARE = {
+    "gp",
+    "practice",
+    "coordinator",
+    "nurse",
+    "social",
+    "pharmacist",
+    "mentalhealth",
+    "linkworker",
+    "hub",
+}
 EXPECTED = {
     "related": DIRECT_CARE,
     "practice_only": {"gp", "practice"},
     "stranger": set(),
 }
-VIEWS = ["patient", "patient_timeline", "case_manage", "care_plan", "care_plan_edit",
-         "care_plan_print", "care_plan_fhir", "mdt_add", "mdt_outcome"]
+VIEWS = [
+    "patient",
+    "patient_timeline",
+    "case_manage",
+    "care_plan",
+    "care_plan_edit",
+    "care_plan_print",
+    "care_plan_fhir",
+    "mdt_add",
+    "mdt_outcome",
+]
 
 
 def url(view: str, patient, item) -> str:
@@ -55,19 +73,23 @@ def test_matrix(client, login, username, who):
 def test_non_clinical_roles_cannot_break_glass(client, login, username):
     stranger = patients()["stranger"]
     login(username)
-    response = client.post(reverse("break_glass", args=[stranger.pk]),
-                           {"reason": "Patient collapsed in reception, need history"})
+    response = client.post(
+        reverse("break_glass", args=[stranger.pk]),
+        {"reason": "Patient collapsed in reception, need history"},
+    )
     assert response.status_code == 403
     assert client.get(reverse("patient", args=[stranger.pk])).status_code == 403
-    assert AuditEvent.objects.filter(patient=stranger, username=username,
-                                     what="break glass", outcome="denied").exists()
+    assert AuditEvent.objects.filter(
+        patient=stranger, username=username, what="break glass", outcome="denied"
+    ).exists()
 
 
 def test_break_glass_needs_a_reason_and_is_audited_with_it(client, login):
     stranger = patients()["stranger"]
     login("hub")
-    assert client.post(reverse("break_glass", args=[stranger.pk]),
-                       {"reason": "no"}).status_code == 400
+    assert (
+        client.post(reverse("break_glass", args=[stranger.pk]), {"reason": "no"}).status_code == 400
+    )
     assert client.get(reverse("patient", args=[stranger.pk])).status_code == 403
     reason = "Seen at hub out of hours, chest pain, needs medication history"
     client.post(reverse("break_glass", args=[stranger.pk]), {"reason": reason})

@@ -30,8 +30,8 @@ def ods():
 
 def _practice_rows(run_dir, ods) -> pl.DataFrame:
     return pl.read_parquet(run_dir / "scorecard.parquet").filter(
-        (pl.col("level") == "practice") & (pl.col("org_id") == ods)
-        & (pl.col("subgroup") == "all"))
+        (pl.col("level") == "practice") & (pl.col("org_id") == ods) & (pl.col("subgroup") == "all")
+    )
 
 
 def test_scorecard_shows_each_indicator_as_published(login, ods, indicators_dir):  # noqa: F811
@@ -53,8 +53,12 @@ def test_scorecard_shows_each_indicator_as_published(login, ods, indicators_dir)
 def test_no_audit_rows_for_aggregate_pages(login, ods, indicators_dir):  # noqa: F811
     client = login("commissioner")
     before = AuditEvent.objects.count()
-    for url in (reverse("scorecard_practice", args=[ods]), reverse("scorecard_outliers"),
-                reverse("scorecard_outcomes"), reverse("scorecard_inequalities")):
+    for url in (
+        reverse("scorecard_practice", args=[ods]),
+        reverse("scorecard_outliers"),
+        reverse("scorecard_outcomes"),
+        reverse("scorecard_inequalities"),
+    ):
         assert client.get(url).status_code == 200
     assert AuditEvent.objects.count() == before
 
@@ -64,10 +68,13 @@ def test_every_csv_is_the_table_beside_it(login, ods, indicators_dir):  # noqa: 
     pairs = [
         ("scorecard_practice", "scorecard_practice_csv", [ods], "scorecard"),
         ("scorecard_practice", "scorecard_clinicians_csv", [ods], "clinicians"),
-        ("scorecard_indicator", "scorecard_trend_csv", [ods, "ae_attendances_rate"],
-         "trend-table"),
-        ("scorecard_indicator", "scorecard_funnel_csv", [ods, "ae_attendances_rate"],
-         "funnel-table"),
+        ("scorecard_indicator", "scorecard_trend_csv", [ods, "ae_attendances_rate"], "trend-table"),
+        (
+            "scorecard_indicator",
+            "scorecard_funnel_csv",
+            [ods, "ae_attendances_rate"],
+            "funnel-table",
+        ),
     ]
     commissioner_pairs = [
         ("scorecard_outliers", "scorecard_outliers_csv", [], "outliers"),
@@ -88,19 +95,19 @@ def test_every_csv_is_the_table_beside_it(login, ods, indicators_dir):  # noqa: 
         assert downloaded == shown
 
 
-def test_funnel_plot_status_comes_from_the_published_limits(login, ods,
-                                                            indicators_dir):  # noqa: F811
+def test_funnel_plot_status_comes_from_the_published_limits(login, ods, indicators_dir):  # noqa: F811
     response = login("gp").get(reverse("scorecard_indicator", args=[ods, "gp_dna_rate"]))
     assert response.status_code == 200
     html = response.content.decode()
-    funnel = re.search(r'<svg[^>]*aria-labelledby="funnel-title funnel-desc".*?</svg>', html,
-                       re.S)
+    funnel = re.search(r'<svg[^>]*aria-labelledby="funnel-title funnel-desc".*?</svg>', html, re.S)
     assert funnel and 'role="img"' in funnel.group(0)
     assert '<title id="funnel-title">' in funnel.group(0)
     assert "99.8% limits" in funnel.group(0)
     values = pl.read_parquet(indicators_dir / "indicator_values.parquet").filter(
-        (pl.col("indicator_id") == "gp_dna_rate") & (pl.col("level") == "practice")
-        & (pl.col("subgroup") == "all"))
+        (pl.col("indicator_id") == "gp_dna_rate")
+        & (pl.col("level") == "practice")
+        & (pl.col("subgroup") == "all")
+    )
     latest = values.filter(pl.col("period") == values["period"].max())
     table = html_table(response, "funnel-table")
     for row in latest.iter_rows(named=True):
@@ -116,15 +123,17 @@ def test_funnel_plot_status_comes_from_the_published_limits(login, ods,
     assert 'aria-labelledby="trend-title trend-desc"' in html
 
 
-def test_clinician_rows_only_for_the_practice_own_staff(login, ods,
-                                                        indicators_dir):  # noqa: F811
+def test_clinician_rows_only_for_the_practice_own_staff(login, ods, indicators_dir):  # noqa: F811
     clinicians = pl.read_parquet(indicators_dir / "scorecard.parquet").filter(
-        (pl.col("level") == "clinician") & (pl.col("parent_id") == ods))
+        (pl.col("level") == "clinician") & (pl.col("parent_id") == ods)
+    )
     assert clinicians.height > 0
     for who in ("gp", "practice"):
         response = login(who).get(reverse("scorecard_practice", args=[ods]))
-        assert len(html_table(response, "clinicians")) - 1 == clinicians.filter(
-            pl.col("subgroup") == "all").height
+        assert (
+            len(html_table(response, "clinicians")) - 1
+            == clinicians.filter(pl.col("subgroup") == "all").height
+        )
     for who in ("coordinator", "commissioner"):
         client = login(who)
         response = client.get(reverse("scorecard_practice", args=[ods]))
@@ -139,7 +148,8 @@ def test_commissioner_pages_have_charts_tables_and_target(login, indicators_dir)
     assert outcomes.count('role="img"') >= 3
     assert "target (-15%)" in outcomes and "of the way" in outcomes
     expected = pl.read_parquet(indicators_dir / "outliers.parquet").filter(
-        pl.col("latest") & (pl.col("subgroup") == "all"))
+        pl.col("latest") & (pl.col("subgroup") == "all")
+    )
     table = html_table(client.get(reverse("scorecard_outliers")), "outliers")
     assert len([r for r in table[1:] if r != ["No rows."]]) == expected.height
     inequalities = client.get(reverse("scorecard_inequalities"))

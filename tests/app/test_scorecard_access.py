@@ -15,8 +15,13 @@ from wraparound.apps.scorecard.access import SCORECARD_ROLES
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 
-COMMISSIONING = ("scorecard_outliers", "scorecard_outliers_csv", "scorecard_inequalities",
-                 "scorecard_inequalities_csv", "scorecard_outcomes")
+COMMISSIONING = (
+    "scorecard_outliers",
+    "scorecard_outliers_csv",
+    "scorecard_inequalities",
+    "scorecard_inequalities_csv",
+    "scorecard_outcomes",
+)
 
 
 def _own_practice():
@@ -26,11 +31,13 @@ def _own_practice():
 
 
 def _practice_urls(ods):
-    return [reverse("scorecard_practice", args=[ods]),
-            reverse("scorecard_practice_csv", args=[ods]),
-            reverse("scorecard_indicator", args=[ods, "gp_dna_rate"]),
-            reverse("scorecard_trend_csv", args=[ods, "gp_dna_rate"]),
-            reverse("scorecard_funnel_csv", args=[ods, "gp_dna_rate"])]
+    return [
+        reverse("scorecard_practice", args=[ods]),
+        reverse("scorecard_practice_csv", args=[ods]),
+        reverse("scorecard_indicator", args=[ods, "gp_dna_rate"]),
+        reverse("scorecard_trend_csv", args=[ods, "gp_dna_rate"]),
+        reverse("scorecard_funnel_csv", args=[ods, "gp_dna_rate"]),
+    ]
 
 
 @pytest.mark.parametrize("username,role", [(u[0], u[3]) for u in DEMO_USERS])
@@ -54,18 +61,26 @@ def test_other_practices_refused_outside_scope(login, indicators_dir):  # noqa: 
         client = login(username)
         for url in _practice_urls(elsewhere):
             assert client.get(url).status_code == 403, (username, url)
-    assert login("commissioner").get(
-        reverse("scorecard_practice", args=[elsewhere])).status_code == 200
+    assert (
+        login("commissioner").get(reverse("scorecard_practice", args=[elsewhere])).status_code
+        == 200
+    )
 
 
 def test_anonymous_reaches_only_the_public_pages(indicators_dir):  # noqa: F811
     client = Client()
     ods = _own_practice()
-    for url in [reverse("scorecard"), *_practice_urls(ods),
-                reverse("scorecard_clinicians_csv", args=[ods]),
-                *[reverse(name) for name in COMMISSIONING]]:
+    for url in [
+        reverse("scorecard"),
+        *_practice_urls(ods),
+        reverse("scorecard_clinicians_csv", args=[ods]),
+        *[reverse(name) for name in COMMISSIONING],
+    ]:
         response = client.get(url)
         assert response.status_code == 302 and "/login/" in response["Location"], url
-    for url in (reverse("public_practices"), reverse("public_practice", args=[ods]),
-                reverse("public_practice_csv", args=[ods])):
+    for url in (
+        reverse("public_practices"),
+        reverse("public_practice", args=[ods]),
+        reverse("public_practice_csv", args=[ods]),
+    ):
         assert client.get(url).status_code == 200, url

@@ -35,8 +35,9 @@ def test_public_page_shows_only_the_published_figures(ods, indicators_dir):  # n
     assert disclosure.RULE in html
     table = html_table(response, "public-figures")
     rows = {r[0]: r for r in table[1:]}
-    published = _latest(pl.read_parquet(indicators_dir / "public" / "indicator_values.parquet"),
-                        ods)
+    published = _latest(
+        pl.read_parquet(indicators_dir / "public" / "indicator_values.parquet"), ods
+    )
     exact = _latest(pl.read_parquet(indicators_dir / "indicator_values.parquet"), ods)
     titles = {d["id"]: d["title"] for d in IndicatorRun.latest().definitions}
     assert len(rows) == published.height

@@ -25,8 +25,7 @@ def test_lockout_after_five_failures_refuses_even_the_right_password(client, log
         client.post("/login/", {"username": "social", "password": "wrong-password-123"})
     user = User.objects.get(username="social")
     assert user.locked_until is not None
-    response = client.post("/login/", {"username": "social",
-                                       "password": "wraparound-demo-2026"})
+    response = client.post("/login/", {"username": "social", "password": "wraparound-demo-2026"})
     assert response.status_code == 200 and b"locked" in response.content
     actions = list(AuditEvent.objects.filter(username="social").values_list("action", flat=True))
     assert actions.count("login_failed") == 5 and "login_locked" in actions
@@ -56,12 +55,18 @@ def test_audit_rows_cannot_be_changed_or_deleted():
         AuditEvent.objects.filter(pk=event.pk).delete()
 
 
-@pytest.mark.parametrize("sql", [
-    "UPDATE records_auditevent SET what = 'changed'",
-    "DELETE FROM records_auditevent",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE records_auditevent SET what = 'changed'",
+        "DELETE FROM records_auditevent",
+    ],
+)
 def test_audit_table_refuses_raw_sql_too(sql):
     AuditEvent.objects.create(username="x", action="read", what="t", outcome="allowed")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
-            connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(sql)

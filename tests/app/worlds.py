@@ -17,38 +17,62 @@ from wraparound.apps.registers.models import RegisterEntry
 
 
 def _unrelated():
-    return (Patient.objects.exclude(pk__in=RegisterEntry.objects.values("patient_id"))
-            .exclude(pk__in=CareTeamMember.objects.values("patient_id"))
-            .exclude(pk__in=Referral.objects.values("patient_id"))
-            .exclude(pk__in=AgendaItem.objects.values("patient_id"))
-            .exclude(practice=None).order_by("pk"))
+    return (
+        Patient.objects.exclude(pk__in=RegisterEntry.objects.values("patient_id"))
+        .exclude(pk__in=CareTeamMember.objects.values("patient_id"))
+        .exclude(pk__in=Referral.objects.values("patient_id"))
+        .exclude(pk__in=AgendaItem.objects.values("patient_id"))
+        .exclude(practice=None)
+        .order_by("pk")
+    )
 
 
 def _stranger() -> Patient:
     locality = Organisation.objects.get(kind="locality")
     elsewhere, _ = Organisation.objects.get_or_create(
-        org_id="U99999", defaults={"name": "Elsewhere Neighbourhood", "kind": "neighbourhood",
-                                   "parent": locality})
+        org_id="U99999",
+        defaults={"name": "Elsewhere Neighbourhood", "kind": "neighbourhood", "parent": locality},
+    )
     practice, _ = Organisation.objects.get_or_create(
-        org_id="P99999", defaults={"name": "Elsewhere Surgery", "kind": "practice",
-                                   "parent": elsewhere})
-    patient, _ = Patient.objects.get_or_create(pseudonym="stranger-pseudonym", defaults={
-        "nhs_number": "9990000018", "given_name": "Ada", "family_name": "Stranger",
-        "birth_date": dt.date(1940, 1, 1), "sex": "female", "practice": practice,
-        "neighbourhood": elsewhere})
+        org_id="P99999",
+        defaults={"name": "Elsewhere Surgery", "kind": "practice", "parent": elsewhere},
+    )
+    patient, _ = Patient.objects.get_or_create(
+        pseudonym="stranger-pseudonym",
+        defaults={
+            "nhs_number": "9990000018",
+            "given_name": "Ada",
+            "family_name": "Stranger",
+            "birth_date": dt.date(1940, 1, 1),
+            "sex": "female",
+            "practice": practice,
+            "neighbourhood": elsewhere,
+        },
+    )
     return patient
 
 
 def patients() -> dict[str, Patient]:
     gp = User.objects.get(username="gp")
-    related = (CareTeamMember.objects.filter(user__username="nurse", active=True)
-               .select_related("patient").first().patient)
+    related = (
+        CareTeamMember.objects.filter(user__username="nurse", active=True)
+        .select_related("patient")
+        .first()
+        .patient
+    )
     meeting = MdtMeeting.objects.get(team=User.objects.get(username="coordinator").scope_org)
-    item, _ = AgendaItem.objects.get_or_create(meeting=meeting, patient=related,
-                                               defaults={"reason": "raised"})
-    Referral.objects.get_or_create(source_id="test-booking", defaults={
-        "patient": related, "service": User.objects.get(username="hub").service,
-        "kind": "booking", "on": dt.date.today()})
+    item, _ = AgendaItem.objects.get_or_create(
+        meeting=meeting, patient=related, defaults={"reason": "raised"}
+    )
+    Referral.objects.get_or_create(
+        source_id="test-booking",
+        defaults={
+            "patient": related,
+            "service": User.objects.get(username="hub").service,
+            "kind": "booking",
+            "on": dt.date.today(),
+        },
+    )
     return {
         "related": related,
         "practice_only": _unrelated().filter(practice=gp.scope_org).first(),

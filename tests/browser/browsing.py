@@ -33,17 +33,20 @@ def check_page(page, name: str) -> Path:
     as ``var/screenshots/<name>.png`` (its path is printed)."""
     page.wait_for_load_state("networkidle")
     styled = page.evaluate(
-        "() => getComputedStyle(document.querySelector('.nhsuk-header')).backgroundColor")
+        "() => getComputedStyle(document.querySelector('.nhsuk-header')).backgroundColor"
+    )
     assert styled == "rgb(0, 94, 184)", f"{name}: NHS.UK stylesheet not applied ({styled})"
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(AXE.read_text())
     result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS)
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+    )
     assert len(result["passes"]) > 10, f"axe checked almost nothing on {name}"
     problems = [
         f"{v['id']} ({v['impact']}): {v['help']} at "
         + "; ".join(" ".join(n["target"]) for n in v["nodes"][:5])
-        for v in result["violations"]]
+        for v in result["violations"]
+    ]
     assert not problems, f"axe found problems on {name} ({page.url}):\n" + "\n".join(problems)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"

@@ -29,9 +29,16 @@ import pytest
 from wraparound.analytics.stratify import run as stratify
 
 CHROMIUM = os.environ.get("WRAPAROUND_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 WRAPAROUND = str(Path(sys.executable).with_name("wraparound"))
 STARTUP_SECONDS = 60
 
@@ -46,8 +53,9 @@ class Site:
 
     def cli(self, *args: str) -> str:
         """Run ``wraparound ARGS`` against this site's database and warehouse."""
-        proc = subprocess.run([WRAPAROUND, *args], env=self.env, capture_output=True,
-                              text=True, timeout=300)
+        proc = subprocess.run(
+            [WRAPAROUND, *args], env=self.env, capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, f"wraparound {' '.join(args)} failed:\n{proc.stderr}"
         return proc.stdout
 
@@ -79,16 +87,32 @@ def site(small_warehouse, tmp_path_factory):
     shutil.copytree(small_warehouse, warehouse)
     stratify(warehouse)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(WRAPAROUND_DB=str(root / "app.sqlite3"), WRAPAROUND_VAR=str(root / "var"),
-               DJANGO_SETTINGS_MODULE="wraparound.web.settings")
+    env.update(
+        WRAPAROUND_DB=str(root / "app.sqlite3"),
+        WRAPAROUND_VAR=str(root / "var"),
+        DJANGO_SETTINGS_MODULE="wraparound.web.settings",
+    )
     site = Site("", warehouse, env)
     site.cli("app", "demo", "--warehouse", str(warehouse))
     port = _free_port()
     log = root / "server.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [WRAPAROUND, "app", "serve", "--warehouse", str(warehouse), "--port", str(port),
-             "--workers", "1"], env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                WRAPAROUND,
+                "app",
+                "serve",
+                "--warehouse",
+                str(warehouse),
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     site.url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(site.url, server, log)
@@ -104,8 +128,10 @@ def site(small_warehouse, tmp_path_factory):
 @pytest.fixture(scope="session")
 def browser():
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"no chromium at {CHROMIUM}: install Debian's package "
-                    "(apt-get install -y chromium; make test does this)")
+        pytest.fail(
+            f"no chromium at {CHROMIUM}: install Debian's package "
+            "(apt-get install -y chromium; make test does this)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

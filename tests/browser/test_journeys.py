@@ -14,8 +14,9 @@ from browsing import check_page, sign_in
 pytestmark = pytest.mark.xdist_group("browser")
 
 COORDINATOR = "Jo Okafor (Care co-ordinator)"
-CSV_HEADER = ("id,nhs_number,kind,start,end,booked_at,status,mode,org_id,"
-              "practitioner_role_id,specialty")
+CSV_HEADER = (
+    "id,nhs_number,kind,start,end,booked_at,status,mode,org_id,practitioner_role_id,specialty"
+)
 
 
 def test_coordinator_from_register_to_mdt_outcome(page):
@@ -83,12 +84,18 @@ def test_gp_sees_the_alert_after_an_emergency_admission_is_loaded(page, site, tm
     first = page.locator("main tbody a").first
     name = first.inner_text()
     first.click()
-    nhs_number = (page.locator(".nhsuk-summary-list__row", has_text="NHS number")
-                  .locator("dd").inner_text().replace(" ", ""))
+    nhs_number = (
+        page.locator(".nhsuk-summary-list__row", has_text="NHS number")
+        .locator("dd")
+        .inner_text()
+        .replace(" ", "")
+    )
 
     extract = tmp_path / "encounters.csv"
-    extract.write_text(f"{CSV_HEADER}\nb-adm-1,{nhs_number},emergency_admission,"
-                       "2026-04-02T14:00:00Z,,,attended,,R9A,,\n")
+    extract.write_text(
+        f"{CSV_HEADER}\nb-adm-1,{nhs_number},emergency_admission,"
+        "2026-04-02T14:00:00Z,,,attended,,R9A,,\n"
+    )
     site.cli("ingest", str(extract), "--warehouse", str(site.warehouse))
     site.cli("app", "refresh", "--warehouse", str(site.warehouse))
 
@@ -98,8 +105,10 @@ def test_gp_sees_the_alert_after_an_emergency_admission_is_loaded(page, site, tm
     assert "2 Apr 2026" in alert.first.inner_text()
     check_page(page, "alerts")
     page.get_by_role("link", name="Home", exact=True).click()
-    assert page.locator("main li").filter(has_text="Emergency admission").filter(
-        has_text=name).count() >= 1
+    assert (
+        page.locator("main li").filter(has_text="Emergency admission").filter(has_text=name).count()
+        >= 1
+    )
 
 
 def test_auditor_searches_the_trail(page):

@@ -44,8 +44,17 @@ def organisation(rid, ods, kind, name=None, parent=None, **kw):
     return r
 
 
-def patient(rid, nhs, birth, sex="female", death=None, opted_out=False, lsoa="E01000001",
-            ethnicity="A", **kw):
+def patient(
+    rid,
+    nhs,
+    birth,
+    sex="female",
+    death=None,
+    opted_out=False,
+    lsoa="E01000001",
+    ethnicity="A",
+    **kw,
+):
     r = {
         "resourceType": "Patient",
         "id": rid,
@@ -126,26 +135,51 @@ def observation(rid, pat, code, date, value, unit):
 def medication(rid, pat, code, start, end=None, kind="request"):
     concept = {"coding": [{"system": CODE_SYSTEMS["dmd"], "code": code}]}
     if kind == "request":
-        r = {"resourceType": "MedicationRequest", "id": rid, "status": "active",
-             "intent": "order", "medicationCodeableConcept": concept,
-             "subject": {"reference": f"Patient/{pat}"}, "authoredOn": start}
+        r = {
+            "resourceType": "MedicationRequest",
+            "id": rid,
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": concept,
+            "subject": {"reference": f"Patient/{pat}"},
+            "authoredOn": start,
+        }
         if end:
             r["dispenseRequest"] = {"validityPeriod": {"end": end}}
         return r
     period = {"start": start, **({"end": end} if end else {})}
-    return {"resourceType": "MedicationStatement", "id": rid, "status": "active",
-            "medicationCodeableConcept": concept, "subject": {"reference": f"Patient/{pat}"},
-            "effectivePeriod": period}
+    return {
+        "resourceType": "MedicationStatement",
+        "id": rid,
+        "status": "active",
+        "medicationCodeableConcept": concept,
+        "subject": {"reference": f"Patient/{pat}"},
+        "effectivePeriod": period,
+    }
 
 
 def procedure(rid, pat, code, date):
-    return {"resourceType": "Procedure", "id": rid, "status": "completed",
-            "code": {"coding": [{"system": SNOMED, "code": code}]},
-            "subject": {"reference": f"Patient/{pat}"}, "performedDateTime": date}
+    return {
+        "resourceType": "Procedure",
+        "id": rid,
+        "status": "completed",
+        "code": {"coding": [{"system": SNOMED, "code": code}]},
+        "subject": {"reference": f"Patient/{pat}"},
+        "performedDateTime": date,
+    }
 
 
-def appointment(rid, pat, start, end, created, status="fulfilled", mode="face_to_face",
-                org="org-p1", role_id="role-1"):
+def appointment(
+    rid,
+    pat,
+    start,
+    end,
+    created,
+    status="fulfilled",
+    mode="face_to_face",
+    org="org-p1",
+    role_id="role-1",
+):
     return {
         "resourceType": "Appointment",
         "id": rid,
@@ -164,8 +198,9 @@ def appointment(rid, pat, start, end, created, status="fulfilled", mode="face_to
     }
 
 
-def encounter(rid, pat, cls, start, end=None, org="org-t1", priority=None, status="finished",
-              specialty=None):
+def encounter(
+    rid, pat, cls, start, end=None, org="org-t1", priority=None, status="finished", specialty=None
+):
     r = {
         "resourceType": "Encounter",
         "id": rid,
@@ -202,13 +237,25 @@ def locality() -> list[dict]:
         medication("med-1", "pat-1", "318420003", "2024-03-01", "2024-09-01"),
         medication("med-2", "pat-2", "322236009", "2023-01-01", "2023-02-01", kind="statement"),
         procedure("proc-1", "pat-3", "73761001", "2022-05-05"),
-        appointment("appt-1", "pat-1", "2024-03-01T09:00:00Z", "2024-03-01T09:10:00Z",
-                    "2024-02-27T15:30:00Z"),
+        appointment(
+            "appt-1",
+            "pat-1",
+            "2024-03-01T09:00:00Z",
+            "2024-03-01T09:10:00Z",
+            "2024-02-27T15:30:00Z",
+        ),
         encounter("enc-1", "pat-3", "EMER", "2025-02-20T22:00:00Z", "2025-02-21T02:00:00Z"),
-        encounter("enc-2", "pat-3", "IMP", "2025-02-21T02:00:00Z", "2025-03-01T08:00:00Z",
-                  priority="EM"),
-        encounter("enc-3", "pat-2", "AMB", "2024-07-01T10:00:00+01:00", "2024-07-01T10:30:00+01:00",
-                  specialty="110"),
+        encounter(
+            "enc-2", "pat-3", "IMP", "2025-02-21T02:00:00Z", "2025-03-01T08:00:00Z", priority="EM"
+        ),
+        encounter(
+            "enc-3",
+            "pat-2",
+            "AMB",
+            "2024-07-01T10:00:00+01:00",
+            "2024-07-01T10:30:00+01:00",
+            specialty="110",
+        ),
     ]
 
 
@@ -225,16 +272,19 @@ def write_ndjson(folder: Path, resources: list[dict]) -> Path:
 
 def write_lines(path: Path, lines: list[bytes | dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"".join((x if isinstance(x, bytes) else orjson.dumps(x)) + b"\n"
-                             for x in lines))
+    path.write_bytes(
+        b"".join((x if isinstance(x, bytes) else orjson.dumps(x)) + b"\n" for x in lines)
+    )
     return path
 
 
 def write_bundle(path: Path, resources: list[dict], kind: str = "collection") -> Path:
     entries = []
     for r in resources:
-        entry: dict = {"fullUrl": f"https://example.nhs.uk/fhir/{r['resourceType']}/{r['id']}",
-                       "resource": r}
+        entry: dict = {
+            "fullUrl": f"https://example.nhs.uk/fhir/{r['resourceType']}/{r['id']}",
+            "resource": r,
+        }
         if kind in ("transaction", "batch"):
             entry["request"] = {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}
         if kind == "searchset":

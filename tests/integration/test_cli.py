@@ -24,7 +24,12 @@ def test_synth_then_summary_json(tmp_path):
     summary = json.loads(shown.stdout)
     assert summary["patients"] == 800 and summary["practices"] == 1
     assert set(summary["emergency_admissions_per_1000"]["by_age"]) == {
-        "0-17", "18-64", "65-74", "75-84", "85+"}
+        "0-17",
+        "18-64",
+        "65-74",
+        "75-84",
+        "85+",
+    }
     assert summary["ae_attendances_per_1000"] > 0
     assert {"hypertension", "diabetes", "obesity"} <= set(summary["registers"])
     text = run("summary", "--warehouse", str(out))

@@ -38,8 +38,12 @@ SEED = 42
 THREADS = 2
 REL_TOL = 1e-9
 RESULT_FILES = ("scores.parquet", "registers.parquet", "register_changes.parquet")
-INDICATORS = ("emergency_admissions_dsr", "ae_attendances_rate", "diabetes_hba1c_58",
-              "booking_lead_days_median")
+INDICATORS = (
+    "emergency_admissions_dsr",
+    "ae_attendances_rate",
+    "diabetes_hba1c_58",
+    "booking_lead_days_median",
+)
 """One of each kind (standardised rate, crude rate over person-years, proportion, median):
 the whole library takes about three minutes on two cores, and every indicator compiles
 through the same few building blocks."""
@@ -70,8 +74,9 @@ def _pipeline(warehouse) -> dict:
         table = pl.from_arrow(features.features(engine, dates.current))
         as_of = dates.training
         people = registered_on(engine, as_of).select("patient_id", "age")
-        efi = pl.from_arrow(engine.to_arrow(
-            frailty.efi(engine, people, as_of).order_by("patient_id")))
+        efi = pl.from_arrow(
+            engine.to_arrow(frailty.efi(engine, people, as_of).order_by("patient_id"))
+        )
     metrics = stratify.run(warehouse, seed=SEED, threads=THREADS)
     run_dir = results.latest_run(warehouse, stratify.KIND)
     library = tuple(i for i in definition.load() if i.id in INDICATORS)
@@ -129,7 +134,8 @@ def _same_value(duckdb, spark, where: str = "") -> None:
         assert isinstance(spark, float | int), where
         both_nan = math.isnan(duckdb) and math.isnan(spark)
         assert both_nan or math.isclose(duckdb, spark, rel_tol=REL_TOL, abs_tol=0.0), (
-            f"{where}: {duckdb} != {spark}")
+            f"{where}: {duckdb} != {spark}"
+        )
     else:
         assert duckdb == spark, f"{where}: {duckdb!r} != {spark!r}"
 

@@ -62,7 +62,8 @@ def test_patients_are_keyed_by_pseudonym_and_nhs_numbers_are_nowhere(ndjson_load
         f"pat-{i + 1}": pseudo.nhs_number(n) for i, n in enumerate(NHS)
     }
     assert {c["patient_id"] for c in data["conditions"]} == {
-        pseudo.nhs_number(NHS[0]), pseudo.nhs_number(NHS[2])
+        pseudo.nhs_number(NHS[0]),
+        pseudo.nhs_number(NHS[2]),
     }
     for path in wh.rglob("*"):
         if path.is_file():
@@ -137,9 +138,7 @@ def test_newer_version_replaces_older_whatever_the_order(tmp_path):
 def test_version_id_orders_versions_without_timestamps(tmp_path):
     v1 = condition("c1", "pat-1", "38341003", "2015-06-01", version=1)
     v2 = condition("c1", "pat-1", "44054006", "2015-06-01", version=2)
-    src = write_lines(
-        tmp_path / "in.ndjson", [patient("pat-1", NHS[0], "1950-04-02"), v2, v1]
-    )
+    src = write_lines(tmp_path / "in.ndjson", [patient("pat-1", NHS[0], "1950-04-02"), v2, v1])
     assert ingest([src], tmp_path / "wh").ok
     rows = contents(tmp_path / "wh")["conditions"]
     assert [(c["code"], c["version_id"]) for c in rows] == [("44054006", 2)]
@@ -185,16 +184,27 @@ def test_reference_forms_absolute_urn_and_conditional(tmp_path):
     ]
     conds[0]["subject"] = {"reference": "https://fhir.example.nhs.uk/R4/Patient/pat-1"}
     conds[1]["subject"] = {"reference": "urn:uuid:0b7b3a1e-0000-4000-8000-000000000001"}
-    conds[2]["subject"] = {"reference": f"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS[0]}"}
+    conds[2]["subject"] = {
+        "reference": f"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS[0]}"
+    }
     conds[3]["subject"] = {"reference": "Patient/pat-1/_history/3"}
     bundle = {
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"fullUrl": "urn:uuid:0b7b3a1e-0000-4000-8000-000000000001", "resource": pat,
-             "request": {"method": "POST", "url": "Patient"}},
-            *({"fullUrl": f"urn:uuid:{c['id']}", "resource": c,
-               "request": {"method": "POST", "url": "Condition"}} for c in conds),
+            {
+                "fullUrl": "urn:uuid:0b7b3a1e-0000-4000-8000-000000000001",
+                "resource": pat,
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            *(
+                {
+                    "fullUrl": f"urn:uuid:{c['id']}",
+                    "resource": c,
+                    "request": {"method": "POST", "url": "Condition"},
+                }
+                for c in conds
+            ),
         ],
     }
     path = tmp_path / "b.json"
@@ -235,14 +245,34 @@ def test_cli_exit_status_and_report(tmp_path):
     runner = CliRunner()
     good = write_ndjson(tmp_path / "good", locality())
     report = tmp_path / "report.json"
-    ok = runner.invoke(app, ["ingest", str(good), "--warehouse", str(tmp_path / "wh"),
-                             "--report", str(report), "--quiet"])
+    ok = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(good),
+            "--warehouse",
+            str(tmp_path / "wh"),
+            "--report",
+            str(report),
+            "--quiet",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert json.loads(report.read_text())["ok"] is True
     bad = write_lines(tmp_path / "bad" / "Patient.ndjson", [b'{"resourceType": "Patient",'])
     before = tree(tmp_path / "wh")
-    failed = runner.invoke(app, ["ingest", str(bad), "--warehouse", str(tmp_path / "wh"),
-                                 "--report", str(report), "--quiet"])
+    failed = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(bad),
+            "--warehouse",
+            str(tmp_path / "wh"),
+            "--report",
+            str(report),
+            "--quiet",
+        ],
+    )
     assert failed.exit_code == 1
     written = json.loads(report.read_text())
     assert written["ok"] is False

@@ -27,8 +27,11 @@ def locality_csv(folder: Path) -> Path:
         ["org-t1", "RX101", "General Hospital", "trust", "QX1"],
     ])  # fmt: skip
     write_csv(folder / "practitioners.csv", ["id", "name"], [["prac-1", "Dr Asha Patel"]])
-    write_csv(folder / "practitioner_roles.csv", ["id", "practitioner_id", "org_id", "role"],
-              [["role-1", "prac-1", "P81001", "gp"]])
+    write_csv(
+        folder / "practitioner_roles.csv",
+        ["id", "practitioner_id", "org_id", "role"],
+        [["role-1", "prac-1", "P81001", "gp"]],
+    )
     write_csv(folder / "patients.csv", [
         "id", "nhs_number", "birth_date", "sex", "ethnicity", "lsoa", "death_date", "opted_out",
     ], [
@@ -48,16 +51,21 @@ def locality_csv(folder: Path) -> Path:
         ["cond-1", "pat-1", "snomed", "38341003", "2015-06-01", ""],
         ["cond-2", "pat-3", "snomed", "49436004", "2019-02-01", "2024-01-01"],
     ])  # fmt: skip
-    write_csv(folder / "observations.csv",
-              ["id", "nhs_number", "system", "code", "date", "value", "unit"],
-              [["obs-1", NHS[0], "snomed", "271649006", "2024-03-01", "142", "mm[Hg]"]])
+    write_csv(
+        folder / "observations.csv",
+        ["id", "nhs_number", "system", "code", "date", "value", "unit"],
+        [["obs-1", NHS[0], "snomed", "271649006", "2024-03-01", "142", "mm[Hg]"]],
+    )
     write_csv(folder / "medications.csv",
               ["id", "nhs_number", "system", "code", "start_date", "end_date", "kind"], [
         ["med-1", NHS[0], "dmd", "318420003", "2024-03-01", "2024-09-01", "request"],
         ["med-2", NHS[1], "dmd", "322236009", "2023-01-01", "2023-02-01", "statement"],
     ])  # fmt: skip
-    write_csv(folder / "procedures.csv", ["id", "nhs_number", "system", "code", "date"],
-              [["proc-1", NHS[2], "snomed", "73761001", "2022-05-05"]])
+    write_csv(
+        folder / "procedures.csv",
+        ["id", "nhs_number", "system", "code", "date"],
+        [["proc-1", NHS[2], "snomed", "73761001", "2022-05-05"]],
+    )
     write_csv(folder / "encounters.csv", [
         "id", "nhs_number", "kind", "start", "end", "booked_at", "status", "mode", "org_id",
         "practitioner_role_id", "specialty",
@@ -85,16 +93,33 @@ def test_csv_extract_equals_the_fhir_load_of_the_same_data(tmp_path):
     assert fhir_result.ok, fhir_result.report["errors"]
     assert contents(tmp_path / "wh_csv") == contents(tmp_path / "wh_fhir")
     assert contents(tmp_path / "wh_csv")["areas"] == [
-        {"id": "E01000001", "lsoa": "E01000001", "imd_decile": 3, "updated_at": None,
-         "version_id": None, "batch": 1}
+        {
+            "id": "E01000001",
+            "lsoa": "E01000001",
+            "imd_decile": 3,
+            "updated_at": None,
+            "version_id": None,
+            "batch": 1,
+        }
     ]
 
 
 def test_csv_patient_without_nhs_number_uses_local_id(tmp_path):
-    write_csv(tmp_path / "in" / "patients.csv",
-              ["id", "nhs_number", "local_id", "birth_date", "sex", "ethnicity", "lsoa",
-               "death_date", "opted_out"],
-              [["p1", "", "EMIS-123", "1970-01-01", "female", "", "", "", ""]])
+    write_csv(
+        tmp_path / "in" / "patients.csv",
+        [
+            "id",
+            "nhs_number",
+            "local_id",
+            "birth_date",
+            "sex",
+            "ethnicity",
+            "lsoa",
+            "death_date",
+            "opted_out",
+        ],
+        [["p1", "", "EMIS-123", "1970-01-01", "female", "", "", "", ""]],
+    )
     result = ingest([tmp_path / "in"], tmp_path / "wh")
     assert result.ok, result.report["errors"]
     row = contents(tmp_path / "wh")["patients"][0]
@@ -104,8 +129,11 @@ def test_csv_patient_without_nhs_number_uses_local_id(tmp_path):
 
 def test_csv_rows_with_both_patient_columns_are_rejected(tmp_path):
     src = locality_csv(tmp_path / "csv")
-    write_csv(src / "procedures.csv", ["id", "nhs_number", "patient_ref", "system", "code", "date"],
-              [["proc-1", NHS[2], "pat-3", "snomed", "73761001", "2022-05-05"]])
+    write_csv(
+        src / "procedures.csv",
+        ["id", "nhs_number", "patient_ref", "system", "code", "date"],
+        [["proc-1", NHS[2], "pat-3", "snomed", "73761001", "2022-05-05"]],
+    )
     result = ingest([src], tmp_path / "wh")
     assert [e["code"] for e in result.report["errors"]] == ["invalid_value"]
 
@@ -164,10 +192,17 @@ def test_synthea_clinical_codes(synthea):
     assert {m["system"] for m in data["medications"]} == {"rxnorm"}
     # The metformin request is coded through a Medication resource (medicationReference).
     assert "860975" in {m["code"] for m in data["medications"]}
-    bp = sorted((o["id"][-2:], o["code"], o["value"]) for o in data["observations"]
-                if o["code"] in ("8462-4", "8480-6"))  # two panels, one row per component
-    assert bp == [("-0", "8462-4", 72.0), ("-0", "8462-4", 84.0),
-                  ("-1", "8480-6", 118.0), ("-1", "8480-6", 138.0)]
+    bp = sorted(
+        (o["id"][-2:], o["code"], o["value"])
+        for o in data["observations"]
+        if o["code"] in ("8462-4", "8480-6")
+    )  # two panels, one row per component
+    assert bp == [
+        ("-0", "8462-4", 72.0),
+        ("-0", "8462-4", 84.0),
+        ("-1", "8480-6", 118.0),
+        ("-1", "8480-6", 138.0),
+    ]
     smoking = [o for o in data["observations"] if o["code"] == "72166-2"]
     assert smoking[0]["value"] is None  # a coded answer has no numeric value
 
@@ -177,8 +212,9 @@ def test_synthea_roles_resolve_conditional_references(synthea):
     practitioners = {p["id"]: p["name"] for p in data["practitioners"]}
     assert sorted(practitioners.values()) == ["Dr. Ana972 Velásquez115", "Dr. Toby274 Kshlerin58"]
     orgs = {o["org_id"]: o["name"] for o in data["organisations"]}
-    roles = {orgs[r["org_id"]]: practitioners[r["practitioner_id"]]
-             for r in data["practitioner_roles"]}
+    roles = {
+        orgs[r["org_id"]]: practitioners[r["practitioner_id"]] for r in data["practitioner_roles"]
+    }
     assert roles["PCP120584"] == "Dr. Toby274 Kshlerin58"
 
 

@@ -32,8 +32,7 @@ def version(rid: str, v: int) -> dict:
 
 patient_versions = st.fixed_dictionaries({p: st.integers(0, VERSIONS - 1) for p in PATIENTS})
 picks = st.lists(
-    st.tuples(st.sampled_from([c for c, _ in CONDITIONS] + PATIENTS),
-              st.integers(0, VERSIONS - 1)),
+    st.tuples(st.sampled_from([c for c, _ in CONDITIONS] + PATIENTS), st.integers(0, VERSIONS - 1)),
     max_size=6,
 )
 batches = st.tuples(patient_versions, st.lists(picks, min_size=0, max_size=2))
@@ -67,8 +66,11 @@ def test_loading_twice_equals_loading_once_and_newest_wins(plan):
         for batch in sequence:
             for rid, v in batch:
                 newest[rid] = max(v, newest.get(rid, -1))
-        got = {r["id"]: r["updated_at"].strftime("%Y-%m-%dT%H:%M:%SZ")
-               for table in ("patients", "conditions") for r in once[table]}
+        got = {
+            r["id"]: r["updated_at"].strftime("%Y-%m-%dT%H:%M:%SZ")
+            for table in ("patients", "conditions")
+            for r in once[table]
+        }
         assert got == {rid: stamp(v) for rid, v in newest.items()}
         codes = {r["id"]: r["code"] for r in once["conditions"]}
         assert codes == {rid: CODES[v] for rid, v in newest.items() if rid.startswith("c")}

@@ -18,12 +18,14 @@ def summary(tmp_path_factory):
     return summarise(out)
 
 
-@pytest.mark.parametrize("register", [r for r in clinical.registers() if r.checked],
-                         ids=lambda r: r.register_id)
+@pytest.mark.parametrize(
+    "register", [r for r in clinical.registers() if r.checked], ids=lambda r: r.register_id
+)
 def test_prevalence_within_15_percent_of_qof(summary, register):
     got = summary["registers"][register.register_id]["prevalence_pct"]
     assert abs(got / register.prevalence_pct - 1) <= 0.15, (
-        f"{register.register_id}: {got:.2f}% vs England {register.prevalence_pct}%")
+        f"{register.register_id}: {got:.2f}% vs England {register.prevalence_pct}%"
+    )
 
 
 def test_emergency_admission_rates_like_england(summary):

@@ -15,8 +15,18 @@ from wraparound.analytics.stratify import run
 from wraparound.cli import app
 from wraparound.warehouse.engine import connect
 
-REQUIRED = ("auroc", "auprc", "brier", "calibration_slope", "calibration_intercept",
-            "ppv_top", "sensitivity_top", "baselines", "subgroups", "oracle_auroc")
+REQUIRED = (
+    "auroc",
+    "auprc",
+    "brier",
+    "calibration_slope",
+    "calibration_intercept",
+    "ppv_top",
+    "sensitivity_top",
+    "baselines",
+    "subgroups",
+    "oracle_auroc",
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,24 +48,46 @@ def test_json_has_the_required_keys(first):
         assert key in first, key
     for key in ("ppv_top", "sensitivity_top"):
         assert set(first[key]) == {"0.5", "1", "2", "5"}
-    assert set(first["baselines"]) == {"age_sex", "prior_emergency_admissions",
-                                       "logistic_regression"}
+    assert set(first["baselines"]) == {
+        "age_sex",
+        "prior_emergency_admissions",
+        "logistic_regression",
+    }
     assert set(first["subgroups"]) == {"sex", "age_band", "imd_quintile", "ethnic_group"}
     assert 0.5 < first["oracle_auroc"] < 1
-    assert first["index_dates"] == {"training": "2024-04-01", "validation": "2025-04-01",
-                                    "current": "2026-04-01"}
+    assert first["index_dates"] == {
+        "training": "2024-04-01",
+        "validation": "2025-04-01",
+        "current": "2026-04-01",
+    }
 
 
 def test_results_are_published_with_the_model_version(warehouse, first):
     run_dir = results.latest_run(warehouse, "risk")
     assert run_dir.name == first["run_id"]
-    for name in ("scores.parquet", "registers.parquet", "register_changes.parquet",
-                 "metrics.json", "model.txt", "model.json", "model_card.md",
-                 "calibration.png", "roc.png"):
+    for name in (
+        "scores.parquet",
+        "registers.parquet",
+        "register_changes.parquet",
+        "metrics.json",
+        "model.txt",
+        "model.json",
+        "model_card.md",
+        "calibration.png",
+        "roc.png",
+    ):
         assert (run_dir / name).stat().st_size > 0, name
     record = json.loads((run_dir / "model.json").read_text())
-    for key in ("training", "data_snapshot", "features", "parameters", "seed", "metrics",
-                "code_version", "model_version"):
+    for key in (
+        "training",
+        "data_snapshot",
+        "features",
+        "parameters",
+        "seed",
+        "metrics",
+        "code_version",
+        "model_version",
+    ):
         assert key in record
     scores = pl.read_parquet(run_dir / "scores.parquet")
     assert set(scores["model_version"]) == {first["model_version"]}
@@ -76,8 +108,10 @@ def test_opted_out_patients_are_scored_but_not_trained_on_or_counted(warehouse, 
         training = stratify.labelled(engine, dates.training)
         validation = stratify.labelled(engine, dates.validation)
     record = json.loads((run_dir / "model.json").read_text())
-    assert record["validated_model"]["training"]["rows"] == training.filter(
-        ~pl.col("opted_out")).height
+    assert (
+        record["validated_model"]["training"]["rows"]
+        == training.filter(~pl.col("opted_out")).height
+    )
     assert first["n"] == validation.filter(~pl.col("opted_out")).height
 
 
@@ -89,7 +123,8 @@ def test_a_second_refresh_reproduces_scores_and_records_register_changes(warehou
     a = pl.read_parquet(first_dir / "scores.parquet")
     b = pl.read_parquet(second_dir / "scores.parquet")
     assert a.select("patient_id", "score", "reasons").equals(
-        b.select("patient_id", "score", "reasons"))
+        b.select("patient_id", "score", "reasons")
+    )
     assert second["model_version"] == first["model_version"]
     changes = pl.read_parquet(second_dir / "register_changes.parquet")
     assert set(changes["change"]) == {"stayed"}

@@ -9,9 +9,13 @@ from wraparound.analytics import disclosure
 
 
 def test_rule():
-    df = pl.DataFrame({"numerator": [0.0, 1, 7, 8, 12, 13, 250],
-                       "denominator": [100.0, 100, 100, 100, 102, 3, 1000],
-                       "value": [0.0, 1, 7, 8, 11.76, 433.3, 25.0]})
+    df = pl.DataFrame(
+        {
+            "numerator": [0.0, 1, 7, 8, 12, 13, 250],
+            "denominator": [100.0, 100, 100, 100, 102, 3, 1000],
+            "value": [0.0, 1, 7, 8, 11.76, 433.3, 25.0],
+        }
+    )
     out = disclosure.disclose(df, ["numerator", "denominator"], ["value"])
     assert out["suppressed"].to_list() == [False, True, True, False, False, True, False]
     assert out["numerator"].to_list() == [0, None, None, 10, 10, None, 250]

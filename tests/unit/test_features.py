@@ -33,8 +33,7 @@ def test_utilisation_counts_the_year_before_and_cuts_stays_at_the_index_date(tmp
         admission("p", at(INDEX - 366 * day), at(INDEX - 360 * day)),  # before the window
         admission("p", at(INDEX), at(INDEX + 5 * day)),  # the outcome window
         admission("p", at(INDEX - 20 * day), at(INDEX - 20 * day, 18), kind="ae_attendance"),
-        {**admission("p", at(INDEX - 30 * day), None, kind="gp_appointment"),
-         "status": "dna"},
+        {**admission("p", at(INDEX - 30 * day), None, kind="gp_appointment"), "status": "dna"},
     ]
     wh = write(tmp_path, person("p", 80), {"encounters": encounters})
     row = feature_rows(wh)["p"]
@@ -48,9 +47,16 @@ def test_utilisation_counts_the_year_before_and_cuts_stays_at_the_index_date(tmp
 def test_registers_follow_their_age_rules(tmp_path):
     depression = next(r for r in clinical.registers() if r.register_id == "depression")
     hf = next(r for r in clinical.registers() if r.register_id == "heart_failure")
-    rows = [{"patient_id": pid, "system": "snomed", "code": reg.codes[0],
-             "onset_date": dt.date(2020, 1, 1)}
-            for pid in ("child", "adult") for reg in (depression, hf)]
+    rows = [
+        {
+            "patient_id": pid,
+            "system": "snomed",
+            "code": reg.codes[0],
+            "onset_date": dt.date(2020, 1, 1),
+        }
+        for pid in ("child", "adult")
+        for reg in (depression, hf)
+    ]
     wh = write(tmp_path, person("child", 12), person("adult", 40), {"conditions": rows})
     got = feature_rows(wh)
     assert (got["child"]["ltc_depression"], got["child"]["ltc_heart_failure"]) == (0, 1)
@@ -67,30 +73,62 @@ def test_no_leakage_from_events_on_or_after_the_index_date(small_warehouse, tmp_
     before = feature_rows(root, index)
     patients = list(before)[:500]
     codes = [r.codes[0] for r in clinical.registers() if r.codes] + [
-        d.codes[0] for d in clinical.efi_deficits() if d.codes]
+        d.codes[0] for d in clinical.efi_deficits() if d.codes
+    ]
     meds = [m.code for m in clinical.medications()]
-    kinds = ("emergency_admission", "ae_attendance", "gp_appointment", "outpatient",
-             "community", "elective_admission")
+    kinds = (
+        "emergency_admission",
+        "ae_attendance",
+        "gp_appointment",
+        "outpatient",
+        "community",
+        "elective_admission",
+    )
     future = []
     for i, pid in enumerate(patients):
         for k, kind in enumerate(kinds):
             start = at(index + dt.timedelta(days=(i + k) % 300), hour=0)
-            future.append({**admission(pid, start, start + dt.timedelta(days=4), kind),
-                           "id": f"future-e-{i}-{k}"})
-    conds = [{"id": f"future-c-{i}-{j}", "patient_id": pid, "system": "snomed", "code": c,
-              "onset_date": index + dt.timedelta(days=j % 30)}
-             for i, pid in enumerate(patients) for j, c in enumerate(codes[:20])]
-    issued = [{"id": f"future-m-{i}-{j}", "patient_id": pid, "system": "snomed", "code": c,
-               "start_date": index, "kind": "request"}
-              for i, pid in enumerate(patients) for j, c in enumerate(meds[:8])]
+            future.append(
+                {
+                    **admission(pid, start, start + dt.timedelta(days=4), kind),
+                    "id": f"future-e-{i}-{k}",
+                }
+            )
+    conds = [
+        {
+            "id": f"future-c-{i}-{j}",
+            "patient_id": pid,
+            "system": "snomed",
+            "code": c,
+            "onset_date": index + dt.timedelta(days=j % 30),
+        }
+        for i, pid in enumerate(patients)
+        for j, c in enumerate(codes[:20])
+    ]
+    issued = [
+        {
+            "id": f"future-m-{i}-{j}",
+            "patient_id": pid,
+            "system": "snomed",
+            "code": c,
+            "start_date": index,
+            "kind": "request",
+        }
+        for i, pid in enumerate(patients)
+        for j, c in enumerate(meds[:8])
+    ]
     wh = Warehouse(root)
     with connect(wh) as engine, wh.transaction({"source": "test-future"}) as tx:
         upsert(engine, tx, "encounters", table("encounters", future))
         upsert(engine, tx, "conditions", table("conditions", conds))
         upsert(engine, tx, "medications", table("medications", issued))
     with connect(wh) as engine:
-        grew = engine.to_arrow(engine.table("encounters").filter(
-            engine.table("encounters").id.startswith("future-")).count().as_table())
+        grew = engine.to_arrow(
+            engine.table("encounters")
+            .filter(engine.table("encounters").id.startswith("future-"))
+            .count()
+            .as_table()
+        )
     assert grew.column(0)[0].as_py() == len(future)
     assert feature_rows(root, index) == before
 

@@ -21,18 +21,29 @@ def table(name: str, rows: list[dict]) -> pa.Table:
     """Rows for a warehouse table; ids and bookkeeping filled in, other columns null."""
     schema = TABLES[name]
     filled = [{"id": f"{name}-{next(_ids)}", "batch": 1, **r} for r in rows]
-    return pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in filled],
-                                schema=schema)
+    return pa.Table.from_pylist(
+        [{f.name: r.get(f.name) for f in schema} for r in filled], schema=schema
+    )
 
 
-def person(pid: str, age: int, sex: str = "female", practice: str = "P1",
-           opted_out: bool = False) -> dict[str, list[dict]]:
+def person(
+    pid: str, age: int, sex: str = "female", practice: str = "P1", opted_out: bool = False
+) -> dict[str, list[dict]]:
     birth = dt.date(INDEX.year - age - 1, 12, 31)
     return {
-        "patients": [{"patient_id": pid, "birth_date": birth, "sex": sex, "ethnicity": "A",
-                      "lsoa": "L1", "opted_out": opted_out}],
-        "registrations": [{"patient_id": pid, "practice_id": practice,
-                           "start_date": dt.date(2000, 1, 1)}],
+        "patients": [
+            {
+                "patient_id": pid,
+                "birth_date": birth,
+                "sex": sex,
+                "ethnicity": "A",
+                "lsoa": "L1",
+                "opted_out": opted_out,
+            }
+        ],
+        "registrations": [
+            {"patient_id": pid, "practice_id": practice, "start_date": dt.date(2000, 1, 1)}
+        ],
     }
 
 
@@ -43,19 +54,32 @@ def deficit_code(deficit_id: str) -> str:
 def coded_deficits(pid: str, n: int, onset: dt.date = dt.date(2020, 1, 1)) -> list[dict]:
     """``n`` distinct code-based deficits for a patient."""
     ids = [d.deficit_id for d in clinical.efi_deficits() if not d.rule][:n]
-    return [{"patient_id": pid, "system": "snomed", "code": deficit_code(d),
-             "onset_date": onset} for d in ids]
+    return [
+        {"patient_id": pid, "system": "snomed", "code": deficit_code(d), "onset_date": onset}
+        for d in ids
+    ]
 
 
 def medicine(pid: str, code: str, start: dt.date) -> dict:
-    return {"patient_id": pid, "system": "snomed", "code": code, "start_date": start,
-            "kind": "request"}
+    return {
+        "patient_id": pid,
+        "system": "snomed",
+        "code": code,
+        "start_date": start,
+        "kind": "request",
+    }
 
 
-def admission(pid: str, start: dt.datetime, end: dt.datetime | None,
-              kind: str = "emergency_admission") -> dict:
-    return {"patient_id": pid, "kind": kind, "start": start.replace(tzinfo=dt.UTC),
-            "end": end.replace(tzinfo=dt.UTC) if end else None, "status": "attended"}
+def admission(
+    pid: str, start: dt.datetime, end: dt.datetime | None, kind: str = "emergency_admission"
+) -> dict:
+    return {
+        "patient_id": pid,
+        "kind": kind,
+        "start": start.replace(tzinfo=dt.UTC),
+        "end": end.replace(tzinfo=dt.UTC) if end else None,
+        "status": "attended",
+    }
 
 
 ORGANISATIONS = [
@@ -68,8 +92,10 @@ ORGANISATIONS = [
 
 def write(root, *parts: dict[str, list[dict]]) -> Warehouse:
     """A warehouse holding the union of ``parts`` (dicts of table name -> rows)."""
-    rows: dict[str, list[dict]] = {"organisations": list(ORGANISATIONS),
-                                   "areas": [{"lsoa": "L1", "imd_decile": 3}]}
+    rows: dict[str, list[dict]] = {
+        "organisations": list(ORGANISATIONS),
+        "areas": [{"lsoa": "L1", "imd_decile": 3}],
+    }
     for part in parts:
         for name, r in part.items():
             rows.setdefault(name, []).extend(r)

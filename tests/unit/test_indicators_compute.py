@@ -53,63 +53,159 @@ def _d(day: str) -> dt.date:
     return dt.date.fromisoformat(day)
 
 
-def _encounter(patient, kind, start, end=None, booked=None, status="attended", specialty=None,
-               clinician=None):
-    return {"patient_id": patient, "kind": kind, "start": _ts(start),
-            "end": _ts(end) if end else _ts(start, 11),
-            "booked_at": _ts(booked) if booked else None, "status": status,
-            "specialty": specialty, "practitioner_role_id": clinician}
+def _encounter(
+    patient, kind, start, end=None, booked=None, status="attended", specialty=None, clinician=None
+):
+    return {
+        "patient_id": patient,
+        "kind": kind,
+        "start": _ts(start),
+        "end": _ts(end) if end else _ts(start, 11),
+        "booked_at": _ts(booked) if booked else None,
+        "status": status,
+        "specialty": specialty,
+        "practitioner_role_id": clinician,
+    }
 
 
 def build(root) -> Warehouse:
     wh = Warehouse(root)
     patients = [
-        ("p1", "1960-06-15", "female", "A", False), ("p2", "1950-01-01", "male", "B", False),
-        ("p3", "1960-06-15", "female", "A", True), ("p4", "2022-05-01", "female", "A", False),
+        ("p1", "1960-06-15", "female", "A", False),
+        ("p2", "1950-01-01", "male", "B", False),
+        ("p3", "1960-06-15", "female", "A", True),
+        ("p4", "2022-05-01", "female", "A", False),
         ("p5", "1940-03-01", "male", "B", False),
     ]
     practice = {"p1": "P1", "p2": "P1", "p3": "P1", "p4": "P2", "p5": "P2"}
     with wh.transaction({"source": "test"}) as tx:
-        tx.append("organisations", _table("organisations", [
-            {"org_id": "W", "kind": "locality"},
-            {"org_id": "N", "kind": "neighbourhood", "parent_id": "W"},
-            {"org_id": "P1", "kind": "practice", "parent_id": "N"},
-            {"org_id": "P2", "kind": "practice", "parent_id": "N"},
-        ]))
-        tx.append("areas", _table("areas", [{"lsoa": "A", "imd_decile": 1},
-                                            {"lsoa": "B", "imd_decile": 10}]))
-        tx.append("patients", _table("patients", [
-            {"patient_id": p, "birth_date": _d(b), "sex": s, "lsoa": a, "opted_out": o}
-            for p, b, s, a, o in patients]))
-        tx.append("registrations", _table("registrations", [
-            {"patient_id": p, "practice_id": practice[p],
-             "start_date": max(_d("2000-01-01"), _d(b))} for p, b, *_ in patients]))
-        tx.append("conditions", _table("conditions", [
-            {"patient_id": p, "system": "snomed", "code": DM, "onset_date": _d("2015-01-01")}
-            for p in ("p1", "p2", "p3")] + [
-            {"patient_id": "p5", "system": "snomed", "code": AF,
-             "onset_date": _d("2019-01-01")}]))
-        tx.append("observations", _table("observations", [
-            {"patient_id": p, "system": "snomed", "code": HBA1C, "date": _d(day), "value": v}
-            for p, day, v in [("p1", "2024-03-10", 50), ("p1", "2024-11-05", 70),
-                              ("p2", "2024-06-01", 55), ("p3", "2024-06-01", 40)]]))
-        tx.append("medications", _table("medications", [
-            {"patient_id": "p5", "system": "snomed", "code": APIXABAN,
-             "start_date": _d("2024-12-01"), "kind": "request"}]))
-        tx.append("encounters", _table("encounters", [
-            _encounter("p1", "community", "2024-01-01"),
-            _encounter("p1", "community", "2025-12-31"),
-            _encounter("p1", "ae_attendance", "2025-03-03"),
-            _encounter("p3", "ae_attendance", "2025-03-03"),
-            _encounter("p1", "outpatient", "2025-03-02", specialty="100"),
-            _encounter("p2", "emergency_admission", "2025-03-05", end="2025-03-25"),
-            _encounter("p4", "gp_appointment", "2025-03-10", booked="2025-03-10",
-                       clinician="R1"),
-            _encounter("p4", "gp_appointment", "2025-03-12", booked="2025-03-09",
-                       clinician="R2"),
-            _encounter("p4", "gp_appointment", "2025-03-20", booked="2025-03-18",
-                       status="dna", clinician="R1"),
-        ]))
+        tx.append(
+            "organisations",
+            _table(
+                "organisations",
+                [
+                    {"org_id": "W", "kind": "locality"},
+                    {"org_id": "N", "kind": "neighbourhood", "parent_id": "W"},
+                    {"org_id": "P1", "kind": "practice", "parent_id": "N"},
+                    {"org_id": "P2", "kind": "practice", "parent_id": "N"},
+                ],
+            ),
+        )
+        tx.append(
+            "areas",
+            _table("areas", [{"lsoa": "A", "imd_decile": 1}, {"lsoa": "B", "imd_decile": 10}]),
+        )
+        tx.append(
+            "patients",
+            _table(
+                "patients",
+                [
+                    {"patient_id": p, "birth_date": _d(b), "sex": s, "lsoa": a, "opted_out": o}
+                    for p, b, s, a, o in patients
+                ],
+            ),
+        )
+        tx.append(
+            "registrations",
+            _table(
+                "registrations",
+                [
+                    {
+                        "patient_id": p,
+                        "practice_id": practice[p],
+                        "start_date": max(_d("2000-01-01"), _d(b)),
+                    }
+                    for p, b, *_ in patients
+                ],
+            ),
+        )
+        tx.append(
+            "conditions",
+            _table(
+                "conditions",
+                [
+                    {
+                        "patient_id": p,
+                        "system": "snomed",
+                        "code": DM,
+                        "onset_date": _d("2015-01-01"),
+                    }
+                    for p in ("p1", "p2", "p3")
+                ]
+                + [
+                    {
+                        "patient_id": "p5",
+                        "system": "snomed",
+                        "code": AF,
+                        "onset_date": _d("2019-01-01"),
+                    }
+                ],
+            ),
+        )
+        tx.append(
+            "observations",
+            _table(
+                "observations",
+                [
+                    {
+                        "patient_id": p,
+                        "system": "snomed",
+                        "code": HBA1C,
+                        "date": _d(day),
+                        "value": v,
+                    }
+                    for p, day, v in [
+                        ("p1", "2024-03-10", 50),
+                        ("p1", "2024-11-05", 70),
+                        ("p2", "2024-06-01", 55),
+                        ("p3", "2024-06-01", 40),
+                    ]
+                ],
+            ),
+        )
+        tx.append(
+            "medications",
+            _table(
+                "medications",
+                [
+                    {
+                        "patient_id": "p5",
+                        "system": "snomed",
+                        "code": APIXABAN,
+                        "start_date": _d("2024-12-01"),
+                        "kind": "request",
+                    }
+                ],
+            ),
+        )
+        tx.append(
+            "encounters",
+            _table(
+                "encounters",
+                [
+                    _encounter("p1", "community", "2024-01-01"),
+                    _encounter("p1", "community", "2025-12-31"),
+                    _encounter("p1", "ae_attendance", "2025-03-03"),
+                    _encounter("p3", "ae_attendance", "2025-03-03"),
+                    _encounter("p1", "outpatient", "2025-03-02", specialty="100"),
+                    _encounter("p2", "emergency_admission", "2025-03-05", end="2025-03-25"),
+                    _encounter(
+                        "p4", "gp_appointment", "2025-03-10", booked="2025-03-10", clinician="R1"
+                    ),
+                    _encounter(
+                        "p4", "gp_appointment", "2025-03-12", booked="2025-03-09", clinician="R2"
+                    ),
+                    _encounter(
+                        "p4",
+                        "gp_appointment",
+                        "2025-03-20",
+                        booked="2025-03-18",
+                        status="dna",
+                        clinician="R1",
+                    ),
+                ],
+            ),
+        )
     return wh
 
 
@@ -122,15 +218,30 @@ def tiny(tmp_path_factory):
 
 def _add_app_and_risk(root):
     (root / "app_events").mkdir()
-    pq.write_table(pa.table({
-        "patient_id": ["p1", "p1", "p3"],
-        "kind": ["named_gp_assigned", "ltc_review", "ltc_review"],
-        "date": pa.array([_d("2024-02-01"), _d("2024-01-15"), _d("2024-01-15")], pa.date32()),
-    }), root / "app_events" / "export-1.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "patient_id": ["p1", "p1", "p3"],
+                "kind": ["named_gp_assigned", "ltc_review", "ltc_review"],
+                "date": pa.array(
+                    [_d("2024-02-01"), _d("2024-01-15"), _d("2024-01-15")], pa.date32()
+                ),
+            }
+        ),
+        root / "app_events" / "export-1.parquet",
+    )
     run_dir = root / "results" / "risk" / "r1"
     run_dir.mkdir(parents=True)
-    pq.write_table(pa.table({"patient_id": ["p1", "p2"], "stream": ["high_needs", "less_complex"],
-                             "efi_category": ["moderate", "fit"]}), run_dir / "scores.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "patient_id": ["p1", "p2"],
+                "stream": ["high_needs", "less_complex"],
+                "efi_category": ["moderate", "fit"],
+            }
+        ),
+        run_dir / "scores.parquet",
+    )
     (root / "results" / "risk" / "latest.json").write_text(json.dumps({"run_id": "r1"}))
 
 
@@ -152,9 +263,13 @@ def with_app(tmp_path_factory):
 
 def _value(run_dir, indicator, period, org, level="practice", subgroup="all"):
     values = pl.read_parquet(run_dir / "indicator_values.parquet")
-    rows = values.filter((pl.col("indicator_id") == indicator) & (pl.col("period") == period)
-                         & (pl.col("org_id") == org) & (pl.col("level") == level)
-                         & (pl.col("subgroup") == subgroup))
+    rows = values.filter(
+        (pl.col("indicator_id") == indicator)
+        & (pl.col("period") == period)
+        & (pl.col("org_id") == org)
+        & (pl.col("level") == level)
+        & (pl.col("subgroup") == subgroup)
+    )
     assert rows.height == 1, (indicator, period, org, rows)
     return rows.row(0, named=True)
 
@@ -228,10 +343,16 @@ def test_dsr_not_shown_under_ten_events(published):
 
 def test_rates_by_specialty_include_practices_with_none(published):
     _, d = published
-    assert _value(d, "outpatient_attendances_by_specialty", "2025-03", "P1",
-                  subgroup="100")["numerator"] == 1
-    assert _value(d, "outpatient_attendances_by_specialty", "2025-03", "P2",
-                  subgroup="100")["value"] == 0.0
+    assert (
+        _value(d, "outpatient_attendances_by_specialty", "2025-03", "P1", subgroup="100")[
+            "numerator"
+        ]
+        == 1
+    )
+    assert (
+        _value(d, "outpatient_attendances_by_specialty", "2025-03", "P2", subgroup="100")["value"]
+        == 0.0
+    )
 
 
 def test_levels_add_up(published):
@@ -245,8 +366,10 @@ def test_levels_add_up(published):
 def test_inequalities_by_quintile(published):
     _, d = published
     gaps = pl.read_parquet(d / "inequality_gaps.parquet").filter(
-        (pl.col("indicator_id") == "diabetes_hba1c_58") & (pl.col("period") == "2025-03")
-        & (pl.col("level") == "locality"))
+        (pl.col("indicator_id") == "diabetes_hba1c_58")
+        & (pl.col("period") == "2025-03")
+        & (pl.col("level") == "locality")
+    )
     # Most deprived (p1): 0%; least deprived (p2): 100%.
     assert gaps.row(0, named=True)["gap"] == -100.0
 

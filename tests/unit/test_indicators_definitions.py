@@ -8,7 +8,7 @@ import pytest
 from wraparound.analytics.indicators import definition
 from wraparound.analytics.indicators.definition import DefinitionError, parse
 
-GOOD = '''
+GOOD = """
 id = "x"
 version = 1
 title = "T"
@@ -27,7 +27,7 @@ registers = ["diabetes"]
 
 [numerator]
 where = [{ latest_observation = "hba1c", within_months = 12, at_most = 58 }]
-'''
+"""
 
 
 def _edit(old: str, new: str) -> str:
@@ -55,23 +55,31 @@ def test_a_good_definition_parses():
     assert len(indicator.sha256) == 64
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    ('latest_observation = "hba1c", within_months = 12, at_most = 58',
-     'newest_reading = "hba1c", within_months = 12, at_most = 58',
-     "unknown operator 'newest_reading'"),
-    ('registers = ["diabetes"]', 'registers = ["diabetic"]', "denominator.registers is"),
-    ('at_most = 58', 'at_most = 58, at_least = 20', "exactly one of at_most"),
-    ('within_months = 12, ', '', "needs within_months"),
-    ('type = "proportion"', 'type = "ratio"', "type is 'ratio'"),
-    ('direction = "higher"', 'direction = "up"', "direction is 'up'"),
-    ('id = "x"', 'id = "y"', "must match the file name"),
-    ('source = "warehouse"', 'source = "app"', "source must be 'app' exactly when"),
-    ('tags = ["clinical"]', 'tags = ["clinical"]\ncolour = "red"', "unknown key 'colour'"),
-    ('review_date = 2027-01-01', 'review_date = "soon"', "review_date must be a TOML date"),
-    ('[denominator]', '[denominator]\nperson_time = true', "apply only to a denominator"),
-    ('{ latest_observation', '{ status = ["dna"] }, { latest_observation',
-     "operator 'status' cannot be used here"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'latest_observation = "hba1c", within_months = 12, at_most = 58',
+            'newest_reading = "hba1c", within_months = 12, at_most = 58',
+            "unknown operator 'newest_reading'",
+        ),
+        ('registers = ["diabetes"]', 'registers = ["diabetic"]', "denominator.registers is"),
+        ("at_most = 58", "at_most = 58, at_least = 20", "exactly one of at_most"),
+        ("within_months = 12, ", "", "needs within_months"),
+        ('type = "proportion"', 'type = "ratio"', "type is 'ratio'"),
+        ('direction = "higher"', 'direction = "up"', "direction is 'up'"),
+        ('id = "x"', 'id = "y"', "must match the file name"),
+        ('source = "warehouse"', 'source = "app"', "source must be 'app' exactly when"),
+        ('tags = ["clinical"]', 'tags = ["clinical"]\ncolour = "red"', "unknown key 'colour'"),
+        ("review_date = 2027-01-01", 'review_date = "soon"', "review_date must be a TOML date"),
+        ("[denominator]", "[denominator]\nperson_time = true", "apply only to a denominator"),
+        (
+            "{ latest_observation",
+            '{ status = ["dna"] }, { latest_observation',
+            "operator 'status' cannot be used here",
+        ),
+    ],
+)
 def test_bad_definitions_fail_naming_the_file(old, new, message):
     with pytest.raises(DefinitionError, match=message) as err:
         parse(_edit(old, new), "data/indicators/x.toml")
@@ -86,10 +94,14 @@ def test_missing_key_and_bad_toml():
 
 
 def test_rate_rules():
-    rate = _edit('type = "proportion"', 'type = "crude_rate"').replace(
-        'registers = ["diabetes"]', "person_time = true\nmin_age = 66").replace(
-        'where = [{ latest_observation = "hba1c", within_months = 12, at_most = 58 }]',
-        'events = { kind = "ae_attendance", status = ["attended"] }')
+    rate = (
+        _edit('type = "proportion"', 'type = "crude_rate"')
+        .replace('registers = ["diabetes"]', "person_time = true\nmin_age = 66")
+        .replace(
+            'where = [{ latest_observation = "hba1c", within_months = 12, at_most = 58 }]',
+            'events = { kind = "ae_attendance", status = ["attended"] }',
+        )
+    )
     with pytest.raises(DefinitionError, match="5-year bands"):
         parse(rate, "data/indicators/x.toml")
     assert parse(rate.replace("min_age = 66", "min_age = 65"), "x.toml").type == "crude_rate"
@@ -100,6 +112,6 @@ def test_rate_rules():
 def test_load_reads_a_directory(tmp_path):
     (tmp_path / "x.toml").write_text(GOOD)
     assert [i.id for i in definition.load(tmp_path)] == ["x"]
-    (tmp_path / "x.toml").write_text(_edit('at_most = 58', 'at_most = "58"'))
+    (tmp_path / "x.toml").write_text(_edit("at_most = 58", 'at_most = "58"'))
     with pytest.raises(DefinitionError, match=r"data/indicators/x\.toml: .*must be a number"):
         definition.load(tmp_path)

@@ -16,8 +16,14 @@ def _cells(rates: list[float]) -> pl.DataFrame:
     rows = []
     for i, rate in enumerate(rates):
         for practice in ("P1", "P2"):
-            rows.append({"period": first + i, "practice_id": practice,
-                         "numerator": rate / 2, "denominator": 500.0})
+            rows.append(
+                {
+                    "period": first + i,
+                    "practice_id": practice,
+                    "numerator": rate / 2,
+                    "denominator": 500.0,
+                }
+            )
     return pl.DataFrame(rows)
 
 

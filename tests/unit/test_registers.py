@@ -10,14 +10,18 @@ from wraparound.analytics.streams import load_rules
 
 def scored(values: dict[str, float]) -> pl.DataFrame:
     ids = sorted(values)
-    return pl.DataFrame({
-        "patient_id": ids,
-        "practice_id": ["P1" if int(p[1:]) % 2 else "P2" for p in ids],
-        "neighbourhood_id": ["N1"] * len(ids),
-        "score": [values[p] for p in ids],
-        "risk_band": ["x"] * len(ids), "stream": ["y"] * len(ids),
-        "efi_category": [None] * len(ids), "reasons": [["aged 80"]] * len(ids),
-    })
+    return pl.DataFrame(
+        {
+            "patient_id": ids,
+            "practice_id": ["P1" if int(p[1:]) % 2 else "P2" for p in ids],
+            "neighbourhood_id": ["N1"] * len(ids),
+            "score": [values[p] for p in ids],
+            "risk_band": ["x"] * len(ids),
+            "stream": ["y"] * len(ids),
+            "efi_category": [None] * len(ids),
+            "reasons": [["aged 80"]] * len(ids),
+        }
+    )
 
 
 def test_top_percent_of_each_unit():
@@ -41,9 +45,16 @@ def test_entered_left_and_stayed_across_two_refreshes():
     first_changes = registers.changes(first, None)
     assert set(first_changes["change"]) == {"entered"}
     got = registers.changes(second, first)
-    locality = {r["patient_id"]: r["change"]
-                for r in got.filter(pl.col("level") == "locality").iter_rows(named=True)}
-    assert locality == {"p199": "left", "p195": "entered", "p198": "stayed",
-                        "p197": "stayed", "p196": "stayed"}
+    locality = {
+        r["patient_id"]: r["change"]
+        for r in got.filter(pl.col("level") == "locality").iter_rows(named=True)
+    }
+    assert locality == {
+        "p199": "left",
+        "p195": "entered",
+        "p198": "stayed",
+        "p197": "stayed",
+        "p196": "stayed",
+    }
     left = got.filter((pl.col("patient_id") == "p199") & (pl.col("level") == "locality"))
     assert left["score_now"].to_list() == [None] and left["score_before"].to_list() == [0.995]

@@ -38,15 +38,15 @@ def test_contributions_add_up_to_the_calibrated_log_odds(training):
     model = train(x, y, feats.model_features(), seed=1)
     contrib = model.contributions(x[:50])
     p = model.predict(x[:50])
-    np.testing.assert_allclose(contrib.sum(axis=1) + model.platt[0], np.log(p / (1 - p)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(contrib.sum(axis=1) + model.platt[0], np.log(p / (1 - p)), rtol=1e-6)
 
 
 def test_reasons_are_plain_words_and_true_of_the_patient(training):
     (x, y), df = training
     model = train(x, y, feats.model_features(), seed=1)
-    reasons = explain.reasons(model.contributions(x), x, model.features,
-                              df["efi_category"].to_list()).to_pylist()
+    reasons = explain.reasons(
+        model.contributions(x), x, model.features, df["efi_category"].to_list()
+    ).to_pylist()
     assert sum(1 for r in reasons if r) > 0.5 * len(reasons)
     names = model.features
     for i, patient in enumerate(reasons):
@@ -57,12 +57,10 @@ def test_reasons_are_plain_words_and_true_of_the_patient(training):
             assert "None" not in text and "nan" not in text
             if text == "heart failure":
                 assert x[i, names.index("ltc_heart_failure")] == 1
-    admitted = [i for i in range(len(reasons))
-                if x[i, names.index("emergency_admissions")] >= 2]
+    admitted = [i for i in range(len(reasons)) if x[i, names.index("emergency_admissions")] >= 2]
     hospital = ("emergency admission", "in hospital", "A&E")
     assert admitted
-    mentioned = [any(word in text for text in reasons[i] for word in hospital)
-                 for i in admitted]
+    mentioned = [any(word in text for text in reasons[i] for word in hospital) for i in admitted]
     assert sum(mentioned) >= len(admitted) / 2
 
 

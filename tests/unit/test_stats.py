@@ -34,9 +34,12 @@ RTOL = 1e-6
 
 # Population, lower 95, upper 95, lower 99.8, upper 99.8 (percent), peer value 80.642448%.
 PROPORTION_FUNNEL = [
-    (1, 3.204264, 100, 0, 100), (2, 25.885383, 100, 0, 100),
-    (3, 35.933491, 100, 10.150815, 100), (10, 56.154344, 100, 42.03259, 100),
-    (18, 62.390093, 98.894803, 51.864359, 100), (41, 68.548635, 92.73626, 61.574398, 99.710497),
+    (1, 3.204264, 100, 0, 100),
+    (2, 25.885383, 100, 0, 100),
+    (3, 35.933491, 100, 10.150815, 100),
+    (10, 56.154344, 100, 42.03259, 100),
+    (18, 62.390093, 98.894803, 51.864359, 100),
+    (41, 68.548635, 92.73626, 61.574398, 99.710497),
     (102, 72.974925, 88.309971, 68.553233, 92.731663),
     (1008, 78.203374, 83.081521, 76.796814, 84.488082),
     (9998, 79.867989, 81.416907, 79.421375, 81.863521),
@@ -47,35 +50,108 @@ PEER_PROPORTION = 0.80642448
 
 # Area numerator, denominator and its label in the same funnel.
 PROPORTION_AREAS = [
-    (35078.488, 41980, "High (0.001)"), (24803.6256, 31824, "Low (0.001)"),
-    (50050.7443, 61921, "Not significant"), (26789.238, 33012, "High (0.025)"),
-    (30277.5312, 37828, "Low (0.025)"), (36850.0492, 45449, "High (0.025)"),
-    (34502.0685, 42485, "High (0.025)"), (23910.2469, 29457, "High (0.025)"),
-    (21139.2936, 25992, "High (0.025)"), (29709.0543, 36583, "High (0.025)"),
-    (18550.7595, 22905, "Not significant"), (31573.5024, 39212, "Not significant"),
-    (17321.4088, 21587, "Not significant"), (16924.1296, 20776, "High (0.025)"),
-    (38045.3716, 46958, "High (0.025)"), (18504.9982, 22739, "High (0.025)"),
-    (15524.9934, 19257, "Not significant"), (14493.3552, 17964, "Not significant"),
-    (24866.916, 30929, "Not significant"), (20759.65, 25750, "Not significant"),
+    (35078.488, 41980, "High (0.001)"),
+    (24803.6256, 31824, "Low (0.001)"),
+    (50050.7443, 61921, "Not significant"),
+    (26789.238, 33012, "High (0.025)"),
+    (30277.5312, 37828, "Low (0.025)"),
+    (36850.0492, 45449, "High (0.025)"),
+    (34502.0685, 42485, "High (0.025)"),
+    (23910.2469, 29457, "High (0.025)"),
+    (21139.2936, 25992, "High (0.025)"),
+    (29709.0543, 36583, "High (0.025)"),
+    (18550.7595, 22905, "Not significant"),
+    (31573.5024, 39212, "Not significant"),
+    (17321.4088, 21587, "Not significant"),
+    (16924.1296, 20776, "High (0.025)"),
+    (38045.3716, 46958, "High (0.025)"),
+    (18504.9982, 22739, "High (0.025)"),
+    (15524.9934, 19257, "Not significant"),
+    (14493.3552, 17964, "Not significant"),
+    (24866.916, 30929, "Not significant"),
+    (20759.65, 25750, "Not significant"),
 ]
 
 # Events; lower 95 population (1 year), limit; upper 95 population, limit; lower 99.8
 # population, limit; upper 99.8 population, limit. Peer 116.1720835 per 100,000; 3 years.
 RATE_FUNNEL = [
-    (1, 1598.675694, 20.85059119, 7.264481402, 4588.535848, 2649.348525, 12.58170943,
-     0.287087625, 116108.569),
-    (2, 2072.984403, 32.15975314, 69.49732367, 959.2695538, 3221.906682, 20.69168143,
-     13.02722321, 5117.48863),
-    (9, 4902.152951, 61.19760093, 1180.827018, 254.0592274, 6501.096999, 46.14605812,
-     703.6760012, 426.3325728),
-    (10, 5276.757672, 63.17010446, 1375.943768, 242.2579623, 6924.776769, 48.13632908,
-     849.4639547, 392.4043292),
-    (99, 34583.45945, 95.42133877, 23087.10848, 142.9369123, 38382.78582, 85.97604186,
-     20393.92315, 161.8129075),
-    (519, 162297.6124, 106.5942976, 136379.1382, 126.8522461, 170243.6517, 101.6190608,
-     129531.7435, 133.5579953),
-    (1360, 411529.9259, 110.158048, 369759.5622, 122.6021934, 424043.2424, 106.9073359,
-     358342.3275, 126.5084525),
+    (
+        1,
+        1598.675694,
+        20.85059119,
+        7.264481402,
+        4588.535848,
+        2649.348525,
+        12.58170943,
+        0.287087625,
+        116108.569,
+    ),
+    (
+        2,
+        2072.984403,
+        32.15975314,
+        69.49732367,
+        959.2695538,
+        3221.906682,
+        20.69168143,
+        13.02722321,
+        5117.48863,
+    ),
+    (
+        9,
+        4902.152951,
+        61.19760093,
+        1180.827018,
+        254.0592274,
+        6501.096999,
+        46.14605812,
+        703.6760012,
+        426.3325728,
+    ),
+    (
+        10,
+        5276.757672,
+        63.17010446,
+        1375.943768,
+        242.2579623,
+        6924.776769,
+        48.13632908,
+        849.4639547,
+        392.4043292,
+    ),
+    (
+        99,
+        34583.45945,
+        95.42133877,
+        23087.10848,
+        142.9369123,
+        38382.78582,
+        85.97604186,
+        20393.92315,
+        161.8129075,
+    ),
+    (
+        519,
+        162297.6124,
+        106.5942976,
+        136379.1382,
+        126.8522461,
+        170243.6517,
+        101.6190608,
+        129531.7435,
+        133.5579953,
+    ),
+    (
+        1360,
+        411529.9259,
+        110.158048,
+        369759.5622,
+        122.6021934,
+        424043.2424,
+        106.9073359,
+        358342.3275,
+        126.5084525,
+    ),
 ]
 PEER_RATE = 116.1720835 / 1e5
 YEARS = 3
@@ -130,9 +206,14 @@ def _label(value, l95, u95, l998, u998):
     s998 = st.funnel_status(value, l998, u998)
     s95 = st.funnel_status(value, l95, u95)
     names = {"high": "High", "low": "Low"}
-    return [f"{names[a]} (0.001)" if a != "within" else
-            f"{names[b]} (0.025)" if b != "within" else "Not significant"
-            for a, b in zip(s998, s95, strict=True)]
+    return [
+        f"{names[a]} (0.001)"
+        if a != "within"
+        else f"{names[b]} (0.025)"
+        if b != "within"
+        else "Not significant"
+        for a, b in zip(s998, s95, strict=True)
+    ]
 
 
 def test_z_values_are_1_96_and_3_09():
@@ -153,15 +234,21 @@ def test_proportion_funnel_limits_match_reference():
 def test_proportion_significance_matches_reference_labels():
     x = np.array([r[0] for r in PROPORTION_AREAS])
     n = np.array([r[1] for r in PROPORTION_AREAS], dtype=float)
-    limits = [*st.proportion_funnel(n, PEER_PROPORTION, 0.95),
-              *st.proportion_funnel(n, PEER_PROPORTION, 0.998)]
+    limits = [
+        *st.proportion_funnel(n, PEER_PROPORTION, 0.95),
+        *st.proportion_funnel(n, PEER_PROPORTION, 0.998),
+    ]
     assert _label(x / n, *limits) == [r[2] for r in PROPORTION_AREAS]
 
 
 def test_rate_funnel_limits_match_reference():
     for events, *cols in RATE_FUNNEL:
-        pairs = [(cols[0], cols[1], 0.95, 0), (cols[2], cols[3], 0.95, 1),
-                 (cols[4], cols[5], 0.998, 0), (cols[6], cols[7], 0.998, 1)]
+        pairs = [
+            (cols[0], cols[1], 0.95, 0),
+            (cols[2], cols[3], 0.95, 1),
+            (cols[4], cols[5], 0.998, 0),
+            (cols[6], cols[7], 0.998, 1),
+        ]
         for population_1_year, limit, confidence, side in pairs:
             population = np.array([population_1_year * YEARS])
             got = st.rate_funnel(population, PEER_RATE, confidence, 1e5)[side][0]
@@ -205,8 +292,9 @@ def test_dsr_significance_matches_reference_labels():
 
 
 @pytest.mark.parametrize("confidence", st.LEVELS)
-@pytest.mark.parametrize(("x", "n"), [(0, 10), (1, 1), (3, 7), (65, 100), (999, 1000),
-                                      (12345, 67890)])
+@pytest.mark.parametrize(
+    ("x", "n"), [(0, 10), (1, 1), (3, 7), (65, 100), (999, 1000), (12345, 67890)]
+)
 def test_wilson_limits_solve_the_score_equation(x, n, confidence):
     z = st.z_value(confidence)
     lower, upper = (a[0] for a in st.wilson([x], [n], confidence))
@@ -214,10 +302,12 @@ def test_wilson_limits_solve_the_score_equation(x, n, confidence):
     def score(p):
         return (x - n * p) / np.sqrt(n * p * (1 - p))
 
-    expected_lower = 0.0 if x == 0 else optimize.brentq(
-        lambda p: score(p) - z, 1e-15, min(x / n, 1 - 1e-15))
-    expected_upper = 1.0 if x == n else optimize.brentq(
-        lambda p: score(p) + z, max(x / n, 1e-15), 1 - 1e-15)
+    expected_lower = (
+        0.0 if x == 0 else optimize.brentq(lambda p: score(p) - z, 1e-15, min(x / n, 1 - 1e-15))
+    )
+    expected_upper = (
+        1.0 if x == n else optimize.brentq(lambda p: score(p) + z, max(x / n, 1e-15), 1 - 1e-15)
+    )
     assert lower == pytest.approx(expected_lower, rel=RTOL, abs=1e-12)
     assert upper == pytest.approx(expected_upper, rel=RTOL, abs=1e-12)
 
@@ -246,10 +336,10 @@ def test_no_events_has_lower_limit_zero_and_exact_upper_limit():
 def test_byars_limits_from_ten_events(x):
     z = st.z_value(0.95)
     lower, upper = st.count_limits([x], 0.95)
-    assert lower[0] == pytest.approx(x * (1 - 1 / (9 * x) - z / (3 * np.sqrt(x))) ** 3,
-                                     rel=1e-12)
-    assert upper[0] == pytest.approx((x + 1) * (1 - 1 / (9 * (x + 1))
-                                                + z / (3 * np.sqrt(x + 1))) ** 3, rel=1e-12)
+    assert lower[0] == pytest.approx(x * (1 - 1 / (9 * x) - z / (3 * np.sqrt(x))) ** 3, rel=1e-12)
+    assert upper[0] == pytest.approx(
+        (x + 1) * (1 - 1 / (9 * (x + 1)) + z / (3 * np.sqrt(x + 1))) ** 3, rel=1e-12
+    )
     # OHID: within 0.2% of the exact limits at 10 or more events (95%).
     assert lower[0] == pytest.approx(st.exact_lower([x])[0], rel=2e-3)
     assert upper[0] == pytest.approx(st.exact_upper([x])[0], rel=2e-3)
@@ -290,8 +380,9 @@ def test_dsr_not_shown_under_ten_events():
 
 
 def test_funnel_status_only_from_limits():
-    status = st.funnel_status([0.1, 0.5, 0.9, np.nan, 0.5], [0.2, 0.2, 0.2, 0.2, np.nan],
-                              [0.8, 0.8, 0.8, 0.8, 0.8])
+    status = st.funnel_status(
+        [0.1, 0.5, 0.9, np.nan, 0.5], [0.2, 0.2, 0.2, 0.2, np.nan], [0.8, 0.8, 0.8, 0.8, 0.8]
+    )
     assert status.tolist() == ["low", "within", "high", None, None]
 
 
@@ -315,7 +406,8 @@ def test_deciles_follow_phe_quantile():
 
 def test_percentile_ranks():
     assert st.percentile_ranks([3.0, 1.0, 2.0, 2.0]).tolist() == pytest.approx(
-        [100, 0, 100 / 3, 100 / 3])
+        [100, 0, 100 / 3, 100 / 3]
+    )
     assert np.isnan(st.percentile_ranks([1.0])).all()
 
 
@@ -324,10 +416,9 @@ def test_pipeline_ranks_equal_the_reference_functions():
     rng = np.random.default_rng(1)
     values = rng.integers(0, 30, size=57).astype(float)
     values[3] = np.nan
-    df = pl.DataFrame({"g": [1] * 57, "value": values}).with_columns(
-        pl.col("value").fill_nan(None))
+    df = pl.DataFrame({"g": [1] * 57, "value": values}).with_columns(pl.col("value").fill_nan(None))
     ranked = with_ranks(df, ["g"])
-    np.testing.assert_array_equal(ranked["decile"].to_numpy().astype(float),
-                                  st.deciles(values))
-    np.testing.assert_allclose(ranked["percentile_rank"].to_numpy().astype(float),
-                               st.percentile_ranks(values), rtol=1e-12)
+    np.testing.assert_array_equal(ranked["decile"].to_numpy().astype(float), st.deciles(values))
+    np.testing.assert_allclose(
+        ranked["percentile_rank"].to_numpy().astype(float), st.percentile_ranks(values), rtol=1e-12
+    )

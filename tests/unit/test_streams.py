@@ -13,14 +13,17 @@ from wraparound.analytics.streams import RulesError, assign, load_rules
 
 def scores(n: int = 100) -> pl.DataFrame:
     # Patient i has score (n - i) / n: p000 is the highest.
-    return pl.DataFrame({
-        "patient_id": [f"p{i:03d}" for i in range(n)],
-        "score": [(n - i) / n for i in range(n)],
-        "efi_category": ["severe" if i == 50 else ("moderate" if i == 60 else None)
-                         for i in range(n)],
-        "n_ltc": [3 if i == 70 else 0 for i in range(n)],
-        "ltc_palliative_care": [1 if i == 80 else 0 for i in range(n)],
-    })
+    return pl.DataFrame(
+        {
+            "patient_id": [f"p{i:03d}" for i in range(n)],
+            "score": [(n - i) / n for i in range(n)],
+            "efi_category": [
+                "severe" if i == 50 else ("moderate" if i == 60 else None) for i in range(n)
+            ],
+            "n_ltc": [3 if i == 70 else 0 for i in range(n)],
+            "ltc_palliative_care": [1 if i == 80 else 0 for i in range(n)],
+        }
+    )
 
 
 def stream_of(df: pl.DataFrame) -> dict[str, str]:
@@ -37,16 +40,18 @@ def test_packaged_rules_assign_streams_and_bands():
     assert streams["p070"] == "intermediate"  # 3 long-term conditions
     assert streams["p099"] == "less_complex"
     bands = dict(got.select("patient_id", "risk_band").iter_rows())
-    assert [bands[f"p{i:03d}"] for i in (0, 1, 9, 10)] == ["very high", "high", "moderate",
-                                                            "low"]
+    assert [bands[f"p{i:03d}"] for i in (0, 1, 9, 10)] == ["very high", "high", "moderate", "low"]
 
 
 def test_a_changed_rules_file_changes_assignments(tmp_path):
     text = files("wraparound").joinpath("data/streams.toml").read_text()
     edited = tmp_path / "streams.toml"
-    edited.write_text(text.replace("{ top_percent = 2 }, { efi_category = [\"severe\"] }",
-                                   "{ top_percent = 5 }, { efi_category = [\"severe\"] }")
-                      .replace('version = "2026.1"', 'version = "2026.2"'))
+    edited.write_text(
+        text.replace(
+            '{ top_percent = 2 }, { efi_category = ["severe"] }',
+            '{ top_percent = 5 }, { efi_category = ["severe"] }',
+        ).replace('version = "2026.1"', 'version = "2026.2"')
+    )
     before = stream_of(assign(scores(), load_rules()))
     after_rules = load_rules(edited)
     after = stream_of(assign(scores(), after_rules))
@@ -56,14 +61,16 @@ def test_a_changed_rules_file_changes_assignments(tmp_path):
     assert all(after[p] == "high_needs" for p in changed)
 
 
-@pytest.mark.parametrize("bad", [
-    '[[stream]]\nid = "x"\nany = [{ top_percent = 2 }]\n',  # no catch-all stream
-    '[[stream]]\nid = "x"\nany = [{ shoe_size = 9 }]\n[[stream]]\nid = "rest"\n',
-    '[[stream]]\nid = "x"\nany = [{ register = ["gout"] }]\n[[stream]]\nid = "rest"\n',
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '[[stream]]\nid = "x"\nany = [{ top_percent = 2 }]\n',  # no catch-all stream
+        '[[stream]]\nid = "x"\nany = [{ shoe_size = 9 }]\n[[stream]]\nid = "rest"\n',
+        '[[stream]]\nid = "x"\nany = [{ register = ["gout"] }]\n[[stream]]\nid = "rest"\n',
+    ],
+)
 def test_bad_rules_are_rejected_with_a_reason(tmp_path, bad):
     path = tmp_path / "streams.toml"
-    path.write_text('version = "t"\n[[risk_band]]\nname = "all"\n[register]\ntop_n = 5\n'
-                    + bad)
+    path.write_text('version = "t"\n[[risk_band]]\nname = "all"\n[register]\ntop_n = 5\n' + bad)
     with pytest.raises(RulesError):
         load_rules(path)

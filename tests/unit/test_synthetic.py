@@ -48,7 +48,8 @@ def test_nhs_numbers_valid_synthetic_and_only_pseudonyms_in_the_tables():
     assert all(is_valid(n) and n.startswith("9") for n in numbers)
     pseudo = Pseudonymiser()
     assert chunk.tables["patients"].column("patient_id").to_pylist() == [
-        pseudo.nhs_number(n) for n in numbers]
+        pseudo.nhs_number(n) for n in numbers
+    ]
     for name, table in chunk.tables.items():
         for column in table.column_names:
             if table.schema.field(column).type == "string":
@@ -67,8 +68,14 @@ def test_events_fall_inside_registration_and_life(small_warehouse):
     death = pats.death_date.reindex(enc.patient_id)
     died = death.notna().values
     assert (enc_day.values[died] <= death.values[died]).all()
-    assert set(enc.kind) == {"gp_appointment", "ae_attendance", "emergency_admission",
-                             "elective_admission", "outpatient", "community"}
+    assert set(enc.kind) == {
+        "gp_appointment",
+        "ae_attendance",
+        "emergency_admission",
+        "elective_admission",
+        "outpatient",
+        "community",
+    }
     gp = enc[enc.kind == "gp_appointment"]
     assert (gp.booked_at <= gp.start).all() and gp.practitioner_role_id.notna().all()
     adm = enc[enc.kind == "emergency_admission"].dropna(subset=["end"])
@@ -76,7 +83,8 @@ def test_events_fall_inside_registration_and_life(small_warehouse):
     local = enc.start.dt.tz_convert("Europe/London")
     weekend = local.dt.day_of_week >= 5
     weekday_only = enc.kind.isin(["outpatient", "elective_admission"]) | (
-        (enc.kind == "gp_appointment") & ~enc.org_id.str.startswith("H9"))
+        (enc.kind == "gp_appointment") & ~enc.org_id.str.startswith("H9")
+    )
     assert not (weekend & weekday_only).any()
     evening = (enc.kind == "gp_appointment") & (local.dt.hour >= 19)
     assert enc[evening].org_id.str.startswith("H9").all()
@@ -84,8 +92,12 @@ def test_events_fall_inside_registration_and_life(small_warehouse):
 
 def test_oracle_is_beside_not_inside_the_warehouse(small_warehouse):
     oracle = pq.read_table(oracle_path(small_warehouse))
-    assert set(oracle.column_names) == {"patient_id", "index_date", "true_risk",
-                                        "expected_admissions"}
+    assert set(oracle.column_names) == {
+        "patient_id",
+        "index_date",
+        "true_risk",
+        "expected_admissions",
+    }
     risks = oracle.column("true_risk").to_numpy()
     assert (risks > 0).all() and (risks < 1).all()
     dates = sorted({d.isoformat() for d in oracle.column("index_date").to_pylist()})
@@ -100,8 +112,11 @@ def test_true_risk_predicts_admissions(small_warehouse):
     oracle = pq.read_table(oracle_path(small_warehouse)).to_pandas()
     oracle = oracle[oracle.index_date == dt.date(2025, 4, 1)]
     enc = wh.read("encounters").to_pandas()
-    adm = enc[(enc.kind == "emergency_admission")
-              & (enc.start >= "2025-04-01") & (enc.start < "2026-04-01")]
+    adm = enc[
+        (enc.kind == "emergency_admission")
+        & (enc.start >= "2025-04-01")
+        & (enc.start < "2026-04-01")
+    ]
     oracle["admitted"] = oracle.patient_id.isin(adm.patient_id)
     top = oracle.true_risk >= oracle.true_risk.quantile(0.9)
     assert oracle[top].admitted.mean() > 3 * oracle[~top].admitted.mean()
@@ -122,12 +137,15 @@ def test_refuses_to_overwrite_without_flag(tmp_path):
     assert (tmp_path / "x" / "keep.txt").read_text() == "data"
 
 
-@pytest.mark.parametrize(("day", "minute", "expected"), [
-    ("2025-01-15", 9 * 60, "2025-01-15T09:00:00+00:00"),   # GMT
-    ("2025-07-15", 9 * 60, "2025-07-15T08:00:00+00:00"),   # BST
-    ("2025-03-30", 3 * 60, "2025-03-30T02:00:00+00:00"),   # BST from 30 March 2025
-    ("2025-10-26", 12 * 60, "2025-10-26T12:00:00+00:00"),  # GMT again from 26 October
-])
+@pytest.mark.parametrize(
+    ("day", "minute", "expected"),
+    [
+        ("2025-01-15", 9 * 60, "2025-01-15T09:00:00+00:00"),  # GMT
+        ("2025-07-15", 9 * 60, "2025-07-15T08:00:00+00:00"),  # BST
+        ("2025-03-30", 3 * 60, "2025-03-30T02:00:00+00:00"),  # BST from 30 March 2025
+        ("2025-10-26", 12 * 60, "2025-10-26T12:00:00+00:00"),  # GMT again from 26 October
+    ],
+)
 def test_local_times_become_utc(day, minute, expected):
     d = (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days
     us = int(local_to_utc_us(np.array([d]), np.array([minute]))[0])
@@ -145,5 +163,10 @@ def test_fhir_output_carries_identity_the_warehouse_does_not(tmp_path):
     assert all(p["name"][0]["family"] and p["name"][0]["given"] for p in patients)
     assert all(is_valid(p["identifier"][0]["value"]) for p in patients)
     identities = pq.read_table(tmp_path / "fhir" / "identity" / "patients.parquet")
-    assert identities.column_names == ["id", "nhs_number", "patient_id", "given_name",
-                                       "family_name"]
+    assert identities.column_names == [
+        "id",
+        "nhs_number",
+        "patient_id",
+        "given_name",
+        "family_name",
+    ]

@@ -18,14 +18,16 @@ T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 def areas(ids, updated=None, deciles=None, versions=None):
     n = len(ids)
-    return pa.table({
-        "id": ids,
-        "lsoa": ids,
-        "imd_decile": pa.array(deciles or [5] * n, pa.int8()),
-        "updated_at": pa.array(updated or [T0] * n, schema.TS),
-        "version_id": pa.array(versions or [None] * n, pa.int64()),
-        "batch": pa.array([0] * n, pa.int64()),
-    })
+    return pa.table(
+        {
+            "id": ids,
+            "lsoa": ids,
+            "imd_decile": pa.array(deciles or [5] * n, pa.int8()),
+            "updated_at": pa.array(updated or [T0] * n, schema.TS),
+            "version_id": pa.array(versions or [None] * n, pa.int64()),
+            "batch": pa.array([0] * n, pa.int64()),
+        }
+    )
 
 
 def load(wh, table):

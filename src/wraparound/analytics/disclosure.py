@@ -16,15 +16,17 @@ SUPPRESS_MIN = 1
 SUPPRESS_MAX = 7
 ROUND_TO = 5
 
-RULE = ("Counts of 1 to 7 are suppressed (marked “suppressed”), and so is anything "
-        "calculated from them; all other counts are rounded to the nearest 5. Rates and "
-        "percentages are calculated before rounding. Patients who have opted out of sharing "
-        "their data for planning and research (the national data opt-out) are not counted.")
+RULE = (
+    "Counts of 1 to 7 are suppressed (marked “suppressed”), and so is anything "
+    "calculated from them; all other counts are rounded to the nearest 5. Rates and "
+    "percentages are calculated before rounding. Patients who have opted out of sharing "
+    "their data for planning and research (the national data opt-out) are not counted."
+)
 
 
 def round_count(value: pl.Expr) -> pl.Expr:
     """To the nearest multiple of 5, halves rounded up (2.5 people -> 5)."""
-    return ((value / ROUND_TO + 0.5).floor() * ROUND_TO)
+    return (value / ROUND_TO + 0.5).floor() * ROUND_TO
 
 
 def disclose(df: pl.DataFrame, counts: list[str], derived: list[str]) -> pl.DataFrame:
@@ -33,12 +35,10 @@ def disclose(df: pl.DataFrame, counts: list[str], derived: list[str]) -> pl.Data
     small = pl.lit(False)
     for column in counts:
         value = pl.col(column)
-        small = small | (value.is_not_null() & (value >= SUPPRESS_MIN)
-                         & (value < SUPPRESS_MAX + 1))
+        small = small | (value.is_not_null() & (value >= SUPPRESS_MIN) & (value < SUPPRESS_MAX + 1))
     df = df.with_columns(suppressed=small)
     hidden = pl.col("suppressed")
     return df.with_columns(
-        *[pl.when(hidden).then(None).otherwise(round_count(pl.col(c))).alias(c)
-          for c in counts],
+        *[pl.when(hidden).then(None).otherwise(round_count(pl.col(c))).alias(c) for c in counts],
         *[pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c) for c in derived],
     )

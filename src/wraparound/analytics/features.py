@@ -52,9 +52,18 @@ def register_columns() -> list[str]:
 def model_features() -> list[str]:
     """The columns a model may use, in a fixed order (the order is part of a model version)."""
     return [
-        "age", "female", "imd_decile", *register_columns(), "n_ltc",
-        *frailty.deficit_columns(), "efi_deficits", "n_medicines", "care_home",
-        *UTILISATION, "bed_days", "days_since_emergency_admission",
+        "age",
+        "female",
+        "imd_decile",
+        *register_columns(),
+        "n_ltc",
+        *frailty.deficit_columns(),
+        "efi_deficits",
+        "n_medicines",
+        "care_home",
+        *UTILISATION,
+        "bed_days",
+        "days_since_emergency_admission",
     ]
 
 
@@ -63,20 +72,29 @@ def feature_table(engine, index_date: dt.date) -> ibis.Table:
     as_of = index_date - dt.timedelta(days=1)
     people = _cohort(engine, index_date)
     table = frailty.efi(engine, people, as_of)
-    for part in (_registers(engine, as_of), frailty.polypharmacy(engine, as_of),
-                 _care_home(engine, as_of), _utilisation(engine, index_date)):
+    for part in (
+        _registers(engine, as_of),
+        frailty.polypharmacy(engine, as_of),
+        _care_home(engine, as_of),
+        _utilisation(engine, index_date),
+    ):
         table = table.left_join(part, "patient_id").drop("patient_id_right")
     regs = {r.register_id: r for r in clinical.registers()}
-    ltc = {f"ltc_{rid}": ((table[f"ltc_{rid}"].fill_null(0) == 1) & (table.age >= r.min_age))
-           .cast("int8") for rid, r in regs.items()}
+    ltc = {
+        f"ltc_{rid}": ((table[f"ltc_{rid}"].fill_null(0) == 1) & (table.age >= r.min_age)).cast(
+            "int8"
+        )
+        for rid, r in regs.items()
+    }
     table = table.mutate(**ltc)
     counts = [*UTILISATION, "bed_days", "n_medicines", "care_home"]
     table = table.mutate(
         n_ltc=sum((table[c].cast("int16") for c in ltc), ibis.literal(0, "int16")),
         **{c: table[c].fill_null(0) for c in counts},
     )
-    return table.select(*IDENTIFIERS, "index_date", "neighbourhood_id", *model_features(),
-                        "efi", "efi_category").order_by("patient_id")
+    return table.select(
+        *IDENTIFIERS, "index_date", "neighbourhood_id", *model_features(), "efi", "efi_category"
+    ).order_by("patient_id")
 
 
 def features(engine, index_date: dt.date) -> pa.Table:
@@ -90,39 +108,53 @@ def _cohort(engine, index_date: dt.date) -> ibis.Table:
     areas = engine.table("areas").select("lsoa", "imd_decile")
     orgs = engine.table("organisations")
     practices = orgs.filter(orgs.kind == "practice").select(
-        practice_id="org_id", neighbourhood_id="parent_id")
-    return (reg.join(pats, "patient_id")
-            .left_join(areas, "lsoa").drop("lsoa_right")
-            .left_join(practices, "practice_id").drop("practice_id_right")
-            .mutate(female=(_.sex == "female").cast("int8"),
-                    index_date=ibis.literal(index_date)))
+        practice_id="org_id", neighbourhood_id="parent_id"
+    )
+    return (
+        reg.join(pats, "patient_id")
+        .left_join(areas, "lsoa")
+        .drop("lsoa_right")
+        .left_join(practices, "practice_id")
+        .drop("practice_id_right")
+        .mutate(female=(_.sex == "female").cast("int8"), index_date=ibis.literal(index_date))
+    )
 
 
 def _registers(engine, as_of: dt.date) -> ibis.Table:
     """0/1 per register: a current code (onset on or before, not abated), or for obesity the
     latest BMI in the 12 months up to ``as_of`` at 30 or more."""
     rows = [(code, r.register_id) for r in clinical.registers() for code in r.codes]
-    codes = engine.memtable(pa.table({"code": [c for c, _r in rows],
-                                      "register_id": [r for _c, r in rows]}))
+    codes = engine.memtable(
+        pa.table({"code": [c for c, _r in rows], "register_id": [r for _c, r in rows]})
+    )
     cond = engine.table("conditions")
-    current = cond.filter((cond.onset_date <= as_of)
-                          & (cond.abatement_date.isnull() | (cond.abatement_date > as_of)))
+    current = cond.filter(
+        (cond.onset_date <= as_of) & (cond.abatement_date.isnull() | (cond.abatement_date > as_of))
+    )
     coded = current.join(codes, "code").select("patient_id", "register_id")
     bmi30 = [r.register_id for r in clinical.registers() if r.rule == "bmi30"]
     if bmi30:
         obs = engine.table("observations")
-        bmi = obs.filter((obs.code == clinical.observation_codes()["bmi"].code)
-                         & (obs.date > as_of - dt.timedelta(days=LOOKBACK_DAYS))
-                         & (obs.date <= as_of) & obs.value.notnull())
-        latest = bmi.mutate(rn=ibis.row_number().over(
-            group_by="patient_id", order_by=[ibis.desc("date"), ibis.desc("id")]))
+        bmi = obs.filter(
+            (obs.code == clinical.observation_codes()["bmi"].code)
+            & (obs.date > as_of - dt.timedelta(days=LOOKBACK_DAYS))
+            & (obs.date <= as_of)
+            & obs.value.notnull()
+        )
+        latest = bmi.mutate(
+            rn=ibis.row_number().over(
+                group_by="patient_id", order_by=[ibis.desc("date"), ibis.desc("id")]
+            )
+        )
         obese = latest.filter((latest.rn == 0) & (latest.value >= 30))
         for rid in bmi30:
             coded = coded.union(obese.select("patient_id", register_id=ibis.literal(rid)))
-    return coded.group_by("patient_id").agg(**{
-        f"ltc_{r.register_id}": (_.register_id == r.register_id).any().cast("int8")
-        for r in clinical.registers()
-    })
+    return coded.group_by("patient_id").agg(
+        **{
+            f"ltc_{r.register_id}": (_.register_id == r.register_id).any().cast("int8")
+            for r in clinical.registers()
+        }
+    )
 
 
 def _care_home(engine, as_of: dt.date) -> ibis.Table:
@@ -130,10 +162,15 @@ def _care_home(engine, as_of: dt.date) -> ibis.Table:
     "moved out" code, so a record on or before the date counts."""
     codes = engine.memtable(pa.table({"code": clinical.codelist(CARE_HOME_CODELIST)}))
     cond = engine.table("conditions")
-    recorded = cond.filter((cond.onset_date <= as_of)
-                           & (cond.abatement_date.isnull() | (cond.abatement_date > as_of)))
-    return (recorded.join(codes, "code").select("patient_id").distinct()
-            .mutate(care_home=ibis.literal(1, "int8")))
+    recorded = cond.filter(
+        (cond.onset_date <= as_of) & (cond.abatement_date.isnull() | (cond.abatement_date > as_of))
+    )
+    return (
+        recorded.join(codes, "code")
+        .select("patient_id")
+        .distinct()
+        .mutate(care_home=ibis.literal(1, "int8"))
+    )
 
 
 def _utilisation(engine, index_date: dt.date) -> ibis.Table:
@@ -145,16 +182,19 @@ def _utilisation(engine, index_date: dt.date) -> ibis.Table:
     # Compare instants, not dates: converting every start to a date costs more than the rest
     # of the query. Only the few emergency admissions need dates.
     window = enc.filter((enc.start >= _midnight(start)) & (enc.start < _midnight(index_date)))
-    aggs = {name: ((window.kind == kind) & window.status.isin(statuses)).sum().cast("int32")
-            for name, (kind, statuses) in UTILISATION.items()}
+    aggs = {
+        name: ((window.kind == kind) & window.status.isin(statuses)).sum().cast("int32")
+        for name, (kind, statuses) in UTILISATION.items()
+    }
     counts = window.group_by("patient_id").agg(**aggs)
     adm = window.filter((window.kind == "emergency_admission") & (window.status == "attended"))
     adm = adm.mutate(day=adm.start.date(), end_day=adm.end.date())
     end = ibis.least(adm.end_day.fill_null(index_date), ibis.literal(index_date))
     stays = adm.group_by("patient_id").agg(
         bed_days=end.delta(adm.day, unit="day").clip(lower=0).sum().cast("int32"),
-        days_since_emergency_admission=ibis.literal(index_date).delta(
-            adm.day.max(), unit="day").cast("int32"),
+        days_since_emergency_admission=ibis.literal(index_date)
+        .delta(adm.day.max(), unit="day")
+        .cast("int32"),
     )
     return counts.left_join(stays, "patient_id").drop("patient_id_right")
 

@@ -37,14 +37,16 @@ def deficit_columns() -> list[str]:
 def category(score):
     """The eFI category of a score column (null stays null)."""
     cases = [(score <= bound, name) for name, bound in CATEGORIES if bound is not None]
-    return ibis.cases((score.isnull(), ibis.null("string")), *cases,
-                      else_=CATEGORIES[-1][0]).cast("string")
+    return ibis.cases((score.isnull(), ibis.null("string")), *cases, else_=CATEGORIES[-1][0]).cast(
+        "string"
+    )
 
 
 def _deficit_codes(engine) -> ibis.Table:
     rows = [(code, d.deficit_id) for d in clinical.efi_deficits() for code in d.codes]
-    return engine.memtable(pa.table({"code": [r[0] for r in rows],
-                                     "deficit_id": [r[1] for r in rows]}))
+    return engine.memtable(
+        pa.table({"code": [r[0] for r in rows], "deficit_id": [r[1] for r in rows]})
+    )
 
 
 def polypharmacy(engine, as_of: dt.date) -> ibis.Table:
@@ -58,16 +60,27 @@ def polypharmacy(engine, as_of: dt.date) -> ibis.Table:
 def deficits(engine, as_of: dt.date) -> ibis.Table:
     """One row per patient with any deficit: patient_id and a 0/1 column per deficit."""
     cond = engine.table("conditions")
-    coded = (cond.filter(cond.onset_date <= as_of)
-             .join(_deficit_codes(engine), "code")
-             .select("patient_id", "deficit_id").distinct())
-    poly = polypharmacy(engine, as_of).filter(
-        _.n_medicines >= clinical.POLYPHARMACY_MIN_DISTINCT_MEDICATIONS
-    ).select("patient_id", deficit_id=ibis.literal("polypharmacy"))
-    return coded.union(poly).group_by("patient_id").agg(**{
-        f"efi_{d.deficit_id}": (_.deficit_id == d.deficit_id).any().cast("int8")
-        for d in clinical.efi_deficits()
-    })
+    coded = (
+        cond.filter(cond.onset_date <= as_of)
+        .join(_deficit_codes(engine), "code")
+        .select("patient_id", "deficit_id")
+        .distinct()
+    )
+    poly = (
+        polypharmacy(engine, as_of)
+        .filter(_.n_medicines >= clinical.POLYPHARMACY_MIN_DISTINCT_MEDICATIONS)
+        .select("patient_id", deficit_id=ibis.literal("polypharmacy"))
+    )
+    return (
+        coded.union(poly)
+        .group_by("patient_id")
+        .agg(
+            **{
+                f"efi_{d.deficit_id}": (_.deficit_id == d.deficit_id).any().cast("int8")
+                for d in clinical.efi_deficits()
+            }
+        )
+    )
 
 
 def efi(engine, people: ibis.Table, as_of: dt.date) -> ibis.Table:
@@ -79,6 +92,7 @@ def efi(engine, people: ibis.Table, as_of: dt.date) -> ibis.Table:
     joined = people.left_join(deficits(engine, as_of), "patient_id").drop("patient_id_right")
     joined = joined.mutate(**{c: joined[c].fill_null(0) for c in flags})
     count = sum((joined[c].cast("int16") for c in flags[1:]), joined[flags[0]].cast("int16"))
-    score = ibis.ifelse(joined.age >= MIN_AGE, count / clinical.EFI_DEFICIT_COUNT,
-                        ibis.null("float64"))
+    score = ibis.ifelse(
+        joined.age >= MIN_AGE, count / clinical.EFI_DEFICIT_COUNT, ibis.null("float64")
+    )
     return joined.mutate(efi_deficits=count, efi=score, efi_category=category(score))

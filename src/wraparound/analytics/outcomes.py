@@ -40,8 +40,12 @@ def default_baseline_year(periods: list[int]) -> int | None:
     return None
 
 
-def outcomes(cells: dict[str, pl.DataFrame], neighbourhood_of: pl.DataFrame,
-             locality_id: str, baseline_year: int | None) -> pl.DataFrame:
+def outcomes(
+    cells: dict[str, pl.DataFrame],
+    neighbourhood_of: pl.DataFrame,
+    locality_id: str,
+    baseline_year: int | None,
+) -> pl.DataFrame:
     """Monthly and rolling 12-month rates with baseline, target and share of the way there.
 
     ``cells`` maps indicator id to its cells (period, practice_id, numerator, denominator);
@@ -51,16 +55,18 @@ def outcomes(cells: dict[str, pl.DataFrame], neighbourhood_of: pl.DataFrame,
         if indicator_id not in cells:
             continue
         c = cells[indicator_id].join(neighbourhood_of, on="practice_id", how="left")
-        locality = c.group_by("period").agg(events=pl.col("numerator").sum(),
-                                            person_years=pl.col("denominator").sum())
+        locality = c.group_by("period").agg(
+            events=pl.col("numerator").sum(), person_years=pl.col("denominator").sum()
+        )
         locality = locality.with_columns(level=pl.lit("locality"), org_id=pl.lit(locality_id))
         hood = c.group_by(["period", "neighbourhood_id"]).agg(
-            events=pl.col("numerator").sum(), person_years=pl.col("denominator").sum())
+            events=pl.col("numerator").sum(), person_years=pl.col("denominator").sum()
+        )
         hood = hood.rename({"neighbourhood_id": "org_id"}).with_columns(
-            level=pl.lit("neighbourhood"))
+            level=pl.lit("neighbourhood")
+        )
         both = pl.concat([locality.select(hood.columns), hood], how="vertical_relaxed")
-        frames.append(both.with_columns(measure=pl.lit(measure),
-                                        indicator_id=pl.lit(indicator_id)))
+        frames.append(both.with_columns(measure=pl.lit(measure), indicator_id=pl.lit(indicator_id)))
     if not frames:
         return pl.DataFrame()
     rows = pl.concat(frames).sort(["measure", "level", "org_id", "period"])
@@ -71,32 +77,56 @@ def outcomes(cells: dict[str, pl.DataFrame], neighbourhood_of: pl.DataFrame,
     base = list(baseline_months(year))
     missing = [p for p in base if p not in set(periods)]
     if missing:
-        raise ValueError(f"baseline year {year}/{(year + 1) % 100:02d} is not fully in the "
-                         f"data (missing {months.label(missing[0])})")
+        raise ValueError(
+            f"baseline year {year}/{(year + 1) % 100:02d} is not fully in the "
+            f"data (missing {months.label(missing[0])})"
+        )
     keys = ["measure", "level", "org_id"]
-    baseline = rows.filter(pl.col("period").is_in(base)).group_by(keys).agg(
-        baseline_rate=pl.col("events").sum() / pl.col("person_years").sum() * PER)
+    baseline = (
+        rows.filter(pl.col("period").is_in(base))
+        .group_by(keys)
+        .agg(baseline_rate=pl.col("events").sum() / pl.col("person_years").sum() * PER)
+    )
     rolling = rows.with_columns(
         rolling_events=pl.col("events").rolling_sum(12).over(keys),
         rolling_years=pl.col("person_years").rolling_sum(12).over(keys),
         rolling_periods=pl.col("period").diff(11).over(keys),
     )
     complete = pl.col("rolling_periods") == 11  # 12 consecutive months
-    out = rolling.join(baseline, on=keys, how="left").with_columns(
-        rate_per_1000=pl.col("events") / pl.col("person_years") * PER,
-        rolling_12m_rate=pl.when(complete).then(
-            pl.col("rolling_events") / pl.col("rolling_years") * PER),
-        target_rate=pl.col("baseline_rate") * (1 - TARGET_REDUCTION),
-    ).with_columns(
-        change_vs_baseline_pct=(pl.col("rolling_12m_rate") / pl.col("baseline_rate") - 1) * 100,
-        share_of_way=(pl.col("baseline_rate") - pl.col("rolling_12m_rate"))
-        / (pl.col("baseline_rate") - pl.col("target_rate")),
-        baseline_year=pl.lit(f"{year}/{(year + 1) % 100:02d}"),
-        period_end=months.month_end_expr(pl.col("period")),
-        period=months.label_expr(pl.col("period")),
-        publishable=pl.lit(True),
+    out = (
+        rolling.join(baseline, on=keys, how="left")
+        .with_columns(
+            rate_per_1000=pl.col("events") / pl.col("person_years") * PER,
+            rolling_12m_rate=pl.when(complete).then(
+                pl.col("rolling_events") / pl.col("rolling_years") * PER
+            ),
+            target_rate=pl.col("baseline_rate") * (1 - TARGET_REDUCTION),
+        )
+        .with_columns(
+            change_vs_baseline_pct=(pl.col("rolling_12m_rate") / pl.col("baseline_rate") - 1) * 100,
+            share_of_way=(pl.col("baseline_rate") - pl.col("rolling_12m_rate"))
+            / (pl.col("baseline_rate") - pl.col("target_rate")),
+            baseline_year=pl.lit(f"{year}/{(year + 1) % 100:02d}"),
+            period_end=months.month_end_expr(pl.col("period")),
+            period=months.label_expr(pl.col("period")),
+            publishable=pl.lit(True),
+        )
     )
-    return out.select("measure", "indicator_id", "level", "org_id", "period", "period_end",
-                      "events", "person_years", "rate_per_1000", "rolling_12m_rate",
-                      "baseline_year", "baseline_rate", "target_rate",
-                      "change_vs_baseline_pct", "share_of_way", "publishable")
+    return out.select(
+        "measure",
+        "indicator_id",
+        "level",
+        "org_id",
+        "period",
+        "period_end",
+        "events",
+        "person_years",
+        "rate_per_1000",
+        "rolling_12m_rate",
+        "baseline_year",
+        "baseline_rate",
+        "target_rate",
+        "change_vs_baseline_pct",
+        "share_of_way",
+        "publishable",
+    )

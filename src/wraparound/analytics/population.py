@@ -13,7 +13,8 @@ from ibis import _
 def age_on(birth_date, on: dt.date):
     """Whole years of age on ``on`` (birthdays counted on the day)."""
     before_birthday = (birth_date.month() > on.month) | (
-        (birth_date.month() == on.month) & (birth_date.day() > on.day))
+        (birth_date.month() == on.month) & (birth_date.day() > on.day)
+    )
     return on.year - birth_date.year() - before_birthday.cast("int32")
 
 
@@ -26,7 +27,11 @@ def registered_on(engine, on: dt.date) -> ibis.Table:
     spells = spells.group_by("patient_id").agg(practice_id=_.practice_id.max())
     alive = pats.filter(pats.death_date.isnull() | (pats.death_date > on))
     return spells.join(alive, "patient_id").select(
-        "patient_id", "practice_id", "sex", "lsoa", "opted_out",
+        "patient_id",
+        "practice_id",
+        "sex",
+        "lsoa",
+        "opted_out",
         age=age_on(alive.birth_date, on),
     )
 
@@ -39,7 +44,8 @@ def person_years(engine, start: dt.date, end: dt.date) -> ibis.Table:
     mid = start + (end - start) / 2
     joined = reg.join(pats, "patient_id")
     stop = ibis.least(
-        joined.end_date.fill_null(end), joined.death_date.fill_null(end), ibis.literal(end))
+        joined.end_date.fill_null(end), joined.death_date.fill_null(end), ibis.literal(end)
+    )
     begin = ibis.greatest(joined.start_date, ibis.literal(start))
     days = (stop.delta(begin, unit="day")).clip(lower=0)
     return (
@@ -49,14 +55,20 @@ def person_years(engine, start: dt.date, end: dt.date) -> ibis.Table:
     )
 
 
-AGE_BANDS = ((0, 17, "0-17"), (18, 64, "18-64"), (65, 74, "65-74"), (75, 84, "75-84"),
-             (85, 200, "85+"))
+AGE_BANDS = (
+    (0, 17, "0-17"),
+    (18, 64, "18-64"),
+    (65, 74, "65-74"),
+    (75, 84, "75-84"),
+    (85, 200, "85+"),
+)
 
 
 def age_band(age):
     """The summary's age bands as a column expression."""
-    expr = ibis.cases(*[((age >= lo) & (age <= hi), label) for lo, hi, label in AGE_BANDS],
-                      else_=None)
+    expr = ibis.cases(
+        *[((age >= lo) & (age <= hi), label) for lo, hi, label in AGE_BANDS], else_=None
+    )
     return expr
 
 
@@ -64,7 +76,8 @@ def age_at(birth_date, on):
     """Whole years of age on a date *column* ``on`` (``age_on`` takes one Python date): the
     same rule, birthdays counted on the day, for many dates at once."""
     before_birthday = (birth_date.month() > on.month()) | (
-        (birth_date.month() == on.month()) & (birth_date.day() > on.day()))
+        (birth_date.month() == on.month()) & (birth_date.day() > on.day())
+    )
     return on.year() - birth_date.year() - before_birthday.cast("int32")
 
 
@@ -78,14 +91,22 @@ def registered_at(engine, dates: ibis.Table, among: ibis.Table | None = None) ->
     pats = engine.table("patients")
     if among is not None:
         reg = reg.semi_join(among, "patient_id")
-    spells = reg.join(dates, (reg.start_date <= dates.on)
-                      & (reg.end_date.isnull() | (reg.end_date > dates.on)))
+    spells = reg.join(
+        dates, (reg.start_date <= dates.on) & (reg.end_date.isnull() | (reg.end_date > dates.on))
+    )
     keys = list(dates.columns)
     spells = spells.group_by([*keys, "patient_id"]).agg(practice_id=_.practice_id.max())
     joined = spells.join(pats, "patient_id")
     alive = joined.filter(joined.death_date.isnull() | (joined.death_date > joined.on))
-    return alive.select(*keys, "patient_id", "practice_id", "sex", "lsoa", "opted_out",
-                        age=age_at(alive.birth_date, alive.on))
+    return alive.select(
+        *keys,
+        "patient_id",
+        "practice_id",
+        "sex",
+        "lsoa",
+        "opted_out",
+        age=age_at(alive.birth_date, alive.on),
+    )
 
 
 def person_days_by_period(engine, periods: ibis.Table) -> ibis.Table:
@@ -96,14 +117,27 @@ def person_days_by_period(engine, periods: ibis.Table) -> ibis.Table:
     reg = engine.table("registrations")
     pats = engine.table("patients")
     joined = reg.join(pats, "patient_id")
-    stop_at = ibis.least(joined.end_date.fill_null(ibis.date(9999, 12, 31)),
-                         joined.death_date.fill_null(ibis.date(9999, 12, 31)))
-    spells = joined.select("patient_id", "practice_id", "sex", "lsoa", "opted_out",
-                           "birth_date", begin_at=joined.start_date, stop_at=stop_at)
-    overlap = periods.join(spells, (spells.begin_at < periods.end)
-                           & (spells.stop_at > periods.start))
+    stop_at = ibis.least(
+        joined.end_date.fill_null(ibis.date(9999, 12, 31)),
+        joined.death_date.fill_null(ibis.date(9999, 12, 31)),
+    )
+    spells = joined.select(
+        "patient_id",
+        "practice_id",
+        "sex",
+        "lsoa",
+        "opted_out",
+        "birth_date",
+        begin_at=joined.start_date,
+        stop_at=stop_at,
+    )
+    overlap = periods.join(
+        spells, (spells.begin_at < periods.end) & (spells.stop_at > periods.start)
+    )
     days = ibis.least(overlap.stop_at, overlap.end).delta(
-        ibis.greatest(overlap.begin_at, overlap.start), unit="day")
+        ibis.greatest(overlap.begin_at, overlap.start), unit="day"
+    )
     keys = [c for c in periods.columns if c not in ("start", "end")]
-    return overlap.select(*keys, "patient_id", "practice_id", "sex", "lsoa", "opted_out",
-                          "birth_date", days=days)
+    return overlap.select(
+        *keys, "patient_id", "practice_id", "sex", "lsoa", "opted_out", "birth_date", days=days
+    )

@@ -13,10 +13,18 @@ import polars as pl
 
 from wraparound.analytics.streams import Rules
 
-LEVELS = {"practice": "practice_id", "neighbourhood": "neighbourhood_id",
-          "locality": None}
-COLUMNS = ["level", "unit_id", "patient_id", "unit_rank", "score", "risk_band", "stream",
-           "efi_category", "reasons"]
+LEVELS = {"practice": "practice_id", "neighbourhood": "neighbourhood_id", "locality": None}
+COLUMNS = [
+    "level",
+    "unit_id",
+    "patient_id",
+    "unit_rank",
+    "score",
+    "risk_band",
+    "stream",
+    "efi_category",
+    "reasons",
+]
 KEY = ["level", "unit_id", "patient_id"]
 
 
@@ -27,16 +35,21 @@ def build(scores: pl.DataFrame, rules: Rules, locality_id: str) -> pl.DataFrame:
     for level, column in LEVELS.items():
         unit = pl.col(column) if column else pl.lit(locality_id)
         ranked = scores.with_columns(level=pl.lit(level), unit_id=unit).filter(
-            pl.col("unit_id").is_not_null())
+            pl.col("unit_id").is_not_null()
+        )
         ranked = ranked.sort(["score", "patient_id"], descending=[True, False]).with_columns(
             unit_rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("unit_id"),
-            unit_size=pl.len().over("unit_id"))
+            unit_size=pl.len().over("unit_id"),
+        )
         if rules.register_top_n is not None:
             size = pl.lit(rules.register_top_n)
         else:
             # top_k, as a column expression: ceil(n * x / 100), at least one.
-            size = ((pl.col("unit_size") * rules.register_top_percent / 100 - 1e-9).ceil()
-                    .clip(lower_bound=1))
+            size = (
+                (pl.col("unit_size") * rules.register_top_percent / 100 - 1e-9)
+                .ceil()
+                .clip(lower_bound=1)
+            )
         parts.append(ranked.filter(pl.col("unit_rank") <= size).select(COLUMNS))
     return pl.concat(parts).sort(["level", "unit_id", "unit_rank"])
 
@@ -50,8 +63,15 @@ def changes(current: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFram
     else:
         previous = previous.select(*KEY, score_before=pl.col("score"))
     joined = now.join(previous, on=KEY, how="full", coalesce=True)
-    change = (pl.when(pl.col("score_before").is_null()).then(pl.lit("entered"))
-              .when(pl.col("score_now").is_null()).then(pl.lit("left"))
-              .otherwise(pl.lit("stayed")))
-    return joined.with_columns(change=change).select(
-        *KEY, "change", "score_now", "score_before").sort(KEY)
+    change = (
+        pl.when(pl.col("score_before").is_null())
+        .then(pl.lit("entered"))
+        .when(pl.col("score_now").is_null())
+        .then(pl.lit("left"))
+        .otherwise(pl.lit("stayed"))
+    )
+    return (
+        joined.with_columns(change=change)
+        .select(*KEY, "change", "score_now", "score_before")
+        .sort(KEY)
+    )

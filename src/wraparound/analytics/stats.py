@@ -115,8 +115,9 @@ def count_limits(x, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     return lower, upper
 
 
-def rate_limits(x, denominator, confidence: float = 0.95,
-                multiplier: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def rate_limits(
+    x, denominator, confidence: float = 0.95, multiplier: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Limits of the crude rate multiplier * x / denominator (NaN without a denominator)."""
     x, d = _f(x), _f(denominator)
     lower, upper = count_limits(x, confidence)
@@ -130,8 +131,12 @@ def rate_limits(x, denominator, confidence: float = 0.95,
 # ---------------------------------------------------------------------------------------------
 
 
-def dobson_limits(total_count, dsr, variance, confidence: float = 0.95,
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def dobson_limits(
+    total_count,
+    dsr,
+    variance,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
     """Dobson's limits of a directly standardised rate.
 
     ``dsr`` is sum(w x / n) / sum(w) and ``variance`` is sum(w^2 x / n^2) / sum(w)^2, both in
@@ -166,8 +171,10 @@ def proportion_funnel(n, average, confidence: float) -> tuple[np.ndarray, np.nda
     p = _f(average)
     with np.errstate(invalid="ignore", divide="ignore"):
         first = p * (n / z2 + 1)
-        root = np.sqrt((-8 * p * (n / z2 + 1)) ** 2
-                       - 64 * (1 / z2 + 1 / n) * p * (n * (p * (n / z2 + 2) - 1) + z2 * (p - 1)))
+        root = np.sqrt(
+            (-8 * p * (n / z2 + 1)) ** 2
+            - 64 * (1 / z2 + 1 / n) * p * (n * (p * (n / z2 + 2) - 1) + z2 * (p - 1))
+        )
         last = 1 / z2 + 1 / n
         lower = (first - root / 8) / last / n
         upper = (first + root / 8) / last / n
@@ -193,8 +200,9 @@ def _solve_count(target_p: float, expected: np.ndarray, shift: float) -> np.ndar
     return (lo + hi) / 2
 
 
-def rate_funnel(denominator, average, confidence: float,
-                multiplier: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def rate_funnel(
+    denominator, average, confidence: float, multiplier: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Control limits of a rate for a population (person-time) ``denominator`` around the
     peer rate ``average`` (per unit of person-time; one value, or one per population).
 
@@ -208,8 +216,7 @@ def rate_funnel(denominator, average, confidence: float,
     alpha = 1 - confidence
     # Below -ln(alpha/2) expected events even a count of 0 is not significantly low.
     floor = -np.log(alpha / 2)
-    low_count = np.where(expected <= floor, 0.0,
-                         _solve_count(1 - alpha / 2, expected, shift=1.0))
+    low_count = np.where(expected <= floor, 0.0, _solve_count(1 - alpha / 2, expected, shift=1.0))
     high_count = _solve_count(alpha / 2, expected, shift=0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(d > 0, multiplier / d, np.nan)

@@ -75,9 +75,16 @@ def outcome(engine, index_date: dt.date):
     """Patients with any emergency admission in the 12 months from ``index_date``."""
     enc = engine.table("encounters")
     end = years_before(index_date, -1)
-    return enc.filter((enc.kind == "emergency_admission") & (enc.status == "attended")
-                      & (enc.start >= feats._midnight(index_date))
-                      & (enc.start < feats._midnight(end))).select("patient_id").distinct()
+    return (
+        enc.filter(
+            (enc.kind == "emergency_admission")
+            & (enc.status == "attended")
+            & (enc.start >= feats._midnight(index_date))
+            & (enc.start < feats._midnight(end))
+        )
+        .select("patient_id")
+        .distinct()
+    )
 
 
 def labelled(engine, index_date: dt.date) -> pl.DataFrame:
@@ -85,7 +92,8 @@ def labelled(engine, index_date: dt.date) -> pl.DataFrame:
     table = pl.from_arrow(feats.features(engine, index_date))
     admitted = pl.from_arrow(engine.to_arrow(outcome(engine, index_date)))
     return table.with_columns(
-        admitted=pl.col("patient_id").is_in(admitted["patient_id"].implode()).cast(pl.Int8))
+        admitted=pl.col("patient_id").is_in(admitted["patient_id"].implode()).cast(pl.Int8)
+    )
 
 
 def _for_secondary_use(df: pl.DataFrame) -> pl.DataFrame:
@@ -107,8 +115,11 @@ def subgroup_labels(df: pl.DataFrame) -> dict[str, np.ndarray]:
     return {
         "sex": df["sex"].fill_null("unknown").to_numpy(),
         "age_band": band,
-        "imd_quintile": np.where(np.isnan(decile.astype(float)), "unknown",
-                                 ((np.nan_to_num(decile) + 1) // 2).astype(int).astype(str)),
+        "imd_quintile": np.where(
+            np.isnan(decile.astype(float)),
+            "unknown",
+            ((np.nan_to_num(decile) + 1) // 2).astype(int).astype(str),
+        ),
         "ethnic_group": df["ethnicity"].replace_strict(groups, default="unknown").to_numpy(),
     }
 
@@ -123,14 +134,16 @@ def oracle_auroc(warehouse: Path, valid: pl.DataFrame, index_date: dt.date) -> f
         return None
     oracle = pl.read_parquet(path).filter(pl.col("index_date") == index_date)
     joined = valid.select("patient_id", "admitted").join(
-        oracle.select("patient_id", "true_risk"), on="patient_id", how="inner")
+        oracle.select("patient_id", "true_risk"), on="patient_id", how="inner"
+    )
     if joined.height < valid.height * 0.99:
         return None  # not this warehouse's oracle (or not this population)
     return metrics.evaluate(joined["admitted"].to_numpy(), joined["true_risk"].to_numpy())["auroc"]
 
 
-def validate(train_df: pl.DataFrame, valid_df: pl.DataFrame, seed: int,
-             threads: int | None) -> tuple[RiskModel, dict, np.ndarray]:
+def validate(
+    train_df: pl.DataFrame, valid_df: pl.DataFrame, seed: int, threads: int | None
+) -> tuple[RiskModel, dict, np.ndarray]:
     """Train on the training year, evaluate it and the baselines on the held-out year."""
     names = feats.model_features()
     x_tr, y_tr = _xy(train_df, names)
@@ -140,18 +153,23 @@ def validate(train_df: pl.DataFrame, valid_df: pl.DataFrame, seed: int,
     report = metrics.full_report(y_va, p)
     cols = {c: train_df[c].to_numpy() for c in ("age", "female", "emergency_admissions")}
     test = {c: valid_df[c].to_numpy() for c in cols}
-    fill = np.where(np.array(names) == "days_since_emergency_admission",
-                    feats.LOOKBACK_DAYS + 1, 0).astype(np.float32)
+    fill = np.where(
+        np.array(names) == "days_since_emergency_admission", feats.LOOKBACK_DAYS + 1, 0
+    ).astype(np.float32)
     base = {
         "age_sex": baselines.age_sex(cols, y_tr, test),
         "prior_emergency_admissions": baselines.prior_admissions(cols, y_tr, test),
         "logistic_regression": baselines.logistic(x_tr, y_tr, x_va, fill, seed),
     }
-    report["baselines"] = {name: metrics.evaluate(y_va, b) | metrics.top_fractions(y_va, b)
-                           for name, b in base.items()}
+    report["baselines"] = {
+        name: metrics.evaluate(y_va, b) | metrics.top_fractions(y_va, b) for name, b in base.items()
+    }
     report["subgroups"] = metrics.by_group(y_va, p, subgroup_labels(valid_df))
-    report["curves"] = {"LightGBM": p, "logistic regression": base["logistic_regression"],
-                        "age and sex": base["age_sex"]}
+    report["curves"] = {
+        "LightGBM": p,
+        "logistic regression": base["logistic_regression"],
+        "age and sex": base["age_sex"],
+    }
     return model, report, y_va
 
 
@@ -161,10 +179,13 @@ def score(model: RiskModel, current: pl.DataFrame) -> pl.DataFrame:
     category = current["efi_category"].to_list()
     scores, reasons = [], []
     for lo in range(0, x.shape[0], SCORE_CHUNK):
-        part = x[lo:lo + SCORE_CHUNK]
+        part = x[lo : lo + SCORE_CHUNK]
         scores.append(model.predict(part))
-        reasons.append(explain.reasons(model.contributions(part), part, model.features,
-                                       category[lo:lo + SCORE_CHUNK]))
+        reasons.append(
+            explain.reasons(
+                model.contributions(part), part, model.features, category[lo : lo + SCORE_CHUNK]
+            )
+        )
     reason_array = pa.chunked_array(reasons, pa.list_(pa.string()))
     return current.with_columns(
         score=pl.Series(np.concatenate(scores) if scores else np.empty(0)),
@@ -181,8 +202,13 @@ def _deficit_lists(current: pl.DataFrame) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(names[cols], pa.string()))
 
 
-def run(warehouse: Path, current: dt.date | None = None, seed: int = DEFAULT_SEED,
-        rules_path: Path | None = None, threads: int | None = None) -> dict:
+def run(
+    warehouse: Path,
+    current: dt.date | None = None,
+    seed: int = DEFAULT_SEED,
+    rules_path: Path | None = None,
+    threads: int | None = None,
+) -> dict:
     """One stratification run: validate, refit, score, stream, register, publish.
     Returns the published metrics (what ``--json`` prints)."""
     warehouse = Path(warehouse)
@@ -201,8 +227,9 @@ def run(warehouse: Path, current: dt.date | None = None, seed: int = DEFAULT_SEE
     clock = time.perf_counter()
     valid_df = _for_secondary_use(valid_all)
     validated, report, y_va = validate(train_df, valid_df, seed, threads)
-    deployed = train(*_xy(valid_df, feats.model_features()), feats.model_features(), seed,
-                     threads=threads)
+    deployed = train(
+        *_xy(valid_df, feats.model_features()), feats.model_features(), seed, threads=threads
+    )
     timings["training_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     scored = streams.assign(score(deployed, current_df), rules)
@@ -211,8 +238,10 @@ def run(warehouse: Path, current: dt.date | None = None, seed: int = DEFAULT_SEE
     snapshot = governance.data_snapshot(Warehouse(warehouse))
     code = governance.code_version()
     curves = report.pop("curves")
-    headline = {k: report[k] for k in ("auroc", "auprc", "brier", "calibration_slope",
-                                       "calibration_intercept")}
+    headline = {
+        k: report[k]
+        for k in ("auroc", "auprc", "brier", "calibration_slope", "calibration_intercept")
+    }
     validated_record = _record(validated, dates.training, snapshot, code, headline)
     record = _record(deployed, dates.validation, snapshot, code, headline)
     record["validated_model"] = {
@@ -245,21 +274,30 @@ def run(warehouse: Path, current: dt.date | None = None, seed: int = DEFAULT_SEE
     changes = registers.changes(regs, before)
     changes.write_parquet(stage / "register_changes.parquet")
     report["register_changes"] = {
-        c: int(n) for c, n in changes.group_by("change").len().iter_rows()}
+        c: int(n) for c, n in changes.group_by("change").len().iter_rows()
+    }
     timings["publish_s"] = time.perf_counter() - clock
     report["timings"] = {k: round(v, 2) for k, v in timings.items()}
     deployed.booster.save_model(stage / "model.txt", num_iteration=deployed.best_iteration)
-    validated.booster.save_model(stage / "model_validated.txt",
-                                 num_iteration=validated.best_iteration)
+    validated.booster.save_model(
+        stage / "model_validated.txt", num_iteration=validated.best_iteration
+    )
     (stage / "model.json").write_text(json.dumps(record, indent=2, default=str))
     (stage / "metrics.json").write_text(json.dumps(report, indent=2, default=str))
     card.plot_calibration(report["deciles"], stage / "calibration.png")
     card.plot_roc(y_va, curves, stage / "roc.png")
     (stage / "model_card.md").write_text(card.render(record, report))
-    results.publish(warehouse, KIND, run_id, {
-        "model_version": version, "index_date": dates.current.isoformat(),
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "previous_run_id": previous.name if previous else None})
+    results.publish(
+        warehouse,
+        KIND,
+        run_id,
+        {
+            "model_version": version,
+            "index_date": dates.current.isoformat(),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "previous_run_id": previous.name if previous else None,
+        },
+    )
     return {"run_id": run_id, **report}
 
 
@@ -272,15 +310,17 @@ def _locality_id(engine) -> str:
     return rows[0]["org_id"] if rows else "locality"
 
 
-def _record(model: RiskModel, index_date: dt.date, snapshot: dict, code: str,
-            headline: dict) -> dict:
+def _record(
+    model: RiskModel, index_date: dt.date, snapshot: dict, code: str, headline: dict
+) -> dict:
     record = {
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "data_snapshot": snapshot,
-        "training": {"index_date": index_date.isoformat(),
-                     "outcome_window": [index_date.isoformat(),
-                                        years_before(index_date, -1).isoformat()],
-                     **model.training},
+        "training": {
+            "index_date": index_date.isoformat(),
+            "outcome_window": [index_date.isoformat(), years_before(index_date, -1).isoformat()],
+            **model.training,
+        },
         "features": model.features,
         "parameters": model.params,
         "seed": model.seed,
@@ -295,9 +335,22 @@ def _record(model: RiskModel, index_date: dt.date, snapshot: dict, code: str,
 
 def _scores_table(scored: pl.DataFrame, version: str) -> pl.DataFrame:
     return scored.select(
-        "patient_id", "practice_id", "neighbourhood_id", "index_date", "score", "risk_band",
-        "rank", "percentile", "stream", "efi", "efi_category", "deficits", "reasons",
-        "opted_out", *feats.register_columns(), "n_ltc",
+        "patient_id",
+        "practice_id",
+        "neighbourhood_id",
+        "index_date",
+        "score",
+        "risk_band",
+        "rank",
+        "percentile",
+        "stream",
+        "efi",
+        "efi_category",
+        "deficits",
+        "reasons",
+        "opted_out",
+        *feats.register_columns(),
+        "n_ltc",
         model_version=pl.lit(version),
     ).sort("rank")
 
@@ -321,15 +374,24 @@ def render(result: dict) -> str:
         f"{r['calibration_intercept']:.3f}",
     ]
     if r.get("oracle_auroc") is not None:
-        lines.append(f"  oracle AUROC {r['oracle_auroc']:.3f} (gap "
-                     f"{r['oracle_auroc'] - r['auroc']:.3f})")
+        lines.append(
+            f"  oracle AUROC {r['oracle_auroc']:.3f} (gap {r['oracle_auroc'] - r['auroc']:.3f})"
+        )
     for name, b in r["baselines"].items():
         lines.append(f"  baseline {name}: AUROC {b['auroc']:.3f}")
-    lines.append("  top " + ", ".join(
-        f"{k}%: PPV {r['ppv_top'][k]:.2f} sensitivity {r['sensitivity_top'][k]:.2f}"
-        for k in r["ppv_top"]))
-    lines.append("Streams (opted-out excluded): " + ", ".join(
-        f"{k} {v:,}" for k, v in sorted(r["streams"].items())))
-    lines.append("Register changes: " + ", ".join(
-        f"{k} {v:,}" for k, v in sorted(r["register_changes"].items())))
+    lines.append(
+        "  top "
+        + ", ".join(
+            f"{k}%: PPV {r['ppv_top'][k]:.2f} sensitivity {r['sensitivity_top'][k]:.2f}"
+            for k in r["ppv_top"]
+        )
+    )
+    lines.append(
+        "Streams (opted-out excluded): "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(r["streams"].items()))
+    )
+    lines.append(
+        "Register changes: "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(r["register_changes"].items()))
+    )
     return "\n".join(lines)

@@ -59,16 +59,16 @@ def load_rules(path: Path | None = None) -> Rules:
         raise RulesError(f"{where}: a version is required")
     bands = tuple((b["name"], b.get("top_percent")) for b in data.get("risk_band", []))
     if not bands or bands[-1][1] is not None or any(p is None for _n, p in bands[:-1]):
-        raise RulesError(f"{where}: risk bands need top_percent, except the last, which "
-                         "must have none")
+        raise RulesError(
+            f"{where}: risk bands need top_percent, except the last, which must have none"
+        )
     streams = tuple(_stream(s, where) for s in data.get("stream", []))
     if not streams or streams[-1].any:
         raise RulesError(f"{where}: the last stream must have no conditions (everyone else)")
     reg = data.get("register", {})
     if ("top_percent" in reg) == ("top_n" in reg):
         raise RulesError(f"{where}: [register] needs exactly one of top_percent and top_n")
-    return Rules(str(data["version"]), bands, streams, reg.get("top_percent"),
-                 reg.get("top_n"))
+    return Rules(str(data["version"]), bands, streams, reg.get("top_percent"), reg.get("top_n"))
 
 
 def _stream(entry: dict, where: str) -> Stream:
@@ -76,10 +76,13 @@ def _stream(entry: dict, where: str) -> Stream:
     for cond in entry.get("any", []):
         unknown = set(cond) - set(CONDITIONS)
         if unknown or len(cond) != 1:
-            raise RulesError(f"{where}: stream {entry.get('id')!r}: each condition has one "
-                             f"key from {list(CONDITIONS)}; got {sorted(cond)}")
+            raise RulesError(
+                f"{where}: stream {entry.get('id')!r}: each condition has one "
+                f"key from {list(CONDITIONS)}; got {sorted(cond)}"
+            )
         bad = (set(cond.get("efi_category", [])) - set(EFI_CATEGORIES)) | (
-            set(cond.get("register", [])) - registers)
+            set(cond.get("register", [])) - registers
+        )
         if bad:
             raise RulesError(f"{where}: stream {entry.get('id')!r}: unknown {sorted(bad)}")
     return Stream(entry["id"], entry.get("name", entry["id"]), tuple(entry.get("any", [])))
@@ -90,7 +93,8 @@ def rank(scores: pl.DataFrame) -> pl.DataFrame:
     ``percentile`` (share of scored patients ranked at or above, %)."""
     n = scores.height
     ranked = scores.sort(["score", "patient_id"], descending=[True, False]).with_columns(
-        rank=pl.int_range(1, n + 1, dtype=pl.Int64))
+        rank=pl.int_range(1, n + 1, dtype=pl.Int64)
+    )
     return ranked.with_columns(percentile=pl.col("rank") * 100.0 / n)
 
 

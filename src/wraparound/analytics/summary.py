@@ -64,29 +64,35 @@ def _prevalence(engine, registered: ibis.Table, as_of: dt.date) -> dict:
     codes = engine.memtable(_arrow(rows, ["register_id", "code"]))
     cond = engine.table("conditions")
     current = cond.filter(
-        (cond.onset_date <= as_of)
-        & (cond.abatement_date.isnull() | (cond.abatement_date > as_of))
+        (cond.onset_date <= as_of) & (cond.abatement_date.isnull() | (cond.abatement_date > as_of))
     )
     coded = current.join(codes, "code").select("patient_id", "register_id").distinct()
     obs = engine.table("observations")
     bmi_code = clinical.observation_codes()["bmi"].code
-    bmi = obs.filter((obs.code == bmi_code) & (obs.date > as_of - dt.timedelta(days=365))
-                     & (obs.date <= as_of))
-    latest = bmi.mutate(rn=ibis.row_number().over(
-        group_by="patient_id", order_by=[ibis.desc("date"), ibis.desc("id")]))
+    bmi = obs.filter(
+        (obs.code == bmi_code) & (obs.date > as_of - dt.timedelta(days=365)) & (obs.date <= as_of)
+    )
+    latest = bmi.mutate(
+        rn=ibis.row_number().over(
+            group_by="patient_id", order_by=[ibis.desc("date"), ibis.desc("id")]
+        )
+    )
     obese = latest.filter((latest.rn == 0) & (latest.value >= 30)).select(
-        "patient_id", register_id=ibis.literal("obesity"))
+        "patient_id", register_id=ibis.literal("obesity")
+    )
     on_register = coded.union(obese)
     counts = engine.to_arrow(
-        registered.join(on_register, "patient_id").select("register_id", "age")
-        .group_by("register_id").agg(**{
-            f"n{r.register_id}": (_.age >= r.min_age).sum() for r in clinical.registers()
-        })
+        registered.join(on_register, "patient_id")
+        .select("register_id", "age")
+        .group_by("register_id")
+        .agg(**{f"n{r.register_id}": (_.age >= r.min_age).sum() for r in clinical.registers()})
     ).to_pylist()
     by_register = {row["register_id"]: row for row in counts}
-    ages = engine.to_arrow(registered.aggregate(**{
-        f"d{r.register_id}": (_.age >= r.min_age).sum() for r in clinical.registers()
-    })).to_pylist()[0]
+    ages = engine.to_arrow(
+        registered.aggregate(
+            **{f"d{r.register_id}": (_.age >= r.min_age).sum() for r in clinical.registers()}
+        )
+    ).to_pylist()[0]
     out = {}
     for r in clinical.registers():
         n = int((by_register.get(r.register_id) or {}).get(f"n{r.register_id}") or 0)
@@ -110,19 +116,20 @@ def _hospital_use(engine, start: dt.date, end: dt.date) -> dict:
         for r in engine.to_arrow(py.group_by("band").agg(years=_.years.sum())).to_pylist()
     }
     total_years = sum(denominators.values())
-    in_window = enc.filter((enc.start.date() >= start) & (enc.start.date() < end)
-                           & (enc.status == "attended"))
+    in_window = enc.filter(
+        (enc.start.date() >= start) & (enc.start.date() < end) & (enc.status == "attended")
+    )
     pats = engine.table("patients")
     mid = start + (end - start) / 2
     with_age = in_window.join(pats, "patient_id").mutate(
-        band=lambda t: age_band(age_on(t.birth_date, mid)))
-    counts = engine.to_arrow(
-        with_age.group_by(["kind", "band"]).agg(n=_.count())
-    ).to_pylist()
+        band=lambda t: age_band(age_on(t.birth_date, mid))
+    )
+    counts = engine.to_arrow(with_age.group_by(["kind", "band"]).agg(n=_.count())).to_pylist()
 
     def total(kind, band=None):
-        return sum(r["n"] for r in counts if r["kind"] == kind and (band is None or
-                                                                    r["band"] == band))
+        return sum(
+            r["n"] for r in counts if r["kind"] == kind and (band is None or r["band"] == band)
+        )
 
     per_1000 = {
         label: _rate(total("emergency_admission", label), denominators.get(label, 0))
@@ -141,7 +148,8 @@ def _hospital_use(engine, start: dt.date, end: dt.date) -> dict:
         "ae_attendances": total("ae_attendance"),
         "ae_attendances_per_1000": _rate(total("ae_attendance"), total_years),
         "gp_appointments_per_person_year": (
-            round(total("gp_appointment") / total_years, 2) if total_years else None),
+            round(total("gp_appointment") / total_years, 2) if total_years else None
+        ),
         "outpatient_attendances_per_1000": _rate(total("outpatient"), total_years),
         "elective_admissions_per_1000": _rate(total("elective_admission"), total_years),
         "community_contacts_per_1000": _rate(total("community"), total_years),

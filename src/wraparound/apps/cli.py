@@ -9,8 +9,9 @@ from pathlib import Path
 
 import typer
 
-app_cli = typer.Typer(no_args_is_help=True, add_completion=False,
-                      help="The care co-ordination web app (Django).")
+app_cli = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="The care co-ordination web app (Django)."
+)
 
 WAREHOUSE = typer.Option(..., "--warehouse", help="Warehouse directory to read from.")
 
@@ -71,8 +72,10 @@ def demo(warehouse: Path = WAREHOUSE) -> None:
     create_demo_casework()
     typer.echo(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
     for user in users:
-        typer.echo(f"  {user.username:<14} {user.role_info.label:<30} "
-                   f"{user.get_scope_display()}: {user.scope_org.name}")
+        typer.echo(
+            f"  {user.username:<14} {user.role_info.label:<30} "
+            f"{user.get_scope_display()}: {user.scope_org.name}"
+        )
 
 
 @app_cli.command()
@@ -87,7 +90,22 @@ def serve(
     setup_django(warehouse)
     migrate()
     typer.echo(f"Wraparound on http://{host}:{port}/", err=True)
-    args = [sys.executable, "-m", "gunicorn", "wraparound.web.wsgi:application",
-            "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
-            "--worker-class", "gthread", "--access-logfile", "-", "--log-level", "warning"]
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "wraparound.web.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        "gthread",
+        "--access-logfile",
+        "-",
+        "--log-level",
+        "warning",
+    ]
     os.execv(sys.executable, args)

@@ -37,8 +37,9 @@ def refresh(warehouse_dir: Path) -> dict:
         out["contacts"] = load_contacts(engine)
         out["indicator_run"] = load_latest_indicators(Path(warehouse_dir), engine)
         names = dict(Organisation.objects.values_list("org_id", "name"))
-        out["alerts"] = raise_alerts(engine, followed_patients(),
-                                     previous.batch if previous else None, names)
+        out["alerts"] = raise_alerts(
+            engine, followed_patients(), previous.batch if previous else None, names
+        )
     out["seconds"] = round(time.perf_counter() - started, 1)
     WarehouseLoad.objects.create(batch=batch, summary=out)
     return out

@@ -198,8 +198,7 @@ def _report(
         "load_time": batch.clock.now.isoformat(),
         "seconds": round(seconds, 3),
         "files": [
-            {"file": str(f.path), "format": f.format, "resources": f.resources}
-            for f in batch.files
+            {"file": str(f.path), "format": f.format, "resources": f.resources} for f in batch.files
         ],
         "resources_read": sum(batch.read_by_type.values()) + csv_rows,
         "by_type": dict(sorted(batch.read_by_type.items())),

@@ -213,8 +213,10 @@ def _resource_type(batch: Batch, table: str, row: list, loc: int) -> str:
     if batch.files[loc >> 32].format == CSV:
         return table
     if table == "medications":
-        return "MedicationRequest" if row[INDEX[table]["kind"]] == "request" else (
-            "MedicationStatement"
+        return (
+            "MedicationRequest"
+            if row[INDEX[table]["kind"]] == "request"
+            else ("MedicationStatement")
         )
     if table == "encounters":
         appointment = row[INDEX[table]["kind"]] == "gp_appointment"
@@ -261,9 +263,7 @@ def resolve_batch(batch: Batch, warehouse: Warehouse, pseudo: Pseudonymiser) -> 
 
 def _not_before_birth(row: list, event: int, batch: Batch, index: WarehouseIndex) -> None:
     patient_id = row[1]
-    birth = batch.births[patient_id] if patient_id in batch.births else index.births.get(
-        patient_id
-    )
+    birth = batch.births[patient_id] if patient_id in batch.births else index.births.get(patient_id)
     if birth is None:
         return
     when = row[event]

@@ -204,8 +204,7 @@ def _spark(warehouse: Warehouse) -> IbisEngine:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions",
-                os.environ.get("WRAPAROUND_SPARK_PARTITIONS", "8"))
+        .config("spark.sql.shuffle.partitions", os.environ.get("WRAPAROUND_SPARK_PARTITIONS", "8"))
         .config("spark.driver.memory", os.environ.get("WRAPAROUND_SPARK_DRIVER_MEMORY", "4g"))
     )
     session = builder.getOrCreate()

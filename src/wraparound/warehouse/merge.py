@@ -30,17 +30,24 @@ class MergeStats:
 
 def upsert(engine, tx: Transaction, name: str, incoming: pa.Table) -> MergeStats:
     """Write ``current ∪ incoming`` (newest version of each id) as table ``name`` of ``tx``."""
-    incoming = conform(name, incoming.set_column(
-        incoming.schema.get_field_index("batch"), "batch",
-        pa.array([tx.batch] * incoming.num_rows, pa.int64()),
-    ))
+    incoming = conform(
+        name,
+        incoming.set_column(
+            incoming.schema.get_field_index("batch"),
+            "batch",
+            pa.array([tx.batch] * incoming.num_rows, pa.int64()),
+        ),
+    )
     cols = TABLES[name].names
-    old = engine.table(name).select(cols).mutate(
-        _src=ibis.literal(0, "int8"), _seq=ibis.literal(-1, "int64")
+    old = (
+        engine.table(name)
+        .select(cols)
+        .mutate(_src=ibis.literal(0, "int8"), _seq=ibis.literal(-1, "int64"))
     )
     new = engine.memtable(
-        incoming.append_column("_src", pa.array([1] * incoming.num_rows, pa.int8()))
-        .append_column("_seq", pa.array(range(incoming.num_rows), pa.int64()))
+        incoming.append_column("_src", pa.array([1] * incoming.num_rows, pa.int8())).append_column(
+            "_seq", pa.array(range(incoming.num_rows), pa.int64())
+        )
     )
     both = old.union(new)
     newest_first = ibis.window(

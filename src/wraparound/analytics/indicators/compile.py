@@ -54,8 +54,9 @@ class Context:
     back as memtables (``to_arrow`` / ``memtable``, so any engine can do it) rather than with
     Ibis ``cache``, whose temporary tables this Ibis and SQLGlot pairing cannot drop."""
 
-    def __init__(self, engine, period_set: months.Periods, inputs: Inputs,
-                 data_end: dt.date) -> None:
+    def __init__(
+        self, engine, period_set: months.Periods, inputs: Inputs, data_end: dt.date
+    ) -> None:
         self.engine = engine
         self.period_set = period_set
         self.periods = engine.memtable(period_set.table())
@@ -100,8 +101,9 @@ def compile_indicator(ctx: Context, indicator: Indicator) -> Compiled:
         return Compiled(cells=_patient_cells(ctx.engine, indicator, ctx.periods, ctx.inputs))
     if unit == "events":
         return Compiled(cells=_event_cells(ctx, indicator))
-    return Compiled(numerator=_rate_events(ctx, indicator),
-                    denominator=_person_time(ctx, indicator))
+    return Compiled(
+        numerator=_rate_events(ctx, indicator), denominator=_person_time(ctx, indicator)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,7 +118,9 @@ def _people(engine) -> ibis.Table:
     pats = pats.filter(~pats.opted_out.fill_null(False))
     joined = pats.left_join(areas, pats.lsoa == areas.lsoa)
     return joined.select(
-        "patient_id", "birth_date", "sex",
+        "patient_id",
+        "birth_date",
+        "sex",
         imd_quintile=((joined.imd_decile.cast("int16") + 1) // 2).cast("int8"),
     )
 
@@ -133,8 +137,7 @@ def _age_filter(expr: ibis.Table, age: str, indicator: Indicator) -> ibis.Table:
 
 def _in_range(rows: ibis.Table, periods: ibis.Table) -> ibis.Table:
     """(patient_id, period) for every period between each row's m_from and m_to."""
-    joined = periods.join(rows, (periods.period >= rows.m_from)
-                          & (periods.period <= rows.m_to))
+    joined = periods.join(rows, (periods.period >= rows.m_from) & (periods.period <= rows.m_to))
     return joined.select("patient_id", "period").distinct()
 
 
@@ -153,8 +156,9 @@ def _window(condition: Condition, first_month):
 
 
 def _register_months(engine, register_ids, periods) -> ibis.Table:
-    codes = sorted({code for r in clinical.registers() if r.register_id in register_ids
-                    for code in r.codes})
+    codes = sorted(
+        {code for r in clinical.registers() if r.register_id in register_ids for code in r.codes}
+    )
     cond = engine.table("conditions")
     coded = cond.filter(cond.code.isin(codes))
     rows = coded.select(
@@ -188,41 +192,42 @@ def _patient_cells(engine, indicator: Indicator, periods, inputs: Inputs) -> ibi
     dates = periods.select("period", on=periods.last_day)
     among = members.select("patient_id").distinct() if members is not None else None
     registered = registered_at(engine, dates, among=among)
-    base = registered if members is None else registered.join(members, ["patient_id",
-                                                                          "period"])
+    base = registered if members is None else registered.join(members, ["patient_id", "period"])
     people = _people(engine).select("patient_id", "imd_quintile")
-    base = base.join(people, "patient_id").select("patient_id", "period", "practice_id",
-                                                   "imd_quintile", "age")
-    base = _age_filter(base, "age", indicator).select("patient_id", "period", "practice_id",
-                                                      "imd_quintile")
+    base = base.join(people, "patient_id").select(
+        "patient_id", "period", "practice_id", "imd_quintile", "age"
+    )
+    base = _age_filter(base, "age", indicator).select(
+        "patient_id", "period", "practice_id", "imd_quintile"
+    )
     for condition in den.where:
-        base = base.semi_join(_condition_months(engine, condition, periods, inputs, base),
-                              ["patient_id", "period"])
+        base = base.semi_join(
+            _condition_months(engine, condition, periods, inputs, base), ["patient_id", "period"]
+        )
     met = base.select("patient_id", "period")
     for condition in indicator.numerator.where:
-        met = met.semi_join(_condition_months(engine, condition, periods, inputs, base),
-                            ["patient_id", "period"])
-    flagged = base.left_join(met.mutate(met_flag=ibis.literal(1)),
-                             ["patient_id", "period"])
+        met = met.semi_join(
+            _condition_months(engine, condition, periods, inputs, base), ["patient_id", "period"]
+        )
+    flagged = base.left_join(met.mutate(met_flag=ibis.literal(1)), ["patient_id", "period"])
     return flagged.group_by(["period", "practice_id", "imd_quintile"]).agg(
         numerator=flagged.met_flag.fill_null(0).sum().cast("float64"),
         denominator=_.count().cast("float64"),
     )
 
 
-def _condition_months(engine, condition: Condition, periods, inputs: Inputs,
-                      base: ibis.Table) -> ibis.Table:
+def _condition_months(
+    engine, condition: Condition, periods, inputs: Inputs, base: ibis.Table
+) -> ibis.Table:
     """(patient_id, period) pairs in which a patient condition holds."""
     if condition.op == "any":
-        parts = [_condition_months(engine, c, periods, inputs, base)
-                 for c in condition.children]
+        parts = [_condition_months(engine, c, periods, inputs, base) for c in condition.children]
         return ibis.union(*parts, distinct=True)
     patients = base.select("patient_id").distinct()
     if condition.op in ("latest_observation", "observation_recorded"):
         obs = engine.table("observations")
         code = clinical.observation_codes()[condition.arg].code
-        rows = obs.filter((obs.code == code) & obs.date.notnull()).semi_join(patients,
-                                                                            "patient_id")
+        rows = obs.filter((obs.code == code) & obs.date.notnull()).semi_join(patients, "patient_id")
         if condition.op == "observation_recorded":
             return _dated(rows, rows.date, condition, periods)
         return _latest(rows, condition, periods)
@@ -230,7 +235,8 @@ def _condition_months(engine, condition: Condition, periods, inputs: Inputs,
         meds = engine.table("medications")
         codes = clinical.codelist(condition.arg)
         rows = meds.filter(meds.code.isin(codes) & meds.start_date.notnull()).semi_join(
-            patients, "patient_id")
+            patients, "patient_id"
+        )
         return _dated(rows, rows.start_date, condition, periods)
     events = inputs.app_events
     rows = events.filter(events.kind == condition.arg).semi_join(patients, "patient_id")
@@ -245,17 +251,21 @@ def _dated(rows, date, condition: Condition, periods) -> ibis.Table:
 def _latest(rows, condition: Condition, periods) -> ibis.Table:
     """Periods in which the patient's latest reading (within the window) meets the test: a
     reading is the latest from its own month until the month before the next reading."""
-    ordered = rows.mutate(next_date=rows.date.lead().over(
-        group_by="patient_id", order_by=[rows.date, rows.id]))
+    ordered = rows.mutate(
+        next_date=rows.date.lead().over(group_by="patient_id", order_by=[rows.date, rows.id])
+    )
     month = months.column(ordered.date)
     first, last = _window(condition, month)
     until = (months.column(ordered.next_date) - 1).fill_null(FOREVER)
     value = ordered.value
     threshold = condition.param("value")
-    test = {"at_most": value <= threshold, "at_least": value >= threshold,
-            "below": value < threshold, "above": value > threshold}[condition.param("compare")]
-    passing = ordered.filter(test).select("patient_id", m_from=first,
-                                          m_to=ibis.least(last, until))
+    test = {
+        "at_most": value <= threshold,
+        "at_least": value >= threshold,
+        "below": value < threshold,
+        "above": value > threshold,
+    }[condition.param("compare")]
+    passing = ordered.filter(test).select("patient_id", m_from=first, m_to=ibis.least(last, until))
     return _in_range(passing, periods)
 
 
@@ -274,11 +284,25 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
     enc = enc.mutate(period=months.column(enc.day))
     enc = enc.filter((enc.period >= ctx.period_set.first) & (enc.period <= ctx.period_set.last))
     reg = ctx.engine.table("registrations")
-    spells = enc.join(reg, (enc.patient_id == reg.patient_id) & (reg.start_date <= enc.day)
-                      & (reg.end_date.isnull() | (reg.end_date > enc.day)))
-    spells = spells.group_by(["id", "patient_id", "period", "day", "end", "booked_at",
-                              "status", "practitioner_role_id", "specialty"]).agg(
-        practice_id=_.practice_id.max())
+    spells = enc.join(
+        reg,
+        (enc.patient_id == reg.patient_id)
+        & (reg.start_date <= enc.day)
+        & (reg.end_date.isnull() | (reg.end_date > enc.day)),
+    )
+    spells = spells.group_by(
+        [
+            "id",
+            "patient_id",
+            "period",
+            "day",
+            "end",
+            "booked_at",
+            "status",
+            "practitioner_role_id",
+            "specialty",
+        ]
+    ).agg(practice_id=_.practice_id.max())
     people = _people(ctx.engine)
     joined = spells.join(people, "patient_id")
     stop = joined.end.date().fill_null(ibis.literal(ctx.data_end))
@@ -287,12 +311,16 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
         "age_band": _age_band(age_at(joined.birth_date, joined.day.truncate("M"))),
     }
     if kind == "gp_appointment":  # what access indicators need, and no more (memory)
-        columns.update(clinician=joined.practitioner_role_id,
-                       lead_days=joined.day.delta(joined.booked_at.date(), unit="day")
-                       .cast("int32"))
+        columns.update(
+            clinician=joined.practitioner_role_id,
+            lead_days=joined.day.delta(joined.booked_at.date(), unit="day").cast("int32"),
+        )
     else:
-        columns.update(sex=joined.sex, specialty=joined.specialty,
-                       stay_days=stop.delta(joined.day, unit="day").cast("int32"))
+        columns.update(
+            sex=joined.sex,
+            specialty=joined.specialty,
+            stay_days=stop.delta(joined.day, unit="day").cast("int32"),
+        )
     return joined.select("period", "practice_id", "imd_quintile", "status", **columns)
 
 
@@ -305,9 +333,11 @@ def _event_cells(ctx: Context, indicator: Indicator) -> ibis.Table:
     ev = _age_filter(_events(ctx, indicator.denominator.events), "age", indicator)
     keys = ["period", "practice_id", "imd_quintile", "clinician"]
     if indicator.numerator.median_of:
-        return ev.filter(ev.lead_days.notnull()).group_by(
-            [*keys, ev.lead_days.name("measure_value")]).agg(
-            numerator=ibis.null("float64"), denominator=_.count().cast("float64"))
+        return (
+            ev.filter(ev.lead_days.notnull())
+            .group_by([*keys, ev.lead_days.name("measure_value")])
+            .agg(numerator=ibis.null("float64"), denominator=_.count().cast("float64"))
+        )
     met = ibis.literal(True)
     for condition in indicator.numerator.where:
         met = met & _event_test(ev, condition)
@@ -371,12 +401,14 @@ def _person_time_cells(ctx: Context) -> ibis.Table:
     days = days.filter(~days.opted_out.fill_null(False))
     starts = periods.select("period", period_start="start")
     rows = days.join(starts, "period")
-    rows = rows.select(*days.columns,
-                       age_band=_age_band(age_at(rows.birth_date, rows.period_start)))
+    rows = rows.select(
+        *days.columns, age_band=_age_band(age_at(rows.birth_date, rows.period_start))
+    )
     people = _people(ctx.engine).select("patient_id", "imd_quintile")
     joined = rows.join(people, "patient_id")
     return joined.group_by(["period", "practice_id", "imd_quintile", "age_band", "sex"]).agg(
-        denominator=joined.days.sum() / DAYS_PER_YEAR)
+        denominator=joined.days.sum() / DAYS_PER_YEAR
+    )
 
 
 def _person_time(ctx: Context, indicator: Indicator) -> ibis.Table:
@@ -395,5 +427,9 @@ def esp2013() -> pa.Table:
     weights = [float(line[3]) for line in lines]
     if len(weights) != ESP_BANDS or sum(weights) != 100_000:
         raise ValueError("data/esp2013.csv must have 19 bands summing to 100,000")
-    return pa.table({"age_band": pa.array(range(ESP_BANDS), pa.int8()),
-                     "weight": pa.array(weights, pa.float64())})
+    return pa.table(
+        {
+            "age_band": pa.array(range(ESP_BANDS), pa.int8()),
+            "weight": pa.array(weights, pa.float64()),
+        }
+    )

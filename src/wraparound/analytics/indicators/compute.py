@@ -26,8 +26,7 @@ DSR_TOTAL_WEIGHT = 2 * 100_000.0
 """ESP 2013 weights for each sex: the standard population is the ESP for women plus the ESP
 for men."""
 
-VALUE_COLUMNS = ["numerator", "denominator", "value", "lower95", "upper95", "lower998",
-                 "upper998"]
+VALUE_COLUMNS = ["numerator", "denominator", "value", "lower95", "upper95", "lower998", "upper998"]
 
 
 @dataclass(frozen=True)
@@ -38,9 +37,13 @@ class Orgs:
     locality_id: str
 
     def frame(self) -> pl.DataFrame:
-        return pl.DataFrame({"practice_id": list(self.neighbourhood_of),
-                             "neighbourhood_id": list(self.neighbourhood_of.values())},
-                            schema={"practice_id": pl.String, "neighbourhood_id": pl.String})
+        return pl.DataFrame(
+            {
+                "practice_id": list(self.neighbourhood_of),
+                "neighbourhood_id": list(self.neighbourhood_of.values()),
+            },
+            schema={"practice_id": pl.String, "neighbourhood_id": pl.String},
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,20 +51,30 @@ class Orgs:
 # ---------------------------------------------------------------------------------------------
 
 
-def cells_frame(indicator: Indicator, cells: pl.DataFrame | None,
-                numerator: pl.DataFrame | None, denominator: pl.DataFrame | None,
-                ) -> pl.DataFrame:
+def cells_frame(
+    indicator: Indicator,
+    cells: pl.DataFrame | None,
+    numerator: pl.DataFrame | None,
+    denominator: pl.DataFrame | None,
+) -> pl.DataFrame:
     """The compiled results as one frame with the same columns for every indicator type."""
     if cells is None:
         cells = _rate_cells(numerator, denominator)
-    for name, dtype in [("clinician", pl.String), ("subgroup", pl.String),
-                        ("age_band", pl.Int8), ("sex", pl.String), ("measure_value", pl.Int32)]:
+    for name, dtype in [
+        ("clinician", pl.String),
+        ("subgroup", pl.String),
+        ("age_band", pl.Int8),
+        ("sex", pl.String),
+        ("measure_value", pl.Int32),
+    ]:
         if name not in cells.columns:
             cells = cells.with_columns(pl.lit(None, dtype).alias(name))
     return cells.with_columns(
         pl.col("subgroup").fill_null(ALL),
-        pl.col("period").cast(pl.Int32), pl.col("imd_quintile").cast(pl.Int8),
-        pl.col("numerator").cast(pl.Float64), pl.col("denominator").cast(pl.Float64),
+        pl.col("period").cast(pl.Int32),
+        pl.col("imd_quintile").cast(pl.Int8),
+        pl.col("numerator").cast(pl.Float64),
+        pl.col("denominator").cast(pl.Float64),
     ).select([*CELL_KEYS, *DSR_STRATA, "measure_value", "numerator", "denominator"])
 
 
@@ -74,8 +87,9 @@ def _rate_cells(numerator: pl.DataFrame, denominator: pl.DataFrame) -> pl.DataFr
     if subgroups.height == 0:
         subgroups = pl.DataFrame({"subgroup": [ALL]})
     denominator = denominator.join(subgroups, how="cross")
-    return denominator.join(numerator, on=[*keys, "subgroup"], how="left",
-                            nulls_equal=True).with_columns(pl.col("numerator").fill_null(0.0))
+    return denominator.join(
+        numerator, on=[*keys, "subgroup"], how="left", nulls_equal=True
+    ).with_columns(pl.col("numerator").fill_null(0.0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,8 +97,9 @@ def _rate_cells(numerator: pl.DataFrame, denominator: pl.DataFrame) -> pl.DataFr
 # ---------------------------------------------------------------------------------------------
 
 
-def summarise(indicator: Indicator, cells: pl.DataFrame, keys: list[str],
-              weights: pl.DataFrame) -> pl.DataFrame:
+def summarise(
+    indicator: Indicator, cells: pl.DataFrame, keys: list[str], weights: pl.DataFrame
+) -> pl.DataFrame:
     """Sum cells over ``keys`` and add value and 95% / 99.8% limits (``VALUE_COLUMNS``), plus
     ``funnel_denominator``: the denominator a funnel plot uses (for a DSR, count / rate)."""
     if indicator.type == "median":
@@ -113,7 +128,8 @@ def _with_limits(indicator: Indicator, df: pl.DataFrame) -> pl.DataFrame:
         limits[f"lower{suffix}"] = lo
         limits[f"upper{suffix}"] = hi
     return df.with_columns(
-        value=_series(value), **{k: _series(v) for k, v in limits.items()},
+        value=_series(value),
+        **{k: _series(v) for k, v in limits.items()},
         funnel_denominator=pl.col("denominator"),
     )
 
@@ -122,19 +138,24 @@ def _series(values: np.ndarray) -> pl.Series:
     return pl.Series(values, dtype=pl.Float64).fill_nan(None)
 
 
-def _dsr(indicator: Indicator, cells: pl.DataFrame, keys: list[str],
-         weights: pl.DataFrame) -> pl.DataFrame:
-    strata = cells.group_by([*keys, *DSR_STRATA]).agg(pl.col("numerator").sum(),
-                                                      pl.col("denominator").sum())
+def _dsr(
+    indicator: Indicator, cells: pl.DataFrame, keys: list[str], weights: pl.DataFrame
+) -> pl.DataFrame:
+    strata = cells.group_by([*keys, *DSR_STRATA]).agg(
+        pl.col("numerator").sum(), pl.col("denominator").sum()
+    )
     strata = strata.join(weights, on="age_band", how="left")
     n = pl.col("denominator")
     strata = strata.with_columns(
         wr=pl.when(n > 0).then(pl.col("weight") * pl.col("numerator") / n).otherwise(0.0),
-        sq=pl.when(n > 0).then(pl.col("weight") ** 2 * pl.col("numerator") / n**2)
-        .otherwise(0.0),
+        sq=pl.when(n > 0).then(pl.col("weight") ** 2 * pl.col("numerator") / n**2).otherwise(0.0),
     )
-    out = strata.group_by(keys).agg(pl.col("numerator").sum(), pl.col("denominator").sum(),
-                                    pl.col("wr").sum(), pl.col("sq").sum())
+    out = strata.group_by(keys).agg(
+        pl.col("numerator").sum(),
+        pl.col("denominator").sum(),
+        pl.col("wr").sum(),
+        pl.col("sq").sum(),
+    )
     o = out["numerator"].to_numpy().astype(float)
     dsr = out["wr"].to_numpy() / DSR_TOTAL_WEIGHT
     var = out["sq"].to_numpy() / DSR_TOTAL_WEIGHT**2
@@ -148,14 +169,18 @@ def _dsr(indicator: Indicator, cells: pl.DataFrame, keys: list[str],
     with np.errstate(invalid="ignore", divide="ignore"):
         derived = np.where(shown & (dsr > 0), o / dsr, np.nan)
     return out.drop("wr", "sq").with_columns(
-        value=_series(np.where(shown, dsr * m, np.nan)), **limits,
+        value=_series(np.where(shown, dsr * m, np.nan)),
+        **limits,
         funnel_denominator=_series(derived),
     )
 
 
 def _median(cells: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    hist = (cells.group_by([*keys, "measure_value"]).agg(pl.col("denominator").sum())
-            .sort([*keys, "measure_value"], nulls_last=True))
+    hist = (
+        cells.group_by([*keys, "measure_value"])
+        .agg(pl.col("denominator").sum())
+        .sort([*keys, "measure_value"], nulls_last=True)
+    )
     hist = hist.with_columns(
         cum=pl.col("denominator").cum_sum().over(keys),
         total=pl.col("denominator").sum().over(keys),
@@ -170,8 +195,13 @@ def _median(cells: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
     none = pl.lit(None, pl.Float64)
     return out.with_columns(
-        numerator=none, value=(pl.col("a") + pl.col("b")) / 2,
-        lower95=none, upper95=none, lower998=none, upper998=none, funnel_denominator=none,
+        numerator=none,
+        value=(pl.col("a") + pl.col("b")) / 2,
+        lower95=none,
+        upper95=none,
+        lower998=none,
+        upper998=none,
+        funnel_denominator=none,
     ).drop("a", "b")
 
 
@@ -180,12 +210,14 @@ def _median(cells: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 
-def with_funnel(indicator: Indicator, rows: pl.DataFrame, peers: pl.DataFrame,
-                on: list[str]) -> pl.DataFrame:
+def with_funnel(
+    indicator: Indicator, rows: pl.DataFrame, peers: pl.DataFrame, on: list[str]
+) -> pl.DataFrame:
     """Add the peer value, 95% and 99.8% funnel limits at each row's denominator, and the
     funnel status (99.8% and 95%) from those limits only."""
-    peer = peers.select(*on, peer_value="value", peer_numerator="numerator",
-                        peer_denominator="denominator")
+    peer = peers.select(
+        *on, peer_value="value", peer_numerator="numerator", peer_denominator="denominator"
+    )
     rows = rows.join(peer, on=on, how="left", nulls_equal=True)
     m = indicator.multiplier
     d = rows["funnel_denominator"].to_numpy().astype(float)
@@ -194,8 +226,9 @@ def with_funnel(indicator: Indicator, rows: pl.DataFrame, peers: pl.DataFrame,
         average = rows["peer_value"].to_numpy().astype(float) / m
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
-            average = (rows["peer_numerator"].to_numpy().astype(float)
-                       / rows["peer_denominator"].to_numpy().astype(float))
+            average = rows["peer_numerator"].to_numpy().astype(float) / rows[
+                "peer_denominator"
+            ].to_numpy().astype(float)
     columns = {}
     if indicator.type == "median":
         nan = np.full(rows.height, np.nan)
@@ -206,14 +239,17 @@ def with_funnel(indicator: Indicator, rows: pl.DataFrame, peers: pl.DataFrame,
             lo, hi = _funnel_limits(indicator, d, average, level)
             columns[f"funnel_lower{suffix}"] = lo * m
             columns[f"funnel_upper{suffix}"] = hi * m
-    status998 = stats.funnel_status(value, columns["funnel_lower998"],
-                                    columns["funnel_upper998"])
+    status998 = stats.funnel_status(value, columns["funnel_lower998"], columns["funnel_upper998"])
     status95 = stats.funnel_status(value, columns["funnel_lower95"], columns["funnel_upper95"])
-    return rows.drop("peer_numerator", "peer_denominator").with_columns(
-        **{k: _series(v) for k, v in columns.items()},
-        funnel_status=pl.Series(status998.tolist(), dtype=pl.String),
-        funnel_status95=pl.Series(status95.tolist(), dtype=pl.String),
-    ).with_columns(assessment=_assessment(indicator.direction))
+    return (
+        rows.drop("peer_numerator", "peer_denominator")
+        .with_columns(
+            **{k: _series(v) for k, v in columns.items()},
+            funnel_status=pl.Series(status998.tolist(), dtype=pl.String),
+            funnel_status95=pl.Series(status95.tolist(), dtype=pl.String),
+        )
+        .with_columns(assessment=_assessment(indicator.direction))
+    )
 
 
 def _funnel_limits(indicator: Indicator, d: np.ndarray, average: np.ndarray, level: float):
@@ -230,12 +266,20 @@ def _assessment(direction: str) -> pl.Expr:
     """What a funnel status means for patients: better or worse than peers, or (where either
     tail matters) high or low."""
     status = pl.col("funnel_status")
-    good, bad = {"higher": ("better", "worse"), "lower": ("worse", "better"),
-                 "both": ("high", "low")}[direction]
-    return (pl.when(status == "high").then(pl.lit(good))
-            .when(status == "low").then(pl.lit(bad))
-            .when(status == "within").then(pl.lit("similar"))
-            .otherwise(pl.lit(None, pl.String)))
+    good, bad = {
+        "higher": ("better", "worse"),
+        "lower": ("worse", "better"),
+        "both": ("high", "low"),
+    }[direction]
+    return (
+        pl.when(status == "high")
+        .then(pl.lit(good))
+        .when(status == "low")
+        .then(pl.lit(bad))
+        .when(status == "within")
+        .then(pl.lit("similar"))
+        .otherwise(pl.lit(None, pl.String))
+    )
 
 
 def with_ranks(rows: pl.DataFrame, by: list[str]) -> pl.DataFrame:
@@ -247,27 +291,34 @@ def with_ranks(rows: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     rank = value.rank("min").over(by)
     q = (11 - ((count + 1 - rank) / (count / 10)).ceil()).floor()
     return rows.with_columns(
-        decile=pl.when(count < 10).then(None).when(q == 0).then(1).otherwise(q)
-        .cast(pl.Int8),
-        percentile_rank=pl.when(count < 2).then(None)
-        .otherwise(100 * (rank - 1) / (count - 1)).cast(pl.Float64),
+        decile=pl.when(count < 10).then(None).when(q == 0).then(1).otherwise(q).cast(pl.Int8),
+        percentile_rank=pl.when(count < 2)
+        .then(None)
+        .otherwise(100 * (rank - 1) / (count - 1))
+        .cast(pl.Float64),
     )
 
 
 def with_trend(indicator: Indicator, rows: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """Change since the same month a year earlier and whether it is beyond chance (95%
     intervals that do not overlap), in the indicator's direction."""
-    before = rows.select(*keys, "period", prev_value="value", prev_lower="lower95",
-                         prev_upper="upper95").with_columns(pl.col("period") + 12)
+    before = rows.select(
+        *keys, "period", prev_value="value", prev_lower="lower95", prev_upper="upper95"
+    ).with_columns(pl.col("period") + 12)
     rows = rows.join(before, on=[*keys, "period"], how="left", nulls_equal=True)
     up = pl.col("lower95") > pl.col("prev_upper")
     down = pl.col("upper95") < pl.col("prev_lower")
     good_up = {"higher": "improving", "lower": "worsening", "both": "up"}[indicator.direction]
-    good_down = {"higher": "worsening", "lower": "improving",
-                 "both": "down"}[indicator.direction]
-    trend = (pl.when(pl.col("prev_value").is_null() | pl.col("lower95").is_null())
-             .then(pl.lit(None, pl.String))
-             .when(up).then(pl.lit(good_up)).when(down).then(pl.lit(good_down))
-             .otherwise(pl.lit("no significant change")))
-    return rows.with_columns(change_12m=pl.col("value") - pl.col("prev_value"),
-                             trend=trend).drop("prev_value", "prev_lower", "prev_upper")
+    good_down = {"higher": "worsening", "lower": "improving", "both": "down"}[indicator.direction]
+    trend = (
+        pl.when(pl.col("prev_value").is_null() | pl.col("lower95").is_null())
+        .then(pl.lit(None, pl.String))
+        .when(up)
+        .then(pl.lit(good_up))
+        .when(down)
+        .then(pl.lit(good_down))
+        .otherwise(pl.lit("no significant change"))
+    )
+    return rows.with_columns(change_12m=pl.col("value") - pl.col("prev_value"), trend=trend).drop(
+        "prev_value", "prev_lower", "prev_upper"
+    )

@@ -25,27 +25,75 @@ TYPES = ("proportion", "crude_rate", "dsr", "median")
 DIRECTIONS = ("higher", "lower", "both")
 SOURCES = ("warehouse", "app")
 STANDARD_POPULATIONS = ("esp2013",)
-ENCOUNTER_KINDS = ("gp_appointment", "ae_attendance", "emergency_admission",
-                   "elective_admission", "outpatient", "community")
+ENCOUNTER_KINDS = (
+    "gp_appointment",
+    "ae_attendance",
+    "emergency_admission",
+    "elective_admission",
+    "outpatient",
+    "community",
+)
 ENCOUNTER_STATUSES = ("attended", "dna", "cancelled", "booked")
 MEASURES = ("count", "excess_bed_days")
 MEDIANS = ("booking_lead_days",)
 BREAKDOWNS = ("specialty",)
 RISK_STREAMS = ("high_needs", "intermediate", "less_complex")
 EFI_CATEGORIES = ("fit", "mild", "moderate", "severe")
-APP_EVENT_KINDS = ("named_gp_assigned", "care_plan_agreed", "care_plan_reviewed",
-                   "ltc_review", "frailty_assessment", "annual_health_check",
-                   "dementia_care_plan_review")
+APP_EVENT_KINDS = (
+    "named_gp_assigned",
+    "care_plan_agreed",
+    "care_plan_reviewed",
+    "ltc_review",
+    "frailty_assessment",
+    "annual_health_check",
+    "dementia_care_plan_review",
+)
 """Care-coordination events the app records and exports (``docs/indicators.md``)."""
 
-_TOP_KEYS = {"id", "version", "title", "description", "why_it_matters", "type", "direction",
-             "multiplier", "unit", "standard_population", "tags", "author", "review_date",
-             "source", "denominator", "numerator"}
-_REQUIRED = ("id", "version", "title", "description", "why_it_matters", "type", "direction",
-             "multiplier", "tags", "author", "review_date", "source", "denominator",
-             "numerator")
-_DENOMINATOR_KEYS = {"min_age", "max_age", "registers", "risk_streams", "efi_categories",
-                     "events", "person_time", "where"}
+_TOP_KEYS = {
+    "id",
+    "version",
+    "title",
+    "description",
+    "why_it_matters",
+    "type",
+    "direction",
+    "multiplier",
+    "unit",
+    "standard_population",
+    "tags",
+    "author",
+    "review_date",
+    "source",
+    "denominator",
+    "numerator",
+}
+_REQUIRED = (
+    "id",
+    "version",
+    "title",
+    "description",
+    "why_it_matters",
+    "type",
+    "direction",
+    "multiplier",
+    "tags",
+    "author",
+    "review_date",
+    "source",
+    "denominator",
+    "numerator",
+)
+_DENOMINATOR_KEYS = {
+    "min_age",
+    "max_age",
+    "registers",
+    "risk_streams",
+    "efi_categories",
+    "events",
+    "person_time",
+    "where",
+}
 _NUMERATOR_KEYS = {"where", "events", "measure", "trim_days", "by", "median_of"}
 _WINDOW_KEYS = ("within_months", "older_than_months", "ever")
 _COMPARISONS = ("at_most", "at_least", "below", "above")
@@ -165,8 +213,9 @@ class _Checker:
             self.fail(f"{where} must be a table")
         unknown = sorted(set(table) - allowed)
         if unknown:
-            self.fail(f"unknown key {unknown[0]!r} in {where} (allowed: "
-                      f"{', '.join(sorted(allowed))})")
+            self.fail(
+                f"unknown key {unknown[0]!r} in {where} (allowed: {', '.join(sorted(allowed))})"
+            )
 
     def choice(self, value, allowed, where: str):
         if value not in allowed:
@@ -223,15 +272,22 @@ def parse(text: str, path: str) -> Indicator:
     numerator = _numerator(check, raw["numerator"], denominator)
     _check_type(check, kind, denominator, numerator)
     indicator = Indicator(
-        id=ident, version=check.integer(raw["version"], "version", 1),
+        id=ident,
+        version=check.integer(raw["version"], "version", 1),
         title=check.text(raw["title"], "title"),
         description=check.text(raw["description"], "description"),
         why_it_matters=check.text(raw["why_it_matters"], "why_it_matters"),
-        type=kind, direction=check.choice(raw["direction"], DIRECTIONS, "direction"),
-        multiplier=float(multiplier), unit=str(raw.get("unit", "")), tags=tuple(tags),
-        author=check.text(raw["author"], "author"), review_date=review,
+        type=kind,
+        direction=check.choice(raw["direction"], DIRECTIONS, "direction"),
+        multiplier=float(multiplier),
+        unit=str(raw.get("unit", "")),
+        tags=tuple(tags),
+        author=check.text(raw["author"], "author"),
+        review_date=review,
         source=check.choice(raw["source"], SOURCES, "source"),
-        denominator=denominator, numerator=numerator, standard_population=standard,
+        denominator=denominator,
+        numerator=numerator,
+        standard_population=standard,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
     uses_app = "app_events" in indicator.requires
@@ -244,8 +300,10 @@ def _events(check: _Checker, raw, where: str) -> Events:
     check.keys(raw, {"kind", "status"}, where)
     if "kind" not in raw or "status" not in raw:
         check.fail(f"{where} needs kind and status")
-    return Events(kind=check.choice(raw["kind"], ENCOUNTER_KINDS, f"{where}.kind"),
-                  status=check.choices(raw["status"], ENCOUNTER_STATUSES, f"{where}.status"))
+    return Events(
+        kind=check.choice(raw["kind"], ENCOUNTER_KINDS, f"{where}.kind"),
+        status=check.choices(raw["status"], ENCOUNTER_STATUSES, f"{where}.status"),
+    )
 
 
 def _denominator(check: _Checker, raw) -> Denominator:
@@ -257,24 +315,33 @@ def _denominator(check: _Checker, raw) -> Denominator:
         check.fail("denominator.person_time must be true or false")
     if events and person_time:
         check.fail("denominator has both events and person_time; choose one")
-    ages = {k: check.integer(raw[k], f"denominator.{k}") for k in ("min_age", "max_age")
-            if k in raw}
+    ages = {
+        k: check.integer(raw[k], f"denominator.{k}") for k in ("min_age", "max_age") if k in raw
+    }
     den = Denominator(
         registers=check.choices(raw["registers"], sorted(registers), "denominator.registers")
-        if "registers" in raw else (),
+        if "registers" in raw
+        else (),
         risk_streams=check.choices(raw["risk_streams"], RISK_STREAMS, "denominator.risk_streams")
-        if "risk_streams" in raw else (),
-        efi_categories=check.choices(raw["efi_categories"], EFI_CATEGORIES,
-                                     "denominator.efi_categories")
-        if "efi_categories" in raw else (),
-        events=events, person_time=person_time,
+        if "risk_streams" in raw
+        else (),
+        efi_categories=check.choices(
+            raw["efi_categories"], EFI_CATEGORIES, "denominator.efi_categories"
+        )
+        if "efi_categories" in raw
+        else (),
+        events=events,
+        person_time=person_time,
         where=_conditions(check, raw.get("where", []), "denominator.where", events is not None),
         **ages,
     )
-    if den.unit != "patients" and (den.registers or den.risk_streams or den.efi_categories
-                                   or den.where):
-        check.fail("registers, risk_streams, efi_categories and where apply only to a "
-                   "denominator of patients (no events or person_time)")
+    if den.unit != "patients" and (
+        den.registers or den.risk_streams or den.efi_categories or den.where
+    ):
+        check.fail(
+            "registers, risk_streams, efi_categories and where apply only to a "
+            "denominator of patients (no events or person_time)"
+        )
     return den
 
 
@@ -286,32 +353,40 @@ def _numerator(check: _Checker, raw, den: Denominator) -> Numerator:
     if (measure == "excess_bed_days") != (trim is not None):
         check.fail("numerator.trim_days goes with measure = 'excess_bed_days', and only then")
     return Numerator(
-        where=_conditions(check, raw.get("where", []), "numerator.where",
-                          den.unit == "events"),
-        events=events, measure=measure,
+        where=_conditions(check, raw.get("where", []), "numerator.where", den.unit == "events"),
+        events=events,
+        measure=measure,
         trim_days=check.integer(trim, "numerator.trim_days") if trim is not None else None,
         by=check.choice(raw["by"], BREAKDOWNS, "numerator.by") if "by" in raw else None,
         median_of=check.choice(raw["median_of"], MEDIANS, "numerator.median_of")
-        if "median_of" in raw else None,
+        if "median_of" in raw
+        else None,
     )
 
 
 def _check_type(check: _Checker, kind: str, den: Denominator, num: Numerator) -> None:
     if kind == "proportion":
         if den.unit == "person_time" or num.events or num.median_of or not num.where:
-            check.fail("a proportion counts patients or events of the denominator that meet "
-                       "numerator.where (no person_time, numerator.events or median_of)")
+            check.fail(
+                "a proportion counts patients or events of the denominator that meet "
+                "numerator.where (no person_time, numerator.events or median_of)"
+            )
     elif kind in ("crude_rate", "dsr"):
         if den.unit != "person_time" or not num.events or num.where or num.median_of:
-            check.fail(f"a {kind} needs denominator.person_time = true and numerator.events "
-                       "(no numerator.where or median_of)")
+            check.fail(
+                f"a {kind} needs denominator.person_time = true and numerator.events "
+                "(no numerator.where or median_of)"
+            )
     elif den.unit != "events" or not num.median_of or num.where or num.events:
         check.fail("a median needs denominator.events and numerator.median_of only")
     if kind in ("crude_rate", "dsr") and (
-            (den.min_age is not None and den.min_age % 5)
-            or (den.max_age is not None and (den.max_age + 1) % 5)):
-        check.fail("a rate's min_age and max_age must fall on 5-year bands (min_age 0, 5, "
-                   "10, ...; max_age 4, 9, 14, ...)")
+        (den.min_age is not None and den.min_age % 5)
+        or (den.max_age is not None and (den.max_age + 1) % 5)
+    ):
+        check.fail(
+            "a rate's min_age and max_age must fall on 5-year bands (min_age 0, 5, "
+            "10, ...; max_age 4, 9, 14, ...)"
+        )
     if kind == "dsr" and num.by:
         check.fail("numerator.by is not supported for a dsr")
     if num.by and kind != "crude_rate":
@@ -339,28 +414,40 @@ def _window(check: _Checker, raw: dict, where: str) -> tuple[tuple[str, object],
 def _condition(check: _Checker, raw, where: str, on_events: bool) -> Condition:
     if not isinstance(raw, dict) or not raw:
         check.fail(f"{where} must be a table naming one operator")
-    patient_ops = {"latest_observation", "observation_recorded", "medication_issued",
-                   "app_event", "any"}
+    patient_ops = {
+        "latest_observation",
+        "observation_recorded",
+        "medication_issued",
+        "app_event",
+        "any",
+    }
     event_ops = {"status", "booking_lead_days_at_most"}
     ops = [k for k in raw if k in patient_ops | event_ops]
     if len(ops) != 1:
-        unknown = sorted(set(raw) - patient_ops - event_ops - set(_WINDOW_KEYS)
-                         - set(_COMPARISONS))
+        unknown = sorted(set(raw) - patient_ops - event_ops - set(_WINDOW_KEYS) - set(_COMPARISONS))
         name = unknown[0] if unknown else ", ".join(sorted(raw))
-        check.fail(f"{where}: unknown operator {name!r} (operators: "
-                   f"{', '.join(sorted(event_ops if on_events else patient_ops))})")
+        check.fail(
+            f"{where}: unknown operator {name!r} (operators: "
+            f"{', '.join(sorted(event_ops if on_events else patient_ops))})"
+        )
     op = ops[0]
     if on_events != (op in event_ops):
         allowed = event_ops if on_events else patient_ops
-        check.fail(f"{where}: operator {op!r} cannot be used here (a denominator of "
-                   f"{'events' if on_events else 'patients'}: {', '.join(sorted(allowed))})")
+        check.fail(
+            f"{where}: operator {op!r} cannot be used here (a denominator of "
+            f"{'events' if on_events else 'patients'}: {', '.join(sorted(allowed))})"
+        )
     arg = raw[op]
     if op == "any":
         check.keys(raw, {"any"}, where)
         if not isinstance(arg, list) or len(arg) < 2:
             check.fail(f"{where}.any needs a list of at least two conditions")
-        return Condition("any", children=tuple(
-            _condition(check, c, f"{where}.any[{i}]", on_events) for i, c in enumerate(arg)))
+        return Condition(
+            "any",
+            children=tuple(
+                _condition(check, c, f"{where}.any[{i}]", on_events) for i, c in enumerate(arg)
+            ),
+        )
     if op == "status":
         check.keys(raw, {"status"}, where)
         return Condition("status", check.choices(arg, ENCOUNTER_STATUSES, f"{where}.status"))
@@ -378,8 +465,11 @@ def _condition(check: _Checker, raw, where: str, on_events: bool) -> Condition:
             check.fail(f"{where}.{comparisons[0]} must be a number")
         if "within_months" not in raw:
             check.fail(f"{where} needs within_months")
-        return Condition(op, arg, (*_window(check, raw, where),
-                                   ("compare", comparisons[0]), ("value", float(value))))
+        return Condition(
+            op,
+            arg,
+            (*_window(check, raw, where), ("compare", comparisons[0]), ("value", float(value))),
+        )
     allowed_windows = set(_WINDOW_KEYS) if op == "app_event" else {"within_months"}
     check.keys(raw, {op, *allowed_windows}, where)
     if op == "observation_recorded":
@@ -413,9 +503,9 @@ def _packaged() -> tuple[Indicator, ...]:
 
 
 def _load(directory: Traversable | Path) -> tuple[Indicator, ...]:
-    found = sorted((p for p in directory.iterdir() if p.name.endswith(".toml")),
-                   key=lambda p: p.name)
+    found = sorted(
+        (p for p in directory.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name
+    )
     if not found:
         raise DefinitionError(str(directory), "no indicator files (*.toml)")
-    return tuple(parse(p.read_text(encoding="utf-8"), f"data/indicators/{p.name}")
-                 for p in found)
+    return tuple(parse(p.read_text(encoding="utf-8"), f"data/indicators/{p.name}") for p in found)

@@ -23,8 +23,9 @@ from wraparound.analytics import results
 from wraparound.analytics.indicators.definition import APP_EVENT_KINDS
 
 APP_EVENTS_DIR = "app_events"
-APP_EVENT_SCHEMA = pa.schema([("patient_id", pa.string()), ("kind", pa.string()),
-                              ("date", pa.date32())])
+APP_EVENT_SCHEMA = pa.schema(
+    [("patient_id", pa.string()), ("kind", pa.string()), ("date", pa.date32())]
+)
 RISK_COLUMNS = ["patient_id", "stream", "efi_category"]
 
 
@@ -63,16 +64,19 @@ def _app_events(files: list[Path]) -> pa.Table:
         table = pq.read_table(path)
         missing = [c for c in APP_EVENT_SCHEMA.names if c not in table.column_names]
         if missing:
-            raise InputError(f"{path}: app events need columns {APP_EVENT_SCHEMA.names}; "
-                             f"missing {missing}")
+            raise InputError(
+                f"{path}: app events need columns {APP_EVENT_SCHEMA.names}; missing {missing}"
+            )
         try:
             table = table.select(APP_EVENT_SCHEMA.names).cast(APP_EVENT_SCHEMA)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise InputError(f"{path}: {exc}") from exc
         unknown = set(pc.unique(table["kind"]).to_pylist()) - set(APP_EVENT_KINDS)
         if unknown:
-            raise InputError(f"{path}: unknown app event kind {sorted(map(str, unknown))[0]!r}"
-                             f" (known: {', '.join(APP_EVENT_KINDS)})")
+            raise InputError(
+                f"{path}: unknown app event kind {sorted(map(str, unknown))[0]!r}"
+                f" (known: {', '.join(APP_EVENT_KINDS)})"
+            )
         tables.append(table)
     return pa.concat_tables(tables)
 

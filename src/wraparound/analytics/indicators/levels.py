@@ -16,16 +16,34 @@ from wraparound.analytics.indicators.definition import Indicator
 PUBLISHABLE_LEVELS = ("practice", "neighbourhood", "locality")
 
 OUTPUT_COLUMNS = [
-    "indicator_id", "indicator_version", "period", "period_end", "level", "org_id",
-    "parent_id", "subgroup", *compute.VALUE_COLUMNS, "peer_value", "funnel_lower95",
-    "funnel_upper95", "funnel_lower998", "funnel_upper998", "funnel_status",
-    "funnel_status95", "assessment", "decile", "percentile_rank", "change_12m", "trend",
+    "indicator_id",
+    "indicator_version",
+    "period",
+    "period_end",
+    "level",
+    "org_id",
+    "parent_id",
+    "subgroup",
+    *compute.VALUE_COLUMNS,
+    "peer_value",
+    "funnel_lower95",
+    "funnel_upper95",
+    "funnel_lower998",
+    "funnel_upper998",
+    "funnel_status",
+    "funnel_status95",
+    "assessment",
+    "decile",
+    "percentile_rank",
+    "change_12m",
+    "trend",
     "publishable",
 ]
 
 
-def indicator_values(indicator: Indicator, cells: pl.DataFrame, orgs: compute.Orgs,
-                     weights: pl.DataFrame) -> pl.DataFrame:
+def indicator_values(
+    indicator: Indicator, cells: pl.DataFrame, orgs: compute.Orgs, weights: pl.DataFrame
+) -> pl.DataFrame:
     cells = cells.join(orgs.frame(), on="practice_id", how="left")
     by = ["period", "subgroup"]
     locality = compute.summarise(indicator, cells, by, weights)
@@ -41,59 +59,77 @@ def indicator_values(indicator: Indicator, cells: pl.DataFrame, orgs: compute.Or
     ]
     with_clinician = cells.filter(pl.col("clinician").is_not_null())
     if with_clinician.height:
-        clinician = compute.summarise(indicator, with_clinician,
-                                      [*by, "practice_id", "clinician"], weights)
-        clinician = compute.with_funnel(indicator, clinician, practice,
-                                        [*by, "practice_id"])
+        clinician = compute.summarise(
+            indicator, with_clinician, [*by, "practice_id", "clinician"], weights
+        )
+        clinician = compute.with_funnel(indicator, clinician, practice, [*by, "practice_id"])
         frames.append(_shape(clinician, "clinician", "clinician", "practice_id", orgs))
     rows = pl.concat([_complete(f) for f in frames], how="vertical_relaxed")
     rows = compute.with_trend(indicator, rows, ["level", "org_id", "parent_id", "subgroup"])
-    return rows.with_columns(
-        indicator_id=pl.lit(indicator.id), indicator_version=pl.lit(indicator.version),
-        period_end=months.month_end_expr(pl.col("period")),
-        publishable=pl.col("level").is_in(list(PUBLISHABLE_LEVELS)),
-    ).with_columns(period=months.label_expr(pl.col("period"))
-                   ).select(OUTPUT_COLUMNS)
+    return (
+        rows.with_columns(
+            indicator_id=pl.lit(indicator.id),
+            indicator_version=pl.lit(indicator.version),
+            period_end=months.month_end_expr(pl.col("period")),
+            publishable=pl.col("level").is_in(list(PUBLISHABLE_LEVELS)),
+        )
+        .with_columns(period=months.label_expr(pl.col("period")))
+        .select(OUTPUT_COLUMNS)
+    )
 
 
-def _shape(df: pl.DataFrame, level: str, org: str | None, parent: str | None,
-           orgs: compute.Orgs) -> pl.DataFrame:
+def _shape(
+    df: pl.DataFrame, level: str, org: str | None, parent: str | None, orgs: compute.Orgs
+) -> pl.DataFrame:
     if level == "practice":
         df = df.join(orgs.frame(), on="practice_id", how="left")
     org_id = pl.col(org) if org else pl.lit(orgs.locality_id)
-    parent_id = (pl.col(parent) if parent else
-                 pl.lit(orgs.locality_id if level == "neighbourhood" else None, pl.String))
-    return df.with_columns(level=pl.lit(level), org_id=org_id.cast(pl.String),
-                           parent_id=parent_id.cast(pl.String))
+    parent_id = (
+        pl.col(parent)
+        if parent
+        else pl.lit(orgs.locality_id if level == "neighbourhood" else None, pl.String)
+    )
+    return df.with_columns(
+        level=pl.lit(level), org_id=org_id.cast(pl.String), parent_id=parent_id.cast(pl.String)
+    )
 
 
 def _complete(df: pl.DataFrame) -> pl.DataFrame:
     """Every level gets the same columns (locality has no peer, funnel or rank)."""
-    defaults = {"peer_value": pl.Float64, "funnel_lower95": pl.Float64,
-                "funnel_upper95": pl.Float64, "funnel_lower998": pl.Float64,
-                "funnel_upper998": pl.Float64, "funnel_status": pl.String,
-                "funnel_status95": pl.String, "assessment": pl.String, "decile": pl.Int8,
-                "percentile_rank": pl.Float64}
+    defaults = {
+        "peer_value": pl.Float64,
+        "funnel_lower95": pl.Float64,
+        "funnel_upper95": pl.Float64,
+        "funnel_lower998": pl.Float64,
+        "funnel_upper998": pl.Float64,
+        "funnel_status": pl.String,
+        "funnel_status95": pl.String,
+        "assessment": pl.String,
+        "decile": pl.Int8,
+        "percentile_rank": pl.Float64,
+    }
     missing = {k: pl.lit(None, t) for k, t in defaults.items() if k not in df.columns}
     df = df.with_columns(**missing)
-    return df.select("period", "subgroup", "level", "org_id", "parent_id",
-                     *compute.VALUE_COLUMNS, *defaults)
+    return df.select(
+        "period", "subgroup", "level", "org_id", "parent_id", *compute.VALUE_COLUMNS, *defaults
+    )
 
 
-def inequalities(indicator: Indicator, cells: pl.DataFrame, orgs: compute.Orgs,
-                 weights: pl.DataFrame) -> pl.DataFrame:
+def inequalities(
+    indicator: Indicator, cells: pl.DataFrame, orgs: compute.Orgs, weights: pl.DataFrame
+) -> pl.DataFrame:
     """Values by deprivation quintile (1 = most deprived) for the locality and each
     neighbourhood."""
     cells = cells.join(orgs.frame(), on="practice_id", how="left").filter(
-        pl.col("imd_quintile").is_not_null())
+        pl.col("imd_quintile").is_not_null()
+    )
     by = ["period", "subgroup", "imd_quintile"]
     locality = compute.summarise(indicator, cells, by, weights).with_columns(
-        level=pl.lit("locality"), org_id=pl.lit(orgs.locality_id))
+        level=pl.lit("locality"), org_id=pl.lit(orgs.locality_id)
+    )
     hood = compute.summarise(indicator, cells, [*by, "neighbourhood_id"], weights)
-    hood = hood.with_columns(level=pl.lit("neighbourhood")).rename(
-        {"neighbourhood_id": "org_id"})
-    columns = ["period", "subgroup", "level", "org_id", "imd_quintile",
-               *compute.VALUE_COLUMNS]
+    hood = hood.with_columns(level=pl.lit("neighbourhood")).rename({"neighbourhood_id": "org_id"})
+    columns = ["period", "subgroup", "level", "org_id", "imd_quintile", *compute.VALUE_COLUMNS]
     rows = pl.concat([locality.select(columns), hood.select(columns)], how="vertical_relaxed")
     rows = rows.with_columns(
         indicator_id=pl.lit(indicator.id),

@@ -59,12 +59,14 @@ class Periods:
     def table(self) -> pa.Table:
         """One row per period: period, start, end (exclusive), last_day (its last day)."""
         idx = self.indexes
-        return pa.table({
-            "period": pa.array(idx, pa.int32()),
-            "start": pa.array([month_start(i) for i in idx], pa.date32()),
-            "end": pa.array([month_start(i + 1) for i in idx], pa.date32()),
-            "last_day": pa.array([month_end(i) for i in idx], pa.date32()),
-        })
+        return pa.table(
+            {
+                "period": pa.array(idx, pa.int32()),
+                "start": pa.array([month_start(i) for i in idx], pa.date32()),
+                "end": pa.array([month_start(i + 1) for i in idx], pa.date32()),
+                "last_day": pa.array([month_end(i) for i in idx], pa.date32()),
+            }
+        )
 
 
 def from_data(first_day: dt.date, last_day: dt.date, months: int = 36) -> Periods:

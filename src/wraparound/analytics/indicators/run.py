@@ -44,18 +44,36 @@ COUNTS = ["numerator", "denominator"]
 # Everything calculated from a practice's own counts, suppressed with them. The funnel limits
 # are included: they are computed at the practice's own denominator, so they would give a
 # suppressed denominator away. The first five are the quintile tables' derived columns.
-DERIVED = ["value", "lower95", "upper95", "lower998", "upper998", "funnel_status",
-           "funnel_status95", "assessment", "decile", "percentile_rank", "change_12m",
-           "funnel_lower95", "funnel_upper95", "funnel_lower998", "funnel_upper998",
-           "trend"]
+DERIVED = [
+    "value",
+    "lower95",
+    "upper95",
+    "lower998",
+    "upper998",
+    "funnel_status",
+    "funnel_status95",
+    "assessment",
+    "decile",
+    "percentile_rank",
+    "change_12m",
+    "funnel_lower95",
+    "funnel_upper95",
+    "funnel_lower998",
+    "funnel_upper998",
+    "trend",
+]
 
 
 def default_out(warehouse: Path) -> Path:
     return results.kind_dir(Path(warehouse), "indicators")
 
 
-def run(warehouse: Path, out: Path | None = None, baseline_year: int | None = None,
-        library: tuple[Indicator, ...] | None = None) -> dict:
+def run(
+    warehouse: Path,
+    out: Path | None = None,
+    baseline_year: int | None = None,
+    library: tuple[Indicator, ...] | None = None,
+) -> dict:
     """Compute and publish every indicator; returns the run's manifest."""
     warehouse = Path(warehouse)
     wh = Warehouse(warehouse)
@@ -72,20 +90,29 @@ def run(warehouse: Path, out: Path | None = None, baseline_year: int | None = No
         first_day, last_day = _data_window(engine)
         period_set = months.from_data(first_day, last_day)
         orgs = _orgs(engine)
-        ctx = compiler.Context(engine, period_set, compiler.Inputs(
-            app_events=engine.memtable(found.app_events) if found.app_events else None,
-            risk=engine.memtable(found.risk) if found.risk else None), last_day)
+        ctx = compiler.Context(
+            engine,
+            period_set,
+            compiler.Inputs(
+                app_events=engine.memtable(found.app_events) if found.app_events else None,
+                risk=engine.memtable(found.risk) if found.risk else None,
+            ),
+            last_day,
+        )
         try:
             for indicator in library:
-                missing = [r for r in indicator.requires
-                           if getattr(found, r) is None]
+                missing = [r for r in indicator.requires if getattr(found, r) is None]
                 if missing:
                     status[indicator.id] = f"awaiting data: {', '.join(missing)}"
                     continue
                 clock = time.perf_counter()
                 compiled = compiler.compile_indicator(ctx, indicator)
-                frames = {k: engine.to_polars(getattr(compiled, k)) if getattr(compiled, k)
-                          is not None else None for k in ("cells", "numerator", "denominator")}
+                frames = {
+                    k: engine.to_polars(getattr(compiled, k))
+                    if getattr(compiled, k) is not None
+                    else None
+                    for k in ("cells", "numerator", "denominator")
+                }
                 frame = compute.cells_frame(indicator, **frames)
                 cells[indicator.id] = _reported(indicator, frame, period_set, found)
                 status[indicator.id] = "computed"
@@ -101,12 +128,17 @@ def run(warehouse: Path, out: Path | None = None, baseline_year: int | None = No
         "run_id": run_id,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "warehouse": {"path": str(warehouse.resolve()), **_snapshot(wh)},
-        "periods": {"first": months.label(period_set.first),
-                    "last": months.label(period_set.last),
-                    "data_from": first_day.isoformat(), "data_to": last_day.isoformat()},
+        "periods": {
+            "first": months.label(period_set.first),
+            "last": months.label(period_set.last),
+            "data_from": first_day.isoformat(),
+            "data_to": last_day.isoformat(),
+        },
         "baseline_year": tables.pop("baseline_year"),
-        "definitions": [{"id": i.id, "version": i.version, "sha256": i.sha256,
-                         "status": status[i.id]} for i in library],
+        "definitions": [
+            {"id": i.id, "version": i.version, "sha256": i.sha256, "status": status[i.id]}
+            for i in library
+        ],
         "inputs": found.described,
         "disclosure_rule": disclosure.RULE,
         "publishable": sorted(f"public/{name}.parquet" for name in tables["public"]),
@@ -127,8 +159,7 @@ def _data_window(engine) -> tuple[dt.date, dt.date]:
 
 
 def _orgs(engine) -> compute.Orgs:
-    orgs = engine.to_polars(engine.table("organisations").select("org_id", "kind",
-                                                                 "parent_id"))
+    orgs = engine.to_polars(engine.table("organisations").select("org_id", "kind", "parent_id"))
     practices = orgs.filter(pl.col("kind") == "practice")
     locality = orgs.filter(pl.col("kind") == "locality")["org_id"].to_list()
     return compute.Orgs(
@@ -154,8 +185,9 @@ def _lookback(indicator: Indicator) -> int:
     return max(windows)
 
 
-def _reported(indicator: Indicator, frame: pl.DataFrame, period_set: months.Periods,
-              found: inputs.Found) -> pl.DataFrame:
+def _reported(
+    indicator: Indicator, frame: pl.DataFrame, period_set: months.Periods, found: inputs.Found
+) -> pl.DataFrame:
     """Only the periods whose look-back lies within the data: a 12-month measure in the
     first month of data would count 1 month of care as if it were 12. App-recorded measures
     start when the app's records do."""
@@ -166,8 +198,9 @@ def _reported(indicator: Indicator, frame: pl.DataFrame, period_set: months.Peri
     return frame.filter(pl.col("period") >= start + _lookback(indicator) - 1)
 
 
-def _tables(library, cells: dict[str, pl.DataFrame], orgs: compute.Orgs,
-            baseline_year: int | None) -> dict:
+def _tables(
+    library, cells: dict[str, pl.DataFrame], orgs: compute.Orgs, baseline_year: int | None
+) -> dict:
     weights = pl.from_arrow(compiler.esp2013())
     values, quintiles = [], []
     for indicator in library:
@@ -182,39 +215,60 @@ def _tables(library, cells: dict[str, pl.DataFrame], orgs: compute.Orgs,
     outlier_df = outlier_report.outliers(values_df, titles)
     latest = values_df.filter(
         pl.col("level").is_in(["practice", "clinician"])
-        & (pl.col("period_end") == pl.col("period_end").max().over("indicator_id")))
+        & (pl.col("period_end") == pl.col("period_end").max().over("indicator_id"))
+    )
     hood = orgs.frame()
     outcome_df = outcomes.outcomes(
-        {k: v for k, v in cells.items() if k in outcomes.MEASURES.values()}, hood,
-        orgs.locality_id, baseline_year)
-    public_values = disclosure.disclose(values_df.filter(pl.col("publishable")), COUNTS,
-                                        DERIVED)
+        {k: v for k, v in cells.items() if k in outcomes.MEASURES.values()},
+        hood,
+        orgs.locality_id,
+        baseline_year,
+    )
+    public_values = disclosure.disclose(values_df.filter(pl.col("publishable")), COUNTS, DERIVED)
     public_quintiles = disclosure.disclose(quintile_df, COUNTS, DERIVED[:5])
     public = {
         "indicator_values": public_values,
         "inequalities": public_quintiles,
         "inequality_gaps": levels.gaps(public_quintiles),
         "outcomes": disclosure.disclose(outcome_df, ["events", "person_years"], [])
-        if outcome_df.height else outcome_df,
+        if outcome_df.height
+        else outcome_df,
     }
     return {
-        "indicator_values": values_df, "scorecard": latest, "outliers": outlier_df,
-        "inequalities": quintile_df, "inequality_gaps": levels.gaps(quintile_df),
-        "outcomes": outcome_df, "public": public,
+        "indicator_values": values_df,
+        "scorecard": latest,
+        "outliers": outlier_df,
+        "inequalities": quintile_df,
+        "inequality_gaps": levels.gaps(quintile_df),
+        "outcomes": outcome_df,
+        "public": public,
         "baseline_year": outcome_df["baseline_year"][0] if outcome_df.height else None,
     }
 
 
 def catalogue(library) -> list[dict]:
     """The definitions as the app shows them."""
-    return [{
-        "id": i.id, "version": i.version, "title": i.title, "description": i.description,
-        "why_it_matters": i.why_it_matters, "type": i.type, "direction": i.direction,
-        "multiplier": i.multiplier, "unit": i.unit, "tags": list(i.tags),
-        "standard_population": i.standard_population, "author": i.author,
-        "review_date": i.review_date.isoformat(), "source": i.source,
-        "requires": list(i.requires), "sha256": i.sha256,
-    } for i in library]
+    return [
+        {
+            "id": i.id,
+            "version": i.version,
+            "title": i.title,
+            "description": i.description,
+            "why_it_matters": i.why_it_matters,
+            "type": i.type,
+            "direction": i.direction,
+            "multiplier": i.multiplier,
+            "unit": i.unit,
+            "tags": list(i.tags),
+            "standard_population": i.standard_population,
+            "author": i.author,
+            "review_date": i.review_date.isoformat(),
+            "source": i.source,
+            "requires": list(i.requires),
+            "sha256": i.sha256,
+        }
+        for i in library
+    ]
 
 
 def _publish(out: Path, run_id: str, tables: dict, library, manifest: dict) -> Path:
@@ -235,8 +289,9 @@ def _publish(out: Path, run_id: str, tables: dict, library, manifest: dict) -> P
     final = out / run_id
     os.replace(stage, final)
     pointer = out / f".{LATEST}.tmp"
-    pointer.write_text(json.dumps({"run_id": run_id, "created_at": manifest["created_at"]},
-                                  indent=2))
+    pointer.write_text(
+        json.dumps({"run_id": run_id, "created_at": manifest["created_at"]}, indent=2)
+    )
     os.replace(pointer, out / LATEST)
     return final
 

@@ -32,21 +32,26 @@ def age_sex(train: dict, y: np.ndarray, test: dict) -> np.ndarray:
     def key(d):
         band = np.minimum(d["age"] // AGE_BAND_YEARS * AGE_BAND_YEARS, MAX_AGE_BAND)
         return band * 2 + d["female"]
+
     return _rate_table(key(train), y, key(test))
 
 
 def prior_admissions(train: dict, y: np.ndarray, test: dict) -> np.ndarray:
     def key(d):
         return np.minimum(d["emergency_admissions"], MAX_PRIOR_ADMISSIONS)
+
     return _rate_table(key(train), y, key(test))
 
 
-def logistic(x_train: np.ndarray, y: np.ndarray, x_test: np.ndarray, fill: np.ndarray,
-             seed: int) -> np.ndarray:
+def logistic(
+    x_train: np.ndarray, y: np.ndarray, x_test: np.ndarray, fill: np.ndarray, seed: int
+) -> np.ndarray:
     """Logistic regression on the model's features (standardised; a missing value, which
     only "days since the last admission" can have, is filled with ``fill``)."""
+
     def prepare(x):
         return np.where(np.isnan(x), fill[None, :], x)
+
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, random_state=seed))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

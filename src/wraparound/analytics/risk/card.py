@@ -18,8 +18,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import roc_curve
 
-GROUP_TITLES = {"sex": "Sex", "age_band": "Age band", "imd_quintile": "Deprivation quintile "
-                "(1 = most deprived)", "ethnic_group": "Ethnic group"}
+GROUP_TITLES = {
+    "sex": "Sex",
+    "age_band": "Age band",
+    "imd_quintile": "Deprivation quintile (1 = most deprived)",
+    "ethnic_group": "Ethnic group",
+}
 
 
 def plot_calibration(deciles: list[dict], path: Path) -> None:
@@ -101,33 +105,58 @@ def render(record: dict, metrics: dict) -> str:
         f"{_f(m['calibration_intercept'])} |",
     ]
     for name, b in m["baselines"].items():
-        lines.append(f"| {name.replace('_', ' ')} | {_f(b['auroc'])} | {_f(b['auprc'])} | "
-                     f"{_f(b['brier'], 4)} | {_f(b['calibration_slope'])} | "
-                     f"{_f(b['calibration_intercept'])} |")
+        lines.append(
+            f"| {name.replace('_', ' ')} | {_f(b['auroc'])} | {_f(b['auprc'])} | "
+            f"{_f(b['brier'], 4)} | {_f(b['calibration_slope'])} | "
+            f"{_f(b['calibration_intercept'])} |"
+        )
     if m.get("oracle_auroc") is not None:
-        lines += ["", f"Synthetic data: the true risks (the oracle) reach AUROC "
-                  f"{m['oracle_auroc']:.3f}; the gap is {m['oracle_auroc'] - m['auroc']:.3f}."]
-    lines += ["", "Published anchors: QAdmissions 0.77–0.78, SPARRA v4 0.80.", "",
-              "| top | PPV | sensitivity |", "|---|---|---|"]
+        lines += [
+            "",
+            f"Synthetic data: the true risks (the oracle) reach AUROC "
+            f"{m['oracle_auroc']:.3f}; the gap is {m['oracle_auroc'] - m['auroc']:.3f}.",
+        ]
+    lines += [
+        "",
+        "Published anchors: QAdmissions 0.77–0.78, SPARRA v4 0.80.",
+        "",
+        "| top | PPV | sensitivity |",
+        "|---|---|---|",
+    ]
     for key in m["ppv_top"]:
         lines.append(f"| {key}% | {_f(m['ppv_top'][key])} | {_f(m['sensitivity_top'][key])} |")
-    lines += ["", "![Calibration](calibration.png) ![ROC](roc.png)", "",
-              "| risk decile | patients | predicted | observed |", "|---|---|---|---|"]
-    for d in m["deciles"]:
-        lines.append(f"| {d['decile']} | {d['n']:,} | {d['predicted']:.3f} | "
-                     f"{d['observed']:.3f} |")
-    lines += ["", "## Performance by group", "",
-              "Groups with fewer than 10 admitted (or not admitted) patients show no figures."]
-    for group, levels in m["subgroups"].items():
-        lines += ["", f"### {GROUP_TITLES.get(group, group)}", "",
-                  "| group | patients | observed | predicted | AUROC | calibration slope |",
-                  "|---|---|---|---|---|---|"]
-        for level, s in levels.items():
-            lines.append(f"| {level} | {s['n']:,} | {_f(s['observed_rate'])} | "
-                         f"{_f(s['mean_predicted'])} | {_f(s['auroc'])} | "
-                         f"{_f(s['calibration_slope'])} |")
     lines += [
-        "", "## Limitations",
+        "",
+        "![Calibration](calibration.png) ![ROC](roc.png)",
+        "",
+        "| risk decile | patients | predicted | observed |",
+        "|---|---|---|---|",
+    ]
+    for d in m["deciles"]:
+        lines.append(f"| {d['decile']} | {d['n']:,} | {d['predicted']:.3f} | {d['observed']:.3f} |")
+    lines += [
+        "",
+        "## Performance by group",
+        "",
+        "Groups with fewer than 10 admitted (or not admitted) patients show no figures.",
+    ]
+    for group, levels in m["subgroups"].items():
+        lines += [
+            "",
+            f"### {GROUP_TITLES.get(group, group)}",
+            "",
+            "| group | patients | observed | predicted | AUROC | calibration slope |",
+            "|---|---|---|---|---|---|",
+        ]
+        for level, s in levels.items():
+            lines.append(
+                f"| {level} | {s['n']:,} | {_f(s['observed_rate'])} | "
+                f"{_f(s['mean_predicted'])} | {_f(s['auroc'])} | "
+                f"{_f(s['calibration_slope'])} |"
+            )
+    lines += [
+        "",
+        "## Limitations",
         "- Only what is recorded can be used: unrecorded frailty, social circumstances and "
         "unmeasured health behaviour lower the ceiling for any model (on synthetic data the "
         "oracle gap shows how much).",
@@ -138,7 +167,8 @@ def render(record: dict, metrics: dict) -> str:
         "- The eFI is validated for people aged 65 and over only.",
         "- Performance differs by group (above): check the table before acting on a "
         "register for a small group.",
-        "", "## Reproducing this model",
+        "",
+        "## Reproducing this model",
         f"Model version `{record['model_version']}`, code `{record['code_version']}`, seed "
         f"{record['seed']}, parameters and features in `model.json`: re-running "
         "`wraparound stratify` on the same snapshot reproduces the same scores.",

@@ -28,8 +28,7 @@ MAX_REASONS = 3
 MIN_CONTRIBUTION = 0.05
 """Log-odds a feature must add to the patient's risk to be named (about +5% relative odds)."""
 
-_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
-        "==": operator.eq}
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
 _CATEGORIES = ("fit", "mild", "moderate", "severe")
 
 
@@ -47,12 +46,11 @@ class Phrase:
             return ok
         op = next(o for o in sorted(_OPS, key=len, reverse=True) if self.when.startswith(o))
         with np.errstate(invalid="ignore"):
-            return ok & _OPS[op](values, float(self.when[len(op):]))
+            return ok & _OPS[op](values, float(self.when[len(op) :]))
 
     def render(self, value: float, category: str | None) -> str:
         template = self.one if value == 1 else self.many
-        context = {"value": _number(value), "efi_category": category,
-                   "efi": f"{value / 36:.2f}"}
+        context = {"value": _number(value), "efi_category": category, "efi": f"{value / 36:.2f}"}
         if "{efi" in template and category is None:
             template = self.fallback or template
         return template.format(**context)
@@ -72,13 +70,17 @@ def phrases() -> dict[str, Phrase]:
         when = row["when"].strip()
         if when and not any(when.startswith(o) for o in _OPS):
             raise ValueError(f"data/risk_phrases.csv: bad condition {when!r} for {row['feature']}")
-        out[row["feature"]] = Phrase(row["feature"], row["one"], row["many"], when,
-                                     row["fallback"])
+        out[row["feature"]] = Phrase(row["feature"], row["one"], row["many"], when, row["fallback"])
     return out
 
 
-def reasons(contributions: np.ndarray, x: np.ndarray, features: list[str],
-            efi_category: list[str | None], limit: int = MAX_REASONS) -> pa.ListArray:
+def reasons(
+    contributions: np.ndarray,
+    x: np.ndarray,
+    features: list[str],
+    efi_category: list[str | None],
+    limit: int = MAX_REASONS,
+) -> pa.ListArray:
     """Up to ``limit`` reasons per patient, strongest first, as a list<string> array.
 
     ``contributions`` is ``RiskModel.contributions`` (n x features+1), ``x`` the feature
@@ -90,21 +92,25 @@ def reasons(contributions: np.ndarray, x: np.ndarray, features: list[str],
     for j, name in enumerate(features):
         if name in table:
             usable[:, j] = table[name].applies(x[:, j])
-    score = np.where(usable & (contributions[:, :-1] >= MIN_CONTRIBUTION),
-                     contributions[:, :-1], -np.inf)
+    score = np.where(
+        usable & (contributions[:, :-1] >= MIN_CONTRIBUTION), contributions[:, :-1], -np.inf
+    )
     depth = min(score.shape[1], limit + 3)  # spare slots for phrases said twice
     top = np.argsort(-score, axis=1, kind="stable")[:, :depth]
     rows = np.repeat(np.arange(n), depth)
     cols = top.ravel()
     valid = np.isfinite(score[rows, cols])
-    category = np.array([_CATEGORIES.index(c) if c in _CATEGORIES else -1
-                         for c in efi_category], dtype=np.int64)
+    category = np.array(
+        [_CATEGORIES.index(c) if c in _CATEGORIES else -1 for c in efi_category], dtype=np.int64
+    )
     values = x[rows, cols]
-    key = np.stack([cols, np.nan_to_num(values, nan=-1).astype(np.int64) * 10,
-                    category[rows]], axis=1)[valid]
+    key = np.stack(
+        [cols, np.nan_to_num(values, nan=-1).astype(np.int64) * 10, category[rows]], axis=1
+    )[valid]
     uniq, inverse = np.unique(key, axis=0, return_inverse=True)
-    texts = [table[features[j]].render(v / 10, _CATEGORIES[c] if c >= 0 else None)
-             for j, v, c in uniq]
+    texts = [
+        table[features[j]].render(v / 10, _CATEGORIES[c] if c >= 0 else None) for j, v, c in uniq
+    ]
     text_ids = {t: i for i, t in enumerate(dict.fromkeys(texts))}
     phrase_of_key = np.array([text_ids[t] for t in texts], dtype=np.int64)
     ids = np.full(rows.size, -1, dtype=np.int64)
@@ -112,7 +118,7 @@ def reasons(contributions: np.ndarray, x: np.ndarray, features: list[str],
     ids = ids.reshape(n, depth)
     # Drop a phrase already given for this patient (diabetes is a register and a deficit).
     for k in range(1, depth):
-        repeated = (ids[:, :k] == ids[:, k:k + 1]).any(axis=1)
+        repeated = (ids[:, :k] == ids[:, k : k + 1]).any(axis=1)
         ids[repeated, k] = -1
     keep = ids >= 0
     keep &= np.cumsum(keep, axis=1) <= limit
@@ -120,4 +126,3 @@ def reasons(contributions: np.ndarray, x: np.ndarray, features: list[str],
     dictionary = pa.array(list(text_ids), pa.string())
     flat = dictionary.take(pa.array(ids[keep]))
     return pa.ListArray.from_arrays(pa.array(offsets), flat)
-

@@ -33,8 +33,9 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
 
 
-def logistic_fit(y: np.ndarray, x: np.ndarray, offset: np.ndarray | None = None,
-                 fit_slope: bool = True) -> tuple[float, float]:
+def logistic_fit(
+    y: np.ndarray, x: np.ndarray, offset: np.ndarray | None = None, fit_slope: bool = True
+) -> tuple[float, float]:
     """Maximum-likelihood ``(intercept, slope)`` of ``P(y) = sigmoid(a + b·x + offset)`` by
     Newton-Raphson; with ``fit_slope=False`` the slope is held at 0 (so an offset of logit(p)
     gives calibration-in-the-large). Two parameters need no general-purpose solver, and an
@@ -60,8 +61,11 @@ def calibration(y: np.ndarray, p: np.ndarray) -> dict:
     lp = logit(p)
     intercept, slope = logistic_fit(y, lp)
     large, _ = logistic_fit(y, np.zeros_like(lp), offset=lp, fit_slope=False)
-    return {"calibration_slope": slope, "calibration_intercept": intercept,
-            "calibration_in_the_large": large}
+    return {
+        "calibration_slope": slope,
+        "calibration_intercept": intercept,
+        "calibration_in_the_large": large,
+    }
 
 
 def top_k(n: int, percent: float) -> int:
@@ -90,8 +94,14 @@ def deciles(y: np.ndarray, p: np.ndarray) -> list[dict]:
     order = np.argsort(np.asarray(p), kind="stable")
     out = []
     for i, part in enumerate(np.array_split(order, 10), start=1):
-        out.append({"decile": i, "n": int(part.size), "observed": float(np.mean(y[part])),
-                    "predicted": float(np.mean(p[part]))})
+        out.append(
+            {
+                "decile": i,
+                "n": int(part.size),
+                "observed": float(np.mean(y[part])),
+                "predicted": float(np.mean(p[part])),
+            }
+        )
     return out
 
 
@@ -100,15 +110,26 @@ def evaluate(y: np.ndarray, p: np.ndarray) -> dict:
     y = np.asarray(y, dtype=np.int8)
     p = np.asarray(p, dtype=float)
     events = int(y.sum())
-    out: dict = {"n": int(y.size), "events": events,
-                 "observed_rate": float(y.mean()) if y.size else None,
-                 "mean_predicted": float(p.mean()) if y.size else None}
+    out: dict = {
+        "n": int(y.size),
+        "events": events,
+        "observed_rate": float(y.mean()) if y.size else None,
+        "mean_predicted": float(p.mean()) if y.size else None,
+    }
     if min(events, y.size - events) < MIN_EVENTS:
-        return out | {"auroc": None, "auprc": None, "brier": None, "calibration_slope": None,
-                      "calibration_intercept": None, "calibration_in_the_large": None}
-    out |= {"auroc": float(roc_auc_score(y, p)),
-            "auprc": float(average_precision_score(y, p)),
-            "brier": float(np.mean((p - y) ** 2))}
+        return out | {
+            "auroc": None,
+            "auprc": None,
+            "brier": None,
+            "calibration_slope": None,
+            "calibration_intercept": None,
+            "calibration_in_the_large": None,
+        }
+    out |= {
+        "auroc": float(roc_auc_score(y, p)),
+        "auprc": float(average_precision_score(y, p)),
+        "brier": float(np.mean((p - y) ** 2)),
+    }
     out |= calibration(y, p)
     return out
 
@@ -124,6 +145,8 @@ def by_group(y: np.ndarray, p: np.ndarray, groups: dict[str, np.ndarray]) -> dic
     out = {}
     for name, labels in groups.items():
         labels = np.asarray([("unknown" if v is None else str(v)) for v in labels])
-        out[name] = {level: evaluate(y[labels == level], p[labels == level])
-                     for level in sorted(set(labels.tolist()))}
+        out[name] = {
+            level: evaluate(y[labels == level], p[labels == level])
+            for level in sorted(set(labels.tolist()))
+        }
     return out

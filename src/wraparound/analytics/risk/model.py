@@ -86,19 +86,40 @@ class RiskModel:
         return contrib * self.platt[1]
 
 
-def train(x: np.ndarray, y: np.ndarray, features: list[str], seed: int,
-          params: dict | None = None, threads: int | None = None) -> RiskModel:
+def train(
+    x: np.ndarray,
+    y: np.ndarray,
+    features: list[str],
+    seed: int,
+    params: dict | None = None,
+    threads: int | None = None,
+) -> RiskModel:
     """Fit the trees on most of the rows, stop early and calibrate on the held-out rest."""
-    params = {**DEFAULT_PARAMS, **(params or {}), "seed": seed,
-              "num_threads": threads or os.cpu_count() or 1}
+    params = {
+        **DEFAULT_PARAMS,
+        **(params or {}),
+        "seed": seed,
+        "num_threads": threads or os.cpu_count() or 1,
+    }
     hold = holdout_mask(y.size, seed)
     fit_set = lgb.Dataset(x[~hold], y[~hold], feature_name=features, free_raw_data=True)
     hold_set = lgb.Dataset(x[hold], y[hold], reference=fit_set)
-    booster = lgb.train(params, fit_set, num_boost_round=MAX_ROUNDS, valid_sets=[hold_set],
-                        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
+    booster = lgb.train(
+        params,
+        fit_set,
+        num_boost_round=MAX_ROUNDS,
+        valid_sets=[hold_set],
+        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+    )
     best = booster.best_iteration or booster.current_iteration()
     raw = booster.predict(x[hold], raw_score=True, num_iteration=best)
     platt = logistic_fit(y[hold], raw)
-    return RiskModel(booster, list(features), params, seed, platt, best,
-                     {"rows": int(y.size), "events": int(y.sum()),
-                      "holdout_rows": int(hold.sum())})
+    return RiskModel(
+        booster,
+        list(features),
+        params,
+        seed,
+        platt,
+        best,
+        {"rows": int(y.size), "events": int(y.sum()), "holdout_rows": int(hold.sum())},
+    )

@@ -9,8 +9,7 @@ from django.db import transaction
 
 from wraparound.apps.care.models import CarePlan, CarePlanVersion
 
-TEXT_FIELDS = ("what_matters", "goals", "escalation", "contingency", "out_of_hours",
-               "agreed_how")
+TEXT_FIELDS = ("what_matters", "goals", "escalation", "contingency", "out_of_hours", "agreed_how")
 ACTION_ROWS = 5
 
 
@@ -48,8 +47,14 @@ def read_form(post, owners) -> tuple[dict, list[str]]:
         if owner is None or due is None:
             errors.append(f"Action {i + 1}: choose an owner and enter a due date")
             continue
-        actions.append({"what": what, "owner_id": owner.pk, "owner": owner.get_full_name(),
-                        "due": due.isoformat()})
+        actions.append(
+            {
+                "what": what,
+                "owner_id": owner.pk,
+                "owner": owner.get_full_name(),
+                "due": due.isoformat(),
+            }
+        )
     data["actions"] = actions
     return data, errors
 
@@ -59,7 +64,8 @@ def save_version(patient, data: dict, author) -> CarePlanVersion:
         plan, _ = CarePlan.objects.select_for_update().get_or_create(patient=patient)
         latest = plan.versions.order_by("-number").first()
         version = CarePlanVersion.objects.create(
-            plan=plan, number=(latest.number + 1) if latest else 1, author=author, **data)
+            plan=plan, number=(latest.number + 1) if latest else 1, author=author, **data
+        )
         plan.review_date = version.review_date
         plan.save(update_fields=["review_date"])
     return version

@@ -15,8 +15,9 @@ def set_status(patient, status: str, by, note: str = "") -> None:
             return
         case.status = status
         case.save()
-        CaseEvent.objects.create(patient=patient, field="status",
-                                 value=case.get_status_display(), note=note, by=by)
+        CaseEvent.objects.create(
+            patient=patient, field="status", value=case.get_status_display(), note=note, by=by
+        )
 
 
 def name_person(patient, team_role: str, user, by) -> None:
@@ -27,14 +28,19 @@ def name_person(patient, team_role: str, user, by) -> None:
         current = getattr(case, f"{team_role}_id")
         if current == (user.pk if user else None):
             return
-        CareTeamMember.objects.filter(patient=patient, team_role=team_role,
-                                      active=True).update(active=False)
+        CareTeamMember.objects.filter(patient=patient, team_role=team_role, active=True).update(
+            active=False
+        )
         setattr(case, team_role, user)
         case.save()
         if user is not None:
             CareTeamMember.objects.create(patient=patient, user=user, team_role=team_role)
-        CaseEvent.objects.create(patient=patient, field=team_role,
-                                 value=user.get_full_name() if user else "(none)", by=by)
+        CaseEvent.objects.create(
+            patient=patient,
+            field=team_role,
+            value=user.get_full_name() if user else "(none)",
+            by=by,
+        )
 
 
 def add_member(patient, user, by) -> None:

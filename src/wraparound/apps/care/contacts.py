@@ -25,16 +25,23 @@ def contact_rows(engine, pseudonyms) -> list[dict]:
     enc = engine.table("encounters")
     wanted = engine.memtable(pa.table({"pid": pa.array(sorted(pseudonyms), pa.string())}))
     expr = enc.join(wanted, enc.patient_id == wanted.pid).select(
-        "id", "patient_id", "kind", "start", "end", "status", "org_id", "specialty", "mode",
-        "batch")
+        "id", "patient_id", "kind", "start", "end", "status", "org_id", "specialty", "mode", "batch"
+    )
     return engine.to_arrow(expr).to_pylist()
 
 
 def to_contact(row: dict, pk: int, names: dict[str, str]) -> Contact:
     detail = row["specialty"] or (row["mode"] or "").replace("_", " ")
-    return Contact(patient_id=pk, encounter_id=row["id"], kind=row["kind"], start=row["start"],
-                   end=row["end"], status=row["status"],
-                   org_name=names.get(row["org_id"], row["org_id"] or ""), detail=detail)
+    return Contact(
+        patient_id=pk,
+        encounter_id=row["id"],
+        kind=row["kind"],
+        start=row["start"],
+        end=row["end"],
+        status=row["status"],
+        org_name=names.get(row["org_id"], row["org_id"] or ""),
+        detail=detail,
+    )
 
 
 def load_contacts(engine) -> int:
@@ -45,9 +52,11 @@ def load_contacts(engine) -> int:
     rows = contact_rows(engine, followed)
     with transaction.atomic():
         for start in range(0, len(rows), BATCH):
-            chunk = rows[start:start + BATCH]
+            chunk = rows[start : start + BATCH]
             Contact.objects.bulk_create(
                 [to_contact(r, followed[r["patient_id"]], names) for r in chunk],
-                update_conflicts=True, unique_fields=["encounter_id"],
-                update_fields=["kind", "start", "end", "status", "org_name", "detail"])
+                update_conflicts=True,
+                unique_fields=["encounter_id"],
+                update_fields=["kind", "start", "end", "status", "org_name", "detail"],
+            )
     return len(rows)

@@ -13,9 +13,11 @@ NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
 ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 SNOMED = "http://snomed.info/sct"
 CARE_PLAN_CATEGORY = {"system": SNOMED, "code": "734163000", "display": "Care plan"}
-ROLE_CODES = {"named_gp": ("62247001", "General practitioner"),
-              "coordinator": ("768820003", "Care coordinator"),
-              "member": ("223366009", "Healthcare professional")}
+ROLE_CODES = {
+    "named_gp": ("62247001", "General practitioner"),
+    "coordinator": ("768820003", "Care coordinator"),
+    "member": ("223366009", "Healthcare professional"),
+}
 
 
 def _urn(kind: str, ident: str) -> str:
@@ -38,7 +40,8 @@ def care_plan_bundle(patient, version, team) -> dict:
     """``team`` is the active care team (CareTeamMember rows with users)."""
     pid = f"patient-{patient.pk}"
     patient_res = {
-        "resourceType": "Patient", "id": pid,
+        "resourceType": "Patient",
+        "id": pid,
         "identifier": [{"system": NHS_NUMBER, "value": patient.nhs_number}],
         "name": [{"family": patient.family_name, "given": [patient.given_name]}],
     }
@@ -47,24 +50,46 @@ def care_plan_bundle(patient, version, team) -> dict:
     if patient.sex in ("male", "female", "other", "unknown"):
         patient_res["gender"] = patient.sex
     if patient.practice_id:
-        patient_res["generalPractitioner"] = [{
-            "identifier": {"system": ODS, "value": patient.practice_id},
-            "display": patient.practice.name}]
+        patient_res["generalPractitioner"] = [
+            {
+                "identifier": {"system": ODS, "value": patient.practice_id},
+                "display": patient.practice.name,
+            }
+        ]
     team_id = f"careteam-{patient.pk}"
     participants = []
     for m in team:
         code, display = ROLE_CODES[m.team_role]
-        participants.append({
-            "role": [{"coding": [{"system": SNOMED, "code": code, "display": display}],
-                      "text": m.get_team_role_display()}],
-            "member": {"display": m.user.display()}})
-    care_team = {"resourceType": "CareTeam", "id": team_id, "status": "active",
-                 "subject": _ref("Patient", pid, str(patient)), "participant": participants,
-                 "name": f"Care team for {patient}"}
-    activities = [{"detail": {
-        "status": "not-started", "description": a["what"],
-        "scheduledString": f"due {a['due']}",
-        "performer": [{"display": a["owner"]}]}} for a in version.actions]
+        participants.append(
+            {
+                "role": [
+                    {
+                        "coding": [{"system": SNOMED, "code": code, "display": display}],
+                        "text": m.get_team_role_display(),
+                    }
+                ],
+                "member": {"display": m.user.display()},
+            }
+        )
+    care_team = {
+        "resourceType": "CareTeam",
+        "id": team_id,
+        "status": "active",
+        "subject": _ref("Patient", pid, str(patient)),
+        "participant": participants,
+        "name": f"Care team for {patient}",
+    }
+    activities = [
+        {
+            "detail": {
+                "status": "not-started",
+                "description": a["what"],
+                "scheduledString": f"due {a['due']}",
+                "performer": [{"display": a["owner"]}],
+            }
+        }
+        for a in version.actions
+    ]
     notes = [f"What matters to me: {version.what_matters}"]
     if version.escalation:
         notes.append(f"Escalation plan: {version.escalation}")
@@ -73,13 +98,17 @@ def care_plan_bundle(patient, version, team) -> dict:
     if version.out_of_hours:
         notes.append(f"Out of hours call: {version.out_of_hours}")
     if version.agreed:
-        notes.append(f"Agreed with the patient on {version.agreed_on.isoformat()}"
-                     + (f" ({version.agreed_how})" if version.agreed_how else ""))
+        notes.append(
+            f"Agreed with the patient on {version.agreed_on.isoformat()}"
+            + (f" ({version.agreed_how})" if version.agreed_how else "")
+        )
     plan_id = f"careplan-{patient.pk}"
     plan = {
-        "resourceType": "CarePlan", "id": plan_id,
+        "resourceType": "CarePlan",
+        "id": plan_id,
         "meta": {"versionId": str(version.number), "lastUpdated": _instant(version.created_at)},
-        "status": "active", "intent": "plan",
+        "status": "active",
+        "intent": "plan",
         "category": [{"coding": [CARE_PLAN_CATEGORY]}],
         "title": "Personalised care and support plan",
         "description": version.goals,
@@ -92,8 +121,13 @@ def care_plan_bundle(patient, version, team) -> dict:
     }
     if activities:
         plan["activity"] = activities
-    entries = [{"fullUrl": _urn(kind, res["id"]), "resource": res}
-               for kind, res in (("CarePlan", plan), ("CareTeam", care_team),
-                                 ("Patient", patient_res))]
-    return {"resourceType": "Bundle", "type": "collection", "timestamp": _instant(
-        timezone.now()), "entry": entries}
+    entries = [
+        {"fullUrl": _urn(kind, res["id"]), "resource": res}
+        for kind, res in (("CarePlan", plan), ("CareTeam", care_team), ("Patient", patient_res))
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": _instant(timezone.now()),
+        "entry": entries,
+    }

@@ -30,29 +30,46 @@ def team_patients(meeting: MdtMeeting):
 
 def build_agenda(meeting: MdtMeeting) -> int:
     patients = team_patients(meeting).values("pk")
-    previous = (MdtMeeting.objects.filter(team=meeting.team, date__lt=meeting.date)
-                .order_by("-date").first())
+    previous = (
+        MdtMeeting.objects.filter(team=meeting.team, date__lt=meeting.date)
+        .order_by("-date")
+        .first()
+    )
     since = previous.date if previous else meeting.date - dt.timedelta(days=LOOKBACK_DAYS)
     sources = [
-        ("new_high_needs", RegisterEntry.current().filter(
-            patient__in=patients, is_new=True, stream="high").order_by("-score")
-         .values_list("patient_id", flat=True)),
-        ("admission", Alert.objects.filter(patient__in=patients, kind="emergency_admission",
-                                           occurred_at__date__gte=since)
-         .values_list("patient_id", flat=True)),
-        ("ae", Alert.objects.filter(patient__in=patients, kind="ae_attendance",
-                                    occurred_at__date__gte=since)
-         .values_list("patient_id", flat=True)),
-        ("review_due", CarePlan.objects.filter(patient__in=patients,
-                                               review_date__lte=meeting.date)
-         .order_by("review_date").values_list("patient_id", flat=True)),
+        (
+            "new_high_needs",
+            RegisterEntry.current()
+            .filter(patient__in=patients, is_new=True, stream="high")
+            .order_by("-score")
+            .values_list("patient_id", flat=True),
+        ),
+        (
+            "admission",
+            Alert.objects.filter(
+                patient__in=patients, kind="emergency_admission", occurred_at__date__gte=since
+            ).values_list("patient_id", flat=True),
+        ),
+        (
+            "ae",
+            Alert.objects.filter(
+                patient__in=patients, kind="ae_attendance", occurred_at__date__gte=since
+            ).values_list("patient_id", flat=True),
+        ),
+        (
+            "review_due",
+            CarePlan.objects.filter(patient__in=patients, review_date__lte=meeting.date)
+            .order_by("review_date")
+            .values_list("patient_id", flat=True),
+        ),
     ]
     added = 0
     with transaction.atomic():
         for reason, ids in sources:
             for pid in list(dict.fromkeys(ids))[:PER_REASON]:
                 _, created = AgendaItem.objects.get_or_create(
-                    meeting=meeting, patient_id=pid, defaults={"reason": reason})
+                    meeting=meeting, patient_id=pid, defaults={"reason": reason}
+                )
                 added += created
     return added
 
@@ -63,6 +80,16 @@ def record_outcome(item: AgendaItem, summary: str, decisions: str, actions: list
         item.summary, item.decisions = summary, decisions
         item.discussed_at = timezone.now()
         item.save()
-        Task.objects.bulk_create([Task(assignee=a["owner"], patient=item.patient,
-                                       what=a["what"], due=a["due"], source="mdt",
-                                       agenda_item=item) for a in actions])
+        Task.objects.bulk_create(
+            [
+                Task(
+                    assignee=a["owner"],
+                    patient=item.patient,
+                    what=a["what"],
+                    due=a["due"],
+                    source="mdt",
+                    agenda_item=item,
+                )
+                for a in actions
+            ]
+        )

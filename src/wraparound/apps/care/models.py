@@ -10,11 +10,18 @@ from django.db import models
 
 from wraparound.apps.records.models import Organisation, Patient
 
-STATUSES = [("identified", "Identified"), ("contacted", "Contacted"),
-            ("care_plan_agreed", "Care plan agreed"), ("declined", "Declined"),
-            ("closed", "Closed")]
-TEAM_ROLES = [("named_gp", "Named GP"), ("coordinator", "Care co-ordinator"),
-              ("member", "Care team member")]
+STATUSES = [
+    ("identified", "Identified"),
+    ("contacted", "Contacted"),
+    ("care_plan_agreed", "Care plan agreed"),
+    ("declined", "Declined"),
+    ("closed", "Closed"),
+]
+TEAM_ROLES = [
+    ("named_gp", "Named GP"),
+    ("coordinator", "Care co-ordinator"),
+    ("member", "Care team member"),
+]
 
 
 class CaseRecord(models.Model):
@@ -23,10 +30,12 @@ class CaseRecord(models.Model):
 
     patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="case")
     status = models.CharField(max_length=20, choices=STATUSES, default="identified")
-    named_gp = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                 on_delete=models.PROTECT, related_name="+")
-    coordinator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="+")
+    named_gp = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    coordinator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
 
@@ -46,21 +55,28 @@ class CareTeamMember(models.Model):
     """A member of the patient's care team; the patient is on this user's caseload."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="care_team")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                             related_name="caseload")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="caseload"
+    )
     team_role = models.CharField(max_length=20, choices=TEAM_ROLES)
     active = models.BooleanField(default=True)
     since = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["user", "active"]),
-                   models.Index(fields=["patient", "active"])]
+        indexes = [
+            models.Index(fields=["user", "active"]),
+            models.Index(fields=["patient", "active"]),
+        ]
 
 
-CONTACT_KINDS = [("gp_appointment", "GP appointment"), ("ae_attendance", "A&E attendance"),
-                 ("emergency_admission", "Emergency admission"),
-                 ("elective_admission", "Elective admission"), ("outpatient", "Outpatient"),
-                 ("community", "Community nursing")]
+CONTACT_KINDS = [
+    ("gp_appointment", "GP appointment"),
+    ("ae_attendance", "A&E attendance"),
+    ("emergency_admission", "Emergency admission"),
+    ("elective_admission", "Elective admission"),
+    ("outpatient", "Outpatient"),
+    ("community", "Community nursing"),
+]
 
 
 class Contact(models.Model):
@@ -108,8 +124,7 @@ class CarePlanVersion(models.Model):
     agreed = models.BooleanField(default=False)
     agreed_on = models.DateField(null=True, blank=True)
     agreed_how = models.CharField(max_length=200, blank=True)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                               related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -120,8 +135,7 @@ class CarePlanVersion(models.Model):
 class MdtMeeting(models.Model):
     team = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     date = models.DateField()
-    chair = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                              related_name="+")
+    chair = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="mdt_meetings")
     attended = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="+", blank=True)
 
@@ -129,9 +143,13 @@ class MdtMeeting(models.Model):
         ordering = ["-date"]
 
 
-AGENDA_REASONS = [("new_high_needs", "New high-needs patient"),
-                  ("admission", "Recent admission"), ("ae", "Recent A&E attendance"),
-                  ("review_due", "Review due"), ("raised", "Raised by a member")]
+AGENDA_REASONS = [
+    ("new_high_needs", "New high-needs patient"),
+    ("admission", "Recent admission"),
+    ("ae", "Recent A&E attendance"),
+    ("review_due", "Review due"),
+    ("raised", "Raised by a member"),
+]
 
 
 class AgendaItem(models.Model):
@@ -140,8 +158,9 @@ class AgendaItem(models.Model):
     meeting = models.ForeignKey(MdtMeeting, on_delete=models.CASCADE, related_name="items")
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="agenda_items")
     reason = models.CharField(max_length=20, choices=AGENDA_REASONS)
-    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT,
-                                  related_name="+")
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
     summary = models.TextField(blank=True)
     decisions = models.TextField(blank=True)
     discussed_at = models.DateTimeField(null=True)
@@ -152,15 +171,20 @@ class AgendaItem(models.Model):
 
 class Task(models.Model):
     # No assignee: the task waits in the patient's practice queue until someone is named.
-    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                 on_delete=models.PROTECT, related_name="tasks")
-    patient = models.ForeignKey(Patient, null=True, on_delete=models.CASCADE,
-                                related_name="tasks")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tasks",
+    )
+    patient = models.ForeignKey(Patient, null=True, on_delete=models.CASCADE, related_name="tasks")
     what = models.CharField(max_length=300)
     due = models.DateField()
     source = models.CharField(max_length=20)  # mdt | discharge | care_plan
-    agenda_item = models.ForeignKey(AgendaItem, null=True, on_delete=models.CASCADE,
-                                    related_name="tasks")
+    agenda_item = models.ForeignKey(
+        AgendaItem, null=True, on_delete=models.CASCADE, related_name="tasks"
+    )
     alert = models.ForeignKey("Alert", null=True, on_delete=models.CASCADE, related_name="+")
     done_at = models.DateTimeField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -170,8 +194,11 @@ class Task(models.Model):
         indexes = [models.Index(fields=["assignee", "done_at", "due"])]
 
 
-ALERT_KINDS = [("ae_attendance", "A&E attendance"), ("emergency_admission", "Emergency admission"),
-               ("discharge", "Discharge")]
+ALERT_KINDS = [
+    ("ae_attendance", "A&E attendance"),
+    ("emergency_admission", "Emergency admission"),
+    ("discharge", "Discharge"),
+]
 
 
 class Alert(models.Model):
@@ -188,6 +215,9 @@ class Alert(models.Model):
     seen_by = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="+", blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["encounter_id", "kind"],
-                                               name="one_alert_per_encounter_kind")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["encounter_id", "kind"], name="one_alert_per_encounter_kind"
+            )
+        ]
         ordering = ["-occurred_at"]

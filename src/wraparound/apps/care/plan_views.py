@@ -31,17 +31,30 @@ def _version(plan, number: str | None):
 def care_plan(request, patient):
     plan = _plan(patient)
     version = _version(plan, request.GET.get("version"))
-    return render(request, "care/careplan.html", {
-        "patient": patient, "plan": plan, "version": version,
-        "versions": plan.versions.select_related("author") if plan else []})
+    return render(
+        request,
+        "care/careplan.html",
+        {
+            "patient": patient,
+            "plan": plan,
+            "version": version,
+            "versions": plan.versions.select_related("author") if plan else [],
+        },
+    )
 
 
 @patient_view("care plan (print)", action="print")
 def care_plan_print(request, patient):
     plan = _plan(patient)
-    return render(request, "care/careplan_print.html", {
-        "patient": patient, "version": _version(plan, request.GET.get("version")),
-        "team": patient.care_team.filter(active=True).select_related("user")})
+    return render(
+        request,
+        "care/careplan_print.html",
+        {
+            "patient": patient,
+            "version": _version(plan, request.GET.get("version")),
+            "team": patient.care_team.filter(active=True).select_related("user"),
+        },
+    )
 
 
 @patient_view("care plan (FHIR export)", action="export")
@@ -49,8 +62,9 @@ def care_plan_fhir(request, patient):
     version = _version(_plan(patient), None)
     if version is None:
         return HttpResponse("No care plan", status=404, content_type="text/plain")
-    bundle = care_plan_bundle(patient, version,
-                              patient.care_team.filter(active=True).select_related("user"))
+    bundle = care_plan_bundle(
+        patient, version, patient.care_team.filter(active=True).select_related("user")
+    )
     response = HttpResponse(json.dumps(bundle, indent=2), content_type="application/fhir+json")
     response["Content-Disposition"] = f'attachment; filename="careplan-{patient.pk}.json"'
     return response
@@ -69,26 +83,57 @@ def care_plan_edit(request, patient):
         values = request.POST
     else:
         values = _initial(current)
-    actions = [{"what": values.get(f"action_{i}_what", ""),
-                "owner": str(values.get(f"action_{i}_owner", "")),
-                "due": values.get(f"action_{i}_due", "")} for i in range(ACTION_ROWS)]
-    return render(request, "care/careplan_edit.html", {
-        "patient": patient, "values": values, "errors": errors, "owners": owners,
-        "actions": actions, "current": current}, status=400 if errors else 200)
+    actions = [
+        {
+            "what": values.get(f"action_{i}_what", ""),
+            "owner": str(values.get(f"action_{i}_owner", "")),
+            "due": values.get(f"action_{i}_due", ""),
+        }
+        for i in range(ACTION_ROWS)
+    ]
+    return render(
+        request,
+        "care/careplan_edit.html",
+        {
+            "patient": patient,
+            "values": values,
+            "errors": errors,
+            "owners": owners,
+            "actions": actions,
+            "current": current,
+        },
+        status=400 if errors else 200,
+    )
 
 
 def _initial(version) -> dict:
     if version is None:
-        return {"review_date": default_review_date().isoformat(),
-                "agreed_on": dt.date.today().isoformat()}
-    values = {f: getattr(version, f) for f in ("what_matters", "goals", "escalation",
-                                               "contingency", "out_of_hours", "agreed_how")}
+        return {
+            "review_date": default_review_date().isoformat(),
+            "agreed_on": dt.date.today().isoformat(),
+        }
+    values = {
+        f: getattr(version, f)
+        for f in (
+            "what_matters",
+            "goals",
+            "escalation",
+            "contingency",
+            "out_of_hours",
+            "agreed_how",
+        )
+    }
     values["review_date"] = version.review_date.isoformat()
     ltc = version.ltc_review_date
     values["ltc_review_date"] = ltc.isoformat() if ltc else ""
     values["agreed"] = "yes" if version.agreed else ""
     values["agreed_on"] = (version.agreed_on or dt.date.today()).isoformat()
     for i, a in enumerate(version.actions):
-        values.update({f"action_{i}_what": a["what"], f"action_{i}_owner": a["owner_id"],
-                       f"action_{i}_due": a["due"]})
+        values.update(
+            {
+                f"action_{i}_what": a["what"],
+                f"action_{i}_owner": a["owner_id"],
+                f"action_{i}_due": a["due"],
+            }
+        )
     return values

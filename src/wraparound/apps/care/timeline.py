@@ -28,5 +28,6 @@ def timeline(patient) -> list[Contact]:
     names = dict(Organisation.objects.values_list("org_id", "name"))
     with connect(warehouse) as engine:
         rows = contact_rows(engine, [patient.pseudonym])
-    return sorted((to_contact(r, patient.pk, names) for r in rows), key=lambda c: c.start,
-                  reverse=True)
+    return sorted(
+        (to_contact(r, patient.pk, names) for r in rows), key=lambda c: c.start, reverse=True
+    )

@@ -16,9 +16,11 @@ from wraparound.apps.records.views import my_alerts
 
 
 def caseload(request):
-    members = (CareTeamMember.objects.filter(user=request.user, active=True)
-               .select_related("patient", "patient__case", "patient__practice")
-               .order_by("patient__family_name"))
+    members = (
+        CareTeamMember.objects.filter(user=request.user, active=True)
+        .select_related("patient", "patient__case", "patient__practice")
+        .order_by("patient__family_name")
+    )
     audit.record(request, action="read", what="caseload list")
     return render(request, "care/caseload.html", {"members": members})
 
@@ -27,9 +29,9 @@ def tasks(request):
     mine = Task.objects.filter(assignee=request.user, done_at=None).select_related("patient")
     queue = Task.objects.none()
     if request.user.role_info.practice_list:
-        queue = Task.objects.filter(assignee=None, done_at=None,
-                                    patient__practice__in=request.user.practices()
-                                    ).select_related("patient")
+        queue = Task.objects.filter(
+            assignee=None, done_at=None, patient__practice__in=request.user.practices()
+        ).select_related("patient")
     audit.record(request, action="read", what="task list")
     return render(request, "care/tasks.html", {"tasks": mine, "queue": queue})
 
@@ -39,8 +41,13 @@ def task_done(request, task_id):
     task = get_object_or_404(Task, pk=task_id, assignee=request.user)
     task.done_at = timezone.now()
     task.save(update_fields=["done_at"])
-    audit.record(request, patient=task.patient, action="write", what=f"task done: {task.what}",
-                 basis="caseload")
+    audit.record(
+        request,
+        patient=task.patient,
+        action="write",
+        what=f"task done: {task.what}",
+        basis="caseload",
+    )
     return redirect("tasks")
 
 
@@ -62,14 +69,23 @@ def case_manage(request, patient):
         for field, pool in (("named_gp", gps), ("coordinator", coordinators)):
             chosen = request.POST.get(field)
             if chosen:
-                case_ops.name_person(patient, field, get_object_or_404(pool, pk=chosen),
-                                     request.user)
+                case_ops.name_person(
+                    patient, field, get_object_or_404(pool, pk=chosen), request.user
+                )
         if member := request.POST.get("member"):
             case_ops.add_member(patient, get_object_or_404(others, pk=member), request.user)
         messages.success(request, "Case updated.")
         return redirect("case_manage", pk=patient.pk)
-    return render(request, "care/case.html", {
-        "patient": patient, "case": case, "statuses": STATUSES, "gps": gps,
-        "coordinators": coordinators, "others": others,
-        "history": patient.case_events.select_related("by")[:100],
-    })
+    return render(
+        request,
+        "care/case.html",
+        {
+            "patient": patient,
+            "case": case,
+            "statuses": STATUSES,
+            "gps": gps,
+            "coordinators": coordinators,
+            "others": others,
+            "history": patient.case_events.select_related("by")[:100],
+        },
+    )

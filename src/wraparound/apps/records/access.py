@@ -43,16 +43,18 @@ def relationship(user, patient: Patient) -> str | None:
         return "registered"
     if CareTeamMember.objects.filter(patient=patient, user=user, active=True).exists():
         return "caseload"
-    if role.register_pool and in_scope and RegisterEntry.current().filter(
-            patient=patient).exists():
+    if role.register_pool and in_scope and RegisterEntry.current().filter(patient=patient).exists():
         return "register"
     if AgendaItem.objects.filter(patient=patient, meeting__members=user).exists():
         return "mdt"
-    if user.service_id and Referral.objects.filter(patient=patient,
-                                                   service_id=user.service_id).exists():
+    if (
+        user.service_id
+        and Referral.objects.filter(patient=patient, service_id=user.service_id).exists()
+    ):
         return "referral"
-    if BreakGlass.objects.filter(user=user, patient=patient,
-                                 expires_at__gt=timezone.now()).exists():
+    if BreakGlass.objects.filter(
+        user=user, patient=patient, expires_at__gt=timezone.now()
+    ).exists():
         return "break_glass"
     return None
 
@@ -72,17 +74,26 @@ def patient_view(what: str, action: str = "read", writes: bool = False):
         def wrapper(request, pk, *args, **kwargs):
             patient = get_object_or_404(Patient, pk=pk)
             if request.method not in methods:
-                audit.record(request, patient=patient, action="denied", outcome="denied",
-                             what=f"{what}: {request.method} not allowed")
+                audit.record(
+                    request,
+                    patient=patient,
+                    action="denied",
+                    outcome="denied",
+                    what=f"{what}: {request.method} not allowed",
+                )
                 return HttpResponseNotAllowed(methods)
             basis = relationship(request.user, patient)
             if basis is None:
-                audit.record(request, patient=patient, action="denied", what=what,
-                             outcome="denied")
-                return render(request, "records/refused.html", {
-                    "patient_pk": patient.pk,
-                    "can_break_glass": request.user.role_info.direct_care,
-                }, status=403)
+                audit.record(request, patient=patient, action="denied", what=what, outcome="denied")
+                return render(
+                    request,
+                    "records/refused.html",
+                    {
+                        "patient_pk": patient.pk,
+                        "can_break_glass": request.user.role_info.direct_care,
+                    },
+                    status=403,
+                )
             request.access_basis = basis
             reason = ""
             if basis == "break_glass":
@@ -91,8 +102,14 @@ def patient_view(what: str, action: str = "read", writes: bool = False):
             try:
                 return view(request, patient, *args, **kwargs)
             finally:  # audited even when the view fails part-way (a 404 on a bad form value)
-                audit.record(request, patient=patient, what=what, basis=basis, reason=reason,
-                             action="write" if request.method == "POST" else action)
+                audit.record(
+                    request,
+                    patient=patient,
+                    what=what,
+                    basis=basis,
+                    reason=reason,
+                    action="write" if request.method == "POST" else action,
+                )
 
         wrapper.patient_view = True
         return wrapper

@@ -5,12 +5,30 @@ from __future__ import annotations
 
 from wraparound.apps.records.models import AuditEvent
 
-ACTIONS = ("read", "write", "export", "print", "denied", "break_glass", "login",
-           "login_failed", "login_locked")
+ACTIONS = (
+    "read",
+    "write",
+    "export",
+    "print",
+    "denied",
+    "break_glass",
+    "login",
+    "login_failed",
+    "login_locked",
+)
 
 
-def record(request, *, patient=None, action: str, what: str, outcome: str = "allowed",
-           basis: str = "", reason: str = "", user=None) -> AuditEvent:
+def record(
+    request,
+    *,
+    patient=None,
+    action: str,
+    what: str,
+    outcome: str = "allowed",
+    basis: str = "",
+    reason: str = "",
+    user=None,
+) -> AuditEvent:
     user = user if user is not None else getattr(request, "user", None)
     known = user is not None and user.is_authenticated
     return AuditEvent.objects.create(

@@ -16,8 +16,10 @@ from django.utils import timezone
 from wraparound.apps.records import audit
 from wraparound.apps.records.models import User
 
-LOCKED_MESSAGE = ("This account is locked after repeated failed sign-ins. Try again later "
-                  "or ask an administrator to unlock it.")
+LOCKED_MESSAGE = (
+    "This account is locked after repeated failed sign-ins. Try again later "
+    "or ask an administrator to unlock it."
+)
 
 
 class LockoutAuthenticationForm(AuthenticationForm):
@@ -25,8 +27,13 @@ class LockoutAuthenticationForm(AuthenticationForm):
         username = self.cleaned_data.get("username", "")
         account = User.objects.filter(username=username).first()
         if account and account.locked_until and account.locked_until > timezone.now():
-            audit.record(self.request, action="login_locked", what="sign-in refused: locked",
-                         outcome="denied", user=account)
+            audit.record(
+                self.request,
+                action="login_locked",
+                what="sign-in refused: locked",
+                outcome="denied",
+                user=account,
+            )
             raise ValidationError(LOCKED_MESSAGE, code="locked")
         try:
             cleaned = super().clean()
@@ -34,8 +41,9 @@ class LockoutAuthenticationForm(AuthenticationForm):
             if account:
                 self._count_failure(account)
             else:
-                audit.record(self.request, action="login_failed", what="unknown username",
-                             outcome="denied")
+                audit.record(
+                    self.request, action="login_failed", what="unknown username", outcome="denied"
+                )
             raise
         User.objects.filter(pk=self.user_cache.pk).update(failed_logins=0, locked_until=None)
         return cleaned
@@ -48,8 +56,7 @@ class LockoutAuthenticationForm(AuthenticationForm):
             until = timezone.now() + dt.timedelta(minutes=settings.LOCKOUT_MINUTES)
             User.objects.filter(pk=account.pk).update(locked_until=until, failed_logins=0)
             what += "; account locked"
-        audit.record(self.request, action="login_failed", what=what, outcome="denied",
-                     user=account)
+        audit.record(self.request, action="login_failed", what=what, outcome="denied", user=account)
 
 
 class LoginView(auth_views.LoginView):

@@ -42,7 +42,8 @@ def demo_orgs() -> dict[str, Organisation]:
     practices = Organisation.objects.filter(kind="practice", parent=neighbourhood)
     practice = max(practices, key=lambda p: p.patients.count())
     return {
-        "practice": practice, "neighbourhood": neighbourhood,
+        "practice": practice,
+        "neighbourhood": neighbourhood,
         "locality": Organisation.objects.get(kind="locality"),
         "hub": Organisation.objects.filter(kind="hub", parent=neighbourhood).first(),
         "community": Organisation.objects.filter(kind="community").first(),
@@ -53,10 +54,19 @@ def create_demo_users(password: str = DEMO_PASSWORD) -> list[User]:
     orgs = demo_orgs()
     users = []
     for username, first, last, role, scope, service in DEMO_USERS:
-        user, _ = User.objects.update_or_create(username=username, defaults={
-            "first_name": first, "last_name": last, "role": role, "scope": scope,
-            "scope_org": orgs[scope], "service": orgs[service] if service else None,
-            "failed_logins": 0, "locked_until": None})
+        user, _ = User.objects.update_or_create(
+            username=username,
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "role": role,
+                "scope": scope,
+                "scope_org": orgs[scope],
+                "service": orgs[service] if service else None,
+                "failed_logins": 0,
+                "locked_until": None,
+            },
+        )
         user.set_password(password)
         user.save()
         users.append(user)
@@ -69,8 +79,12 @@ def create_demo_casework() -> None:
     gp = User.objects.get(username="gp")
     coordinator = User.objects.get(username="coordinator")
     nurse = User.objects.get(username="nurse")
-    entries = (RegisterEntry.current().filter(practice=gp.scope_org).order_by("-score")
-               .select_related("patient")[:CASELOAD])
+    entries = (
+        RegisterEntry.current()
+        .filter(practice=gp.scope_org)
+        .order_by("-score")
+        .select_related("patient")[:CASELOAD]
+    )
     with transaction.atomic():
         for i, entry in enumerate(entries):
             case_ops.name_person(entry.patient, "named_gp", gp, gp)
@@ -79,9 +93,21 @@ def create_demo_casework() -> None:
                 case_ops.add_member(entry.patient, nurse, coordinator)
         if not MdtMeeting.objects.filter(team=coordinator.scope_org).exists():
             meeting = MdtMeeting.objects.create(
-                team=coordinator.scope_org, date=dt.date.today() + dt.timedelta(days=7),
-                chair=coordinator)
-            meeting.members.set(User.objects.filter(
-                role__in=("gp", "coordinator", "community_nurse", "social_worker",
-                          "pharmacist", "mental_health", "link_worker")))
+                team=coordinator.scope_org,
+                date=dt.date.today() + dt.timedelta(days=7),
+                chair=coordinator,
+            )
+            meeting.members.set(
+                User.objects.filter(
+                    role__in=(
+                        "gp",
+                        "coordinator",
+                        "community_nurse",
+                        "social_worker",
+                        "pharmacist",
+                        "mental_health",
+                        "link_worker",
+                    )
+                )
+            )
             build_agenda(meeting)

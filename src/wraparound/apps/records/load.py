@@ -27,8 +27,9 @@ REFERRAL_DAYS = 90
 
 
 def load_organisations(engine) -> int:
-    orgs = engine.to_arrow(engine.table("organisations").select(
-        "org_id", "name", "kind", "parent_id")).to_pylist()
+    orgs = engine.to_arrow(
+        engine.table("organisations").select("org_id", "name", "kind", "parent_id")
+    ).to_pylist()
     by_id = {o["org_id"]: o for o in orgs}
     done: set[str] = set()
 
@@ -37,9 +38,14 @@ def load_organisations(engine) -> int:
             return
         if org["parent_id"] in by_id:
             save(by_id[org["parent_id"]])
-        Organisation.objects.update_or_create(org_id=org["org_id"], defaults={
-            "name": org["name"] or org["org_id"], "kind": org["kind"],
-            "parent_id": org["parent_id"] if org["parent_id"] in by_id else None})
+        Organisation.objects.update_or_create(
+            org_id=org["org_id"],
+            defaults={
+                "name": org["name"] or org["org_id"],
+                "kind": org["kind"],
+                "parent_id": org["parent_id"] if org["parent_id"] in by_id else None,
+            },
+        )
         done.add(org["org_id"])
 
     with transaction.atomic():
@@ -49,61 +55,93 @@ def load_organisations(engine) -> int:
 
 
 def _register_codes() -> pa.Table:
-    rows = [(code, reg.name) for reg in registers() if reg.rule == "codes"
-            for code in reg.codes]
+    rows = [(code, reg.name) for reg in registers() if reg.rule == "codes" for code in reg.codes]
     return pa.table({"code": [c for c, _ in rows], "register": [n for _, n in rows]})
 
 
 def patient_frame(engine, warehouse_dir: Path) -> pl.DataFrame:
     """One row per patient: identity, demographics, current practice and neighbourhood,
     register conditions, last A&E attendance and emergency admission."""
-    pats = engine.table("patients").select("patient_id", "birth_date", "sex", "death_date",
-                                           "opted_out")
+    pats = engine.table("patients").select(
+        "patient_id", "birth_date", "sex", "death_date", "opted_out"
+    )
     reg = engine.table("registrations")
-    current = reg.filter(reg.end_date.isnull()).group_by("patient_id").agg(
-        practice_id=reg.practice_id.max())
+    current = (
+        reg.filter(reg.end_date.isnull())
+        .group_by("patient_id")
+        .agg(practice_id=reg.practice_id.max())
+    )
     cond = engine.table("conditions")
     codes = engine.memtable(_register_codes())
-    on_register = cond.join(codes, cond.code == codes.code).group_by("patient_id").agg(
-        conditions=codes.register.collect(distinct=True))
+    on_register = (
+        cond.join(codes, cond.code == codes.code)
+        .group_by("patient_id")
+        .agg(conditions=codes.register.collect(distinct=True))
+    )
     enc = engine.table("encounters")
     last = enc.group_by("patient_id").agg(
         last_ae=enc.start.max(where=enc.kind == "ae_attendance"),
-        last_admission=enc.start.max(where=enc.kind == "emergency_admission"))
-    expr = (pats.left_join(current, pats.patient_id == current.patient_id)
-            .left_join(on_register, pats.patient_id == on_register.patient_id)
-            .left_join(last, pats.patient_id == last.patient_id)
-            .select(pats, current.practice_id, on_register.conditions, last.last_ae,
-                    last.last_admission))
+        last_admission=enc.start.max(where=enc.kind == "emergency_admission"),
+    )
+    expr = (
+        pats.left_join(current, pats.patient_id == current.patient_id)
+        .left_join(on_register, pats.patient_id == on_register.patient_id)
+        .left_join(last, pats.patient_id == last.patient_id)
+        .select(
+            pats, current.practice_id, on_register.conditions, last.last_ae, last.last_admission
+        )
+    )
     frame = pl.from_arrow(engine.to_arrow(expr))
-    identity = pl.from_arrow(pq.read_table(
-        identity_path(warehouse_dir),
-        columns=["patient_id", "nhs_number", "given_name", "family_name"]))
+    identity = pl.from_arrow(
+        pq.read_table(
+            identity_path(warehouse_dir),
+            columns=["patient_id", "nhs_number", "given_name", "family_name"],
+        )
+    )
     return frame.join(identity, on="patient_id", how="inner")
 
 
 def load_patients(engine, warehouse_dir: Path) -> int:
     """Insert or update every patient in the identity file, keyed by pseudonym."""
     frame = patient_frame(engine, warehouse_dir)
-    parents = dict(Organisation.objects.filter(kind="practice").values_list("org_id",
-                                                                           "parent_id"))
-    fields = ["nhs_number", "given_name", "family_name", "birth_date", "sex", "death_date",
-              "opted_out", "practice", "neighbourhood", "conditions", "last_ae",
-              "last_admission"]
+    parents = dict(Organisation.objects.filter(kind="practice").values_list("org_id", "parent_id"))
+    fields = [
+        "nhs_number",
+        "given_name",
+        "family_name",
+        "birth_date",
+        "sex",
+        "death_date",
+        "opted_out",
+        "practice",
+        "neighbourhood",
+        "conditions",
+        "last_ae",
+        "last_admission",
+    ]
     with transaction.atomic():
         for chunk in frame.iter_slices(BATCH):
-            rows = [Patient(
-                pseudonym=r["patient_id"], nhs_number=r["nhs_number"],
-                given_name=r["given_name"] or "", family_name=r["family_name"] or "",
-                birth_date=r["birth_date"], sex=r["sex"] or "", death_date=r["death_date"],
-                opted_out=bool(r["opted_out"]),
-                practice_id=r["practice_id"] if r["practice_id"] in parents else None,
-                neighbourhood_id=parents.get(r["practice_id"]),
-                conditions=sorted(r["conditions"] or []),
-                last_ae=r["last_ae"], last_admission=r["last_admission"],
-            ) for r in chunk.iter_rows(named=True)]
-            Patient.objects.bulk_create(rows, update_conflicts=True,
-                                        unique_fields=["pseudonym"], update_fields=fields)
+            rows = [
+                Patient(
+                    pseudonym=r["patient_id"],
+                    nhs_number=r["nhs_number"],
+                    given_name=r["given_name"] or "",
+                    family_name=r["family_name"] or "",
+                    birth_date=r["birth_date"],
+                    sex=r["sex"] or "",
+                    death_date=r["death_date"],
+                    opted_out=bool(r["opted_out"]),
+                    practice_id=r["practice_id"] if r["practice_id"] in parents else None,
+                    neighbourhood_id=parents.get(r["practice_id"]),
+                    conditions=sorted(r["conditions"] or []),
+                    last_ae=r["last_ae"],
+                    last_admission=r["last_admission"],
+                )
+                for r in chunk.iter_rows(named=True)
+            ]
+            Patient.objects.bulk_create(
+                rows, update_conflicts=True, unique_fields=["pseudonym"], update_fields=fields
+            )
     return frame.height
 
 
@@ -120,10 +158,21 @@ def load_referrals(engine) -> int:
     recent = enc.filter(enc.start >= ibis.literal(since))
     recent = recent.join(services, recent.org_id == services.svc)
     rows = engine.to_arrow(recent.select("id", "patient_id", "org_id", "start")).to_pylist()
-    ids = dict(Patient.objects.filter(
-        pseudonym__in={r["patient_id"] for r in rows}).values_list("pseudonym", "pk"))
-    objs = [Referral(patient_id=ids[r["patient_id"]], service_id=r["org_id"], kind="booking",
-                     on=r["start"].date(), source_id=r["id"])
-            for r in rows if r["patient_id"] in ids]
+    ids = dict(
+        Patient.objects.filter(pseudonym__in={r["patient_id"] for r in rows}).values_list(
+            "pseudonym", "pk"
+        )
+    )
+    objs = [
+        Referral(
+            patient_id=ids[r["patient_id"]],
+            service_id=r["org_id"],
+            kind="booking",
+            on=r["start"].date(),
+            source_id=r["id"],
+        )
+        for r in rows
+        if r["patient_id"] in ids
+    ]
     Referral.objects.bulk_create(objs, batch_size=BATCH, ignore_conflicts=True)
     return len(objs)

@@ -15,8 +15,9 @@ class Organisation(models.Model):
     org_id = models.CharField(max_length=16, primary_key=True)
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -29,8 +30,9 @@ class User(AbstractUser):
     role = models.CharField(max_length=20, choices=ROLE_CHOICES)
     scope = models.CharField(max_length=16, choices=SCOPE_CHOICES)
     scope_org = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
-    service = models.ForeignKey(Organisation, null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="+")
+    service = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     failed_logins = models.PositiveSmallIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
 
@@ -63,10 +65,12 @@ class Patient(models.Model):
     sex = models.CharField(max_length=10, blank=True)
     death_date = models.DateField(null=True, blank=True)
     opted_out = models.BooleanField(default=False)
-    practice = models.ForeignKey(Organisation, null=True, on_delete=models.PROTECT,
-                                 related_name="patients")
-    neighbourhood = models.ForeignKey(Organisation, null=True, on_delete=models.PROTECT,
-                                      related_name="+")
+    practice = models.ForeignKey(
+        Organisation, null=True, on_delete=models.PROTECT, related_name="patients"
+    )
+    neighbourhood = models.ForeignKey(
+        Organisation, null=True, on_delete=models.PROTECT, related_name="+"
+    )
     conditions = models.JSONField(default=list)  # register names, materialised on load
     last_ae = models.DateTimeField(null=True, blank=True)
     last_admission = models.DateTimeField(null=True, blank=True)
@@ -88,8 +92,9 @@ class Referral(models.Model):
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="referrals")
     service = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(max_length=10, choices=[("referral", "Referral"),
-                                                    ("booking", "Booking")])
+    kind = models.CharField(
+        max_length=10, choices=[("referral", "Referral"), ("booking", "Booking")]
+    )
     on = models.DateField()
     source_id = models.CharField(max_length=64, unique=True)
 
@@ -124,12 +129,14 @@ class AuditEvent(models.Model):
     """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
-    user = models.ForeignKey(User, null=True, on_delete=models.DO_NOTHING, db_constraint=False,
-                             related_name="+")
+    user = models.ForeignKey(
+        User, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     username = models.CharField(max_length=150)
     role = models.CharField(max_length=20, blank=True)
-    patient = models.ForeignKey(Patient, null=True, on_delete=models.DO_NOTHING,
-                                db_constraint=False, related_name="+")
+    patient = models.ForeignKey(
+        Patient, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     action = models.CharField(max_length=20)  # read, write, export, denied, break_glass, ...
     what = models.CharField(max_length=200)
     basis = models.CharField(max_length=20, blank=True)  # the relationship that allowed it

@@ -26,26 +26,42 @@ class Role:
     mdt_member: bool = False
 
 
-ROLES: dict[str, Role] = {r.code: r for r in (
-    Role("gp", "GP", direct_care=True, practice_list=True, register_pool=True),
-    Role("practice_staff", "Practice staff", direct_care=True, practice_list=True,
-         register_pool=True),
-    Role("coordinator", "Care co-ordinator", direct_care=True, register_pool=True,
-         mdt_member=True),
-    Role("community_nurse", "Community nurse", direct_care=True, mdt_member=True),
-    Role("social_worker", "Social worker", direct_care=True, mdt_member=True),
-    Role("pharmacist", "Pharmacist", direct_care=True, mdt_member=True),
-    Role("mental_health", "Mental-health worker", direct_care=True, mdt_member=True),
-    Role("link_worker", "Voluntary-sector link worker", direct_care=True, mdt_member=True),
-    Role("hub_clinician", "Hub clinician", direct_care=True),
-    Role("commissioner", "Commissioner / analyst", pseudonymised=True),
-    Role("admin", "Administrator", manage_users=True),
-    Role("auditor", "Auditor (Caldicott guardian)", audit=True),
-)}
+ROLES: dict[str, Role] = {
+    r.code: r
+    for r in (
+        Role("gp", "GP", direct_care=True, practice_list=True, register_pool=True),
+        Role(
+            "practice_staff",
+            "Practice staff",
+            direct_care=True,
+            practice_list=True,
+            register_pool=True,
+        ),
+        Role(
+            "coordinator",
+            "Care co-ordinator",
+            direct_care=True,
+            register_pool=True,
+            mdt_member=True,
+        ),
+        Role("community_nurse", "Community nurse", direct_care=True, mdt_member=True),
+        Role("social_worker", "Social worker", direct_care=True, mdt_member=True),
+        Role("pharmacist", "Pharmacist", direct_care=True, mdt_member=True),
+        Role("mental_health", "Mental-health worker", direct_care=True, mdt_member=True),
+        Role("link_worker", "Voluntary-sector link worker", direct_care=True, mdt_member=True),
+        Role("hub_clinician", "Hub clinician", direct_care=True),
+        Role("commissioner", "Commissioner / analyst", pseudonymised=True),
+        Role("admin", "Administrator", manage_users=True),
+        Role("auditor", "Auditor (Caldicott guardian)", audit=True),
+    )
+}
 
 ROLE_CHOICES = [(r.code, r.label) for r in ROLES.values()]
-SCOPE_CHOICES = [("practice", "Practice"), ("neighbourhood", "Neighbourhood"),
-                 ("locality", "Locality")]
+SCOPE_CHOICES = [
+    ("practice", "Practice"),
+    ("neighbourhood", "Neighbourhood"),
+    ("locality", "Locality"),
+]
 
 
 def role_of(user) -> Role:

@@ -25,7 +25,8 @@ def home(request):
     context = {}
     if user.role_info.direct_care:
         context["tasks"] = Task.objects.filter(assignee=user, done_at=None).select_related(
-            "patient")[:10]
+            "patient"
+        )[:10]
         context["alerts"] = my_alerts(user)[:10]
     return render(request, "records/home.html", context)
 
@@ -33,28 +34,42 @@ def home(request):
 def my_alerts(user):
     """Alerts for patients the user is named GP or co-ordinator for."""
     patients = CaseRecord.objects.filter(Q(named_gp=user) | Q(coordinator=user)).values(
-        "patient_id")
+        "patient_id"
+    )
     return Alert.objects.filter(patient_id__in=patients).select_related("patient")
 
 
 @patient_view("patient record")
 def patient_detail(request, patient):
-    entries = list(RegisterEntry.objects.filter(patient=patient).select_related("run")
-                   .order_by("-run__index_date"))
+    entries = list(
+        RegisterEntry.objects.filter(patient=patient)
+        .select_related("run")
+        .order_by("-run__index_date")
+    )
     current = next((e for e in entries if e.run.current), None)
-    case = CaseRecord.objects.filter(patient=patient).select_related(
-        "named_gp", "coordinator").first()
+    case = (
+        CaseRecord.objects.filter(patient=patient).select_related("named_gp", "coordinator").first()
+    )
     plan = getattr(patient, "care_plan", None)
-    return render(request, "records/patient.html", {
-        "patient": patient, "entry": current, "trend": entries, "case": case,
-        "team": patient.care_team.filter(active=True).select_related("user"),
-        "plan": plan.latest() if plan else None,
-        "mdt_items": patient.agenda_items.select_related("meeting", "meeting__team")
-        .order_by("-meeting__date"),
-        "alerts": patient.alerts.all()[:20],
-        "tasks": patient.tasks.filter(done_at=None).select_related("assignee"),
-        "basis": request.access_basis, "age": age(patient.birth_date),
-    })
+    return render(
+        request,
+        "records/patient.html",
+        {
+            "patient": patient,
+            "entry": current,
+            "trend": entries,
+            "case": case,
+            "team": patient.care_team.filter(active=True).select_related("user"),
+            "plan": plan.latest() if plan else None,
+            "mdt_items": patient.agenda_items.select_related("meeting", "meeting__team").order_by(
+                "-meeting__date"
+            ),
+            "alerts": patient.alerts.all()[:20],
+            "tasks": patient.tasks.filter(done_at=None).select_related("assignee"),
+            "basis": request.access_basis,
+            "age": age(patient.birth_date),
+        },
+    )
 
 
 @patient_view("contact timeline")
@@ -74,27 +89,61 @@ def break_glass(request, pk):
     """Emergency access: a direct-care role gives a reason and gets an hour's access."""
     patient = get_object_or_404(Patient, pk=pk)
     if request.method != "POST":
-        audit.record(request, patient=patient, action="denied", outcome="denied",
-                     what=f"break glass: {request.method} not allowed")
+        audit.record(
+            request,
+            patient=patient,
+            action="denied",
+            outcome="denied",
+            what=f"break glass: {request.method} not allowed",
+        )
         return HttpResponseNotAllowed(["POST"])
     reason = request.POST.get("reason", "").strip()
     if not request.user.role_info.direct_care:
-        audit.record(request, patient=patient, action="denied", what="break glass",
-                     outcome="denied", reason=reason)
+        audit.record(
+            request,
+            patient=patient,
+            action="denied",
+            what="break glass",
+            outcome="denied",
+            reason=reason,
+        )
         return HttpResponseForbidden("Your role cannot break the glass.")
     if len(reason) < MIN_REASON:
-        audit.record(request, patient=patient, action="denied", what="break glass: no reason",
-                     outcome="denied", reason=reason)
-        return render(request, "records/refused.html", {
-            "patient_pk": patient.pk, "can_break_glass": True,
-            "error": f"Give the reason for access in at least {MIN_REASON} characters."},
-            status=400)
-    BreakGlass.objects.create(user=request.user, patient=patient, reason=reason,
-                              expires_at=timezone.now() + dt.timedelta(
-                                  minutes=BREAK_GLASS_MINUTES))
-    audit.record(request, patient=patient, action="break_glass", what="break glass",
-                 basis="break_glass", reason=reason)
+        audit.record(
+            request,
+            patient=patient,
+            action="denied",
+            what="break glass: no reason",
+            outcome="denied",
+            reason=reason,
+        )
+        return render(
+            request,
+            "records/refused.html",
+            {
+                "patient_pk": patient.pk,
+                "can_break_glass": True,
+                "error": f"Give the reason for access in at least {MIN_REASON} characters.",
+            },
+            status=400,
+        )
+    BreakGlass.objects.create(
+        user=request.user,
+        patient=patient,
+        reason=reason,
+        expires_at=timezone.now() + dt.timedelta(minutes=BREAK_GLASS_MINUTES),
+    )
+    audit.record(
+        request,
+        patient=patient,
+        action="break_glass",
+        what="break glass",
+        basis="break_glass",
+        reason=reason,
+    )
     return redirect("patient", pk=patient.pk)
+
+
 break_glass.patient_view = True
 
 
@@ -103,13 +152,17 @@ def audit_search(request):
         audit.record(request, action="denied", what="audit search", outcome="denied")
         return HttpResponseForbidden("Only the auditor can search the audit trail.")
     events = AuditEvent.objects.select_related("patient")
-    q = {k: request.GET.get(k, "").strip() for k in ("username", "patient", "action",
-                                                     "outcome", "since", "until")}
+    q = {
+        k: request.GET.get(k, "").strip()
+        for k in ("username", "patient", "action", "outcome", "since", "until")
+    }
     if q["username"]:
         events = events.filter(username__iexact=q["username"])
     if q["patient"]:
-        events = events.filter(Q(patient__nhs_number=q["patient"].replace(" ", ""))
-                               | Q(patient__pseudonym=q["patient"]))
+        events = events.filter(
+            Q(patient__nhs_number=q["patient"].replace(" ", ""))
+            | Q(patient__pseudonym=q["patient"])
+        )
     if q["action"]:
         events = events.filter(action=q["action"])
     if q["outcome"]:
@@ -120,5 +173,8 @@ def audit_search(request):
         events = events.filter(at__date__lte=q["until"])
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     params = "&".join(f"{k}={v}" for k, v in q.items() if v)
-    return render(request, "records/audit.html", {"page": page, "q": q, "params": params,
-                                                  "actions": audit.ACTIONS})
+    return render(
+        request,
+        "records/audit.html",
+        {"page": page, "q": q, "params": params, "actions": audit.ACTIONS},
+    )

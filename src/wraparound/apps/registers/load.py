@@ -54,27 +54,45 @@ def load_latest_run(warehouse_dir: Path) -> RegisterRun | None:
         return existing
     scores = _on_register(run_dir, pl.read_parquet(run_dir / "scores.parquet"))
     entered = _entered(run_dir)
-    ids = dict(Patient.objects.filter(pseudonym__in=scores["patient_id"].to_list())
-               .values_list("pseudonym", "pk"))
+    ids = dict(
+        Patient.objects.filter(pseudonym__in=scores["patient_id"].to_list()).values_list(
+            "pseudonym", "pk"
+        )
+    )
     orgs = set(Organisation.objects.values_list("org_id", flat=True))
     card = run_dir / "model_card.md"
     first = scores.row(0, named=True) if scores.height else {}
     with transaction.atomic():
         run = RegisterRun.objects.create(
-            run_id=run_dir.name, model_version=str(first.get("model_version", "")),
+            run_id=run_dir.name,
+            model_version=str(first.get("model_version", "")),
             index_date=first.get("index_date") or "1970-01-01",
-            model_card=card.read_text() if card.exists() else "")
+            model_card=card.read_text() if card.exists() else "",
+        )
         for chunk in scores.iter_slices(BATCH):
-            RegisterEntry.objects.bulk_create([RegisterEntry(
-                run=run, patient_id=ids[r["patient_id"]], practice_id=r["practice_id"],
-                neighbourhood_id=r["neighbourhood_id"], score=r["score"],
-                risk_band=r["risk_band"], percentile=r["percentile"], stream=r["stream"],
-                efi=r["efi"], efi_category=r["efi_category"] or "",
-                deficits=list(r["deficits"] or []), reasons=list(r["reasons"] or []),
-                is_new=r["patient_id"] in entered,
-            ) for r in chunk.iter_rows(named=True)
-                if r["patient_id"] in ids and r["practice_id"] in orgs
-                and r["neighbourhood_id"] in orgs])
+            RegisterEntry.objects.bulk_create(
+                [
+                    RegisterEntry(
+                        run=run,
+                        patient_id=ids[r["patient_id"]],
+                        practice_id=r["practice_id"],
+                        neighbourhood_id=r["neighbourhood_id"],
+                        score=r["score"],
+                        risk_band=r["risk_band"],
+                        percentile=r["percentile"],
+                        stream=r["stream"],
+                        efi=r["efi"],
+                        efi_category=r["efi_category"] or "",
+                        deficits=list(r["deficits"] or []),
+                        reasons=list(r["reasons"] or []),
+                        is_new=r["patient_id"] in entered,
+                    )
+                    for r in chunk.iter_rows(named=True)
+                    if r["patient_id"] in ids
+                    and r["practice_id"] in orgs
+                    and r["neighbourhood_id"] in orgs
+                ]
+            )
         RegisterRun.objects.exclude(pk=run.pk).update(current=False)
         RegisterRun.objects.filter(pk=run.pk).update(current=True)
     run.refresh_from_db()

@@ -18,12 +18,24 @@ from wraparound.apps.registers.models import RegisterEntry, RegisterRun
 PAGE_SIZE = 50
 RECENT_DAYS = 90
 SORTS = {
-    "score": "-score", "name": "patient__family_name", "age": "patient__birth_date",
-    "efi": "-efi", "practice": "practice__name",
+    "score": "-score",
+    "name": "patient__family_name",
+    "age": "patient__birth_date",
+    "efi": "-efi",
+    "practice": "practice__name",
 }
 PSEUDONYMISED_SORTS = {"score", "efi", "practice"}
-FILTERS = ("practice", "stream", "risk_band", "efi_category", "new", "no_plan", "overdue",
-           "recent", "sort")
+FILTERS = (
+    "practice",
+    "stream",
+    "risk_band",
+    "efi_category",
+    "new",
+    "no_plan",
+    "overdue",
+    "recent",
+    "sort",
+)
 
 
 def scoped_entries(user, run):
@@ -49,8 +61,9 @@ def apply_filters(entries, q: dict, run, today: dt.date):
         entries = entries.filter(patient__care_plan__review_date__lt=today)
     if q["recent"]:
         since = run.index_date - dt.timedelta(days=RECENT_DAYS)
-        entries = entries.filter(Q(patient__last_ae__date__gte=since)
-                                 | Q(patient__last_admission__date__gte=since))
+        entries = entries.filter(
+            Q(patient__last_ae__date__gte=since) | Q(patient__last_admission__date__gte=since)
+        )
     return entries
 
 
@@ -74,18 +87,30 @@ def worklist(request):
         page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
         options = RegisterEntry.objects.filter(run=run)
         context.update(
-            page=page, sort=sort,
+            page=page,
+            sort=sort,
             practices=user.practices().order_by("name"),
             streams=sorted(set(options.values_list("stream", flat=True).distinct())),
             bands=sorted(set(options.values_list("risk_band", flat=True).distinct())),
-            efi_categories=sorted(set(options.exclude(efi_category="").values_list(
-                "efi_category", flat=True).distinct())),
+            efi_categories=sorted(
+                set(
+                    options.exclude(efi_category="")
+                    .values_list("efi_category", flat=True)
+                    .distinct()
+                )
+            ),
             params=urlencode({k: v for k, v in q.items() if v}),
             sort_params=urlencode({k: v for k, v in q.items() if v and k != "sort"}),
         )
-    audit.record(request, action="read", what=(
-        f"register worklist{' (pseudonymised)' if role.pseudonymised else ''} "
-        f"page {request.GET.get('page', '1')}"))
-    template = ("registers/_table.html" if request.headers.get("HX-Request")
-                else "registers/worklist.html")
+    audit.record(
+        request,
+        action="read",
+        what=(
+            f"register worklist{' (pseudonymised)' if role.pseudonymised else ''} "
+            f"page {request.GET.get('page', '1')}"
+        ),
+    )
+    template = (
+        "registers/_table.html" if request.headers.get("HX-Request") else "registers/worklist.html"
+    )
     return render(request, template, context)

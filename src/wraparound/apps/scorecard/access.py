@@ -30,8 +30,12 @@ def in_scope(user, ods: str) -> bool:
 
 def sees_clinicians(user, ods: str) -> bool:
     """Clinician rows are for the practice's own people, never for anyone else."""
-    return (user.is_authenticated and user.role in CLINICIAN_ROLES
-            and user.scope == "practice" and user.scope_org_id == ods)
+    return (
+        user.is_authenticated
+        and user.role in CLINICIAN_ROLES
+        and user.scope == "practice"
+        and user.scope_org_id == ods
+    )
 
 
 def refuse(request, what: str):

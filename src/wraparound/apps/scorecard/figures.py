@@ -7,17 +7,38 @@ from django.http import Http404
 from wraparound.apps.records.models import Organisation
 from wraparound.apps.scorecard.models import IndicatorRun, IndicatorValue, PublicValue
 
-VALUE_FIELDS = ("indicator_id", "period", "period_end", "level", "org_id", "parent_id",
-                "numerator", "denominator", "value", "lower95", "upper95", "peer_value",
-                "funnel_lower95", "funnel_upper95", "funnel_lower998", "funnel_upper998",
-                "funnel_status", "assessment", "decile", "change_12m", "trend")
+VALUE_FIELDS = (
+    "indicator_id",
+    "period",
+    "period_end",
+    "level",
+    "org_id",
+    "parent_id",
+    "numerator",
+    "denominator",
+    "value",
+    "lower95",
+    "upper95",
+    "peer_value",
+    "funnel_lower95",
+    "funnel_upper95",
+    "funnel_lower998",
+    "funnel_upper998",
+    "funnel_status",
+    "assessment",
+    "decile",
+    "change_12m",
+    "trend",
+)
 
 
 def current_run() -> IndicatorRun:
     run = IndicatorRun.latest()
     if run is None:
-        raise Http404("No indicators run has been loaded: run `wraparound indicators` "
-                      "and `wraparound app refresh`.")
+        raise Http404(
+            "No indicators run has been loaded: run `wraparound indicators` "
+            "and `wraparound app refresh`."
+        )
     return run
 
 
@@ -37,36 +58,47 @@ def computed(run: IndicatorRun) -> list[dict]:
     return [d for d in run.definitions if d.get("latest_period")]
 
 
-def latest_for(model, run: IndicatorRun, org_ids: list[str], *, fields=VALUE_FIELDS,
-               **where) -> list[dict]:
+def latest_for(
+    model, run: IndicatorRun, org_ids: list[str], *, fields=VALUE_FIELDS, **where
+) -> list[dict]:
     """Each indicator's latest month for the given organisations (or clinicians)."""
     latest = {d["id"]: d["latest_period"] for d in computed(run)}
-    rows = (model.objects.filter(run=run, period__in=set(latest.values()), **where)
-            .values(*fields))
+    rows = model.objects.filter(run=run, period__in=set(latest.values()), **where).values(*fields)
     if org_ids:
         rows = rows.filter(org_id__in=org_ids)
     return [r for r in rows if latest.get(r["indicator_id"]) == r["period"]]
 
 
 def series(run: IndicatorRun, ods: str, indicator_id: str) -> list[dict]:
-    return list(IndicatorValue.objects.filter(run=run, org_id=ods, indicator_id=indicator_id)
-                .order_by("period").values(*VALUE_FIELDS))
+    return list(
+        IndicatorValue.objects.filter(run=run, org_id=ods, indicator_id=indicator_id)
+        .order_by("period")
+        .values(*VALUE_FIELDS)
+    )
 
 
-def funnel_points(run: IndicatorRun, indicator_id: str, period: str, visible: set[str],
-                  highlight: str) -> list[dict]:
+def funnel_points(
+    run: IndicatorRun, indicator_id: str, period: str, visible: set[str], highlight: str
+) -> list[dict]:
     """Every practice in the month: exact figures for practices the user may see, the
     published (disclosure-controlled) figures for the others."""
     where = {"run": run, "indicator_id": indicator_id, "level": "practice", "period": period}
-    exact = list(IndicatorValue.objects.filter(org_id__in=visible, **where)
-                 .values(*VALUE_FIELDS))
-    public = list(PublicValue.objects.filter(**where).exclude(org_id__in=visible)
-                  .values(*VALUE_FIELDS, "suppressed"))
+    exact = list(IndicatorValue.objects.filter(org_id__in=visible, **where).values(*VALUE_FIELDS))
+    public = list(
+        PublicValue.objects.filter(**where)
+        .exclude(org_id__in=visible)
+        .values(*VALUE_FIELDS, "suppressed")
+    )
     org_names = names()
     points = []
     for row in exact + public:
-        points.append({**row, "label": org_names.get(row["org_id"], row["org_id"]),
-                       "highlight": row["org_id"] == highlight,
-                       "published": "suppressed" in row,
-                       "suppressed": row.get("suppressed", False)})
+        points.append(
+            {
+                **row,
+                "label": org_names.get(row["org_id"], row["org_id"]),
+                "highlight": row["org_id"] == highlight,
+                "published": "suppressed" in row,
+                "suppressed": row.get("suppressed", False),
+            }
+        )
     return sorted(points, key=lambda p: p["label"])

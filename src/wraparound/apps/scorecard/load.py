@@ -25,8 +25,13 @@ from wraparound.analytics import results
 from wraparound.apps.scorecard import models as m
 
 BATCH = 2000
-PUBLIC_DERIVED = ("funnel_lower95", "funnel_upper95", "funnel_lower998", "funnel_upper998",
-                  "peer_value")
+PUBLIC_DERIVED = (
+    "funnel_lower95",
+    "funnel_upper95",
+    "funnel_lower998",
+    "funnel_upper998",
+    "peer_value",
+)
 
 
 def _rows(model, frame: pl.DataFrame, run: m.IndicatorRun):
@@ -56,19 +61,21 @@ def _public(run_dir: Path) -> pl.DataFrame:
     public = pl.read_parquet(run_dir / "public" / "indicator_values.parquet")
     public = public.filter((pl.col("subgroup") == "all") & (pl.col("level") != "clinician"))
     return public.with_columns(
-        *[pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
-          for c in PUBLIC_DERIVED])
+        *[
+            pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
+            for c in PUBLIC_DERIVED
+        ]
+    )
 
 
 def clinician_names(engine) -> dict[str, str]:
     """Practitioner role id -> the practitioner's name, for the within-practice rows."""
-    roles = engine.to_polars(engine.table("practitioner_roles").select(
-        "id", "practitioner_id", "role"))
+    roles = engine.to_polars(
+        engine.table("practitioner_roles").select("id", "practitioner_id", "role")
+    )
     people = engine.to_polars(engine.table("practitioners").select("id", "name"))
-    joined = roles.join(people.rename({"id": "practitioner_id"}), on="practitioner_id",
-                        how="left")
-    return {r["id"]: f"{r['name'] or r['id']} ({r['role']})"
-            for r in joined.iter_rows(named=True)}
+    joined = roles.join(people.rename({"id": "practitioner_id"}), on="practitioner_id", how="left")
+    return {r["id"]: f"{r['name'] or r['id']} ({r['role']})" for r in joined.iter_rows(named=True)}
 
 
 def load_latest_indicators(warehouse_dir: Path, engine=None) -> str | None:
@@ -87,28 +94,39 @@ def load_run(run_dir: Path, clinicians: dict[str, str] | None = None) -> m.Indic
     manifest = json.loads((run_dir / "manifest.json").read_text())
     status = {d["id"]: d["status"] for d in manifest["definitions"]}
     values = pl.read_parquet(run_dir / "indicator_values.parquet").filter(
-        (pl.col("subgroup") == "all") & (pl.col("level") != "clinician"))
+        (pl.col("subgroup") == "all") & (pl.col("level") != "clinician")
+    )
     latest = dict(values.group_by("indicator_id").agg(pl.col("period").max()).iter_rows())
-    definitions = [{**d, "status": status.get(d["id"], ""), "latest_period": latest.get(d["id"])}
-                   for d in json.loads((run_dir / "definitions.json").read_text())]
+    definitions = [
+        {**d, "status": status.get(d["id"], ""), "latest_period": latest.get(d["id"])}
+        for d in json.loads((run_dir / "definitions.json").read_text())
+    ]
     clinician_rows = pl.read_parquet(run_dir / "scorecard.parquet").filter(
-        (pl.col("subgroup") == "all") & (pl.col("level") == "clinician"))
-    quintiles = _latest_period(pl.read_parquet(run_dir / "inequalities.parquet")
-                               .filter(pl.col("subgroup") == "all"))
-    gaps = _latest_period(pl.read_parquet(run_dir / "inequality_gaps.parquet")
-                          .filter(pl.col("subgroup") == "all"))
-    outliers = pl.read_parquet(run_dir / "outliers.parquet").filter(
-        pl.col("subgroup") == "all")
+        (pl.col("subgroup") == "all") & (pl.col("level") == "clinician")
+    )
+    quintiles = _latest_period(
+        pl.read_parquet(run_dir / "inequalities.parquet").filter(pl.col("subgroup") == "all")
+    )
+    gaps = _latest_period(
+        pl.read_parquet(run_dir / "inequality_gaps.parquet").filter(pl.col("subgroup") == "all")
+    )
+    outliers = pl.read_parquet(run_dir / "outliers.parquet").filter(pl.col("subgroup") == "all")
     outcomes = pl.read_parquet(run_dir / "outcomes.parquet")
     with transaction.atomic():
         m.IndicatorRun.objects.filter(run_id=run_dir.name).delete()
         run = m.IndicatorRun.objects.create(
-            run_id=run_dir.name, created_at=manifest["created_at"],
+            run_id=run_dir.name,
+            created_at=manifest["created_at"],
             period_last=manifest["periods"]["last"],
             baseline_year=manifest.get("baseline_year") or "",
-            rule=manifest["disclosure_rule"], definitions=definitions,
-            clinicians={k: v for k, v in (clinicians or {}).items()
-                        if k in set(clinician_rows["org_id"].to_list())})
+            rule=manifest["disclosure_rule"],
+            definitions=definitions,
+            clinicians={
+                k: v
+                for k, v in (clinicians or {}).items()
+                if k in set(clinician_rows["org_id"].to_list())
+            },
+        )
         _bulk(m.IndicatorValue, values, run)
         _bulk(m.IndicatorValue, clinician_rows, run)
         _bulk(m.PublicValue, _public(run_dir), run)

@@ -72,8 +72,10 @@ class IndicatorValue(ValueFields):
     and clinicians for the latest month (shown only to their own practice)."""
 
     class Meta:
-        indexes = [models.Index(fields=["run", "org_id", "indicator_id", "period"]),
-                   models.Index(fields=["run", "indicator_id", "level", "period"])]
+        indexes = [
+            models.Index(fields=["run", "org_id", "indicator_id", "period"]),
+            models.Index(fields=["run", "indicator_id", "level", "period"]),
+        ]
 
 
 class PublicValue(ValueFields):

@@ -22,40 +22,86 @@ from wraparound.apps.scorecard.tables import (
     num,
 )
 
-COMPARED = {"high": "higher than most practices", "low": "lower than most practices",
-            "within": "similar to most practices"}
-HEADERS = ["Indicator", "Period", "Numerator", "Denominator", "Value", "Unit",
-           "95% interval", "Locality value", "Compared with other practices"]
+COMPARED = {
+    "high": "higher than most practices",
+    "low": "lower than most practices",
+    "within": "similar to most practices",
+}
+HEADERS = [
+    "Indicator",
+    "Period",
+    "Numerator",
+    "Denominator",
+    "Value",
+    "Unit",
+    "95% interval",
+    "Locality value",
+    "Compared with other practices",
+]
 
 
 def index(request):
     practices = Organisation.objects.filter(kind="practice").order_by("name")
-    return render(request, "scorecard/public_index.html", {
-        "practices": practices, "run": figures.IndicatorRun.latest()})
+    return render(
+        request,
+        "scorecard/public_index.html",
+        {"practices": practices, "run": figures.IndicatorRun.latest()},
+    )
 
 
 def practice(request, ods: str, fmt: str = "html"):
     org = figures.practice(ods)
     run = figures.current_run()
-    rows = {r["indicator_id"]: r for r in figures.latest_for(
-        PublicValue, run, [ods], fields=(*figures.VALUE_FIELDS, "suppressed"),
-        level="practice")}
-    table = Table(f"{org.name}: published figures, latest month", HEADERS,
-                  numeric={2, 3, 4, 6, 7})
+    rows = {
+        r["indicator_id"]: r
+        for r in figures.latest_for(
+            PublicValue, run, [ods], fields=(*figures.VALUE_FIELDS, "suppressed"), level="practice"
+        )
+    }
+    table = Table(f"{org.name}: published figures, latest month", HEADERS, numeric={2, 3, 4, 6, 7})
     for d in figures.computed(run):
         r = rows.get(d["id"])
         if r is None:
             continue
         k = digits_for(d)
         if r["suppressed"]:
-            table.add([d["title"], r["period"], SUPPRESSED, SUPPRESSED, SUPPRESSED, d["unit"],
-                       SUPPRESSED, num(r["peer_value"], k), ""])
+            table.add(
+                [
+                    d["title"],
+                    r["period"],
+                    SUPPRESSED,
+                    SUPPRESSED,
+                    SUPPRESSED,
+                    d["unit"],
+                    SUPPRESSED,
+                    num(r["peer_value"], k),
+                    "",
+                ]
+            )
             continue
-        table.add([d["title"], r["period"], num(r["numerator"], 0), num(r["denominator"], 0),
-                   num(r["value"], k), d["unit"], interval(r["lower95"], r["upper95"], k),
-                   num(r["peer_value"], k), COMPARED.get(r["funnel_status"] or "", "")])
+        table.add(
+            [
+                d["title"],
+                r["period"],
+                num(r["numerator"], 0),
+                num(r["denominator"], 0),
+                num(r["value"], k),
+                d["unit"],
+                interval(r["lower95"], r["upper95"], k),
+                num(r["peer_value"], k),
+                COMPARED.get(r["funnel_status"] or "", ""),
+            ]
+        )
     if fmt == "csv":
         return csv_response(table, f"practice-{ods}-{run.period_last}.csv")
-    return render(request, "scorecard/public_practice.html", {
-        "org": org, "run": run, "table": table, "rule": run.rule,
-        "csv": reverse("public_practice_csv", args=[ods])})
+    return render(
+        request,
+        "scorecard/public_practice.html",
+        {
+            "org": org,
+            "run": run,
+            "table": table,
+            "rule": run.rule,
+            "csv": reverse("public_practice_csv", args=[ods]),
+        },
+    )

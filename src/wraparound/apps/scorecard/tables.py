@@ -43,8 +43,10 @@ class Table:
 
     def html_rows(self):
         for cells, link in zip(self.rows, self.links, strict=True):
-            yield [{"text": c, "link": link if i == 0 else None, "numeric": i in self.numeric}
-                   for i, c in enumerate(cells)]
+            yield [
+                {"text": c, "link": link if i == 0 else None, "numeric": i in self.numeric}
+                for i, c in enumerate(cells)
+            ]
 
 
 def csv_response(table: Table, filename: str) -> HttpResponse:

@@ -153,9 +153,7 @@ def _read_rows(table: str, reader, file_no: int, ctx: Context) -> None:
         batch.file_error(file_no, Reject(MISSING_FIELD, f"missing columns {missing}"), "line 1")
     if unexpected or missing:
         return
-    parsers = {
-        c: _parser(table, c) for c in header if c not in (*PATIENT_COLUMNS, "local_id")
-    }
+    parsers = {c: _parser(table, c) for c in header if c not in (*PATIENT_COLUMNS, "local_id")}
     build = _BUILDERS.get(table, _event_row)
     base = file_no << 32
     for record in reader:
@@ -169,9 +167,7 @@ def _read_rows(table: str, reader, file_no: int, ctx: Context) -> None:
         values = dict(zip(header, record, strict=True))
         try:
             parsed = {
-                c: (parsers[c](v) if v != "" else None)
-                for c, v in values.items()
-                if c in parsers
+                c: (parsers[c](v) if v != "" else None) for c, v in values.items() if c in parsers
             }
             row = build(table, values, parsed, ctx)
         except Reject as problem:
@@ -190,9 +186,7 @@ def _event_row(table: str, values: dict, parsed: dict, ctx: Context) -> list:
     if nhs and ref:
         raise Reject(INVALID_VALUE, "give nhs_number or patient_ref, not both")
     if nhs:
-        parsed["patient_id"] = (
-            f"Patient?identifier={m.NHS_NUMBER}|{normalise_nhs_number(nhs)}"
-        )
+        parsed["patient_id"] = f"Patient?identifier={m.NHS_NUMBER}|{normalise_nhs_number(nhs)}"
     elif ref:
         parsed["patient_id"] = f"Patient/{ref}"
     return _row(table, parsed)

@@ -347,8 +347,7 @@ def encounter(res, rid, updated, version, loc, ctx):
         ext = _extension(res, m.DID_NOT_ATTEND_EXT)
         if ext and ext.get("valueBoolean") is True:
             outcome = "dna"
-    row = [rid, who, kind, start, end, None, outcome, mode, org, role, specialty, updated,
-           version]
+    row = [rid, who, kind, start, end, None, outcome, mode, org, role, specialty, updated, version]
     if ambulatory:
         batch.ambulatory.append(row)
     batch.add("encounters", row, loc)

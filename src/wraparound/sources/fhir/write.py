@@ -143,9 +143,17 @@ def _chunk_resources(chunk: PopulationChunk, refs: References) -> Iterable[peopl
             nhs = dict(zip(column(identities, "id"), column(identities, "nhs_number"), strict=True))
             names = None
             if "given_name" in identities.column_names:
-                names = dict(zip(column(identities, "id"), zip(
-                    column(identities, "given_name"), column(identities, "family_name"),
-                    strict=True), strict=True))
+                names = dict(
+                    zip(
+                        column(identities, "id"),
+                        zip(
+                            column(identities, "given_name"),
+                            column(identities, "family_name"),
+                            strict=True,
+                        ),
+                        strict=True,
+                    )
+                )
             build = functools.partial(
                 people.patients,
                 nhs_numbers=nhs,

@@ -30,8 +30,10 @@ def local_to_utc_us(day: np.ndarray, minute_of_day: np.ndarray) -> np.ndarray:
     local = day * US_PER_DAY + np.asarray(minute_of_day, dtype=np.int64) * US_PER_MINUTE
     if day.size == 0:
         return local
-    years = range(int((EPOCH + dt.timedelta(days=int(day.min()))).year),
-                  int((EPOCH + dt.timedelta(days=int(day.max()))).year) + 1)
+    years = range(
+        int((EPOCH + dt.timedelta(days=int(day.min()))).year),
+        int((EPOCH + dt.timedelta(days=int(day.max()))).year) + 1,
+    )
     bst = np.zeros(day.size, dtype=bool)
     for y in years:
         bst |= (day >= _last_sunday(y, 3)) & (day < _last_sunday(y, 10))

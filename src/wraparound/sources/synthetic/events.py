@@ -56,7 +56,8 @@ class Chunk:
 
     def ids(self, kind: str, n: int) -> pa.Array:
         return pc.binary_join_element_wise(
-            f"{self.prefix}-{kind}", pc.cast(pa.array(np.arange(n)), pa.string()), "")
+            f"{self.prefix}-{kind}", pc.cast(pa.array(np.arange(n)), pa.string()), ""
+        )
 
     def patient_ids(self, idx: np.ndarray) -> pa.Array:
         return self.pseudonyms.take(pa.array(idx))
@@ -72,8 +73,7 @@ def _dates(days: np.ndarray) -> pa.Array:
 
 def _nullable_dates(days: np.ndarray) -> pa.Array:
     days = np.asarray(days, dtype=np.int64)
-    return pa.array(np.where(days >= NO_DAY, 0, days).astype(np.int32), DATE,
-                    mask=days >= NO_DAY)
+    return pa.array(np.where(days >= NO_DAY, 0, days).astype(np.int32), DATE, mask=days >= NO_DAY)
 
 
 def _ts(us: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
@@ -94,14 +94,16 @@ def registrations(chunk: Chunk) -> pa.Table:
     born_in_window = people.birth >= frame.start
     joined = (rng.uniform(0, 1, n) < p["joined_share"]) & ~born_in_window
     before = rng.uniform(0, 1, n) * np.minimum((frame.start - people.birth), 20 * 365.25)
-    start = np.where(born_in_window, people.birth + rng.integers(7, 43, n),
-                     frame.start - before.astype(np.int64))
+    start = np.where(
+        born_in_window, people.birth + rng.integers(7, 43, n), frame.start - before.astype(np.int64)
+    )
     start = np.where(joined, frame.start + rng.integers(0, 365 * frame.years, n), start)
     start = np.maximum(start, people.birth)
     leave_p = 1 - np.exp(-p["leave_rate"] * frame.years)
     leaves = rng.uniform(0, 1, n) < leave_p
     leave_day = np.maximum(start, frame.start) + (
-        rng.uniform(0, 1, n) * (frame.end - np.maximum(start, frame.start))).astype(np.int64)
+        rng.uniform(0, 1, n) * (frame.end - np.maximum(start, frame.start))
+    ).astype(np.int64)
     leave_day = np.where(leaves & (leave_day > start + 30), leave_day, NO_DAY)
     end = np.minimum(leave_day, death)
     stop = np.minimum(end, frame.end)
@@ -110,14 +112,17 @@ def registrations(chunk: Chunk) -> pa.Table:
     valid = start < stop
     transfer = valid & (rng.uniform(0, 1, n) < p["transfer_share"])
     t_day = start + (rng.uniform(0.2, 0.8, n) * (stop - np.maximum(start, frame.start))).astype(
-        np.int64)
+        np.int64
+    )
     t_day = np.maximum(t_day, np.maximum(start, frame.start) + 1)
     transfer &= t_day < stop
     t_day = np.where(transfer, t_day, NO_DAY)
     n_prac = chunk.locality.practice_sizes.size
-    practice2 = np.where(transfer & (n_prac > 1),
-                         (chunk.practice + rng.integers(1, max(n_prac, 2), n)) % max(n_prac, 1),
-                         chunk.practice)
+    practice2 = np.where(
+        transfer & (n_prac > 1),
+        (chunk.practice + rng.integers(1, max(n_prac, 2), n)) % max(n_prac, 1),
+        chunk.practice,
+    )
     t_day = np.where(practice2 != chunk.practice, t_day, NO_DAY)
     chunk.reg_start, chunk.stop, chunk.death = start, np.where(valid, stop, start), death
     chunk.transfer_day, chunk.practice2 = t_day, practice2
@@ -130,30 +135,39 @@ def registrations(chunk: Chunk) -> pa.Table:
     starts = np.concatenate([start[idx], t_day[moved]])
     ends = np.concatenate([np.where(t_day[idx] < NO_DAY, t_day[idx], end[idx]), end[moved]])
     ends = np.where(ends >= frame.end, NO_DAY, ends)
-    return pa.table({
-        "id": chunk.ids("r", rows_idx.size),
-        "patient_id": chunk.patient_ids(rows_idx),
-        "practice_id": pa.array(practice),
-        "start_date": _dates(starts),
-        "end_date": _nullable_dates(ends),
-    })
+    return pa.table(
+        {
+            "id": chunk.ids("r", rows_idx.size),
+            "patient_id": chunk.patient_ids(rows_idx),
+            "practice_id": pa.array(practice),
+            "start_date": _dates(starts),
+            "end_date": _nullable_dates(ends),
+        }
+    )
 
 
-def patients(chunk: Chunk, patient_ids: np.ndarray, decile_lsoa: np.ndarray,
-             ethnicity: np.ndarray, opted_out: np.ndarray) -> pa.Table:
+def patients(
+    chunk: Chunk,
+    patient_ids: np.ndarray,
+    decile_lsoa: np.ndarray,
+    ethnicity: np.ndarray,
+    opted_out: np.ndarray,
+) -> pa.Table:
     people = chunk.people
     death = np.where(chunk.death < chunk.frame.end, chunk.death, NO_DAY)
-    return pa.table({
-        "id": pa.array(patient_ids),
-        "patient_id": chunk.pseudonyms,
-        "birth_date": _dates(people.birth),
-        "sex": pa.array(np.where(people.female, "female", "male")),
-        "ethnicity": pa.array(ethnicity),
-        "lsoa": pa.array(decile_lsoa),
-        "death_date": _nullable_dates(death),
-        "opted_out": pa.array(opted_out),
-        "dq_flags": pa.nulls(people.n, pa.string()),
-    })
+    return pa.table(
+        {
+            "id": pa.array(patient_ids),
+            "patient_id": chunk.pseudonyms,
+            "birth_date": _dates(people.birth),
+            "sex": pa.array(np.where(people.female, "female", "male")),
+            "ethnicity": pa.array(ethnicity),
+            "lsoa": pa.array(decile_lsoa),
+            "death_date": _nullable_dates(death),
+            "opted_out": pa.array(opted_out),
+            "dq_flags": pa.nulls(people.n, pa.string()),
+        }
+    )
 
 
 # --- coded records ---------------------------------------------------------------------
@@ -165,8 +179,7 @@ def _register_codes() -> dict[str, frozenset[str]]:
 
 
 @cache
-def _weighted_codes(codelists: tuple[str, ...], owner: str | None) -> tuple[np.ndarray,
-                                                                            np.ndarray]:
+def _weighted_codes(codelists: tuple[str, ...], owner: str | None) -> tuple[np.ndarray, np.ndarray]:
     """Codes of the lists with weights favouring short, general terms, the way everyday
     coding in general practice favours "Essential hypertension" over rare subtypes.
 
@@ -214,14 +227,16 @@ def conditions(chunk: Chunk) -> pa.Table:
             add(people.deficit_onset[source.deficit_id], source.finding_lists)
     add(people.carehome_onset, (CAREHOME_LIST,))
     idx = np.concatenate(pats)
-    return pa.table({
-        "id": chunk.ids("c", idx.size),
-        "patient_id": chunk.patient_ids(idx),
-        "system": pa.array(np.full(idx.size, "snomed")),
-        "code": pa.array(np.concatenate(codes)),
-        "onset_date": _dates(np.concatenate(onsets)),
-        "abatement_date": pa.nulls(idx.size, DATE),
-    })
+    return pa.table(
+        {
+            "id": chunk.ids("c", idx.size),
+            "patient_id": chunk.patient_ids(idx),
+            "system": pa.array(np.full(idx.size, "snomed")),
+            "code": pa.array(np.concatenate(codes)),
+            "onset_date": _dates(np.concatenate(onsets)),
+            "abatement_date": pa.nulls(idx.size, DATE),
+        }
+    )
 
 
 def medications(chunk: Chunk) -> pa.Table:
@@ -238,15 +253,17 @@ def medications(chunk: Chunk) -> pa.Table:
         starts.append(begin[ok])
     idx = np.concatenate(pats)
     start = np.concatenate(starts)
-    return pa.table({
-        "id": chunk.ids("m", idx.size),
-        "patient_id": chunk.patient_ids(idx),
-        "system": pa.array(np.full(idx.size, "snomed")),
-        "code": pa.array(np.concatenate(codes)),
-        "start_date": _dates(start),
-        "end_date": _dates(start + 364),
-        "kind": pa.array(np.full(idx.size, "request")),
-    })
+    return pa.table(
+        {
+            "id": chunk.ids("m", idx.size),
+            "patient_id": chunk.patient_ids(idx),
+            "system": pa.array(np.full(idx.size, "snomed")),
+            "code": pa.array(np.concatenate(codes)),
+            "start_date": _dates(start),
+            "end_date": _dates(start + 364),
+            "kind": pa.array(np.full(idx.size, "request")),
+        }
+    )
 
 
 # --- observations ----------------------------------------------------------------------
@@ -291,14 +308,17 @@ def observations(chunk: Chunk) -> pa.Table:
         return people.cond_onset[name] <= day
 
     height = np.where(people.female, rng.normal(1.62, 0.065, n), rng.normal(1.76, 0.07, n))
-    bmi = np.where(people.obese, rng.uniform(30.5, 42, n), np.clip(rng.normal(25.3, 2.8, n),
-                                                                   17, 29.7))
+    bmi = np.where(
+        people.obese, rng.uniform(30.5, 42, n), np.clip(rng.normal(25.3, 2.8, n), 17, 29.7)
+    )
     hba1c = rng.normal(58, 12, n)
-    sbp = np.where(people.cond_onset["hypertension"] < NO_DAY, rng.normal(137, 12, n),
-                   rng.normal(123, 11, n))
+    sbp = np.where(
+        people.cond_onset["hypertension"] < NO_DAY, rng.normal(137, 12, n), rng.normal(123, 11, n)
+    )
     chol = rng.normal(4.6, 0.9, n)
-    egfr = np.where(people.cond_onset["ckd"] < NO_DAY, rng.uniform(18, 59, n),
-                    rng.normal(82, 12, n))
+    egfr = np.where(
+        people.cond_onset["ckd"] < NO_DAY, rng.uniform(18, 59, n), rng.normal(82, 12, n)
+    )
 
     def emit(kind, idx, day, values):
         out_idx.append(idx)
@@ -314,16 +334,22 @@ def observations(chunk: Chunk) -> pa.Table:
         idx, day, _ = _events_in_year(chunk, year, -np.log1p(-np.clip(rec, 0, 0.95)))
         first = np.unique(idx, return_index=True)[1]
         idx, day = idx[first], day[first]
-        emit("bmi", idx, day, bmi[idx] + rng.normal(0, 0.2, idx.size).clip(-0.4, 0.4) * (
-            np.abs(bmi[idx] - 30) > 0.5))
+        emit(
+            "bmi",
+            idx,
+            day,
+            bmi[idx] + rng.normal(0, 0.2, idx.size).clip(-0.4, 0.4) * (np.abs(bmi[idx] - 30) > 0.5),
+        )
         emit("weight", idx, day, bmi[idx] * height[idx] ** 2)
         dm = has("diabetes", mid)
         ndh = has("ndh", mid)
         rate = np.where(dm, 2.0, np.where(ndh, 1.0, np.where(age >= 40, 0.12, 0.0)))
         idx, day, _ = _events_in_year(chunk, year, rate)
-        val = np.where(dm[idx], hba1c[idx] + rng.normal(0, 5, idx.size),
-                       np.where(ndh[idx], rng.uniform(42, 47.9, idx.size),
-                                rng.normal(37, 2.5, idx.size)))
+        val = np.where(
+            dm[idx],
+            hba1c[idx] + rng.normal(0, 5, idx.size),
+            np.where(ndh[idx], rng.uniform(42, 47.9, idx.size), rng.normal(37, 2.5, idx.size)),
+        )
         emit("hba1c", idx, day, np.clip(val, 25, 150))
         hyp = has("hypertension", mid)
         rate = np.where(hyp, 2.0, np.where(age >= 40, 0.3, np.where(age >= 18, 0.1, 0.0)))
@@ -338,23 +364,26 @@ def observations(chunk: Chunk) -> pa.Table:
         cvd = has("chd", mid) | has("stroke", mid) | dm
         rate = np.where(cvd, 1.0, np.where(age >= 40, 0.1, 0.0))
         idx, day, _ = _events_in_year(chunk, year, rate)
-        emit("total_cholesterol", idx, day, np.clip(chol[idx] + rng.normal(0, 0.3, idx.size),
-                                                    2, 10))
+        emit(
+            "total_cholesterol", idx, day, np.clip(chol[idx] + rng.normal(0, 0.3, idx.size), 2, 10)
+        )
     idx = np.concatenate(out_idx)
     kinds = np.concatenate(out_kind)
     code = np.array([obs_codes[k][0] for k in _KINDS])
     unit = np.array([obs_codes[k][1] for k in _KINDS])
     kind_i = np.searchsorted(_KINDS_SORTED, kinds)
     order = _KIND_ORDER[kind_i]
-    return pa.table({
-        "id": chunk.ids("o", idx.size),
-        "patient_id": chunk.patient_ids(idx),
-        "system": pa.array(np.full(idx.size, "snomed")),
-        "code": pa.array(code[order]),
-        "date": _dates(np.concatenate(out_day)),
-        "value": pa.array(np.concatenate(out_val).astype(float)),
-        "unit": pa.array(unit[order]),
-    })
+    return pa.table(
+        {
+            "id": chunk.ids("o", idx.size),
+            "patient_id": chunk.patient_ids(idx),
+            "system": pa.array(np.full(idx.size, "snomed")),
+            "code": pa.array(code[order]),
+            "date": _dates(np.concatenate(out_day)),
+            "value": pa.array(np.concatenate(out_val).astype(float)),
+            "unit": pa.array(unit[order]),
+        }
+    )
 
 
 _KINDS = ("bmi", "weight", "hba1c", "systolic_bp", "diastolic_bp", "egfr", "total_cholesterol")
@@ -371,8 +400,11 @@ class _Staff:
     def __init__(self, locality: Locality, orgs: list[str], roles: list[str]):
         self.orgs = {o: i for i, o in enumerate(orgs)}
         self.roles = {r: i for i, r in enumerate(roles)}
-        ids, offset, count = [], np.zeros((len(orgs), len(roles)), np.int64), np.zeros(
-            (len(orgs), len(roles)), np.int64)
+        ids, offset, count = (
+            [],
+            np.zeros((len(orgs), len(roles)), np.int64),
+            np.zeros((len(orgs), len(roles)), np.int64),
+        )
         for o, oi in self.orgs.items():
             for r, ri in self.roles.items():
                 got = locality.staff.get(o, {}).get(r, np.empty(0, dtype=str))
@@ -402,20 +434,23 @@ def encounters(chunk: Chunk, calibration: Calibration) -> pa.Table:
     ]
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     n = cols["idx"].size
-    return pa.table({
-        "id": chunk.ids("e", n),
-        "patient_id": chunk.patient_ids(cols["idx"]),
-        "kind": pa.array(cols["kind"]),
-        "start": _ts(cols["start"]),
-        "end": _ts(np.where(cols["end"] < 0, 0, cols["end"]), mask=cols["end"] < 0),
-        "booked_at": _ts(np.where(cols["booked"] < 0, 0, cols["booked"]),
-                         mask=cols["booked"] < 0),
-        "status": pa.array(cols["status"]),
-        "mode": pa.array(cols["mode"]),
-        "org_id": pa.array(cols["org"]),
-        "practitioner_role_id": pa.array(cols["role_id"]),
-        "specialty": pa.array(cols["specialty"]),
-    })
+    return pa.table(
+        {
+            "id": chunk.ids("e", n),
+            "patient_id": chunk.patient_ids(cols["idx"]),
+            "kind": pa.array(cols["kind"]),
+            "start": _ts(cols["start"]),
+            "end": _ts(np.where(cols["end"] < 0, 0, cols["end"]), mask=cols["end"] < 0),
+            "booked_at": _ts(
+                np.where(cols["booked"] < 0, 0, cols["booked"]), mask=cols["booked"] < 0
+            ),
+            "status": pa.array(cols["status"]),
+            "mode": pa.array(cols["mode"]),
+            "org_id": pa.array(cols["org"]),
+            "practitioner_role_id": pa.array(cols["role_id"]),
+            "specialty": pa.array(cols["specialty"]),
+        }
+    )
 
 
 def _part(idx, kind, start, end, booked, status, mode, org, role_id, specialty) -> dict:
@@ -424,9 +459,18 @@ def _part(idx, kind, start, end, booked, status, mode, org, role_id, specialty) 
     def full(v):
         return np.full(n, v, dtype=object) if not isinstance(v, np.ndarray) else v.astype(object)
 
-    return {"idx": idx, "kind": full(kind), "start": start, "end": end, "booked": booked,
-            "status": full(status), "mode": full(mode), "org": full(org),
-            "role_id": full(role_id), "specialty": full(specialty)}
+    return {
+        "idx": idx,
+        "kind": full(kind),
+        "start": start,
+        "end": end,
+        "booked": booked,
+        "status": full(status),
+        "mode": full(mode),
+        "org": full(org),
+        "role_id": full(role_id),
+        "specialty": full(specialty),
+    }
 
 
 def _gp_appointments(chunk: Chunk) -> dict:
@@ -465,11 +509,23 @@ def _gp_appointments(chunk: Chunk) -> dict:
     modes, mode_i = _choice(g["modes"], m, rng)
     statuses, status_i = _choice(g["status"], m, rng)
     same_day = rng.uniform(0, 1, m) < g["same_day_share"]
-    lead = np.where(same_day, rng.uniform(0.5, 5, m) * US_PER_HOUR,
-                    (1 + rng.exponential(g["lead_days_mean"], m)) * US_PER_DAY)
-    return _part(idx, "gp_appointment", start, start + minutes * US_PER_MINUTE,
-                 (start - lead).astype(np.int64), np.array(statuses)[status_i],
-                 np.array(modes)[mode_i], org, role_id, None)
+    lead = np.where(
+        same_day,
+        rng.uniform(0.5, 5, m) * US_PER_HOUR,
+        (1 + rng.exponential(g["lead_days_mean"], m)) * US_PER_DAY,
+    )
+    return _part(
+        idx,
+        "gp_appointment",
+        start,
+        start + minutes * US_PER_MINUTE,
+        (start - lead).astype(np.int64),
+        np.array(statuses)[status_i],
+        np.array(modes)[mode_i],
+        org,
+        role_id,
+        None,
+    )
 
 
 def chunk_staff(chunk: Chunk, roles: list[str]) -> _Staff:
@@ -498,44 +554,99 @@ def _hospital(chunk: Chunk, calibration: Calibration) -> list[dict]:
         m = idx.size
         start = local_to_utc_us(day, rng.integers(0, 24 * 60, m))
         age = (day - people.birth[idx]) / 365.25
-        median = step_by_age([float(k) for k in h["los_median"]], list(h["los_median"].values()),
-                             age)
+        median = step_by_age(
+            [float(k) for k in h["los_median"]], list(h["los_median"].values()), age
+        )
         los = np.maximum(1, np.round(rng.lognormal(np.log(median), h["los_sigma"])))
         same_day = rng.uniform(0, 1, m) < h["same_day_share"]
-        end = np.where(same_day, start + rng.uniform(3, 12, m) * US_PER_HOUR,
-                       start + los * US_PER_DAY + rng.uniform(-6, 6, m) * US_PER_HOUR)
+        end = np.where(
+            same_day,
+            start + rng.uniform(3, 12, m) * US_PER_HOUR,
+            start + los * US_PER_DAY + rng.uniform(-6, 6, m) * US_PER_HOUR,
+        )
         died = chunk.death[idx] < NO_DAY
         death_us = chunk.death[idx] * US_PER_DAY + 12 * US_PER_HOUR
         end = np.where(died & (death_us < end) & (death_us > start), death_us, end)
         end = np.where(end >= chunk.frame.end * US_PER_DAY, -1, end).astype(np.int64)
-        parts.append(_part(idx, "emergency_admission", start, end, np.full(m, -1), "attended",
-                           None, ACUTE_TRUST, None, None))
+        parts.append(
+            _part(
+                idx,
+                "emergency_admission",
+                start,
+                end,
+                np.full(m, -1),
+                "attended",
+                None,
+                ACUTE_TRUST,
+                None,
+                None,
+            )
+        )
         via = rng.uniform(0, 1, m) < h["via_ae_share"]
         ae_start = (start - rng.uniform(2, 8, m) * US_PER_HOUR).astype(np.int64)
-        parts.append(_part(idx[via], "ae_attendance", ae_start[via], start[via],
-                           np.full(via.sum(), -1), "attended", None, ACUTE_TRUST, None, None))
+        parts.append(
+            _part(
+                idx[via],
+                "ae_attendance",
+                ae_start[via],
+                start[via],
+                np.full(via.sum(), -1),
+                "attended",
+                None,
+                ACUTE_TRUST,
+                None,
+                None,
+            )
+        )
         # A&E attendances that did not lead to admission.
         age0 = people.age_at(year.day + 182)
-        band = np.clip(np.searchsorted(np.asarray(a["target_ages"]), age0, side="right") - 1,
-                       0, len(a["target_ages"]) - 1)
+        band = np.clip(
+            np.searchsorted(np.asarray(a["target_ages"]), age0, side="right") - 1,
+            0,
+            len(a["target_ages"]) - 1,
+        )
         rate = np.exp(calibration.ae_curve[band]) * ae_rate_shape(people, year)
         idx, day, _ = _events_in_year(chunk, year, rate)
         m = idx.size
         start = local_to_utc_us(day, rng.integers(0, 24 * 60, m))
-        parts.append(_part(idx, "ae_attendance", start,
-                           start + (rng.uniform(1, 5, m) * US_PER_HOUR).astype(np.int64),
-                           np.full(m, -1), "attended", None, ACUTE_TRUST, None, None))
+        parts.append(
+            _part(
+                idx,
+                "ae_attendance",
+                start,
+                start + (rng.uniform(1, 5, m) * US_PER_HOUR).astype(np.int64),
+                np.full(m, -1),
+                "attended",
+                None,
+                ACUTE_TRUST,
+                None,
+                None,
+            )
+        )
         # Elective admissions, mostly day cases.
         rate = step_by_age(el["rate_ages"], el["rate_per_year"], age0)
         idx, day, _ = _events_in_year(chunk, year, rate, weekday_share=1.0)
         m = idx.size
         start = local_to_utc_us(day, np.full(m, 8 * 60))
         day_case = rng.uniform(0, 1, m) < el["day_case_share"]
-        end = np.where(day_case, start + 7 * US_PER_HOUR,
-                       start + rng.integers(1, 6, m) * US_PER_DAY)
+        end = np.where(
+            day_case, start + 7 * US_PER_HOUR, start + rng.integers(1, 6, m) * US_PER_DAY
+        )
         end = np.where(end >= chunk.frame.end * US_PER_DAY, -1, end).astype(np.int64)
-        parts.append(_part(idx, "elective_admission", start, end, np.full(m, -1), "attended",
-                           None, ACUTE_TRUST, None, None))
+        parts.append(
+            _part(
+                idx,
+                "elective_admission",
+                start,
+                end,
+                np.full(m, -1),
+                "attended",
+                None,
+                ACUTE_TRUST,
+                None,
+                None,
+            )
+        )
     return parts
 
 
@@ -546,7 +657,8 @@ def _outpatients(chunk: Chunk) -> dict:
     for year in chunk.years[1:-1]:
         age = people.age_at(year.day + 182)
         rate = step_by_age(o["rate_ages"], o["rate_per_year"], age) * np.exp(
-            o["per_condition"] * year.ncond)
+            o["per_condition"] * year.ncond
+        )
         idx, day, _ = _events_in_year(chunk, year, rate, weekday_share=1.0)
         idxs.append(idx)
         days.append(day)
@@ -557,14 +669,25 @@ def _outpatients(chunk: Chunk) -> dict:
     # A share goes to the specialty of one of the patient's conditions.
     for name, code in o["by_condition"].items():
         has = people.cond_onset[name][idx] <= day
-        specialty = np.where(has & (rng.uniform(0, 1, m) < o["condition_share"] / 2), code,
-                             specialty)
+        specialty = np.where(
+            has & (rng.uniform(0, 1, m) < o["condition_share"] / 2), code, specialty
+        )
     age = (day - people.birth[idx]) / 365.25
     specialty = np.where(age < o["paediatrics_under"], "420", specialty)
     start = local_to_utc_us(day, 9 * 60 + rng.integers(0, 48, m) * 10)
     status = np.where(rng.uniform(0, 1, m) < 0.92, "attended", "dna")
-    return _part(idx, "outpatient", start, start + 20 * US_PER_MINUTE, np.full(m, -1), status,
-                 "face_to_face", ACUTE_TRUST, None, specialty)
+    return _part(
+        idx,
+        "outpatient",
+        start,
+        start + 20 * US_PER_MINUTE,
+        np.full(m, -1),
+        status,
+        "face_to_face",
+        ACUTE_TRUST,
+        None,
+        specialty,
+    )
 
 
 def _community(chunk: Chunk) -> dict:
@@ -574,8 +697,11 @@ def _community(chunk: Chunk) -> dict:
     idxs, days = [], []
     for year in chunk.years[1:-1]:
         age = people.age_at(year.day + 182)
-        rate = step_by_age(c["rate_ages"], c["rate_per_year"], age) * need * np.exp(
-            c["frailty"] * (year.efi - 0.1))
+        rate = (
+            step_by_age(c["rate_ages"], c["rate_per_year"], age)
+            * need
+            * np.exp(c["frailty"] * (year.efi - 0.1))
+        )
         idx, day, _ = _events_in_year(chunk, year, rate)
         idxs.append(idx)
         days.append(day)
@@ -584,5 +710,15 @@ def _community(chunk: Chunk) -> dict:
     start = local_to_utc_us(day, 9 * 60 + rng.integers(0, 48, m) * 10)
     staff = chunk_staff(chunk, ["community_nurse"])
     role_id = staff.pick(np.full(m, len(staff.orgs) - 1), np.zeros(m, dtype=np.int64), rng)
-    return _part(idx, "community", start, start + 30 * US_PER_MINUTE, np.full(m, -1),
-                 "attended", "home_visit", COMMUNITY_TRUST, role_id, None)
+    return _part(
+        idx,
+        "community",
+        start,
+        start + 30 * US_PER_MINUTE,
+        np.full(m, -1),
+        "attended",
+        "home_visit",
+        COMMUNITY_TRUST,
+        role_id,
+        None,
+    )

@@ -45,8 +45,9 @@ def chunk_count(patients: int) -> int:
     return (patients + size - 1) // size
 
 
-def generate(patients: int, seed: int, years: int = 3,
-             end_date: dt.date | None = None) -> Iterator[PopulationChunk]:
+def generate(
+    patients: int, seed: int, years: int = 3, end_date: dt.date | None = None
+) -> Iterator[PopulationChunk]:
     frame = frame_for(years, end_date)
     calibration = calibrate(frame.end, years)
     locality = build_locality(patients, seed)
@@ -57,12 +58,17 @@ def generate(patients: int, seed: int, years: int = 3,
     for ci in range(chunk_count(patients)):
         lo, hi = ci * size, min(patients, (ci + 1) * size)
         rng = np.random.default_rng([seed, 100, ci])
-        chunk, identities = _people_chunk(locality, frame, calibration, rng, seed, ci, lo, hi,
-                                          nhs_numbers[lo:hi], pseudonymiser)
+        chunk, identities = _people_chunk(
+            locality, frame, calibration, rng, seed, ci, lo, hi, nhs_numbers[lo:hi], pseudonymiser
+        )
         tables = {"registrations": events.registrations(chunk)}
-        tables["patients"] = events.patients(chunk, identities["patient_ids"],
-                                             identities["lsoa"], identities["ethnicity"],
-                                             identities["opted_out"])
+        tables["patients"] = events.patients(
+            chunk,
+            identities["patient_ids"],
+            identities["lsoa"],
+            identities["ethnicity"],
+            identities["opted_out"],
+        )
         tables["conditions"] = events.conditions(chunk)
         tables["medications"] = events.medications(chunk)
         tables["observations"] = events.observations(chunk)
@@ -70,23 +76,37 @@ def generate(patients: int, seed: int, years: int = 3,
         if ci == 0:
             tables.update(locality.tables)
         # Reference data (LSOA deprivation) carries no source version.
-        tables = {name: _bookkeeping(t, None if name == "areas" else extract_us)
-                  for name, t in tables.items()}
+        tables = {
+            name: _bookkeeping(t, None if name == "areas" else extract_us)
+            for name, t in tables.items()
+        }
         yield PopulationChunk(
             tables=tables,
-            identities=pa.table({
-                "id": identities["patient_ids"],
-                "nhs_number": nhs_numbers[lo:hi],
-                "patient_id": chunk.pseudonyms,
-                "given_name": identities["given_name"],
-                "family_name": identities["family_name"],
-            }),
+            identities=pa.table(
+                {
+                    "id": identities["patient_ids"],
+                    "nhs_number": nhs_numbers[lo:hi],
+                    "patient_id": chunk.pseudonyms,
+                    "given_name": identities["given_name"],
+                    "family_name": identities["family_name"],
+                }
+            ),
             oracle=_oracle(chunk),
         )
 
 
-def _people_chunk(locality: Locality, frame: Frame, calibration, rng, seed: int, ci: int,
-                  lo: int, hi: int, nhs_numbers: np.ndarray, pseudonymiser: Pseudonymiser):
+def _people_chunk(
+    locality: Locality,
+    frame: Frame,
+    calibration,
+    rng,
+    seed: int,
+    ci: int,
+    lo: int,
+    hi: int,
+    nhs_numbers: np.ndarray,
+    pseudonymiser: Pseudonymiser,
+):
     pop = parameters()["population"]
     n = hi - lo
     practice = locality.practice_of(np.arange(lo, hi))
@@ -104,13 +124,22 @@ def _people_chunk(locality: Locality, frame: Frame, calibration, rng, seed: int,
     years = simulate_years(people, frame, rng, calibration.admission_curve)
     ethnic = clinical.ethnicities()
     shares = np.array([e.england_share_pct for e in ethnic], dtype=float)
-    ethnicity = np.array([e.code for e in ethnic])[rng.choice(shares.size, n,
-                                                              p=shares / shares.sum())]
+    ethnicity = np.array([e.code for e in ethnic])[
+        rng.choice(shares.size, n, p=shares / shares.sum())
+    ]
     patient_ids = np.array([f"s{seed}-p{i:07d}" for i in range(lo, hi)])
     pseudonyms = pa.array([pseudonymiser.nhs_number(x) for x in nhs_numbers.tolist()])
-    chunk = events.Chunk(index=ci, prefix=f"s{seed}-{ci:03d}", people=people, years=years,
-                         frame=frame, locality=locality, practice=practice,
-                         pseudonyms=pseudonyms, rng=rng)
+    chunk = events.Chunk(
+        index=ci,
+        prefix=f"s{seed}-{ci:03d}",
+        people=people,
+        years=years,
+        frame=frame,
+        locality=locality,
+        practice=practice,
+        pseudonyms=pseudonyms,
+        rng=rng,
+    )
     given, family = draw_names(female, np.random.default_rng([seed, 200, ci]))
     identities = {
         "patient_ids": patient_ids,
@@ -126,9 +155,11 @@ def _people_chunk(locality: Locality, frame: Frame, calibration, rng, seed: int,
 def _bookkeeping(table: pa.Table, extract_us: int | None) -> pa.Table:
     n = table.num_rows
     updated = pa.nulls(n, TS) if extract_us is None else pa.array(np.full(n, extract_us), TS)
-    return (table.append_column("updated_at", updated)
-            .append_column("version_id", pa.nulls(n, pa.int64()))
-            .append_column("batch", pa.array(np.ones(n, dtype=np.int64))))
+    return (
+        table.append_column("updated_at", updated)
+        .append_column("version_id", pa.nulls(n, pa.int64()))
+        .append_column("batch", pa.array(np.ones(n, dtype=np.int64)))
+    )
 
 
 def _oracle(chunk: events.Chunk) -> pa.Table:
@@ -137,10 +168,14 @@ def _oracle(chunk: events.Chunk) -> pa.Table:
     parts = []
     for y in chunk.years[2:]:
         alive = np.flatnonzero(y.alive)
-        parts.append(pa.table({
-            "patient_id": chunk.pseudonyms.take(pa.array(alive)),
-            "index_date": pa.array(np.full(alive.size, y.day, dtype=np.int32), pa.date32()),
-            "true_risk": pa.array(y.true_risk[alive]),
-            "expected_admissions": pa.array(y.lam[alive]),
-        }))
+        parts.append(
+            pa.table(
+                {
+                    "patient_id": chunk.pseudonyms.take(pa.array(alive)),
+                    "index_date": pa.array(np.full(alive.size, y.day, dtype=np.int32), pa.date32()),
+                    "true_risk": pa.array(y.true_risk[alive]),
+                    "expected_admissions": pa.array(y.lam[alive]),
+                }
+            )
+        )
     return pa.concat_tables(parts)

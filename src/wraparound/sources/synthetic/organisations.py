@@ -19,15 +19,64 @@ ACUTE_TRUST = "R9A"
 COMMUNITY_TRUST = "R9C"
 
 _PLACES = (
-    "Ashby Road", "Beech Lane", "Castle Street", "Dene Park", "Elm Grove", "Fairfield",
-    "Glebe House", "Hill Top", "Ivy Court", "Jubilee", "Kingsway", "Larkfield", "Marsh Lane",
-    "Northgate", "Oakwood", "Priory", "Queens Road", "Riverside", "Station Road", "Tannery",
-    "Upton", "Valley", "Westfield", "Yew Tree", "Abbey", "Brook", "Canal Side", "Dale View",
+    "Ashby Road",
+    "Beech Lane",
+    "Castle Street",
+    "Dene Park",
+    "Elm Grove",
+    "Fairfield",
+    "Glebe House",
+    "Hill Top",
+    "Ivy Court",
+    "Jubilee",
+    "Kingsway",
+    "Larkfield",
+    "Marsh Lane",
+    "Northgate",
+    "Oakwood",
+    "Priory",
+    "Queens Road",
+    "Riverside",
+    "Station Road",
+    "Tannery",
+    "Upton",
+    "Valley",
+    "Westfield",
+    "Yew Tree",
+    "Abbey",
+    "Brook",
+    "Canal Side",
+    "Dale View",
 )
 _SURNAMES = (
-    "Ahmed", "Brown", "Chen", "Davies", "Evans", "Fofana", "Green", "Hussain", "Iqbal",
-    "Jones", "Khan", "Lewis", "Murphy", "Nowak", "Okafor", "Patel", "Quinn", "Roberts", "Singh",
-    "Taylor", "Usman", "Varga", "Wilson", "Xu", "Young", "Zielinski", "Walker", "Hughes",
+    "Ahmed",
+    "Brown",
+    "Chen",
+    "Davies",
+    "Evans",
+    "Fofana",
+    "Green",
+    "Hussain",
+    "Iqbal",
+    "Jones",
+    "Khan",
+    "Lewis",
+    "Murphy",
+    "Nowak",
+    "Okafor",
+    "Patel",
+    "Quinn",
+    "Roberts",
+    "Singh",
+    "Taylor",
+    "Usman",
+    "Varga",
+    "Wilson",
+    "Xu",
+    "Young",
+    "Zielinski",
+    "Walker",
+    "Hughes",
 )
 
 
@@ -106,26 +155,28 @@ def build_locality(n: int, seed: int) -> Locality:
     names = rng.permutation(len(_PLACES))
     org_rows = [(LOCALITY, "Wraparound Locality", "locality", None)]
     for i, code in enumerate(nb_codes):
-        org_rows.append((code, f"{_PLACES[names[i % len(names)]]} Neighbourhood", "neighbourhood",
-                         LOCALITY))
-        org_rows.append((hub_codes[i], f"{_PLACES[names[i % len(names)]]} Access Hub", "hub",
-                         code))
+        org_rows.append(
+            (code, f"{_PLACES[names[i % len(names)]]} Neighbourhood", "neighbourhood", LOCALITY)
+        )
+        org_rows.append((hub_codes[i], f"{_PLACES[names[i % len(names)]]} Access Hub", "hub", code))
     for i, code in enumerate(prac_codes):
         place = _PLACES[(i * 7 + 3) % len(_PLACES)]
         suffix = ("Surgery", "Medical Practice", "Health Centre", "Family Practice")[i % 4]
         org_rows.append((code, f"{place} {suffix}", "practice", nb_codes[group[i]]))
     org_rows.append((ACUTE_TRUST, "Wraparound Hospitals NHS Trust", "trust", None))
-    org_rows.append((COMMUNITY_TRUST, "Wraparound Community Health NHS Trust", "community",
-                     None))
-    organisations = pa.table({
-        "id": [r[0] for r in org_rows],
-        "org_id": [r[0] for r in org_rows],
-        "name": [r[1] for r in org_rows],
-        "kind": [r[2] for r in org_rows],
-        "parent_id": [r[3] for r in org_rows],
-    })
-    areas = pa.table({"id": lsoa_codes, "lsoa": lsoa_codes,
-                      "imd_decile": pa.array(lsoa_imd, pa.int8())})
+    org_rows.append((COMMUNITY_TRUST, "Wraparound Community Health NHS Trust", "community", None))
+    organisations = pa.table(
+        {
+            "id": [r[0] for r in org_rows],
+            "org_id": [r[0] for r in org_rows],
+            "name": [r[1] for r in org_rows],
+            "kind": [r[2] for r in org_rows],
+            "parent_id": [r[3] for r in org_rows],
+        }
+    )
+    areas = pa.table(
+        {"id": lsoa_codes, "lsoa": lsoa_codes, "imd_decile": pa.array(lsoa_imd, pa.int8())}
+    )
 
     staff: dict[str, dict[str, np.ndarray]] = {}
     pr_ids, pr_names, role_ids, role_pr, role_org, role_role = [], [], [], [], [], []
@@ -137,8 +188,10 @@ def build_locality(n: int, seed: int) -> Locality:
             pid = f"s{seed}-pr{k + 1:05d}"
             pr_ids.append(pid)
             title = "Dr " if role == "gp" else ""
-            pr_names.append(f"{title}{chr(65 + int(rng.integers(26)))} "
-                            f"{_SURNAMES[int(rng.integers(len(_SURNAMES)))]}")
+            pr_names.append(
+                f"{title}{chr(65 + int(rng.integers(26)))} "
+                f"{_SURNAMES[int(rng.integers(len(_SURNAMES)))]}"
+            )
             rid = f"s{seed}-rl{k + 1:05d}"
             role_ids.append(rid)
             role_pr.append(pid)
@@ -159,9 +212,25 @@ def build_locality(n: int, seed: int) -> Locality:
         "organisations": organisations,
         "areas": areas,
         "practitioners": pa.table({"id": pr_ids, "name": pr_names}),
-        "practitioner_roles": pa.table({
-            "id": role_ids, "practitioner_id": role_pr, "org_id": role_org, "role": role_role,
-        }),
+        "practitioner_roles": pa.table(
+            {
+                "id": role_ids,
+                "practitioner_id": role_pr,
+                "org_id": role_org,
+                "role": role_role,
+            }
+        ),
     }
-    return Locality(prac_codes, sizes, prac_imd, group, nb_codes, hub_codes, lsoa_codes,
-                    lsoa_imd, lsoa_practice, staff, tables)
+    return Locality(
+        prac_codes,
+        sizes,
+        prac_imd,
+        group,
+        nb_codes,
+        hub_codes,
+        lsoa_codes,
+        lsoa_imd,
+        lsoa_practice,
+        staff,
+        tables,
+    )

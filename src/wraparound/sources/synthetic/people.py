@@ -115,18 +115,29 @@ def deprivation_score(decile: np.ndarray) -> np.ndarray:
     return (5.5 - decile) / 4.5
 
 
-def new_people(age_end: np.ndarray, female: np.ndarray, decile: np.ndarray, frame: Frame,
-               rng: np.random.Generator) -> People:
+def new_people(
+    age_end: np.ndarray,
+    female: np.ndarray,
+    decile: np.ndarray,
+    frame: Frame,
+    rng: np.random.Generator,
+) -> People:
     p = parameters()
     n = age_end.size
     birth = frame.end - 1 - np.floor(age_end * DAYS_PER_YEAR).astype(np.int64)
     morbidity = rng.normal(0, p["population"]["morbidity_sd"], n)
-    frailty = (rng.normal(0, p["frailty"]["latent_sd"], n)
-               + p["frailty"]["morbidity_loading"] * morbidity)
+    frailty = (
+        rng.normal(0, p["frailty"]["latent_sd"], n) + p["frailty"]["morbidity_loading"] * morbidity
+    )
     shape = p["hazard"]["propensity_shape"]
-    return People(birth=birth, female=female, dep=deprivation_score(decile),
-                  morbidity=morbidity, frailty=frailty,
-                  propensity=rng.gamma(shape, 1.0 / shape, n))
+    return People(
+        birth=birth,
+        female=female,
+        dep=deprivation_score(decile),
+        morbidity=morbidity,
+        frailty=frailty,
+        propensity=rng.gamma(shape, 1.0 / shape, n),
+    )
 
 
 # --- conditions, deficits, medicines ---------------------------------------------------
@@ -134,15 +145,20 @@ def new_people(age_end: np.ndarray, female: np.ndarray, decile: np.ndarray, fram
 
 def condition_logits(people: People, name: str, age: np.ndarray, present: dict) -> np.ndarray:
     c = parameters()["conditions"][name]
-    x = (knots_logit(c["knots"], age) + c.get("sex", 0) * people.female
-         + c.get("deprivation", 0) * people.dep + c.get("latent", 0) * people.morbidity)
+    x = (
+        knots_logit(c["knots"], age)
+        + c.get("sex", 0) * people.female
+        + c.get("deprivation", 0) * people.dep
+        + c.get("latent", 0) * people.morbidity
+    )
     for other, effect in c.get("after", {}).items():
         x = x + effect * present[other]
     return x
 
 
-def _onsets(has: np.ndarray, people: People, name: str, frame: Frame,
-            rng: np.random.Generator) -> np.ndarray:
+def _onsets(
+    has: np.ndarray, people: People, name: str, frame: Frame, rng: np.random.Generator
+) -> np.ndarray:
     c = parameters()["conditions"][name]
     onset = np.full(people.n, NO_DAY, dtype=np.int64)
     if c.get("onset_at_birth"):
@@ -153,8 +169,9 @@ def _onsets(has: np.ndarray, people: People, name: str, frame: Frame,
     return onset
 
 
-def draw_conditions(people: People, frame: Frame, rng: np.random.Generator,
-                    intercepts: dict[str, float]) -> None:
+def draw_conditions(
+    people: People, frame: Frame, rng: np.random.Generator, intercepts: dict[str, float]
+) -> None:
     """Conditions present by the end date, with onset dates (obesity is a state, not coded)."""
     age = people.age_at(frame.end - 1)
     present: dict[str, np.ndarray] = {}
@@ -191,13 +208,15 @@ def deficit_sources() -> list[DeficitSource]:
     by_list = {cl: r.register_id for r in clinical.registers() for cl in r.codelists}
     out = []
     for d in clinical.efi_deficits():
-        out.append(DeficitSource(
-            d.deficit_id,
-            tuple(cl for cl in d.codelists if cl not in by_list and cl != CAREHOME_LIST),
-            tuple(by_list[cl] for cl in d.codelists if cl in by_list),
-            CAREHOME_LIST in d.codelists,
-            d.rule or "",
-        ))
+        out.append(
+            DeficitSource(
+                d.deficit_id,
+                tuple(cl for cl in d.codelists if cl not in by_list and cl != CAREHOME_LIST),
+                tuple(by_list[cl] for cl in d.codelists if cl in by_list),
+                CAREHOME_LIST in d.codelists,
+                d.rule or "",
+            )
+        )
     return out
 
 
@@ -273,8 +292,10 @@ def draw_medicines(people: People, frame: Frame, rng: np.random.Generator) -> No
     people.med_code = np.concatenate(codes) if codes else np.empty(0, dtype=object)
     people.med_start = np.concatenate(starts) if starts else np.empty(0, dtype=np.int64)
     # One row per distinct medicine per patient.
-    key = people.med_patient.astype(np.int64) * 100_000 + np.unique(
-        people.med_code, return_inverse=True)[1]
+    key = (
+        people.med_patient.astype(np.int64) * 100_000
+        + np.unique(people.med_code, return_inverse=True)[1]
+    )
     _, first = np.unique(key, return_index=True)
     people.med_patient = people.med_patient[first]
     people.med_code = people.med_code[first]
@@ -308,16 +329,16 @@ def efi_at(people: People, day: int) -> np.ndarray:
 def mortality(people: People, day: int, efi: np.ndarray) -> np.ndarray:
     m = parameters()["mortality"]
     age = people.age_at(day)
-    base = np.where(age < 1, m["infant"],
-                    m["at_20"] * 2 ** ((np.maximum(age, 5) - 20) / m["doubling_years"]))
+    base = np.where(
+        age < 1, m["infant"], m["at_20"] * 2 ** ((np.maximum(age, 5) - 20) / m["doubling_years"])
+    )
     x = m["frailty"] * efi
     for name, effect in m["conditions"].items():
         x = x + effect * (people.cond_onset[name] <= day)
     return base * np.exp(x)
 
 
-def admission_log_hazard(people: People, day: int, efi: np.ndarray,
-                         prev: np.ndarray) -> np.ndarray:
+def admission_log_hazard(people: People, day: int, efi: np.ndarray, prev: np.ndarray) -> np.ndarray:
     """Everything in log λ except the calibrated age curve."""
     h = parameters()["hazard"]
     x = h["frailty"] * efi + h["deprivation"] * people.dep + h["previous_year"] * np.log1p(prev)
@@ -349,8 +370,13 @@ class Year:
         return np.where(self.alive, self.lam / total * -np.expm1(-total), np.nan)
 
 
-def simulate_years(people: People, frame: Frame, rng: np.random.Generator,
-                   age_curve: np.ndarray, last: int | None = None) -> list[Year]:
+def simulate_years(
+    people: People,
+    frame: Frame,
+    rng: np.random.Generator,
+    age_curve: np.ndarray,
+    last: int | None = None,
+) -> list[Year]:
     """Years -1 (burn-in, before the data window) to ``last`` (default: the year after the
     window, whose outcome is unknown but whose oracle risk is still defined)."""
     h = parameters()["hazard"]
@@ -366,8 +392,7 @@ def simulate_years(people: People, frame: Frame, rng: np.random.Generator,
         age = people.age_at(day)
         g = step_by_age(h["target_ages"], age_curve, age)
         # A soft ceiling: even the sickest patients are not certain to be admitted in a year.
-        known = np.exp(g + admission_log_hazard(people, day, efi, prev)
-                       - np.log(people.propensity))
+        known = np.exp(g + admission_log_hazard(people, day, efi, prev) - np.log(people.propensity))
         raw = known * people.propensity
         lam = raw / (1 + raw / h["hazard_ceiling"])
         mu = mortality(people, day, efi)
@@ -376,8 +401,9 @@ def simulate_years(people: People, frame: Frame, rng: np.random.Generator,
         start = np.clip((people.birth - day) / 365.0, 0, 1)
         dies = alive & (start + t_death < 1) if k >= 0 else np.zeros(people.n, dtype=bool)
         death_day = np.where(dies, day + ((start + t_death) * 365).astype(np.int64), NO_DAY)
-        exposure = np.where(alive | (people.birth < day + 365),
-                            np.minimum(1, start + t_death) - start, 0)
+        exposure = np.where(
+            alive | (people.birth < day + 365), np.minimum(1, start + t_death) - start, 0
+        )
         exposure = np.clip(exposure, 0, 1)
         # The first admission arrives at rate λ (this is what the oracle's probability is
         # about); readmissions follow at their own rate for the rest of the year, higher
@@ -389,8 +415,9 @@ def simulate_years(people: People, frame: Frame, rng: np.random.Generator,
         admissions = np.where(admitted, 1 + extra, 0)
         dead_by = np.minimum(dead_by, death_day)
         lam_known = known / (1 + known / h["hazard_ceiling"])
-        years.append(Year(day, alive, efi, ncond, lam, lam_known, mu, death_day, exposure,
-                          admissions))
+        years.append(
+            Year(day, alive, efi, ncond, lam, lam_known, mu, death_day, exposure, admissions)
+        )
         prev = admissions
     return years
 
@@ -466,8 +493,9 @@ def calibrate(end: int, years: int) -> Calibration:
     target_curve = np.log(np.array(h["target_per_1000"]) / 1000)
     curve = target_curve.copy()
     for _ in range(5):
-        people = People(base.birth, base.female, base.dep, base.morbidity, base.frailty,
-                        base.propensity)
+        people = People(
+            base.birth, base.female, base.dep, base.morbidity, base.frailty, base.propensity
+        )
         rng = np.random.default_rng(REFERENCE_SEED + 2)
         draw_conditions(people, frame, rng, intercepts)
         draw_frailty(people, frame, rng)
@@ -515,5 +543,8 @@ def _rates_by_band(years: list[Year], people: People, ages: list[float]):
 def ae_rate_shape(people: People, year: Year) -> np.ndarray:
     """A&E (non-admitted) hazard without its calibrated age curve."""
     a = parameters()["ae"]
-    return np.exp(a["deprivation"] * people.dep + a["per_condition"] * year.ncond
-                  + a["propensity_power"] * np.log(people.propensity))
+    return np.exp(
+        a["deprivation"] * people.dep
+        + a["per_condition"] * year.ncond
+        + a["propensity_power"] * np.log(people.propensity)
+    )

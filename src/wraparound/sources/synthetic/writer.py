@@ -35,9 +35,16 @@ def oracle_path(out: Path) -> Path:
     return Path(out) / ORACLE
 
 
-def write_synthetic(out: Path, *, patients: int, seed: int, years: int = 3,
-                    fmt: str = "warehouse", overwrite: bool = False,
-                    progress: bool = True) -> dict:
+def write_synthetic(
+    out: Path,
+    *,
+    patients: int,
+    seed: int,
+    years: int = 3,
+    fmt: str = "warehouse",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -50,8 +57,9 @@ def write_synthetic(out: Path, *, patients: int, seed: int, years: int = 3,
     rows: dict[str, int] = {}
     with _progress(progress) as bar:
         task = bar.add_task("synthesising", total=chunk_count(patients))
-        chunks = _tee_side_files(generate(patients, seed, years), out, rows,
-                                 lambda: bar.advance(task))
+        chunks = _tee_side_files(
+            generate(patients, seed, years), out, rows, lambda: bar.advance(task)
+        )
         if fmt == "warehouse":
             wh = Warehouse(out)
             with wh.transaction({"source": "synthetic", "patients": patients, "seed": seed}) as tx:
@@ -64,12 +72,20 @@ def write_synthetic(out: Path, *, patients: int, seed: int, years: int = 3,
             write_fhir(chunks, out, progress=False)
         else:
             raise ValueError(f"unknown format {fmt!r}")
-    return {"out": str(out), "format": fmt, "patients": patients, "seed": seed,
-            "years": years, "rows": rows, "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "out": str(out),
+        "format": fmt,
+        "patients": patients,
+        "seed": seed,
+        "years": years,
+        "rows": rows,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
-def _tee_side_files(chunks: Iterator[PopulationChunk], out: Path, rows: dict,
-                    tick) -> Iterator[PopulationChunk]:
+def _tee_side_files(
+    chunks: Iterator[PopulationChunk], out: Path, rows: dict, tick
+) -> Iterator[PopulationChunk]:
     """Pass chunks through, writing the oracle and identity files on the way."""
     writers: dict[Path, pq.ParquetWriter] = {}
 
@@ -92,5 +108,11 @@ def _tee_side_files(chunks: Iterator[PopulationChunk], out: Path, rows: dict,
 
 
 def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), disable=not enabled, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not enabled,
+        transient=True,
+    )

@@ -5,133 +5,242 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AgendaItem',
+            name="AgendaItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.CharField(choices=[('new_high_needs', 'New high-needs patient'), ('admission', 'Recent admission'), ('ae', 'Recent A&E attendance'), ('review_due', 'Review due'), ('raised', 'Raised by a member')], max_length=20)),
-                ('summary', models.TextField(blank=True)),
-                ('decisions', models.TextField(blank=True)),
-                ('discussed_at', models.DateTimeField(null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("new_high_needs", "New high-needs patient"),
+                            ("admission", "Recent admission"),
+                            ("ae", "Recent A&E attendance"),
+                            ("review_due", "Review due"),
+                            ("raised", "Raised by a member"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("summary", models.TextField(blank=True)),
+                ("decisions", models.TextField(blank=True)),
+                ("discussed_at", models.DateTimeField(null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('encounter_id', models.CharField(max_length=64)),
-                ('kind', models.CharField(choices=[('ae_attendance', 'A&E attendance'), ('emergency_admission', 'Emergency admission'), ('discharge', 'Discharge')], max_length=20)),
-                ('occurred_at', models.DateTimeField()),
-                ('batch', models.PositiveIntegerField()),
-                ('org_name', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("encounter_id", models.CharField(max_length=64)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("ae_attendance", "A&E attendance"),
+                            ("emergency_admission", "Emergency admission"),
+                            ("discharge", "Discharge"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                ("batch", models.PositiveIntegerField()),
+                ("org_name", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-occurred_at'],
+                "ordering": ["-occurred_at"],
             },
         ),
         migrations.CreateModel(
-            name='CarePlan',
+            name="CarePlan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('review_date', models.DateField(db_index=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("review_date", models.DateField(db_index=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='CarePlanVersion',
+            name="CarePlanVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('what_matters', models.TextField()),
-                ('goals', models.TextField()),
-                ('actions', models.JSONField(default=list)),
-                ('escalation', models.TextField(blank=True)),
-                ('contingency', models.TextField(blank=True)),
-                ('out_of_hours', models.CharField(blank=True, max_length=200)),
-                ('review_date', models.DateField(default=wraparound.apps.care.models.default_review_date)),
-                ('ltc_review_date', models.DateField(blank=True, null=True)),
-                ('agreed', models.BooleanField(default=False)),
-                ('agreed_on', models.DateField(blank=True, null=True)),
-                ('agreed_how', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("what_matters", models.TextField()),
+                ("goals", models.TextField()),
+                ("actions", models.JSONField(default=list)),
+                ("escalation", models.TextField(blank=True)),
+                ("contingency", models.TextField(blank=True)),
+                ("out_of_hours", models.CharField(blank=True, max_length=200)),
+                (
+                    "review_date",
+                    models.DateField(default=wraparound.apps.care.models.default_review_date),
+                ),
+                ("ltc_review_date", models.DateField(blank=True, null=True)),
+                ("agreed", models.BooleanField(default=False)),
+                ("agreed_on", models.DateField(blank=True, null=True)),
+                ("agreed_how", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-number'],
+                "ordering": ["-number"],
             },
         ),
         migrations.CreateModel(
-            name='CareTeamMember',
+            name="CareTeamMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('team_role', models.CharField(choices=[('named_gp', 'Named GP'), ('coordinator', 'Care co-ordinator'), ('member', 'Care team member')], max_length=20)),
-                ('active', models.BooleanField(default=True)),
-                ('since', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "team_role",
+                    models.CharField(
+                        choices=[
+                            ("named_gp", "Named GP"),
+                            ("coordinator", "Care co-ordinator"),
+                            ("member", "Care team member"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("since", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='CaseEvent',
+            name="CaseEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field', models.CharField(max_length=20)),
-                ('value', models.CharField(max_length=200)),
-                ('note', models.TextField(blank=True)),
-                ('at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("field", models.CharField(max_length=20)),
+                ("value", models.CharField(max_length=200)),
+                ("note", models.TextField(blank=True)),
+                ("at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-at', '-id'],
+                "ordering": ["-at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='CaseRecord',
+            name="CaseRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('identified', 'Identified'), ('contacted', 'Contacted'), ('care_plan_agreed', 'Care plan agreed'), ('declined', 'Declined'), ('closed', 'Closed')], default='identified', max_length=20)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("identified", "Identified"),
+                            ("contacted", "Contacted"),
+                            ("care_plan_agreed", "Care plan agreed"),
+                            ("declined", "Declined"),
+                            ("closed", "Closed"),
+                        ],
+                        default="identified",
+                        max_length=20,
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('encounter_id', models.CharField(max_length=64, unique=True)),
-                ('kind', models.CharField(choices=[('gp_appointment', 'GP appointment'), ('ae_attendance', 'A&E attendance'), ('emergency_admission', 'Emergency admission'), ('elective_admission', 'Elective admission'), ('outpatient', 'Outpatient'), ('community', 'Community nursing')], max_length=24)),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField(null=True)),
-                ('status', models.CharField(max_length=12)),
-                ('org_name', models.CharField(blank=True, max_length=200)),
-                ('detail', models.CharField(blank=True, max_length=100)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("encounter_id", models.CharField(max_length=64, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("gp_appointment", "GP appointment"),
+                            ("ae_attendance", "A&E attendance"),
+                            ("emergency_admission", "Emergency admission"),
+                            ("elective_admission", "Elective admission"),
+                            ("outpatient", "Outpatient"),
+                            ("community", "Community nursing"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField(null=True)),
+                ("status", models.CharField(max_length=12)),
+                ("org_name", models.CharField(blank=True, max_length=200)),
+                ("detail", models.CharField(blank=True, max_length=100)),
             ],
         ),
         migrations.CreateModel(
-            name='MdtMeeting',
+            name="MdtMeeting",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("date", models.DateField()),
             ],
             options={
-                'ordering': ['-date'],
+                "ordering": ["-date"],
             },
         ),
         migrations.CreateModel(
-            name='Task',
+            name="Task",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('what', models.CharField(max_length=300)),
-                ('due', models.DateField()),
-                ('source', models.CharField(max_length=20)),
-                ('done_at', models.DateTimeField(null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("what", models.CharField(max_length=300)),
+                ("due", models.DateField()),
+                ("source", models.CharField(max_length=20)),
+                ("done_at", models.DateTimeField(null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['due', 'id'],
+                "ordering": ["due", "id"],
             },
         ),
     ]

@@ -19,8 +19,10 @@ POSTGRES = [
 ]
 UNDO = {
     "sqlite": ["DROP TRIGGER audit_no_update", "DROP TRIGGER audit_no_delete"],
-    "postgresql": [f"DROP TRIGGER audit_append_only ON {TABLE}",
-                   "DROP FUNCTION audit_append_only()"],
+    "postgresql": [
+        f"DROP TRIGGER audit_append_only ON {TABLE}",
+        "DROP FUNCTION audit_append_only()",
+    ],
 }
 
 
@@ -28,10 +30,12 @@ def _run(statements_by_vendor):
     def run(apps, schema_editor):
         for sql in statements_by_vendor.get(schema_editor.connection.vendor, []):
             schema_editor.execute(sql)
+
     return run
 
 
 class Migration(migrations.Migration):
     dependencies = [("records", "0001_initial")]
-    operations = [migrations.RunPython(_run({"sqlite": SQLITE, "postgresql": POSTGRES}),
-                                       _run(UNDO))]
+    operations = [
+        migrations.RunPython(_run({"sqlite": SQLITE, "postgresql": POSTGRES}), _run(UNDO))
+    ]

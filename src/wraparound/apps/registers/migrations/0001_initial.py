@@ -5,47 +5,94 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('records', '0001_initial'),
+        ("records", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RegisterRun',
+            name="RegisterRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('run_id', models.CharField(max_length=64, unique=True)),
-                ('model_version', models.CharField(blank=True, max_length=64)),
-                ('index_date', models.DateField()),
-                ('loaded_at', models.DateTimeField(auto_now_add=True)),
-                ('current', models.BooleanField(default=False)),
-                ('model_card', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("run_id", models.CharField(max_length=64, unique=True)),
+                ("model_version", models.CharField(blank=True, max_length=64)),
+                ("index_date", models.DateField()),
+                ("loaded_at", models.DateTimeField(auto_now_add=True)),
+                ("current", models.BooleanField(default=False)),
+                ("model_card", models.TextField(blank=True)),
             ],
         ),
         migrations.CreateModel(
-            name='RegisterEntry',
+            name="RegisterEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('score', models.FloatField()),
-                ('risk_band', models.CharField(max_length=20)),
-                ('percentile', models.FloatField()),
-                ('stream', models.CharField(max_length=20)),
-                ('efi', models.FloatField(null=True)),
-                ('efi_category', models.CharField(blank=True, max_length=20)),
-                ('deficits', models.JSONField(default=list)),
-                ('reasons', models.JSONField(default=list)),
-                ('is_new', models.BooleanField(default=False)),
-                ('neighbourhood', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='records.organisation')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='register_entries', to='records.patient')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='records.organisation')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='registers.registerrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("score", models.FloatField()),
+                ("risk_band", models.CharField(max_length=20)),
+                ("percentile", models.FloatField()),
+                ("stream", models.CharField(max_length=20)),
+                ("efi", models.FloatField(null=True)),
+                ("efi_category", models.CharField(blank=True, max_length=20)),
+                ("deficits", models.JSONField(default=list)),
+                ("reasons", models.JSONField(default=list)),
+                ("is_new", models.BooleanField(default=False)),
+                (
+                    "neighbourhood",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="records.organisation",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="register_entries",
+                        to="records.patient",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="records.organisation",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="entries",
+                        to="registers.registerrun",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['run', 'practice', 'score'], name='registers_r_run_id_e3bf24_idx'), models.Index(fields=['run', 'neighbourhood', 'score'], name='registers_r_run_id_f4c6fc_idx'), models.Index(fields=['run', 'score'], name='registers_r_run_id_7cb3d4_idx'), models.Index(fields=['patient', 'run'], name='registers_r_patient_aa9ad2_idx')],
-                'unique_together': {('run', 'patient')},
+                "indexes": [
+                    models.Index(
+                        fields=["run", "practice", "score"], name="registers_r_run_id_e3bf24_idx"
+                    ),
+                    models.Index(
+                        fields=["run", "neighbourhood", "score"],
+                        name="registers_r_run_id_f4c6fc_idx",
+                    ),
+                    models.Index(fields=["run", "score"], name="registers_r_run_id_7cb3d4_idx"),
+                    models.Index(fields=["patient", "run"], name="registers_r_patient_aa9ad2_idx"),
+                ],
+                "unique_together": {("run", "patient")},
             },
         ),
     ]
