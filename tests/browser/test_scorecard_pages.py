@@ -77,7 +77,8 @@ def test_public_practice_page_without_signing_in(page, scored):
     assert page.locator("#disclosure-rule").inner_text().count(disclosure.RULE[:60]) == 1
     cells = page.locator("#public-figures tbody td").all_inner_texts()
     counts = [c for c in cells if re.fullmatch(r"\d+", c)]
-    assert counts and all(int(c) % 5 == 0 for c in counts)
-    assert "suppressed" in cells
+    # Which rows are small depends on what other browser tests loaded into the shared site;
+    # the suppression itself is tested row by row in tests/app/test_scorecard_public.py.
+    assert counts and all(int(c) % 5 == 0 and not 1 <= int(c) <= 7 for c in counts)
     assert page.get_by_text("By clinician").count() == 0
     check_page(page, "public-practice")
