@@ -291,6 +291,19 @@ def _events_in_year(chunk: Chunk, year: Year, rate: np.ndarray, weekday_share: f
     return idx[keep], day[keep], core[keep]
 
 
+def _over_years(chunk: Chunk, rate_of, weekday_share: float = 0.0):
+    """Events over every year of the window: ``rate_of(year, age)`` gives each patient's
+    yearly rate from their age at mid-year. Returns (patient index, day, weekday-only flag)
+    for all years together."""
+    parts = [
+        _events_in_year(
+            chunk, year, rate_of(year, chunk.people.age_at(year.day + 182)), weekday_share
+        )
+        for year in chunk.years[1:-1]
+    ]
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+
 @cache
 def _observation_codes() -> dict[str, tuple[str, str]]:
     return {k: (v.code, v.unit) for k, v in clinical.observation_codes().items()}
@@ -478,20 +491,16 @@ def _gp_appointments(chunk: Chunk) -> dict:
     people, rng, loc = chunk.people, chunk.rng, chunk.locality
     n = people.n
     frailty_gp = rng.gamma(g["shape"], 1 / g["shape"], n)
-    idxs, days, cores = [], [], []
-    for year in chunk.years[1:-1]:
-        age = people.age_at(year.day + 182)
+
+    def rate_of(year: Year, age: np.ndarray) -> np.ndarray:
         rate = step_by_age(g["rate_ages"], g["rate_per_year"], age) * frailty_gp
         rate *= np.where(people.female & (age >= 15) & (age < 45), g["female_15_44"], 1.0)
-        rate *= np.exp(g["per_condition"] * year.ncond)
-        idx, day, core = _events_in_year(chunk, year, rate, 1 - g["extended_hours_share"])
-        idxs.append(idx)
-        days.append(day)
-        cores.append(core)
-    idx, day = np.concatenate(idxs), np.concatenate(days)
+        return rate * np.exp(g["per_condition"] * year.ncond)
+
+    idx, day, core = _over_years(chunk, rate_of, 1 - g["extended_hours_share"])
     m = idx.size
     # Core hours are weekdays; the rest are evening and weekend appointments at the hub.
-    extended = ~np.concatenate(cores)
+    extended = ~core
     wd = weekday(day)
     slot = rng.integers(0, 62, m)  # 08:00-18:20 in 10-minute slots
     minute = 8 * 60 + slot * 10
@@ -653,16 +662,14 @@ def _hospital(chunk: Chunk, calibration: Calibration) -> list[dict]:
 def _outpatients(chunk: Chunk) -> dict:
     o = parameters()["outpatient"]
     people, rng = chunk.people, chunk.rng
-    idxs, days = [], []
-    for year in chunk.years[1:-1]:
-        age = people.age_at(year.day + 182)
-        rate = step_by_age(o["rate_ages"], o["rate_per_year"], age) * np.exp(
-            o["per_condition"] * year.ncond
-        )
-        idx, day, _ = _events_in_year(chunk, year, rate, weekday_share=1.0)
-        idxs.append(idx)
-        days.append(day)
-    idx, day = np.concatenate(idxs), np.concatenate(days)
+    idx, day, _ = _over_years(
+        chunk,
+        lambda year, age: (
+            step_by_age(o["rate_ages"], o["rate_per_year"], age)
+            * np.exp(o["per_condition"] * year.ncond)
+        ),
+        weekday_share=1.0,
+    )
     m = idx.size
     codes, pick = _choice(o["general"], m, rng)
     specialty = np.array(codes, dtype=object)[pick]
@@ -694,18 +701,14 @@ def _community(chunk: Chunk) -> dict:
     c = parameters()["community"]
     people, rng = chunk.people, chunk.rng
     need = rng.gamma(c["shape"], 1 / c["shape"], people.n)
-    idxs, days = [], []
-    for year in chunk.years[1:-1]:
-        age = people.age_at(year.day + 182)
-        rate = (
+    idx, day, _ = _over_years(
+        chunk,
+        lambda year, age: (
             step_by_age(c["rate_ages"], c["rate_per_year"], age)
             * need
             * np.exp(c["frailty"] * (year.efi - 0.1))
-        )
-        idx, day, _ = _events_in_year(chunk, year, rate)
-        idxs.append(idx)
-        days.append(day)
-    idx, day = np.concatenate(idxs), np.concatenate(days)
+        ),
+    )
     m = idx.size
     start = local_to_utc_us(day, 9 * 60 + rng.integers(0, 48, m) * 10)
     staff = chunk_staff(chunk, ["community_nurse"])
