@@ -3,6 +3,7 @@ its peak memory, and write results as JSON next to the scripts."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import resource
@@ -54,3 +55,72 @@ def write_results(name: str, payload: dict) -> Path:
 
 def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    """Resident bytes of a process and all its descendants (a Spark run's JVM included)."""
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def run_sampled(args: list[str], env: dict | None = None, spill_dir: Path | None = None) -> dict:
+    """Run a command, sampling the resident memory of its whole process tree every 0.2 s.
+
+    ``ru_maxrss`` sees one process at a time, so it misses a Spark driver's JVM sitting beside
+    the Python process; the sum over the tree does not. With ``spill_dir``, the largest size
+    that folder reached (DuckDB spilling to disk) is recorded too. Returns seconds, the peak,
+    the samples as (epoch seconds, MiB) and stdout.
+    """
+    import os
+    import threading
+
+    samples: list[tuple[float, float]] = []
+    spill_peak = 0
+    done = threading.Event()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    watched = psutil.Process(proc.pid)
+
+    def sample() -> None:
+        nonlocal spill_peak
+        tick = 0
+        while not done.wait(0.2):
+            with contextlib.suppress(psutil.Error):
+                samples.append((time.time(), _tree_rss(watched) / 2**20))
+            tick += 1
+            if spill_dir is not None and tick % 5 == 0 and spill_dir.exists():
+                # A spill file can vanish while being counted.
+                with contextlib.suppress(OSError):
+                    spill_peak = max(spill_peak, dir_size(spill_dir))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    stdout, stderr = proc.communicate()
+    done.set()
+    thread.join()
+    seconds = time.perf_counter() - started
+    return {
+        "ok": proc.returncode == 0,
+        "returncode": proc.returncode,
+        "seconds": round(seconds, 2),
+        "peak_rss_mib": round(max((m for _, m in samples), default=0.0), 1),
+        "spill_peak_mib": round(spill_peak / 2**20, 1),
+        "samples": samples,
+        "stdout": stdout,
+        "stderr_tail": stderr[-3000:],
+    }
+
+
+def peak_between(samples: list[tuple[float, float]], start: float, end: float) -> float:
+    """The largest sample taken in [start, end] (epoch seconds), in MiB."""
+    inside = [m for t, m in samples if start <= t <= end]
+    return round(max(inside, default=0.0), 1)

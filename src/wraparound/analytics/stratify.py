@@ -52,6 +52,25 @@ class IndexDates:
     current: dt.date
 
 
+class Phases:
+    """Each phase's duration, and its wall-clock window (epoch seconds) so that a benchmark
+    sampling this process's memory from outside can say which phase reached the peak."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.windows: list[tuple[str, float, float]] = []
+        self.restart()
+
+    def restart(self) -> None:
+        self._clock, self._wall = time.perf_counter(), time.time()
+
+    def end(self, name: str) -> None:
+        seconds = time.perf_counter() - self._clock
+        self.timings[name] = seconds
+        self.windows.append((name, self._wall, self._wall + seconds))
+        self.restart()
+
+
 def years_before(day: dt.date, years: int) -> dt.date:
     try:
         return day.replace(year=day.year - years)
@@ -213,27 +232,23 @@ def run(
     Returns the published metrics (what ``--json`` prints)."""
     warehouse = Path(warehouse)
     rules = streams.load_rules(rules_path)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    phases = Phases()
     with connect(warehouse) as engine:
         dates = index_dates(engine, current)
         train_df = _for_secondary_use(labelled(engine, dates.training))
         valid_all = labelled(engine, dates.validation)
-        timings["training_features_s"] = time.perf_counter() - clock
-        clock = time.perf_counter()
+        phases.end("training_features_s")
         current_df = pl.from_arrow(feats.features(engine, dates.current))
         locality = _locality_id(engine)
-        timings["current_features_s"] = time.perf_counter() - clock
-    clock = time.perf_counter()
+        phases.end("current_features_s")
     valid_df = _for_secondary_use(valid_all)
     validated, report, y_va = validate(train_df, valid_df, seed, threads)
     deployed = train(
         *_xy(valid_df, feats.model_features()), feats.model_features(), seed, threads=threads
     )
-    timings["training_s"] = time.perf_counter() - clock
-    clock = time.perf_counter()
+    phases.end("training_s")
     scored = streams.assign(score(deployed, current_df), rules)
-    timings["scoring_s"] = time.perf_counter() - clock
+    phases.end("scoring_s")
 
     snapshot = governance.data_snapshot(Warehouse(warehouse))
     code = governance.code_version()
@@ -265,7 +280,7 @@ def run(
     run_id = results.new_run_id()
     previous = results.latest_run(warehouse, KIND)
     stage = results.staging(warehouse, KIND, run_id)
-    clock = time.perf_counter()
+    phases.restart()
     published = _scores_table(scored, version)
     published.write_parquet(stage / "scores.parquet")
     regs = registers.build(published, rules, locality)
@@ -276,8 +291,9 @@ def run(
     report["register_changes"] = {
         c: int(n) for c, n in changes.group_by("change").len().iter_rows()
     }
-    timings["publish_s"] = time.perf_counter() - clock
-    report["timings"] = {k: round(v, 2) for k, v in timings.items()}
+    phases.end("publish_s")
+    report["timings"] = {k: round(v, 2) for k, v in phases.timings.items()}
+    report["phase_windows"] = phases.windows
     deployed.booster.save_model(stage / "model.txt", num_iteration=deployed.best_iteration)
     validated.booster.save_model(
         stage / "model_validated.txt", num_iteration=validated.best_iteration

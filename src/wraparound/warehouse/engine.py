@@ -186,6 +186,8 @@ def _duckdb(warehouse: Warehouse) -> IbisEngine:
     config = {}
     if limit := os.environ.get("WRAPAROUND_DUCKDB_MEMORY_LIMIT"):
         config["memory_limit"] = limit
+    if spill := os.environ.get("WRAPAROUND_DUCKDB_TEMP_DIRECTORY"):
+        config["temp_directory"] = spill
     if threads := os.environ.get("WRAPAROUND_THREADS"):
         config["threads"] = int(threads)
     backend = ibis.duckdb.connect(**config)
