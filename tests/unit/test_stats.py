@@ -16,6 +16,8 @@ retrieved, so those methods are checked against independent characterisations in
 Wilson limits solve the score equation; the exact Poisson limits have tail probability alpha/2;
 Byar's limits are within 0.2% of exact at 10+ events, as the OHID guide says), plus the DSR
 significance labels above, which depend on Byar's and the exact limits.
+``test_stats_reference.py`` compares those methods with PHStatsMethods (DHSC's Python
+implementation of them) to 1e-6 relative.
 """
 
 from __future__ import annotations

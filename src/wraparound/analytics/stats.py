@@ -3,8 +3,10 @@
 These are the methods OHID (formerly PHE) uses for Fingertips and implements in the R package
 PHEindicatormethods; matching them exactly matters because commissioners compare our figures
 with published ones, and a practice flagged as an outlier must be flagged for the same reason
-a published indicator would flag it. ``tests/unit/test_stats.py`` compares every function
-here with PHEindicatormethods' own reference outputs.
+a published indicator would flag it. ``tests/unit/test_stats.py`` compares the funnels with
+PHEindicatormethods' own reference outputs, and ``tests/unit/test_stats_reference.py`` the
+intervals (and the pipeline's values) with PHStatsMethods, DHSC's Python implementation of the
+same methods.
 
 - Proportions: Wilson score interval (Wilson 1927; Newcombe and Altman 2000).
 - Counts and crude rates: Byar's approximation to the Poisson interval for 10 or more events,
