@@ -91,6 +91,16 @@ def test_gp_sees_the_alert_after_an_emergency_admission_is_loaded(page, site, tm
         .replace(" ", "")
     )
 
+    page.get_by_role("link", name="Record a review or assessment").click()
+    check_page(page, "review")
+    page.get_by_role("button", name="Record review").click()  # nothing chosen: refused
+    assert "Choose what was done" in page.get_by_role("alert").inner_text()
+    check_page(page, "review-error")
+    page.get_by_label("Long-term condition annual review").check()
+    page.get_by_role("button", name="Record review").click()
+    expect_heading(page, name)
+    assert "Long-term condition annual review on" in page.get_by_role("status").inner_text()
+
     extract = tmp_path / "encounters.csv"
     extract.write_text(
         f"{CSV_HEADER}\nb-adm-1,{nhs_number},emergency_admission,"

@@ -46,21 +46,45 @@ def migrate_cmd() -> None:
 @app_cli.command()
 def refresh(warehouse: Path = WAREHOUSE) -> None:
     """Load organisations, patients, the newest register run and timelines from the
-    warehouse, and raise alerts for hospital events in batches loaded since last time."""
+    warehouse, raise alerts for hospital events in batches loaded since last time, and write
+    what the app records back as app events (DIR/app_events/) for the indicators."""
     setup_django(warehouse)
+    from wraparound.apps.care.app_events import export
     from wraparound.apps.refresh import refresh as run_refresh
 
     migrate()
-    typer.echo(json.dumps(run_refresh(warehouse), indent=2, default=str))
+    result = run_refresh(warehouse)
+    result["app_events"] = export(warehouse)
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+@app_cli.command("export-events")
+def export_events(warehouse: Path = WAREHOUSE) -> None:
+    """Write what the app records (named GPs, care plans agreed and reviewed, reviews and
+    assessments) to DIR/app_events/app_events.parquet for `wraparound indicators`,
+    replacing the previous export. Opted-out patients are left out."""
+    from wraparound.cli import user_errors
+
+    setup_django(warehouse)
+    from wraparound.apps.care.app_events import check_warehouse, export
+
+    with user_errors():
+        check_warehouse(warehouse)
+        migrate()
+        result = export(warehouse)
+    typer.echo(json.dumps(result, indent=2))
 
 
 @app_cli.command()
 def demo(warehouse: Path = WAREHOUSE) -> None:
-    """Refresh from the warehouse, create a demo user for every role, and print the logins."""
+    """Refresh from the warehouse, create a demo user for every role, some casework, care
+    plans and reviews, export them as app events, and print the logins."""
     setup_django(warehouse)
+    from wraparound.apps.care.app_events import export
     from wraparound.apps.records.demo import (
         DEMO_PASSWORD,
         create_demo_casework,
+        create_demo_reviews,
         create_demo_users,
     )
     from wraparound.apps.refresh import refresh as run_refresh
@@ -70,6 +94,11 @@ def demo(warehouse: Path = WAREHOUSE) -> None:
     typer.echo(f"loaded {result['patients']} patients, register run {result['register_run']}")
     users = create_demo_users()
     create_demo_casework()
+    reviews = create_demo_reviews()
+    exported = export(warehouse)
+    typer.echo(
+        f"demo reviews: {reviews}; {exported['events']} app events written to {exported['path']}"
+    )
     typer.echo(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
     for user in users:
         typer.echo(

@@ -5,7 +5,7 @@ from django.contrib.auth.views import LogoutView
 from django.http import HttpResponse
 from django.urls import include, path
 
-from wraparound.apps.care import mdt_views, plan_views
+from wraparound.apps.care import mdt_views, plan_views, review_views
 from wraparound.apps.care import views as care
 from wraparound.apps.records import views as records
 from wraparound.apps.records.auth import LoginView
@@ -32,6 +32,7 @@ urlpatterns = [
     path("patients/<int:pk>/care-plan/edit", plan_views.care_plan_edit, name="care_plan_edit"),
     path("patients/<int:pk>/care-plan/print", plan_views.care_plan_print, name="care_plan_print"),
     path("patients/<int:pk>/care-plan/fhir", plan_views.care_plan_fhir, name="care_plan_fhir"),
+    path("patients/<int:pk>/reviews", review_views.reviews, name="reviews"),
     path("patients/<int:pk>/mdt", mdt_views.mdt_add, name="mdt_add"),
     path("patients/<int:pk>/mdt/<int:item_id>", mdt_views.mdt_outcome, name="mdt_outcome"),
     path("", include("wraparound.apps.scorecard.urls")),

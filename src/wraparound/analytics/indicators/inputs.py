@@ -3,7 +3,9 @@
 - **App events** (``DIR/app_events/*.parquet``): what the care-coordination app records
   (named GP assigned, care plan agreed or reviewed, reviews, assessments), exported as rows of
   ``patient_id`` (the warehouse pseudonym), ``kind`` (``definition.APP_EVENT_KINDS``) and
-  ``date``. Until the app writes them, indicators that need them are "awaiting data".
+  ``date``, written by ``wraparound app export-events`` (also run by ``wraparound app
+  refresh`` and ``demo``). Until there are any, indicators that need them are "awaiting
+  data".
 - **Risk results** (``DIR/results/risk/latest.json`` -> ``scores.parquet``): the latest risk
   stratification run's stream and eFI category per patient, for indicators about high-needs
   or frail patients.
@@ -46,11 +48,13 @@ def read(warehouse: Path) -> Found:
     found = Found()
     files = sorted((Path(warehouse) / APP_EVENTS_DIR).glob("*.parquet"))
     if files:
-        found.app_events = _app_events(files)
+        events = _app_events(files)
         found.described["app_events"] = {
             "files": [{"name": f.name, "sha256": _sha256(f)} for f in files],
-            "rows": found.app_events.num_rows,
+            "rows": events.num_rows,
         }
+        # An export from an app that has recorded nothing yet: still awaiting data.
+        found.app_events = events if events.num_rows else None
     run = results.latest_run(Path(warehouse), "risk")
     if run is not None and (run / "scores.parquet").exists():
         found.risk = pq.read_table(run / "scores.parquet", columns=RISK_COLUMNS)

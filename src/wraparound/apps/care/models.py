@@ -221,3 +221,30 @@ class Alert(models.Model):
             )
         ]
         ordering = ["-occurred_at"]
+
+
+# The reviews and assessments a clinician records on the patient page; each code is also the
+# app event kind the indicators count (``analytics/indicators/definition.APP_EVENT_KINDS``).
+REVIEW_KINDS = [
+    ("ltc_review", "Long-term condition annual review"),
+    ("frailty_assessment", "Frailty assessment"),
+    ("annual_health_check", "Learning disability annual health check"),
+]
+
+
+class ClinicalReview(models.Model):
+    """A review or assessment done with the patient, recorded by a clinical role
+    (``Role.records_reviews``) on the date it took place. Exported to the warehouse as an app
+    event (``care/app_events.py``) for the coordination and clinical indicators."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="reviews")
+    kind = models.CharField(max_length=24, choices=REVIEW_KINDS)
+    date = models.DateField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["patient", "-date"])]

@@ -59,13 +59,18 @@ def relationship(user, patient: Patient) -> str | None:
     return None
 
 
-def patient_view(what: str, action: str = "read", writes: bool = False):
+def patient_view(
+    what: str, action: str = "read", writes: bool = False, permission: str | None = None
+):
     """Decorate a view taking ``(request, patient, ...)`` and a ``pk`` URL argument.
 
     Loads the patient, checks the relationship, and audits the request: refused (with a 403
     page offering break-glass to direct-care roles) or allowed (``read``/``export``/``print``
     for GET, ``write`` for POST to a view that ``writes``), with the basis of the
-    relationship. Any other method is refused with 405, and audited too.
+    relationship. Any other method is refused with 405, and audited too. ``permission`` names
+    a :class:`~wraparound.apps.records.roles.Role` flag the user's role must also have (e.g.
+    ``records_reviews``); a role without it is refused with 403 whatever the relationship,
+    and no break-glass is offered (the glass grants a relationship, never a role).
     """
     methods = ("GET", "HEAD", "POST") if writes else ("GET", "HEAD")
 
@@ -82,6 +87,24 @@ def patient_view(what: str, action: str = "read", writes: bool = False):
                     what=f"{what}: {request.method} not allowed",
                 )
                 return HttpResponseNotAllowed(methods)
+            if permission and not getattr(request.user.role_info, permission):
+                audit.record(
+                    request,
+                    patient=patient,
+                    action="denied",
+                    what=f"{what}: not permitted for the role",
+                    outcome="denied",
+                )
+                return render(
+                    request,
+                    "records/refused.html",
+                    {
+                        "patient_pk": patient.pk,
+                        "role_refused": request.user.role_info.label,
+                        "refused_what": what,
+                    },
+                    status=403,
+                )
             basis = relationship(request.user, patient)
             if basis is None:
                 audit.record(request, patient=patient, action="denied", what=what, outcome="denied")

@@ -8,17 +8,42 @@ and never use this module.
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 from django.db import transaction
+from django.utils import timezone
 
 from wraparound.apps.care import case as case_ops
+from wraparound.apps.care.careplan import save_version
 from wraparound.apps.care.mdt import build_agenda
-from wraparound.apps.care.models import MdtMeeting
-from wraparound.apps.records.models import Organisation, User
-from wraparound.apps.registers.models import RegisterEntry
+from wraparound.apps.care.models import (
+    CarePlan,
+    CareTeamMember,
+    CaseEvent,
+    ClinicalReview,
+    MdtMeeting,
+)
+from wraparound.apps.records.models import Organisation, Patient, User
+from wraparound.apps.registers.models import RegisterEntry, RegisterRun
+from wraparound.clinical import registers
 
 DEMO_PASSWORD = "wraparound-demo-2026"  # printed by the demo; synthetic data only
 CASELOAD = 25
+REVIEW_SEED = 2026
+DEMO_CLINICIANS = ("gp", "practice", "pharmacist", "nurse")  # who records the demo reviews
+# The registers whose patients have an annual long-term condition review (the same list as
+# data/indicators/ltc_annual_review.toml).
+LTC_REGISTERS = (
+    "asthma",
+    "copd",
+    "diabetes",
+    "chd",
+    "heart_failure",
+    "hypertension",
+    "ckd",
+    "af",
+    "stroke",
+)
 
 # username, first, last, role, scope level ("practice" | "neighbourhood" | "locality"), service
 DEMO_USERS = (
@@ -111,3 +136,102 @@ def create_demo_casework() -> None:
                 )
             )
             build_agenda(meeting)
+
+
+def create_demo_reviews() -> dict[str, int]:
+    """Care plans and reviews for the demo practice, dated inside the synthetic data (the two
+    years before the current register run's index date) so the app-sourced indicators have
+    something to count: the caseload's named GP and co-ordinator backdated to when the
+    casework began; care plans agreed for two in three caseload patients and most dementia
+    patients, and reviewed (agreed again) within the last year for most; long-term condition
+    reviews, learning disability health checks and frailty assessments about a year apart.
+    Seeded, so the same locality gives the same demo. Does nothing if the demo practice
+    already has reviews (the demo run twice)."""
+    run = RegisterRun.objects.filter(current=True).first()
+    gp = User.objects.get(username="gp")
+    practice = gp.scope_org
+    if run is None or ClinicalReview.objects.filter(patient__practice=practice).exists():
+        return {}
+    end = run.index_date - dt.timedelta(days=1)  # the last day of data
+    rng = random.Random(REVIEW_SEED)
+    staff = {u.username: u for u in User.objects.filter(username__in=DEMO_CLINICIANS)}
+    coordinator = User.objects.get(username="coordinator")
+    names = {r.register_id: r.name for r in registers()}
+    ltc = {names[r] for r in LTC_REGISTERS}
+    planned = set(CarePlan.objects.values_list("patient_id", flat=True))
+    counts = {"care_plans": 0, "care_plan_reviews": 0}
+
+    def ago(low: int, high: int) -> dt.date:
+        return end - dt.timedelta(days=rng.randint(low, high))
+
+    def plan(patient: Patient, agreed: dt.date, reviewed: bool) -> None:
+        """A plan agreed on ``agreed`` and, if ``reviewed`` and agreed over a year before
+        the data end, reviewed and agreed again in the last 11 months."""
+        review = ago(0, 330) if reviewed and agreed < end - dt.timedelta(days=365) else None
+        for day in (agreed, review) if review else (agreed,):
+            save_version(patient, _demo_plan(day), coordinator)
+        planned.add(patient.pk)
+        counts["care_plans"] += 1
+        counts["care_plan_reviews"] += review is not None
+
+    reviews: list[ClinicalReview] = []
+
+    def annual(patient: Patient, kind: str, by: str) -> None:
+        first = ago(0, 364)
+        for day in (first, first - dt.timedelta(days=365)):
+            reviews.append(
+                ClinicalReview(patient=patient, kind=kind, date=day, recorded_by=staff[by])
+            )
+
+    with transaction.atomic():
+        caseload = CareTeamMember.objects.filter(
+            user=gp, team_role="named_gp", active=True
+        ).select_related("patient")
+        for i, member in enumerate(caseload.order_by("patient_id")):
+            patient = member.patient
+            began = ago(420, 700)
+            at = timezone.make_aware(dt.datetime.combine(began, dt.time(10)))
+            CareTeamMember.objects.filter(patient=patient, active=True).update(since=at)
+            CaseEvent.objects.filter(patient=patient).update(at=at)
+            if i % 3 != 2 and patient.pk not in planned:
+                agreed = began + dt.timedelta(days=rng.randint(14, 60))
+                plan(patient, agreed, reviewed=rng.random() < 0.75)
+        patients = Patient.objects.filter(
+            practice=practice, death_date=None, opted_out=False
+        ).order_by("pk")
+        frail = set(
+            RegisterEntry.current()
+            .filter(practice=practice, efi_category__in=("moderate", "severe"))
+            .values_list("patient_id", flat=True)
+        )
+        for patient in patients:
+            conditions = set(patient.conditions)
+            dementia = names["dementia"] in conditions and patient.pk not in planned
+            if dementia and rng.random() < 0.7:
+                plan(patient, ago(400, 700), reviewed=rng.random() < 0.7)
+            if conditions & ltc and rng.random() < 0.7:
+                annual(patient, "ltc_review", rng.choice(("gp", "practice", "pharmacist")))
+            if names["learning_disability"] in conditions and rng.random() < 0.75:
+                annual(patient, "annual_health_check", "gp")
+            if patient.pk in frail and rng.random() < 0.5:
+                annual(patient, "frailty_assessment", "nurse")
+        ClinicalReview.objects.bulk_create(reviews)
+    for r in reviews:
+        counts[r.kind] = counts.get(r.kind, 0) + 1
+    return counts
+
+
+def _demo_plan(day: dt.date) -> dict:
+    return {
+        "what_matters": "Staying well at home and knowing who to call",
+        "goals": "Fewer unplanned trips to hospital; keep up with my medicines",
+        "escalation": "Call the practice the same day if breathless or confused",
+        "contingency": "Neighbour has a key; daughter can stay for a week",
+        "out_of_hours": "NHS 111",
+        "agreed_how": "Face to face at the practice",
+        "review_date": day + dt.timedelta(days=182),
+        "ltc_review_date": None,
+        "agreed": True,
+        "agreed_on": day,
+        "actions": [],
+    }

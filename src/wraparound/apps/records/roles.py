@@ -3,9 +3,11 @@
 A role says what kind of access a person has; a relationship with the patient (see
 ``access.py``) says whether they may use it for this patient. Direct-care roles can open
 identifiable records of patients they have a legitimate relationship with, and can break
-the glass (with a reason, audited) in an emergency. Commissioners see pseudonymised and
-aggregate data only. Administrators manage accounts; the auditor (Caldicott guardian)
-searches the audit trail. Neither opens patient records.
+the glass (with a reason, audited) in an emergency. Clinical roles (GP, practice staff, which
+includes practice nurses, community nurse, pharmacist) may also record reviews and
+assessments (long-term condition review, frailty assessment, annual health check).
+Commissioners see pseudonymised and aggregate data only. Administrators manage accounts;
+the auditor (Caldicott guardian) searches the audit trail. Neither opens patient records.
 """
 
 from __future__ import annotations
@@ -24,18 +26,27 @@ class Role:
     audit: bool = False  # may search the audit trail
     manage_users: bool = False
     mdt_member: bool = False
+    records_reviews: bool = False  # may record clinical reviews and assessments
 
 
 ROLES: dict[str, Role] = {
     r.code: r
     for r in (
-        Role("gp", "GP", direct_care=True, practice_list=True, register_pool=True),
+        Role(
+            "gp",
+            "GP",
+            direct_care=True,
+            practice_list=True,
+            register_pool=True,
+            records_reviews=True,
+        ),
         Role(
             "practice_staff",
             "Practice staff",
             direct_care=True,
             practice_list=True,
             register_pool=True,
+            records_reviews=True,
         ),
         Role(
             "coordinator",
@@ -44,9 +55,15 @@ ROLES: dict[str, Role] = {
             register_pool=True,
             mdt_member=True,
         ),
-        Role("community_nurse", "Community nurse", direct_care=True, mdt_member=True),
+        Role(
+            "community_nurse",
+            "Community nurse",
+            direct_care=True,
+            mdt_member=True,
+            records_reviews=True,
+        ),
         Role("social_worker", "Social worker", direct_care=True, mdt_member=True),
-        Role("pharmacist", "Pharmacist", direct_care=True, mdt_member=True),
+        Role("pharmacist", "Pharmacist", direct_care=True, mdt_member=True, records_reviews=True),
         Role("mental_health", "Mental-health worker", direct_care=True, mdt_member=True),
         Role("link_worker", "Voluntary-sector link worker", direct_care=True, mdt_member=True),
         Role("hub_clinician", "Hub clinician", direct_care=True),

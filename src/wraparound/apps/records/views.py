@@ -66,6 +66,8 @@ def patient_detail(request, patient):
             ),
             "alerts": patient.alerts.all()[:20],
             "tasks": patient.tasks.filter(done_at=None).select_related("assignee"),
+            "reviews": patient.reviews.select_related("recorded_by")[:10],
+            "can_record_reviews": request.user.role_info.records_reviews,
             "basis": request.access_basis,
             "age": age(patient.birth_date),
         },
