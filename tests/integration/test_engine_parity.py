@@ -3,7 +3,8 @@ in the manner of ehrQL's spec tests that run against every engine.
 
 Each engine runs the pipeline once, over its own copy of the session's small synthetic
 locality, selected only by ``WRAPAROUND_ENGINE``: the feature table, the eFI, and a whole
-``stratify`` run (scores, streams, registers, register changes, metrics, model record).
+``stratify`` run (scores, streams, registers, register changes, metrics, model record) and
+the whole indicator library (with an app-events export, so none is left awaiting data).
 Then the results are compared: exactly for counts, integers, strings, dates and lists, and
 to 1e-9 relative for floats. LightGBM is pinned to the same seed and thread count on both
 runs, so identical feature tables must give identical models and scores; any difference in
@@ -16,6 +17,7 @@ setting that points executors at a warehouse on object storage.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import shutil
@@ -26,10 +28,13 @@ from polars.testing import assert_frame_equal
 
 from wraparound.analytics import features, frailty, results, stratify
 from wraparound.analytics.indicators import definition
+from wraparound.analytics.indicators.definition import APP_EVENT_KINDS
+from wraparound.analytics.indicators.inputs import APP_EVENTS_DIR
 from wraparound.analytics.indicators.run import run as run_indicators
 from wraparound.analytics.population import registered_on
 from wraparound.analytics.summary import summarise
 from wraparound.warehouse.engine import connect
+from wraparound.warehouse.store import Warehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark")]
 
@@ -38,16 +43,10 @@ SEED = 42
 THREADS = 2
 REL_TOL = 1e-9
 RESULT_FILES = ("scores.parquet", "registers.parquet", "register_changes.parquet")
-INDICATORS = (
-    "emergency_admissions_dsr",
-    "ae_attendances_rate",
-    "diabetes_hba1c_58",
-    "booking_lead_days_median",
-)
-"""One of each kind (standardised rate, crude rate over person-years, proportion, median):
-the whole library takes about three minutes on two cores, and every indicator compiles
-through the same few building blocks."""
-VOLATILE = {"run_id", "timings", "created_at"}
+APP_EVENTS_EVERY = 7
+"""Every seventh patient gets each kind of app event, so that the indicators built on what
+the app records (named GP, care plans, reviews) compute on both engines too."""
+VOLATILE = {"run_id", "timings", "phase_windows", "created_at"}
 """Keys that name or time a run, which differ between any two runs on any engine."""
 
 
@@ -79,8 +78,7 @@ def _pipeline(warehouse) -> dict:
         )
     metrics = stratify.run(warehouse, seed=SEED, threads=THREADS)
     run_dir = results.latest_run(warehouse, stratify.KIND)
-    library = tuple(i for i in definition.load() if i.id in INDICATORS)
-    manifest = run_indicators(warehouse, library=library)
+    manifest = run_indicators(warehouse)
     indicators = results.kind_dir(warehouse, "indicators") / manifest["run_id"]
     return {
         "indicator_values": pl.read_parquet(indicators / "indicator_values.parquet"),
@@ -93,6 +91,21 @@ def _pipeline(warehouse) -> dict:
     }
 
 
+def _write_app_events(warehouse) -> None:
+    """The same deterministic app export in each engine's copy: every kind, for every
+    seventh patient, dated through the last two years of the data."""
+    patients = pl.from_arrow(Warehouse(warehouse).read("patients", ["patient_id"]))
+    chosen = patients["patient_id"].sort().gather_every(APP_EVENTS_EVERY)
+    rows = [
+        {"patient_id": pid, "kind": kind, "date": dt.date(2024, 1, 1) + dt.timedelta(days=i % 700)}
+        for i, pid in enumerate(chosen)
+        for kind in APP_EVENT_KINDS
+    ]
+    folder = warehouse / APP_EVENTS_DIR
+    folder.mkdir()
+    pl.DataFrame(rows).write_parquet(folder / "app_events.parquet")
+
+
 @pytest.fixture(scope="module")
 def runs(small_warehouse, tmp_path_factory):
     """The pipeline on each engine, over identical copies of the warehouse (a run publishes
@@ -103,6 +116,7 @@ def runs(small_warehouse, tmp_path_factory):
         for name in ENGINES:
             warehouse = tmp_path_factory.mktemp(f"parity_{name}") / "warehouse"
             shutil.copytree(small_warehouse, warehouse)
+            _write_app_events(warehouse)
             mp.setenv("WRAPAROUND_ENGINE", name)
             # Spark reads the snapshot through a URL, as on object storage (s3a://), while
             # the driver follows the manifest through the local path.
@@ -173,7 +187,8 @@ def test_stratify_results_are_identical(runs, name):
 def test_indicator_values_are_identical(runs):
     """Indicator rows are not in a guaranteed order, so both are sorted by their keys."""
     duckdb, spark = runs["duckdb"]["indicator_values"], runs["spark"]["indicator_values"]
-    assert set(duckdb["indicator_id"]) == set(INDICATORS)
+    library = definition.load()
+    assert set(duckdb["indicator_id"]) == {i.id for i in library}, "some did not compute"
     keys = [c for c, t in duckdb.schema.items() if not t.is_float()]
     _same_frame(duckdb.sort(keys, nulls_last=True), spark.sort(keys, nulls_last=True))
 
