@@ -192,6 +192,7 @@ def engine_env(engine: str, args: argparse.Namespace) -> dict:
         return {
             "WRAPAROUND_ENGINE": "spark",
             "WRAPAROUND_SPARK_DRIVER_MEMORY": args.spark_driver_memory,
+            "WRAPAROUND_SPARK_MAX_RESULT_SIZE": args.spark_driver_memory,
         }
     return {
         "WRAPAROUND_ENGINE": "duckdb",

@@ -209,6 +209,9 @@ def _spark(warehouse: Warehouse) -> IbisEngine:
         .config("spark.sql.shuffle.partitions", os.environ.get("WRAPAROUND_SPARK_PARTITIONS", "8"))
         .config("spark.driver.memory", os.environ.get("WRAPAROUND_SPARK_DRIVER_MEMORY", "4g"))
     )
+    if result_size := os.environ.get("WRAPAROUND_SPARK_MAX_RESULT_SIZE"):
+        # Feature tables are collected to the driver: about 0.5 GB a million patients.
+        builder = builder.config("spark.driver.maxResultSize", result_size)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     backend = ibis.pyspark.connect(session)
