@@ -1,4 +1,5 @@
-"""Clinical content: code lists, registers, eFI deficits, medicines, observations, ethnicity.
+"""Clinical content: code lists, registers, eFI deficits, medicines, observations, ethnicity,
+treatment functions.
 
 Clinical content is data, never Python. Everything a clinician or commissioner might want to
 change (which SNOMED CT concepts count as "falls", which register a medicine is for, the
@@ -634,3 +635,39 @@ def _ethnicities(data_dir: Traversable | None) -> tuple[Ethnicity, ...]:
 def ethnicities(data_dir: Traversable | None = None) -> list[Ethnicity]:
     """The ethnic categories in ``data/ethnicity.csv``, in file order."""
     return list(_ethnicities(data_dir))
+
+
+# ---------------------------------------------------------------------------------------------
+# Treatment functions (outpatient specialties)
+# ---------------------------------------------------------------------------------------------
+
+TREATMENT_FUNCTION_COLUMNS = ("code", "name")
+_TREATMENT_FUNCTION_CODE = re.compile(r"^[0-9]{3}$")
+
+
+@functools.cache
+def _treatment_functions(data_dir: Traversable | None) -> tuple[tuple[str, str], ...]:
+    name = "data/treatment_functions.csv"
+    seen: dict[str, int] = {}
+    out: list[tuple[str, str]] = []
+    for line, row in _rows(
+        _resolve(data_dir), "treatment_functions.csv", TREATMENT_FUNCTION_COLUMNS
+    ):
+        code = row["code"]
+        if not _TREATMENT_FUNCTION_CODE.match(code):
+            raise ClinicalContentError(name, line, f"code {code!r} is not three digits")
+        if code in seen:
+            raise ClinicalContentError(
+                name, line, f"duplicate code {code!r} (first on line {seen[code]})"
+            )
+        if not row["name"]:
+            raise ClinicalContentError(name, line, f"code {code!r} has no name")
+        seen[code] = line
+        out.append((code, row["name"]))
+    return tuple(out)
+
+
+def treatment_functions(data_dir: Traversable | None = None) -> dict[str, str]:
+    """NHS treatment function code -> name (``data/treatment_functions.csv``): the names of
+    the outpatient specialties the indicators break down by."""
+    return dict(_treatment_functions(data_dir))

@@ -37,6 +37,7 @@ def _practice_urls(ods):
         reverse("scorecard_indicator", args=[ods, "gp_dna_rate"]),
         reverse("scorecard_trend_csv", args=[ods, "gp_dna_rate"]),
         reverse("scorecard_funnel_csv", args=[ods, "gp_dna_rate"]),
+        reverse("scorecard_specialties_csv", args=[ods, "outpatient_attendances_by_specialty"]),
     ]
 
 

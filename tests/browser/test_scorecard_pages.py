@@ -42,6 +42,12 @@ def test_gp_scorecard_trend_and_funnel_plot(page, scored, tmp_path):
     scorecard = page.locator("#scorecard")
     assert scorecard.locator("tbody tr").count() > 5
     assert page.get_by_role("heading", name="By clinician").is_visible()
+    by_specialty = page.get_by_role(
+        "heading", name="Outpatient attendances per 1,000, by specialty"
+    )
+    assert by_specialty.is_visible()
+    specialties = page.locator("#specialty-outpatient_attendances_by_specialty tbody tr")
+    assert specialties.count() >= 10
     check_page(page, "scorecard")
     rows = _download_rows(page, "Download this table as CSV", tmp_path)
     assert rows[0][0] == "Indicator" and len(rows) - 1 == scorecard.locator("tbody tr").count()

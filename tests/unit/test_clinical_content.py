@@ -14,6 +14,7 @@ import pytest
 
 from wraparound import clinical
 from wraparound.clinical import ClinicalContentError
+from wraparound.sources.synthetic import params
 
 DATA = Path(str(clinical.package_data_dir()))
 
@@ -307,3 +308,17 @@ def test_ethnicity_shares_must_sum_to_about_100(data_copy: Path) -> None:
     )
     with pytest.raises(ClinicalContentError, match="sums to 127"):
         clinical.ethnicities(data_copy)
+
+
+def test_treatment_functions_name_every_synthetic_specialty() -> None:
+    names = clinical.treatment_functions()
+    assert names["330"] == "Dermatology" and names["320"] == "Cardiology"
+    outpatient = params.parameters()["outpatient"]
+    used = {*outpatient["general"], *outpatient["by_condition"].values(), "420"}
+    assert used <= set(names)
+
+
+def test_duplicate_treatment_function(data_copy: Path) -> None:
+    _rewrite(data_copy / "treatment_functions.csv", lambda lines: [*lines, "330,Skin\n"])
+    with pytest.raises(ClinicalContentError, match="duplicate code '330'"):
+        clinical.treatment_functions(data_copy)

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from django.http import Http404
 
+from wraparound import clinical
 from wraparound.apps.records.models import Organisation
-from wraparound.apps.scorecard.models import IndicatorRun, IndicatorValue, PublicValue
+from wraparound.apps.scorecard.models import (
+    IndicatorRun,
+    IndicatorValue,
+    Outlier,
+    PublicValue,
+    SubgroupValue,
+)
 
 VALUE_FIELDS = (
     "indicator_id",
@@ -102,3 +109,42 @@ def funnel_points(
             }
         )
     return sorted(points, key=lambda p: p["label"])
+
+
+def specialty(code: str) -> str:
+    """A treatment function code as people read it: 'Dermatology (330)'; the code alone when
+    ``data/treatment_functions.csv`` does not name it."""
+    name = clinical.treatment_functions().get(code)
+    return f"{name} ({code})" if name else code
+
+
+def broken_down(run: IndicatorRun) -> list[dict]:
+    """Definitions whose figures are by subgroup (specialty), in catalogue order."""
+    return [d for d in computed(run) if d.get("subgroups")]
+
+
+def subgroup_rows(run: IndicatorRun, indicator_id: str, ods: str, period: str) -> list[dict]:
+    """One practice's row for each specialty in the month, with the neighbourhood's value for
+    the same specialty and, where the practice is outside the 99.8% limits, for how many
+    months in a row (``Outlier``). Sorted by specialty name."""
+    where = {"run": run, "indicator_id": indicator_id, "period": period}
+    rows = list(
+        SubgroupValue.objects.filter(org_id=ods, level="practice", **where).values(
+            *VALUE_FIELDS, "subgroup", "funnel_status95"
+        )
+    )
+    parents = {r["parent_id"] for r in rows if r["parent_id"]}
+    hood = {
+        (r["org_id"], r["subgroup"]): r["value"]
+        for r in SubgroupValue.objects.filter(
+            level="neighbourhood", org_id__in=parents, **where
+        ).values("org_id", "subgroup", "value")
+    }
+    runs = dict(
+        Outlier.objects.filter(org_id=ods, **where).values_list("subgroup", "consecutive_periods")
+    )
+    for r in rows:
+        r["label"] = specialty(r["subgroup"])
+        r["neighbourhood_value"] = hood.get((r["parent_id"], r["subgroup"]))
+        r["consecutive_periods"] = runs.get(r["subgroup"])
+    return sorted(rows, key=lambda r: r["label"])

@@ -8,8 +8,11 @@ for audit), which keeps the tables at one run's size.
 What is copied, and why only that: the ``all`` subgroup of practices, neighbourhoods and the
 locality for every month (trend charts and funnels), clinicians for the latest month only
 (``scorecard.parquet``: the within-practice breakdown), the published table
-(``public/indicator_values.parquet``) into its own model, outliers, the latest month of the
-deprivation quintiles and gaps, and the outcome series. Specialty subgroups stay in Parquet.
+(``public/indicator_values.parquet``) into its own model, outliers (every subgroup), the
+latest month of the deprivation quintiles and gaps, and the outcome series. The specialty
+subgroups of a broken-down indicator (``outpatient_attendances_by_specialty``) go into their
+own model, every month at every level (about 30 practices x 20 specialties x 36 months);
+their published copy is not loaded, so the public pages cannot show them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from wraparound.analytics import results
 from wraparound.apps.scorecard import models as m
 
 BATCH = 2000
+LOAD_VERSION = 2
+"""Bumped when the loader copies more (2: specialty subgroups): a run loaded by an older
+loader is loaded again."""
 PUBLIC_DERIVED = (
     "funnel_lower95",
     "funnel_upper95",
@@ -84,7 +90,9 @@ def load_latest_indicators(warehouse_dir: Path, engine=None) -> str | None:
     if run_dir is None:
         current = m.IndicatorRun.latest()
         return current.run_id if current else None
-    if m.IndicatorRun.objects.filter(run_id=run_dir.name, current=True).exists():
+    if m.IndicatorRun.objects.filter(
+        run_id=run_dir.name, current=True, load_version=LOAD_VERSION
+    ).exists():
         return run_dir.name
     return load_run(run_dir, clinician_names(engine) if engine is not None else {}).run_id
 
@@ -93,12 +101,22 @@ def load_run(run_dir: Path, clinicians: dict[str, str] | None = None) -> m.Indic
     """Load one run directory and make it the current run (replacing any other)."""
     manifest = json.loads((run_dir / "manifest.json").read_text())
     status = {d["id"]: d["status"] for d in manifest["definitions"]}
-    values = pl.read_parquet(run_dir / "indicator_values.parquet").filter(
-        (pl.col("subgroup") == "all") & (pl.col("level") != "clinician")
+    every = pl.read_parquet(run_dir / "indicator_values.parquet").filter(
+        pl.col("level") != "clinician"
     )
-    latest = dict(values.group_by("indicator_id").agg(pl.col("period").max()).iter_rows())
+    # Latest month per indicator over every subgroup: a broken-down indicator has no 'all'.
+    latest = dict(every.group_by("indicator_id").agg(pl.col("period").max()).iter_rows())
+    values = every.filter(pl.col("subgroup") == "all")
+    subgroups = every.filter(pl.col("subgroup") != "all")
+    del every
+    broken_down = set(subgroups["indicator_id"].unique().to_list())
     definitions = [
-        {**d, "status": status.get(d["id"], ""), "latest_period": latest.get(d["id"])}
+        {
+            **d,
+            "status": status.get(d["id"], ""),
+            "latest_period": latest.get(d["id"]),
+            "subgroups": d["id"] in broken_down,
+        }
         for d in json.loads((run_dir / "definitions.json").read_text())
     ]
     clinician_rows = pl.read_parquet(run_dir / "scorecard.parquet").filter(
@@ -110,7 +128,7 @@ def load_run(run_dir: Path, clinicians: dict[str, str] | None = None) -> m.Indic
     gaps = _latest_period(
         pl.read_parquet(run_dir / "inequality_gaps.parquet").filter(pl.col("subgroup") == "all")
     )
-    outliers = pl.read_parquet(run_dir / "outliers.parquet").filter(pl.col("subgroup") == "all")
+    outliers = pl.read_parquet(run_dir / "outliers.parquet")
     outcomes = pl.read_parquet(run_dir / "outcomes.parquet")
     with transaction.atomic():
         m.IndicatorRun.objects.filter(run_id=run_dir.name).delete()
@@ -120,6 +138,7 @@ def load_run(run_dir: Path, clinicians: dict[str, str] | None = None) -> m.Indic
             period_last=manifest["periods"]["last"],
             baseline_year=manifest.get("baseline_year") or "",
             rule=manifest["disclosure_rule"],
+            load_version=LOAD_VERSION,
             definitions=definitions,
             clinicians={
                 k: v
@@ -129,6 +148,7 @@ def load_run(run_dir: Path, clinicians: dict[str, str] | None = None) -> m.Indic
         )
         _bulk(m.IndicatorValue, values, run)
         _bulk(m.IndicatorValue, clinician_rows, run)
+        _bulk(m.SubgroupValue, subgroups, run)
         _bulk(m.PublicValue, _public(run_dir), run)
         _bulk(m.Outlier, outliers, run)
         _bulk(m.QuintileValue, quintiles, run)

@@ -22,6 +22,9 @@ class IndicatorRun(models.Model):
     definitions = models.JSONField(default=list)  # definitions.json + status from manifest
     clinicians = models.JSONField(default=dict)  # practitioner role id -> display name
     current = models.BooleanField(default=False)
+    # What the loader copied (``load.LOAD_VERSION``): a run loaded by an older loader is
+    # loaded again by the next refresh, so new app tables fill without a new indicators run.
+    load_version = models.PositiveSmallIntegerField(default=1)
     loaded_at = models.DateTimeField(auto_now_add=True)
 
     @classmethod
@@ -78,6 +81,18 @@ class IndicatorValue(ValueFields):
         ]
 
 
+class SubgroupValue(ValueFields):
+    """Internal, exact figures of an indicator broken down into subgroups (the specialties
+    of ``outpatient_attendances_by_specialty``): practices, neighbourhoods and the locality,
+    every month. Kept apart from ``IndicatorValue`` so that every query of the ``all``
+    figures stays as it is; never published (the public pages do not read it)."""
+
+    subgroup = models.CharField(max_length=40)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "org_id", "indicator_id", "period"])]
+
+
 class PublicValue(ValueFields):
     """Published figures (``public/indicator_values.parquet``): counts of 1-7 and everything
     derived from them blank, other counts rounded to 5; never clinicians."""
@@ -89,7 +104,8 @@ class PublicValue(ValueFields):
 
 
 class Outlier(models.Model):
-    """A practice-month outside the 99.8% funnel limits (``outliers.parquet``)."""
+    """A practice-month outside the 99.8% funnel limits (``outliers.parquet``), for the whole
+    indicator (subgroup ``all``) or one specialty of a broken-down indicator."""
 
     run = models.ForeignKey(IndicatorRun, on_delete=models.CASCADE, related_name="+")
     indicator_id = models.CharField(max_length=60)
@@ -98,6 +114,7 @@ class Outlier(models.Model):
     period = models.CharField(max_length=7)
     org_id = models.CharField(max_length=40)
     neighbourhood_id = models.CharField(max_length=40, blank=True)
+    subgroup = models.CharField(max_length=40, default="all")
     numerator = models.FloatField(null=True)
     denominator = models.FloatField(null=True)
     value = models.FloatField(null=True)

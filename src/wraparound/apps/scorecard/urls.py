@@ -17,6 +17,12 @@ urlpatterns = [
         {"fmt": "clinicians.csv"},
         name="scorecard_clinicians_csv",
     ),
+    path(
+        P + "<str:specialty_of>/specialties.csv",
+        views.practice,
+        {"fmt": "specialties.csv"},
+        name="scorecard_specialties_csv",
+    ),
     path(P + "<str:indicator_id>/", views.indicator, name="scorecard_indicator"),
     path(
         P + "<str:indicator_id>/trend.csv",

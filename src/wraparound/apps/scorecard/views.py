@@ -12,6 +12,7 @@ from wraparound.apps.scorecard.models import InequalityGap, Outcome, Outlier, Qu
 from wraparound.apps.scorecard.tables import Table, csv_response, digits_for, interval, num
 
 STATUS = {"high": "above 99.8% limit", "low": "below 99.8% limit", "within": "within limits"}
+STATUS95 = {"high": "above 95% limit", "low": "below 95% limit", "within": "within limits"}
 SCORECARD_HEADERS = [
     "Indicator",
     "Period",
@@ -25,6 +26,22 @@ SCORECARD_HEADERS = [
     "Funnel (99.8%)",
     "Assessment",
     "Trend",
+]
+
+
+SPECIALTY_HEADERS = [
+    "Specialty",
+    "Period",
+    "Numerator",
+    "Denominator",
+    "Value",
+    "95% interval",
+    "Neighbourhood value",
+    "Peer value (locality)",
+    "99.8% limits",
+    "Funnel (99.8%)",
+    "Funnel (95%)",
+    "Consecutive months outside 99.8%",
 ]
 
 
@@ -62,7 +79,37 @@ def index(request):
     )
 
 
-def practice(request, ods: str, fmt: str = "html"):
+def _specialty_table(run, d: dict, org) -> Table:
+    """One practice's figures for each specialty of a broken-down indicator, latest month.
+    Status comes from the funnel limits around the locality value only, never from rank."""
+    k = digits_for(d)
+    period = d["latest_period"]
+    table = Table(
+        f"{org.name}: by specialty, {period} (value {d['unit']})",
+        SPECIALTY_HEADERS,
+        numeric={2, 3, 4, 5, 6, 7, 8, 11},
+    )
+    for r in figures.subgroup_rows(run, d["id"], org.org_id, period):
+        table.add(
+            [
+                r["label"],
+                r["period"],
+                num(r["numerator"], 0),
+                num(r["denominator"], 0),
+                num(r["value"], k),
+                interval(r["lower95"], r["upper95"], k),
+                num(r["neighbourhood_value"], k),
+                num(r["peer_value"], k),
+                interval(r["funnel_lower998"], r["funnel_upper998"], k),
+                _status(r),
+                STATUS95.get(r["funnel_status95"] or "", ""),
+                "" if r["consecutive_periods"] is None else str(r["consecutive_periods"]),
+            ]
+        )
+    return table
+
+
+def practice(request, ods: str, fmt: str = "html", specialty_of: str | None = None):
     user = request.user
     if not access.in_scope(user, ods):
         return access.refuse(request, "this practice's scorecard")
@@ -106,8 +153,24 @@ def practice(request, ods: str, fmt: str = "html"):
                     *_cells(definitions[r["indicator_id"]], r),
                 ]
             )
+    specialties = [
+        {
+            "d": d,
+            "table": _specialty_table(run, d, org),
+            "table_id": f"specialty-{d['id']}",
+            "csv": reverse("scorecard_specialties_csv", args=[ods, d["id"]]),
+        }
+        for d in figures.broken_down(run)
+    ]
     if fmt == "csv":
         return csv_response(table, f"scorecard-{ods}-{run.period_last}.csv")
+    if fmt == "specialties.csv":
+        block = next((b for b in specialties if b["d"]["id"] == specialty_of), None)
+        if block is None:
+            raise figures.Http404("No indicator by specialty with this id in this run.")
+        return csv_response(
+            block["table"], f"{specialty_of}-{ods}-{block['d']['latest_period']}.csv"
+        )
     if fmt == "clinicians.csv":
         if clinicians is None:
             return access.refuse(request, "clinician figures of this practice")
@@ -120,6 +183,7 @@ def practice(request, ods: str, fmt: str = "html"):
             "run": run,
             "table": table,
             "clinicians": clinicians,
+            "specialties": specialties,
             "awaiting": [d for d in run.definitions if not d.get("latest_period")],
         },
     )
@@ -202,6 +266,12 @@ def indicator(request, ods: str, indicator_id: str, fmt: str = "html"):
     d = run.definition(indicator_id)
     if d is None or not d.get("latest_period"):
         raise figures.Http404("No such indicator in this run.")
+    if d.get("subgroups"):
+        # By specialty: its figures are the specialty table on the practice scorecard.
+        if fmt != "html":
+            raise figures.Http404("This indicator is by specialty: see the practice scorecard.")
+        anchor = f"#by-specialty-{indicator_id}"
+        return redirect(reverse("scorecard_practice", args=[ods]) + anchor)
     rows = figures.series(run, ods, indicator_id)
     visible = set(user.practices().values_list("org_id", flat=True))
     period = d["latest_period"]
@@ -257,6 +327,7 @@ def outliers(request, fmt: str = "html"):
             "Practice",
             "Neighbourhood",
             "Indicator",
+            "Specialty",
             "Period",
             "Numerator",
             "Denominator",
@@ -268,19 +339,26 @@ def outliers(request, fmt: str = "html"):
             "Assessment",
             "Consecutive months",
         ],
-        numeric={4, 5, 6, 7, 8, 9, 12},
+        numeric={5, 6, 7, 8, 9, 10, 13},
     )
     rows = Outlier.objects.filter(run=run, latest=True).order_by(
-        "-consecutive_periods", "indicator_id", "org_id"
+        "-consecutive_periods", "indicator_id", "subgroup", "org_id"
     )
     for o in rows:
         d = run.definition(o.indicator_id)
         k = digits_for(d)
+        whole = o.subgroup == "all"
+        link = reverse("scorecard_indicator", args=[o.org_id, o.indicator_id])
+        if not whole:
+            link = (
+                reverse("scorecard_practice", args=[o.org_id]) + f"#by-specialty-{o.indicator_id}"
+            )
         table.add(
             [
                 org_names.get(o.org_id, o.org_id),
                 org_names.get(o.neighbourhood_id, o.neighbourhood_id),
                 o.title,
+                "" if whole else figures.specialty(o.subgroup),
                 o.period,
                 num(o.numerator, 0),
                 num(o.denominator, 0),
@@ -292,7 +370,7 @@ def outliers(request, fmt: str = "html"):
                 o.assessment,
                 str(o.consecutive_periods),
             ],
-            reverse("scorecard_indicator", args=[o.org_id, o.indicator_id]),
+            link,
         )
     if fmt == "csv":
         return csv_response(table, f"outliers-{run.period_last}.csv")
