@@ -11,7 +11,8 @@ December 2025, so 12-month indicators are reported from December 2024.
 - p3: like p1 but opted out of data sharing, with an A&E attendance: never counted.
 - p4: girl born 2022-05-01, P2; GP appointments in March 2025: attended same day, attended
   three days after booking, and one not attended.
-- p5: man born 1940-03-01, P2; atrial fibrillation; apixaban issued 2024-12-01.
+- p5: man born 1940-03-01, P2; atrial fibrillation; apixaban issued 2024-12-01; an
+  outpatient attendance with no specialty recorded 2025-03-20.
 """
 
 from __future__ import annotations
@@ -188,6 +189,7 @@ def build(root) -> Warehouse:
                     _encounter("p1", "ae_attendance", "2025-03-03"),
                     _encounter("p3", "ae_attendance", "2025-03-03"),
                     _encounter("p1", "outpatient", "2025-03-02", specialty="100"),
+                    _encounter("p5", "outpatient", "2025-03-20"),
                     _encounter("p2", "emergency_admission", "2025-03-05", end="2025-03-25"),
                     _encounter(
                         "p4", "gp_appointment", "2025-03-10", booked="2025-03-10", clinician="R1"
@@ -353,6 +355,18 @@ def test_rates_by_specialty_include_practices_with_none(published):
         _value(d, "outpatient_attendances_by_specialty", "2025-03", "P2", subgroup="100")["value"]
         == 0.0
     )
+
+
+def test_an_attendance_without_a_specialty_is_its_own_group(published):
+    """Never the whole-practice ("all") row, which a scorecard would show as the practice's."""
+    _, d = published
+    row = _value(d, "outpatient_attendances_by_specialty", "2025-03", "P2", subgroup="unknown")
+    assert row["numerator"] == 1
+    values = pl.read_parquet(d / "indicator_values.parquet")
+    subgroups = set(
+        values.filter(pl.col("indicator_id") == "outpatient_attendances_by_specialty")["subgroup"]
+    )
+    assert subgroups == {"100", "unknown"}
 
 
 def test_levels_add_up(published):

@@ -35,6 +35,8 @@ ESP_BANDS = 19
 """European Standard Population 2013: 5-year bands 0-4 .. 85-89 and 90+."""
 
 DSR_SEXES = ("female", "male")
+UNKNOWN_SUBGROUP = "unknown"
+"""The subgroup of a broken-down event that does not say which (no specialty recorded)."""
 
 
 @dataclass(frozen=True)
@@ -384,7 +386,10 @@ def _rate_events(ctx: Context, indicator: Indicator) -> ibis.Table:
         amount = ibis.greatest(ev.stay_days - num.trim_days, 0).cast("float64")
     else:
         amount = ibis.literal(1.0)
-    subgroup = ev.specialty if num.by == "specialty" else ibis.null("string")
+    # An attendance without a specialty is its own group, never the whole-practice row.
+    subgroup = (
+        ev.specialty.fill_null(UNKNOWN_SUBGROUP) if num.by == "specialty" else ibis.null("string")
+    )
     ev = ev.mutate(amount=amount, subgroup=subgroup)
     keys = ["period", "practice_id", "imd_quintile", "subgroup"]
     if indicator.type == "dsr":
