@@ -12,6 +12,18 @@ from wraparound.apps.records.models import Organisation, Patient
 from wraparound.apps.registers.models import RegisterEntry
 
 BATCH = 5000
+CONTACT_COLUMNS = (
+    "id",
+    "patient_id",
+    "kind",
+    "start",
+    "end",
+    "status",
+    "org_id",
+    "specialty",
+    "mode",
+    "batch",
+)
 
 
 def followed_patients() -> dict[str, int]:
@@ -24,9 +36,7 @@ def followed_patients() -> dict[str, int]:
 def contact_rows(engine, pseudonyms) -> list[dict]:
     enc = engine.table("encounters")
     wanted = engine.memtable(pa.table({"pid": pa.array(sorted(pseudonyms), pa.string())}))
-    expr = enc.join(wanted, enc.patient_id == wanted.pid).select(
-        "id", "patient_id", "kind", "start", "end", "status", "org_id", "specialty", "mode", "batch"
-    )
+    expr = enc.join(wanted, enc.patient_id == wanted.pid).select(*CONTACT_COLUMNS)
     return engine.to_arrow(expr).to_pylist()
 
 

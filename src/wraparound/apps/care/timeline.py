@@ -2,20 +2,99 @@
 
 Patients on the register or a caseload have their encounters copied into the app on every
 refresh (``contacts.py``), so their timeline is one indexed query. Anyone else's timeline
-(a GP opening a patient who is on no register) is read from the warehouse through the engine
-interface with a filter on the patient's pseudonym; ``benchmarks/bench_app.py`` measures
-both paths.
+(a GP opening a patient who is on no register) comes from the **timeline index**: a copy of
+the warehouse's encounters sorted by patient, in small Parquet row groups, written by
+``wraparound app refresh`` (``write_index``). Parquet keeps each row group's smallest and
+largest patient, so reading one patient touches one row group or two, not the whole table:
+the request path never scans the population. Each index is named after the warehouse
+snapshot it was built from, so a stale one is never read; until a refresh has written one
+for the current snapshot, the timeline falls back to a filtered query through the engine.
+``benchmarks/bench_app.py`` measures the paths.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
+import os
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from django.conf import settings
 
-from wraparound.apps.care.contacts import contact_rows, to_contact
+from wraparound.apps.care.contacts import CONTACT_COLUMNS, contact_rows, to_contact
 from wraparound.apps.care.models import Contact
 from wraparound.apps.records.models import Organisation
 from wraparound.warehouse.engine import connect
 from wraparound.warehouse.store import Warehouse
+
+INDEX_DIR = "app_index"
+INDEX_ROW_GROUP = 8_192
+"""Rows per row group: a patient's few dozen encounters sit in one or two groups, and the
+groups' statistics stay small (about 130 groups per million encounters)."""
+
+
+def index_file(warehouse: Warehouse) -> Path:
+    return warehouse.root / INDEX_DIR / f"encounters-{warehouse.manifest.snapshot:06d}.parquet"
+
+
+def write_index(engine, warehouse: Warehouse) -> int:
+    """Write the timeline index for the warehouse's current snapshot (if not there yet) and
+    remove older ones. Written a first character of the pseudonym at a time, each part sorted,
+    so the file is sorted by patient without holding the whole table in memory."""
+    path = index_file(warehouse)
+    if path.exists():
+        return pq.ParquetFile(path).metadata.num_rows
+    path.parent.mkdir(exist_ok=True)
+    enc = engine.table("encounters").select(*CONTACT_COLUMNS)
+    first = enc.patient_id.substr(0, 1)
+    prefixes = sorted(engine.to_arrow(enc.select(p=first).distinct())["p"].to_pylist())
+    tmp = path.with_suffix(".tmp")
+    rows = 0
+    writer = None
+    try:
+        for prefix in prefixes:
+            part = engine.to_arrow(enc.filter(first == prefix).order_by(["patient_id", "start"]))
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, part.schema, compression="zstd")
+            writer.write_table(part, row_group_size=INDEX_ROW_GROUP)
+            rows += part.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:  # no encounters at all
+        return 0
+    os.replace(tmp, path)
+    for old in path.parent.glob("encounters-*.parquet"):
+        if old != path:
+            old.unlink()
+    return rows
+
+
+@functools.lru_cache(maxsize=4)
+def _row_groups(path: Path) -> tuple[pq.ParquetFile, list[str], list[str]]:
+    """The index file, opened once per process, with each row group's smallest and largest
+    patient (the file never changes: a new snapshot gets a new file)."""
+    file = pq.ParquetFile(path)
+    column = file.schema_arrow.get_field_index("patient_id")
+    lows, highs = [], []
+    for i in range(file.metadata.num_row_groups):
+        stats = file.metadata.row_group(i).column(column).statistics
+        lows.append(stats.min)
+        highs.append(stats.max)
+    return file, lows, highs
+
+
+def _from_index(path: Path, pseudonym: str) -> list[dict]:
+    file, lows, highs = _row_groups(path)
+    # Groups are in patient order: the patient's rows are in groups first..last.
+    first = bisect.bisect_left(highs, pseudonym)
+    last = bisect.bisect_right(lows, pseudonym)
+    if first >= last:
+        return []
+    table = file.read_row_groups(range(first, last))
+    return table.filter(pc.equal(table["patient_id"], pseudonym)).to_pylist()
 
 
 def timeline(patient) -> list[Contact]:
@@ -26,8 +105,12 @@ def timeline(patient) -> list[Contact]:
     if not warehouse.exists():
         return []
     names = dict(Organisation.objects.values_list("org_id", "name"))
-    with connect(warehouse) as engine:
-        rows = contact_rows(engine, [patient.pseudonym])
+    index = index_file(warehouse)
+    if index.exists():
+        rows = _from_index(index, patient.pseudonym)
+    else:
+        with connect(warehouse) as engine:
+            rows = contact_rows(engine, [patient.pseudonym])
     return sorted(
         (to_contact(r, patient.pk, names) for r in rows), key=lambda c: c.start, reverse=True
     )
