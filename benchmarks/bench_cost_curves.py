@@ -187,6 +187,17 @@ def ingest(rows: list[dict], workdir: Path, n: int, seed: int, budget_mib: float
     shutil.rmtree(target, ignore_errors=True)
 
 
+DEFAULT_DUCKDB_LIMIT = "12GB"
+
+
+def label(engine: str, args: argparse.Namespace) -> str:
+    """How a run is recorded: the engine, and for DuckDB under another memory limit than the
+    default, the limit too (``duckdb@3GB``), so a spilling run sits beside the others."""
+    if engine == "duckdb" and args.duckdb_memory_limit != DEFAULT_DUCKDB_LIMIT:
+        return f"duckdb@{args.duckdb_memory_limit}"
+    return engine
+
+
 def engine_env(engine: str, args: argparse.Namespace) -> dict:
     if engine == "spark":
         return {
@@ -202,7 +213,8 @@ def engine_env(engine: str, args: argparse.Namespace) -> dict:
 
 
 def stratify(rows: list[dict], warehouse: Path, n: int, engine: str, args) -> None:
-    if all(done(rows, s, engine, n) for s in STRATIFY_STAGES):
+    key = label(engine, args)
+    if all(done(rows, s, key, n) for s in STRATIFY_STAGES):
         return
     spill = args.workdir / "spill"
     m = run_sampled(
@@ -212,7 +224,7 @@ def stratify(rows: list[dict], warehouse: Path, n: int, engine: str, args) -> No
     )
     if not m["ok"]:
         for stage in STRATIFY_STAGES:
-            record(rows, _failed(stage, engine, n, m))
+            record(rows, _failed(stage, key, n, m))
         return
     report = json.loads(m["stdout"])
     windows = {name: (start, end) for name, start, end in report["phase_windows"]}
@@ -222,7 +234,7 @@ def stratify(rows: list[dict], warehouse: Path, n: int, engine: str, args) -> No
             rows,
             {
                 "stage": stage,
-                "engine": engine,
+                "engine": key,
                 "patients": n,
                 "status": "ok",
                 "seconds": round(sum(report["timings"][p] for p in phases), 2),
@@ -237,9 +249,10 @@ def stratify(rows: list[dict], warehouse: Path, n: int, engine: str, args) -> No
 
 
 def indicators(rows: list[dict], warehouse: Path, n: int, engine: str, args) -> None:
-    if done(rows, "indicators", engine, n):
+    key = label(engine, args)
+    if done(rows, "indicators", key, n):
         return
-    out = args.workdir / f"indicators-{n}-{engine}"
+    out = args.workdir / f"indicators-{n}-{key}"
     shutil.rmtree(out, ignore_errors=True)
     m = run_sampled(
         [str(BIN), "indicators", "--warehouse", str(warehouse), "--out", str(out)],
@@ -247,9 +260,9 @@ def indicators(rows: list[dict], warehouse: Path, n: int, engine: str, args) -> 
         spill_dir=args.workdir / "spill" if engine == "duckdb" else None,
     )
     if not m["ok"]:
-        record(rows, _failed("indicators", engine, n, m))
+        record(rows, _failed("indicators", key, n, m))
         return
-    row = _row("indicators", engine, n, m)
+    row = _row("indicators", key, n, m)
     run_id = json.loads((out / "latest.json").read_text())["run_id"]
     manifest = json.loads((out / run_id / "manifest.json").read_text())
     row["values"] = manifest["row_counts"]["indicator_values"]
@@ -326,7 +339,7 @@ def plot(rows: list[dict], budget_gib: float) -> Path:
     styles = {"duckdb": "-", "spark": "--", NO_ENGINE: ":"}
     colours = dict(zip(STAGES, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
     for stage in STAGES:
-        for engine in ("duckdb", "spark", NO_ENGINE):
+        for engine in _engines(rows):
             ok = sorted(
                 (
                     r
@@ -338,12 +351,11 @@ def plot(rows: list[dict], budget_gib: float) -> Path:
             if not ok:
                 continue
             x = [r["patients"] for r in ok]
-            label = stage if engine == NO_ENGINE else f"{stage} ({engine})"
             kw = {
                 "color": colours[stage],
-                "linestyle": styles[engine],
+                "linestyle": styles.get(engine, "-."),
                 "marker": "o",
-                "label": label,
+                "label": stage if engine == NO_ENGINE else f"{stage} ({engine})",
             }
             time_ax.plot(x, [r["seconds"] for r in ok], **kw)
             mem_ax.plot(x, [r["peak_rss_mib"] / 1024 for r in ok], **kw)
@@ -368,11 +380,17 @@ def plot(rows: list[dict], budget_gib: float) -> Path:
     return path
 
 
+def _engines(rows: list[dict]) -> list[str]:
+    """DuckDB, Spark, no engine, then any DuckDB run under another memory limit."""
+    order = ["duckdb", "spark", NO_ENGINE]
+    return order + sorted({r["engine"] for r in rows} - set(order))
+
+
 def summary(rows: list[dict]) -> str:
     sizes = sorted({r["patients"] for r in rows})
-    lines = ["stage        engine  " + "".join(f"{n:>22,}" for n in sizes)]
+    lines = ["stage        engine      " + "".join(f"{n:>22,}" for n in sizes)]
     for stage in STAGES:
-        for engine in ("duckdb", "spark", NO_ENGINE):
+        for engine in _engines(rows):
             cells = {r["patients"]: r for r in rows if (r["stage"], r["engine"]) == (stage, engine)}
             if not cells:
                 continue
@@ -385,7 +403,7 @@ def summary(rows: list[dict]) -> str:
                     text.append(r["status"])
                 else:
                     text.append(f"{r['seconds']:.1f} s {r['peak_rss_mib'] / 1024:.1f} GiB")
-            lines.append(f"{stage:<12} {engine:<7} " + "".join(f"{t:>22}" for t in text))
+            lines.append(f"{stage:<12} {engine:<11} " + "".join(f"{t:>22}" for t in text))
     for key, g in growth(rows).items():
         lines.append(
             f"growth {key:<20} time ~ N^{g['time_exponent']:.2f}, "
@@ -407,10 +425,15 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--workdir", type=Path, default=Path("var/bench/cost"))
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--duckdb-memory-limit", default="12GB")
+    parser.add_argument("--duckdb-memory-limit", default=DEFAULT_DUCKDB_LIMIT)
     parser.add_argument("--spark-driver-memory", default="12g")
     parser.add_argument("--memory-budget-gib", type=float, default=24.0)
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="measure again the given stages, engines and sizes even if already recorded",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     settings = {
@@ -421,6 +444,15 @@ def main() -> None:
         "seed": args.seed,
     }
     rows = load_rows()
+    if args.again:
+        keys = {label(e, args) for e in args.engines} | {NO_ENGINE}
+        rows = [
+            r
+            for r in rows
+            if not (
+                r["patients"] in args.patients and r["stage"] in args.stages and r["engine"] in keys
+            )
+        ]
     if not args.plot_only:
         for n in sorted(args.patients):
             started = time.perf_counter()
