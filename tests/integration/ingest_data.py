@@ -179,8 +179,9 @@ def appointment(
     mode="face_to_face",
     org="org-p1",
     role_id="role-1",
+    priority=None,
 ):
-    return {
+    r = {
         "resourceType": "Appointment",
         "id": rid,
         "extension": [
@@ -196,6 +197,9 @@ def appointment(
             {"actor": {"reference": f"PractitionerRole/{role_id}"}, "status": "accepted"},
         ],
     }
+    if priority is not None:
+        r["priority"] = priority
+    return r
 
 
 def encounter(
@@ -243,6 +247,7 @@ def locality() -> list[dict]:
             "2024-03-01T09:00:00Z",
             "2024-03-01T09:10:00Z",
             "2024-02-27T15:30:00Z",
+            priority=1,  # asked to be seen urgently
         ),
         encounter("enc-1", "pat-3", "EMER", "2025-02-20T22:00:00Z", "2025-02-21T02:00:00Z"),
         encounter(

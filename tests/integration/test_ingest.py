@@ -89,6 +89,8 @@ def test_mapped_values(ndjson_load):
     assert enc["appt-1"]["practitioner_role_id"] == "role-1"
     assert enc["appt-1"]["org_id"] == "P81001"
     assert enc["appt-1"]["booked_at"].isoformat() == "2024-02-27T15:30:00+00:00"
+    assert enc["appt-1"]["urgent_request"] is True  # Appointment.priority 1
+    assert enc["enc-1"]["urgent_request"] is None
     assert enc["enc-1"]["kind"] == "ae_attendance"
     assert enc["enc-2"]["kind"] == "emergency_admission"
     assert enc["enc-3"]["kind"] == "outpatient"  # AMB at a trust

@@ -68,16 +68,16 @@ def locality_csv(folder: Path) -> Path:
     )
     write_csv(folder / "encounters.csv", [
         "id", "nhs_number", "kind", "start", "end", "booked_at", "status", "mode", "org_id",
-        "practitioner_role_id", "specialty",
+        "practitioner_role_id", "specialty", "urgent_request",
     ], [
         ["appt-1", NHS[0], "gp_appointment", "2024-03-01T09:00:00Z", "2024-03-01T09:10:00Z",
-         "2024-02-27T15:30:00Z", "attended", "face_to_face", "P81001", "role-1", ""],
+         "2024-02-27T15:30:00Z", "attended", "face_to_face", "P81001", "role-1", "", "yes"],
         ["enc-1", NHS[2], "ae_attendance", "2025-02-20T22:00:00Z", "2025-02-21T02:00:00Z", "",
-         "attended", "", "RX101", "", ""],
+         "attended", "", "RX101", "", "", ""],
         ["enc-2", NHS[2], "emergency_admission", "2025-02-21T02:00:00Z", "2025-03-01T08:00:00Z",
-         "", "attended", "", "RX101", "", ""],
+         "", "attended", "", "RX101", "", "", ""],
         ["enc-3", NHS[1], "outpatient", "2024-07-01T10:00:00+01:00", "2024-07-01T10:30:00+01:00",
-         "", "attended", "", "RX101", "", "110"],
+         "", "attended", "", "RX101", "", "110", ""],
     ])  # fmt: skip
     write_csv(folder / "areas.csv", ["lsoa", "imd_decile"], [["E01000001", "3"]])
     return folder
@@ -102,6 +102,32 @@ def test_csv_extract_equals_the_fhir_load_of_the_same_data(tmp_path):
             "batch": 1,
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "urgent"),
+    [
+        (True, "true", True),
+        (True, "0", False),
+        (True, "No", False),
+        (True, "", None),  # not recorded
+        (False, None, None),  # an extract from before the column: still loads
+    ],
+)
+def test_csv_urgent_request_is_an_optional_boolean(tmp_path, header, value, urgent):
+    src = locality_csv(tmp_path / "csv")
+    columns = ["id", "patient_ref", "kind", "start", "end", "booked_at", "status", "mode",
+               "org_id", "practitioner_role_id", "specialty"]  # fmt: skip
+    row = ["appt-9", "pat-1", "gp_appointment", "2024-04-01T09:00:00Z", "", "", "attended", "",
+           "P81001", "", ""]  # fmt: skip
+    if header:
+        columns.append("urgent_request")
+        row.append(value)
+    write_csv(src / "encounters.csv", columns, [row])
+    result = ingest([src], tmp_path / "wh")
+    assert result.ok, result.report["errors"]
+    (appt,) = [e for e in contents(tmp_path / "wh")["encounters"] if e["id"] == "appt-9"]
+    assert appt["urgent_request"] is urgent
 
 
 def test_csv_patient_without_nhs_number_uses_local_id(tmp_path):

@@ -11,6 +11,7 @@ from ingest_data import (
     BAD_NHS,
     NHS,
     NOW,
+    appointment,
     condition,
     contents,
     encounter,
@@ -47,6 +48,17 @@ def _write(path, text):
 
 def _ndjson(*lines):
     return lambda d: write_lines(d / "bad.ndjson", list(lines))
+
+
+START, END, CREATED = "2024-03-01T09:00:00Z", "2024-03-01T09:10:00Z", "2024-02-27T15:30:00Z"
+
+
+def _csv_encounter(kind, org, urgent):
+    """encounters.csv with one row of ``kind`` at ``org`` whose urgent_request is ``urgent``."""
+    header = ["id", "patient_ref", "kind", "start", "end", "booked_at", "status", "mode"]
+    header += ["org_id", "practitioner_role_id", "specialty", "urgent_request"]
+    row = ["e1", "pat-1", kind, START, "", "", "attended", "", org, "", "", urgent]
+    return lambda d: write_csv(d / "encounters.csv", header, [row])
 
 
 def _cond(**fields):
@@ -277,6 +289,33 @@ CASES = [
         "line 2",
         "conditions",
         "c1",
+    ),
+    _bad(
+        "appointment_priority_outside_the_scale",
+        _ndjson({**appointment("a-bad", "pat-1", START, END, CREATED), "priority": 12}),
+        "invalid_value",
+        "line 1",
+        "Appointment",
+        "a-bad",
+        "Appointment.priority 12",
+    ),
+    _bad(
+        "csv_urgent_request_not_a_boolean",
+        _csv_encounter("gp_appointment", "P81001", "maybe"),
+        "invalid_value",
+        "line 2",
+        "encounters",
+        "e1",
+        "urgent_request is not true or false: 'maybe'",
+    ),
+    _bad(
+        "csv_urgent_request_on_a_hospital_encounter",
+        _csv_encounter("ae_attendance", "RX101", "true"),
+        "invalid_value",
+        "line 2",
+        "encounters",
+        "e1",
+        "recorded only for gp_appointment",
     ),
     _bad(
         "csv_unexpected_column",

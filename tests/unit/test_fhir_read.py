@@ -9,6 +9,7 @@ import pytest
 from wraparound.sources.fhir.extract import Context, coded, extract, reference_type
 from wraparound.sources.ingest_batch import Batch
 from wraparound.sources.ingest_resolve import parse_reference
+from wraparound.sources.ingest_rules import INDEX
 from wraparound.sources.ingest_values import (
     Clock,
     Reject,
@@ -190,3 +191,40 @@ def test_encounter_mode_and_did_not_attend():
     }, 0, c)  # fmt: skip
     row = c.batch.rows["encounters"][0]
     assert (row[6], row[7]) == ("dna", "telephone")
+
+
+def _appointment(**fields) -> dict:
+    return {
+        "resourceType": "Appointment", "id": "a", "status": "fulfilled",
+        "start": "2024-01-01T10:00:00Z", "participant": [{"actor": {"reference": "Patient/p"}}],
+        **fields,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("priority", "urgent"),
+    [(None, None), (0, None), (1, True), (4, True), (5, False), (9, False)],
+)
+def test_appointment_priority_is_the_urgent_request(priority, urgent):
+    """iCalendar scale (R4 Appointment.priority): 0 undefined, 1-4 high, 5-9 medium/low."""
+    c = ctx()
+    extract(_appointment(**({} if priority is None else {"priority": priority})), 0, c)
+    row = c.batch.rows["encounters"][0]
+    assert row[INDEX["encounters"]["urgent_request"]] is urgent
+
+
+@pytest.mark.parametrize("priority", [10, -1, 1.5, "1", True])
+def test_appointment_priority_outside_the_scale_is_rejected(priority):
+    with pytest.raises(Reject, match=r"Appointment\.priority") as err:
+        extract(_appointment(priority=priority), 0, ctx())
+    assert err.value.code == "invalid_value"
+
+
+def test_encounter_never_carries_an_urgent_request():
+    c = ctx()
+    extract({
+        "resourceType": "Encounter", "id": "e", "status": "finished", "class": {"code": "AMB"},
+        "subject": {"reference": "Patient/p"}, "period": {"start": "2024-01-01T10:00:00Z"},
+        "priority": {"coding": [{"code": "UR"}]},
+    }, 0, c)  # fmt: skip
+    assert c.batch.rows["encounters"][0][INDEX["encounters"]["urgent_request"]] is None

@@ -218,7 +218,9 @@ def test_gp_appointment(resources):
         {"url": m.APPOINTMENT_ORG_EXT, "valueReference": {"reference": "Organization/org-p1"}}
     ]
     assert appointment["meta"] == {"versionId": "1", "lastUpdated": "2025-01-02T03:04:05Z"}
-    bare = resources["Appointment"]["en-gp-min"]
+    assert appointment["priority"] == m.PRIORITY_URGENT == 1  # asked to be seen urgently
+    assert resources["Appointment"]["en-4"]["priority"] == m.PRIORITY_ROUTINE == 5
+    bare = resources["Appointment"]["en-gp-min"]  # urgent_request null: no priority
     assert bare["status"] == "noshow"
     assert bare["start"] == "2024-03-02T10:00:00.123456Z"  # microseconds survive
     assert set(bare) == {"resourceType", "id", "status", "start", "participant"}
@@ -346,6 +348,9 @@ def _with(chunk: PopulationChunk, name: str, rows: list[dict]) -> list[Populatio
                         "status": "no-show"}, "status 'no-show'"),
         ("encounters", {"id": "x", "patient_id": "pseud1", "kind": "outpatient", "start": T0,
                         "status": "attended", "booked_at": T0}, "booked_at is only mapped"),
+        ("encounters", {"id": "x", "patient_id": "pseud1", "kind": "outpatient", "start": T0,
+                        "status": "attended", "urgent_request": True},
+         "urgent_request is only mapped"),
         ("conditions", {"id": "x", "patient_id": "pseud9", "system": "snomed", "code": "1"},
          "patient_id 'pseud9'"),
         ("conditions", {"id": "x", "patient_id": "pseud1", "system": "opcs", "code": "1"},

@@ -118,7 +118,7 @@ def population(nhs_numbers: list[str] | None = None) -> list[PopulationChunk]:
             {"id": "en-gp", "patient_id": "pseud1", "kind": "gp_appointment", "start": T0,
              "end": _at(0.25), "booked_at": _at(-48), "status": "attended",
              "mode": "telephone", "org_id": "P1", "practitioner_role_id": "rl-1",
-             "updated_at": UPDATED, "version_id": 1},
+             "urgent_request": True, "updated_at": UPDATED, "version_id": 1},
             {"id": "en-gp-min", "patient_id": "pseud2", "kind": "gp_appointment",
              "start": datetime(2024, 3, 2, 10, 0, 0, 123456, tzinfo=UTC), "status": "dna"},
             {"id": "en-ae", "patient_id": "pseud1", "kind": "ae_attendance", "start": _at(24),
@@ -152,7 +152,8 @@ def population(nhs_numbers: list[str] | None = None) -> list[PopulationChunk]:
         ]),
         "encounters": table("encounters", [
             {"id": "en-4", "patient_id": "pseud4", "kind": "gp_appointment", "start": T0,
-             "end": _at(0.5), "status": "cancelled", "mode": "video", "org_id": "H1"},
+             "end": _at(0.5), "status": "cancelled", "mode": "video", "org_id": "H1",
+             "urgent_request": False},
         ]),
     }  # fmt: skip
     ids = [f"pt-{n}" for n in range(1, 6)]

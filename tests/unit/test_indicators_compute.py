@@ -7,10 +7,15 @@ December 2025, so 12-month indicators are reported from December 2024.
   then 70 (2024-11-05); A&E 2025-03-03; outpatient (specialty 100) 2025-03-02; in the
   high-needs stream with moderate frailty; app: named GP 2024-02-01, LTC review 2024-01-15.
 - p2: man born 1950-01-01, P1, least deprived; diabetes; HbA1c 55 (2024-06-01); emergency
-  admission 2025-03-05 to 2025-03-25 (20 days: 6 beyond the 14-day trim point).
+  admission 2025-03-05 to 2025-03-25 (20 days: 6 beyond the 14-day trim point). GP
+  appointments in May 2025, booked -> seen: asked to be seen urgently, 05-05 -> 05-05
+  attended, 05-06 -> 05-08 attended (two days), 05-12 -> 05-15 attended (three days),
+  05-19 -> 05-20 not attended, 05-21 -> 05-22 cancelled; routine 05-01 -> 05-02 attended;
+  not recorded 05-26 -> 05-26 attended. Seen within 48 hours: 2 of 4.
 - p3: like p1 but opted out of data sharing, with an A&E attendance: never counted.
-- p4: girl born 2022-05-01, P2; GP appointments in March 2025: attended same day, attended
-  three days after booking, and one not attended.
+- p4: girl born 2022-05-01, P2; GP appointments in March 2025: attended same day (asked to
+  be seen urgently), attended three days after booking (routine), and one not attended two
+  days after booking (urgent). Seen within 48 hours: 1 of 2.
 - p5: man born 1940-03-01, P2; atrial fibrillation; apixaban issued 2024-12-01; an
   outpatient attendance with no specialty recorded 2025-03-20.
 """
@@ -55,7 +60,15 @@ def _d(day: str) -> dt.date:
 
 
 def _encounter(
-    patient, kind, start, end=None, booked=None, status="attended", specialty=None, clinician=None
+    patient,
+    kind,
+    start,
+    end=None,
+    booked=None,
+    status="attended",
+    specialty=None,
+    clinician=None,
+    urgent=None,
 ):
     return {
         "patient_id": patient,
@@ -66,6 +79,7 @@ def _encounter(
         "status": status,
         "specialty": specialty,
         "practitioner_role_id": clinician,
+        "urgent_request": urgent,
     }
 
 
@@ -192,10 +206,20 @@ def build(root) -> Warehouse:
                     _encounter("p5", "outpatient", "2025-03-20"),
                     _encounter("p2", "emergency_admission", "2025-03-05", end="2025-03-25"),
                     _encounter(
-                        "p4", "gp_appointment", "2025-03-10", booked="2025-03-10", clinician="R1"
+                        "p4",
+                        "gp_appointment",
+                        "2025-03-10",
+                        booked="2025-03-10",
+                        clinician="R1",
+                        urgent=True,
                     ),
                     _encounter(
-                        "p4", "gp_appointment", "2025-03-12", booked="2025-03-09", clinician="R2"
+                        "p4",
+                        "gp_appointment",
+                        "2025-03-12",
+                        booked="2025-03-09",
+                        clinician="R2",
+                        urgent=False,
                     ),
                     _encounter(
                         "p4",
@@ -204,7 +228,20 @@ def build(root) -> Warehouse:
                         booked="2025-03-18",
                         status="dna",
                         clinician="R1",
+                        urgent=True,
                     ),
+                    *[
+                        _encounter("p2", "gp_appointment", seen, booked=booked, status=s, urgent=u)
+                        for booked, seen, s, u in [
+                            ("2025-05-05", "2025-05-05", "attended", True),
+                            ("2025-05-06", "2025-05-08", "attended", True),
+                            ("2025-05-12", "2025-05-15", "attended", True),
+                            ("2025-05-19", "2025-05-20", "dna", True),
+                            ("2025-05-21", "2025-05-22", "cancelled", True),
+                            ("2025-05-01", "2025-05-02", "attended", False),
+                            ("2025-05-26", "2025-05-26", "attended", None),
+                        ]
+                    ],
                 ],
             ),
         )
@@ -306,8 +343,29 @@ def test_access_indicators(published):
     assert (dna["numerator"], dna["denominator"]) == (1, 3)
     same_day = _value(d, "under5_same_day", "2025-03", "P2")
     assert (same_day["numerator"], same_day["denominator"]) == (1, 2)
-    assert _value(d, "seen_within_48_hours", "2025-03", "P2")["numerator"] == 1
     assert _value(d, "booking_lead_days_median", "2025-03", "P2")["value"] == 1.5
+
+
+def test_seen_within_48_hours_counts_urgent_requests_only(published):
+    """Of appointments the patient asked to be seen urgently for, attended or not, those
+    attended within two calendar days of booking (see the module docstring)."""
+    _, d = published
+    # p4: urgent same day (seen), urgent DNA (not seen); the routine one does not count.
+    march = _value(d, "seen_within_48_hours", "2025-03", "P2")
+    assert (march["numerator"], march["denominator"]) == (1, 2)
+    # p2: same day and two days count; three days and the DNA do not; the cancelled, routine
+    # and not-recorded appointments are not in the denominator.
+    may = _value(d, "seen_within_48_hours", "2025-05", "P1")
+    assert (may["numerator"], may["denominator"], may["value"]) == (2, 4, 50.0)
+    locality = _value(d, "seen_within_48_hours", "2025-05", "W", level="locality")
+    assert (locality["numerator"], locality["denominator"]) == (2, 4)
+    # No urgent requests at P2 in May: no value, rather than a value of nothing.
+    values = pl.read_parquet(d / "indicator_values.parquet")
+    assert values.filter(
+        (pl.col("indicator_id") == "seen_within_48_hours")
+        & (pl.col("period") == "2025-05")
+        & (pl.col("org_id") == "P2")
+    ).is_empty()
 
 
 def test_access_by_clinician_within_the_practice(published):

@@ -115,3 +115,24 @@ def test_load_reads_a_directory(tmp_path):
     (tmp_path / "x.toml").write_text(_edit("at_most = 58", 'at_most = "58"'))
     with pytest.raises(DefinitionError, match=r"data/indicators/x\.toml: .*must be a number"):
         definition.load(tmp_path)
+
+
+def test_urgent_request_events():
+    events = GOOD.replace('registers = ["diabetes"]', "{}").replace(
+        'where = [{ latest_observation = "hba1c", within_months = 12, at_most = 58 }]',
+        "where = [{ booking_lead_days_at_most = 2 }]",
+    )
+    good = events.replace(
+        "{}",
+        'events = { kind = "gp_appointment", status = ["attended", "dna"], urgent_request = true }',
+    )
+    assert parse(good, "x.toml").denominator.events.urgent_request is True
+    routine = good.replace("urgent_request = true", "urgent_request = false")
+    assert parse(routine, "x.toml").denominator.events.urgent_request is False
+    assert parse(good.replace(", urgent_request = true", ""), "x.toml").denominator.events == (
+        definition.Events("gp_appointment", ("attended", "dna"), None)
+    )
+    with pytest.raises(DefinitionError, match="urgent_request must be true or false"):
+        parse(good.replace("urgent_request = true", 'urgent_request = "yes"'), "x.toml")
+    with pytest.raises(DefinitionError, match="recorded only for kind = 'gp_appointment'"):
+        parse(good.replace('"gp_appointment"', '"outpatient"'), "x.toml")

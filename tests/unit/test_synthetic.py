@@ -170,3 +170,43 @@ def test_fhir_output_carries_identity_the_warehouse_does_not(tmp_path):
         "given_name",
         "family_name",
     ]
+
+
+def test_urgent_requests_are_drawn_apart_from_everything_else(monkeypatch):
+    """The flag draws from its own stream (``Chunk.extra_rng``): generating without it gives
+    every other column of every table, byte for byte, as with it (the flag was added after
+    the generator's release, and tests and benchmarks rely on seeds giving the same data)."""
+    from wraparound.sources.synthetic import events
+
+    def with_and_without():
+        return next(generate(400, seed=5))
+
+    full = with_and_without()
+    monkeypatch.setattr(
+        events, "_urgent_requests", lambda chunk, idx, *_: np.zeros(idx.size, dtype=bool)
+    )
+    bare = with_and_without()
+    for name, table in full.tables.items():
+        other = [c for c in table.column_names if c != "urgent_request"]
+        assert table.select(other).equals(bare.tables[name].select(other)), name
+    assert full.oracle.equals(bare.oracle)
+    assert not full.tables["encounters"].equals(bare.tables["encounters"])
+
+
+def test_urgent_requests_share_and_timing(small_warehouse):
+    enc = Warehouse(small_warehouse).read("encounters").to_pandas()
+    pats = Warehouse(small_warehouse).read("patients").to_pandas().set_index("patient_id")
+    assert enc[enc.kind != "gp_appointment"].urgent_request.isna().all()
+    gp = enc[enc.kind == "gp_appointment"].copy()
+    assert gp.urgent_request.notna().all()
+    assert 0.25 <= gp.urgent_request.mean() <= 1 / 3
+    # Lead time as the indicator counts it: calendar days from booking to appointment (UTC).
+    gp["lead"] = (gp.start.dt.normalize() - gp.booked_at.dt.normalize()).dt.days
+    urgent = gp[gp.urgent_request.astype(bool)]
+    routine = gp[~gp.urgent_request.astype(bool)]
+    assert (urgent.lead <= 1).mean() > 0.7  # mostly the same or the next day
+    assert 0.05 <= (urgent.lead > 2).mean() <= 0.2  # a minority breach 48 hours
+    assert (routine.lead <= 2).mean() < 0.5
+    birth = pats.birth_date.reindex(gp.patient_id).astype("datetime64[ns]").to_numpy()
+    age = (gp.start.dt.tz_convert(None) - birth).dt.days / 365.25
+    assert gp[age < 5].urgent_request.mean() > gp[age >= 5].urgent_request.mean() + 0.1

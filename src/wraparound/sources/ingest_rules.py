@@ -111,6 +111,10 @@ _PLAN = {
 }
 
 
+_KIND = INDEX["encounters"]["kind"]
+_URGENT = INDEX["encounters"]["urgent_request"]
+
+
 def check_row(table: str, row: tuple, clock: Clock) -> None:
     """Raise :class:`Reject` if ``row`` breaks a rule of ``table`` that needs no other rows."""
     required, enums, not_future, ordered = _PLAN[table]
@@ -136,3 +140,9 @@ def check_row(table: str, row: tuple, clock: Clock) -> None:
         status = row[INDEX["encounters"]["status"]]
         if status not in NOT_YET:
             clock.not_future_instant(row[INDEX["encounters"]["start"]], "start")
+        kind = row[_KIND]
+        if row[_URGENT] is not None and kind != "gp_appointment":
+            raise Reject(
+                INVALID_VALUE,
+                f"encounters.urgent_request is recorded only for gp_appointment, not {kind!r}",
+            )

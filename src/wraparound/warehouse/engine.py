@@ -15,8 +15,9 @@ from typing import Protocol
 
 import ibis
 import pyarrow as pa
+from ibis.expr.datatypes import DataType
 
-from wraparound.warehouse.schema import TABLES
+from wraparound.warehouse.schema import ADDED, TABLES
 from wraparound.warehouse.store import Warehouse
 
 DEFAULT_ENGINE = "duckdb"
@@ -59,8 +60,8 @@ class IbisEngine:
             path = self._source(name)
             # Views are named per engine: engines sharing a backend must not see each
             # other's warehouses.
-            self._tables[name] = self.backend.read_parquet(
-                path, table_name=f"{self._prefix}_{name}"
+            self._tables[name] = _upgrade(
+                name, self.backend.read_parquet(path, table_name=f"{self._prefix}_{name}")
             )
         return self._tables[name]
 
@@ -92,6 +93,19 @@ class IbisEngine:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _upgrade(name: str, table: ibis.Table) -> ibis.Table:
+    """A snapshot written before a column was added (``schema.ADDED``) reads with that column
+    null, in schema order, so analytics and merges see one shape whatever wrote the file."""
+    missing = [c for c in ADDED.get(name, ()) if c not in table.columns]
+    if not missing:
+        return table
+    schema = TABLES[name]
+    table = table.mutate(
+        **{c: ibis.null(DataType.from_pyarrow(schema.field(c).type)) for c in missing}
+    )
+    return table.select(schema.names)
 
 
 _MEMTABLE_IDS = itertools.count(1)

@@ -114,7 +114,17 @@ _DECLARED: dict[str, pa.Schema] = {
         pa.field("org_id", pa.string()),  # ODS code of the provider
         pa.field("practitioner_role_id", pa.string()),
         pa.field("specialty", pa.string()),  # outpatient treatment function
+        # The patient asked to be seen urgently (within 48 hours): GP and hub appointments
+        # only; null = not recorded (always null for other kinds).
+        pa.field("urgent_request", pa.bool_()),
     ),
+}
+
+# Columns added to a table after its first release, which snapshots written before them lack.
+# Readers fill them with nulls (``upgrade``), so an older warehouse loads and merges as it is;
+# only a nullable column may ever be added here.
+ADDED: dict[str, tuple[str, ...]] = {
+    "encounters": ("urgent_request",),
 }
 
 # Columns that must never be null, checked by ``conform``. The stored Parquet schemas mark
@@ -153,6 +163,18 @@ SYSTEM_BY_URI = {uri: short for short, uri in CODE_SYSTEMS.items()}
 def empty(name: str) -> pa.Table:
     """An empty table with the named schema."""
     return TABLES[name].empty_table()
+
+
+def upgrade(name: str, table: pa.Table) -> pa.Table:
+    """``table`` as read from a snapshot, with the columns added since it was written (``ADDED``)
+    filled with nulls. Other missing columns are left for ``conform`` to report."""
+    for column in ADDED.get(name, ()):
+        if column not in table.column_names:
+            table = table.append_column(
+                TABLES[name].field(column),
+                pa.nulls(table.num_rows, TABLES[name].field(column).type),
+            )
+    return table
 
 
 def conform(name: str, table: pa.Table) -> pa.Table:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from wraparound.warehouse.schema import SCHEMA_VERSION, TABLES, conform
+from wraparound.warehouse.schema import ADDED, SCHEMA_VERSION, TABLES, conform, upgrade
 
 MANIFEST = "manifest.json"
 KEEP_SNAPSHOTS = 2
@@ -87,8 +87,18 @@ class Warehouse:
         return self.snapshot_dir() / f"{name}.parquet"
 
     def read(self, name: str, columns: list[str] | None = None) -> pa.Table:
-        """Read a whole table into Arrow. For loaders and tests; analytics use the engine."""
-        return pq.read_table(self.table_path(name), columns=columns)
+        """Read a whole table into Arrow. For loaders and tests; analytics use the engine.
+
+        A snapshot written before a column was added (``schema.ADDED``) reads with it null."""
+        path = self.table_path(name)
+        present = set(pq.read_schema(path).names)
+        if all(c in present for c in ADDED.get(name, ())):
+            return pq.read_table(path, columns=columns)
+        want = list(columns) if columns is not None else TABLES[name].names
+        table = pq.read_table(
+            path, columns=[c for c in want if c in present or c not in ADDED[name]]
+        )
+        return upgrade(name, table).select(want)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

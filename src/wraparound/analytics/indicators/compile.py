@@ -279,7 +279,8 @@ def _latest(rows, condition: Condition, periods) -> ibis.Table:
 def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
     """Encounters of one kind in the reported months, with the practice the patient was
     registered with on the day, the patient's age then and at the start of the month,
-    deprivation quintile, sex, clinician, booking lead time and length of stay."""
+    deprivation quintile, sex, clinician, booking lead time, whether the patient asked to be
+    seen urgently, and length of stay."""
     enc = ctx.engine.table("encounters")
     enc = enc.filter(enc.kind == kind)
     enc = enc.mutate(day=enc.start.date())
@@ -292,19 +293,20 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
         & (reg.start_date <= enc.day)
         & (reg.end_date.isnull() | (reg.end_date > enc.day)),
     )
-    spells = spells.group_by(
-        [
-            "id",
-            "patient_id",
-            "period",
-            "day",
-            "end",
-            "booked_at",
-            "status",
-            "practitioner_role_id",
-            "specialty",
-        ]
-    ).agg(practice_id=_.practice_id.max())
+    keys = [
+        "id",
+        "patient_id",
+        "period",
+        "day",
+        "end",
+        "booked_at",
+        "status",
+        "practitioner_role_id",
+        "specialty",
+    ]
+    if kind == "gp_appointment":
+        keys.append("urgent_request")
+    spells = spells.group_by(keys).agg(practice_id=_.practice_id.max())
     people = _people(ctx.engine)
     joined = spells.join(people, "patient_id")
     stop = joined.end.date().fill_null(ibis.literal(ctx.data_end))
@@ -316,6 +318,7 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
         columns.update(
             clinician=joined.practitioner_role_id,
             lead_days=joined.day.delta(joined.booked_at.date(), unit="day").cast("int32"),
+            urgent_request=joined.urgent_request,
         )
     else:
         columns.update(
@@ -328,7 +331,10 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
 
 def _events(ctx: Context, spec: Events) -> ibis.Table:
     ev = ctx.events(spec.kind)
-    return ev.filter(ev.status.isin(list(spec.status)))
+    ev = ev.filter(ev.status.isin(list(spec.status)))
+    if spec.urgent_request is not None:  # not recorded (null) is neither
+        ev = ev.filter(ev.urgent_request == spec.urgent_request)
+    return ev
 
 
 def _event_cells(ctx: Context, indicator: Indicator) -> ibis.Table:

@@ -126,6 +126,9 @@ class Condition:
 class Events:
     kind: str
     status: tuple[str, ...]
+    # Only GP appointments the patient asked to be seen urgently for (true), or did not
+    # (false); None: all, recorded or not. GP appointments only.
+    urgent_request: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -297,12 +300,20 @@ def parse(text: str, path: str) -> Indicator:
 
 
 def _events(check: _Checker, raw, where: str) -> Events:
-    check.keys(raw, {"kind", "status"}, where)
+    check.keys(raw, {"kind", "status", "urgent_request"}, where)
     if "kind" not in raw or "status" not in raw:
         check.fail(f"{where} needs kind and status")
+    kind = check.choice(raw["kind"], ENCOUNTER_KINDS, f"{where}.kind")
+    urgent = raw.get("urgent_request")
+    if urgent is not None:
+        if not isinstance(urgent, bool):
+            check.fail(f"{where}.urgent_request must be true or false")
+        if kind != "gp_appointment":
+            check.fail(f"{where}.urgent_request is recorded only for kind = 'gp_appointment'")
     return Events(
-        kind=check.choice(raw["kind"], ENCOUNTER_KINDS, f"{where}.kind"),
+        kind=kind,
         status=check.choices(raw["status"], ENCOUNTER_STATUSES, f"{where}.status"),
+        urgent_request=urgent,
     )
 
 

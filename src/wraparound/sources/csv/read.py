@@ -30,7 +30,7 @@ from wraparound.sources.ingest_values import (
     parse_date,
     parse_instant,
 )
-from wraparound.warehouse.schema import TABLES
+from wraparound.warehouse.schema import ADDED, TABLES
 
 Progress = Callable[[int], None]
 
@@ -49,9 +49,11 @@ _FALSE = frozenset({"false", "0", "no", "n", ""})
 
 
 def header_spec(table: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(required, optional) header columns of ``<table>.csv``."""
-    columns = [c for c in COLUMNS[table] if c not in BOOKKEEPING]
-    optional = set(BOOKKEEPING)
+    """(required, optional) header columns of ``<table>.csv``. Columns added to the schema
+    after its first release (``schema.ADDED``) are optional, so existing extracts stay valid."""
+    added = ADDED.get(table, ())
+    columns = [c for c in COLUMNS[table] if c not in BOOKKEEPING and c not in added]
+    optional = set(BOOKKEEPING) | set(added)
     if table == "areas":
         return frozenset({"lsoa", "imd_decile"}), frozenset()
     if table == "patients":

@@ -347,7 +347,11 @@ def encounter(res, rid, updated, version, loc, ctx):
         ext = _extension(res, m.DID_NOT_ATTEND_EXT)
         if ext and ext.get("valueBoolean") is True:
             outcome = "dna"
-    row = [rid, who, kind, start, end, None, outcome, mode, org, role, specialty, updated, version]
+    # urgent_request: not mapped from Encounter (only Appointment.priority carries it).
+    row = [
+        rid, who, kind, start, end, None, outcome, mode, org, role, specialty, None, updated,
+        version,
+    ]  # fmt: skip
     if ambulatory:
         batch.ambulatory.append(row)
     batch.add("encounters", row, loc)
@@ -395,10 +399,31 @@ def appointment(res, rid, updated, version, loc, ctx):
         org,
         role,
         _first_code(res.get("serviceType")),
+        _urgent(res.get("priority")),
         updated,
         version,
     ]
     batch.add("encounters", row, loc)
+
+
+def _urgent(priority: object) -> bool | None:
+    """``urgent_request`` from Appointment.priority on the iCalendar scale (mapping.py): 1-4
+    urgent, 5-9 routine, 0 (undefined) or absent not recorded."""
+    if priority is None:
+        return None
+    if (
+        not isinstance(priority, int)
+        or isinstance(priority, bool)
+        or not 0 <= priority <= m.PRIORITY_MAX
+    ):
+        raise Reject(
+            INVALID_VALUE,
+            f"Appointment.priority {priority!r} is not a whole number from 0 to "
+            f"{m.PRIORITY_MAX} (0 undefined, 1-4 urgent, 5-9 routine)",
+        )
+    if priority == 0:
+        return None
+    return priority < m.PRIORITY_ROUTINE
 
 
 # --- clinical events ----------------------------------------------------------------------

@@ -24,6 +24,14 @@ SPECIALTY_SYSTEM = f"{_W}/CodeSystem/treatment-function"
 # Server base of the ``fullUrl`` of entries in the transaction Bundles that synth writes.
 FULL_URL_BASE = f"{_W}/synthetic"
 
+# Appointment.priority (unsignedInt) carries ``urgent_request``, on the iCalendar scale the R4
+# element cites (RFC 5545 PRIORITY: 0 undefined, 1-4 high, 5 medium, 6-9 low). The writer
+# sends 1 (urgent: asked to be seen within 48 hours) or 5 (routine) and omits it when not
+# recorded; the reader takes 1-4 as urgent, 5-9 as routine, 0 or absent as not recorded.
+PRIORITY_URGENT = 1
+PRIORITY_ROUTINE = 5
+PRIORITY_MAX = 9
+
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ACT_PRIORITY = "http://terminology.hl7.org/CodeSystem/v3-ActPriority"
 

@@ -188,17 +188,21 @@ def _minutes(table: pa.Table) -> list[int | None]:
 
 def appointments(table: pa.Table, refs: References) -> Built:
     """Appointment: start/end instants, minutesDuration, created (= booked_at), status,
-    appointmentType (= mode), the patient and PractitionerRole as participants, and the
-    organisation as an extension (Appointment has no element for it in R4)."""
+    appointmentType (= mode), priority (= urgent_request: 1 urgent, 5 routine), the patient
+    and PractitionerRole as participants, and the organisation as an extension (Appointment
+    has no element for it in R4)."""
     out = []
     patients, subjects = refs.subjects(column(table, "patient_id"))
     rows = zip(
         column(table, "id"), metas(table), subjects, instants(table, "start"),
         instants(table, "end"), _minutes(table), instants(table, "booked_at"),
         column(table, "status"), column(table, "mode"), column(table, "org_id"),
-        column(table, "practitioner_role_id"), column(table, "specialty"), strict=True,
+        column(table, "practitioner_role_id"), column(table, "specialty"),
+        column(table, "urgent_request"), strict=True,
     )  # fmt: skip
-    for id_, meta, subject, start, end, minutes, booked, status, mode, org, role, specialty in rows:
+    for (
+        id_, meta, subject, start, end, minutes, booked, status, mode, org, role, specialty, urgent,
+    ) in rows:  # fmt: skip
         r: dict = {"resourceType": "Appointment", "id": id_}
         if meta:
             r["meta"] = meta
@@ -211,6 +215,8 @@ def appointments(table: pa.Table, refs: References) -> Built:
             r["serviceType"] = [_concept(m.SPECIALTY_SYSTEM, specialty)]
         if mode is not None:
             r["appointmentType"] = _concept(m.APPOINTMENT_MODE_SYSTEM, mode)
+        if urgent is not None:
+            r["priority"] = m.PRIORITY_URGENT if urgent else m.PRIORITY_ROUTINE
         r["start"] = start
         if end is not None:
             r["end"] = end
@@ -246,8 +252,9 @@ def hospital(table: pa.Table, refs: References) -> Built:
     ``cancelled`` with the did-not-attend extension), serviceProvider, the PractitionerRole as
     participant, and serviceType (= specialty).
 
-    Encounter has no element for ``booked_at``, so a row with one is refused rather than
-    silently losing it: only GP appointments (Appointment ``created``) carry it.
+    Encounter has no element for ``booked_at`` or ``urgent_request``, so a row with either is
+    refused rather than silently losing it: only GP appointments (Appointment ``created`` and
+    ``priority``) carry them.
     """
     out = []
     patients, subjects = refs.subjects(column(table, "patient_id"))
@@ -259,6 +266,10 @@ def hospital(table: pa.Table, refs: References) -> Built:
     )  # fmt: skip
     if table.column("booked_at").null_count != table.num_rows:
         raise ValueError("encounters: booked_at is only mapped for gp_appointment (Appointment)")
+    if table.column("urgent_request").null_count != table.num_rows:
+        raise ValueError(
+            "encounters: urgent_request is only mapped for gp_appointment (Appointment)"
+        )
     for id_, meta, subject, kind, start, end, status, mode, org, role, specialty in rows:
         r: dict = {"resourceType": "Encounter", "id": id_}
         if meta:

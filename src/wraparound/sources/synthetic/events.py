@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from wraparound import clinical
 from wraparound.sources.synthetic.clock import US_PER_DAY, US_PER_MINUTE, local_to_utc_us, weekday
 from wraparound.sources.synthetic.organisations import ACUTE_TRUST, COMMUNITY_TRUST, Locality
-from wraparound.sources.synthetic.params import parameters, step_by_age
+from wraparound.sources.synthetic.params import parameters, sigmoid, step_by_age
 from wraparound.sources.synthetic.people import (
     CAREHOME_LIST,
     NO_DAY,
@@ -53,6 +53,9 @@ class Chunk:
     death: np.ndarray | None = None
     transfer_day: np.ndarray | None = None  # NO_DAY when no transfer
     practice2: np.ndarray | None = None
+    # A stream of its own for draws added after the generator was released (the urgent-request
+    # flag), so that adding them left every earlier column of every seed as it was.
+    extra_rng: np.random.Generator | None = None
 
     def ids(self, kind: str, n: int) -> pa.Array:
         return pc.binary_join_element_wise(
@@ -462,11 +465,16 @@ def encounters(chunk: Chunk, calibration: Calibration) -> pa.Table:
             "org_id": pa.array(cols["org"]),
             "practitioner_role_id": pa.array(cols["role_id"]),
             "specialty": pa.array(cols["specialty"]),
+            "urgent_request": pa.array(cols["urgent"] == 1, mask=cols["urgent"] < 0),
         }
     )
 
 
-def _part(idx, kind, start, end, booked, status, mode, org, role_id, specialty) -> dict:
+def _part(
+    idx, kind, start, end, booked, status, mode, org, role_id, specialty, urgent=None
+) -> dict:
+    """One kind of encounter's columns; ``urgent`` is a bool array (GP appointments) or None
+    (not recorded)."""
     n = idx.size
 
     def full(v):
@@ -483,6 +491,7 @@ def _part(idx, kind, start, end, booked, status, mode, org, role_id, specialty) 
         "org": full(org),
         "role_id": full(role_id),
         "specialty": full(specialty),
+        "urgent": np.full(n, -1, np.int8) if urgent is None else urgent.astype(np.int8),
     }
 
 
@@ -523,18 +532,58 @@ def _gp_appointments(chunk: Chunk) -> dict:
         rng.uniform(0.5, 5, m) * US_PER_HOUR,
         (1 + rng.exponential(g["lead_days_mean"], m)) * US_PER_DAY,
     )
+    booked = (start - lead).astype(np.int64)
     return _part(
         idx,
         "gp_appointment",
         start,
         start + minutes * US_PER_MINUTE,
-        (start - lead).astype(np.int64),
+        booked,
         np.array(statuses)[status_i],
         np.array(modes)[mode_i],
         org,
         role_id,
         None,
+        _urgent_requests(chunk, idx, day, start, booked),
     )
+
+
+def _urgent_requests(
+    chunk: Chunk, idx: np.ndarray, day: np.ndarray, start: np.ndarray, booked: np.ndarray
+) -> np.ndarray:
+    """Whether the patient asked to be seen urgently, for each GP appointment.
+
+    The prior share rises for under-5s and with frailty (eFI in the year of the appointment).
+    Booking lead times were drawn before this flag existed and must not change, so the flag is
+    drawn given the lead time, by Bayes' rule: with ``w`` the share of all appointments seen
+    within two calendar days of booking (as the indicator counts them) and ``s`` the share of
+    urgent requests that are, an appointment with prior ``π`` is urgent with probability
+    ``π·s/w`` when seen within two days and ``π·(1 − s)/(1 − w)`` otherwise. That keeps the
+    share ``π`` and puts ``s`` of urgent requests within 48 hours (where ``π·s > w`` the first
+    is capped at 1 and the rest moves to later appointments, keeping ``π``). Draws come from
+    ``chunk.extra_rng`` only.
+    """
+    u = parameters()["gp"]["urgent"]
+    m = idx.size
+    if m == 0:
+        return np.zeros(0, dtype=bool)
+    years = chunk.years[1:-1]
+    year_i = np.searchsorted(np.array([y.day for y in years]), day, side="right") - 1
+    efi = np.stack([y.efi for y in years])[np.clip(year_i, 0, len(years) - 1), idx]
+    under5 = (day - chunk.people.birth[idx]) < 5 * 365.25
+    prior = sigmoid(
+        np.log(u["share"] / (1 - u["share"]))
+        + np.where(under5, np.log(u["under5_odds_ratio"]), 0.0)
+        + u["efi_log_odds"] * efi
+    )
+    within = (start // US_PER_DAY - booked // US_PER_DAY) <= 2
+    w = within.mean()
+    if 0 < w < 1:
+        p_within = np.minimum(1.0, prior * u["within_48_hours"] / w)
+        p = np.where(within, p_within, (prior - p_within * w) / (1 - w))
+    else:
+        p = prior
+    return chunk.extra_rng.uniform(0, 1, m) < p
 
 
 def chunk_staff(chunk: Chunk, roles: list[str]) -> _Staff:

@@ -34,6 +34,10 @@ from wraparound.sources.synthetic.population import PopulationChunk
 from wraparound.warehouse.pseudonym import Pseudonymiser
 from wraparound.warehouse.schema import TS
 
+EXTRA_STREAM = 300
+"""Seed offset of each chunk's stream for draws added later (``Chunk.extra_rng``); chunks draw
+from ``[seed, 100, ci]``, names from ``[seed, 200, ci]``."""
+
 
 def frame_for(years: int, end_date: dt.date | None = None) -> Frame:
     end = end_date or dt.date.fromisoformat(parameters()["end_date"])
@@ -139,6 +143,7 @@ def _people_chunk(
         practice=practice,
         pseudonyms=pseudonyms,
         rng=rng,
+        extra_rng=np.random.default_rng([seed, EXTRA_STREAM, ci]),
     )
     given, family = draw_names(female, np.random.default_rng([seed, 200, ci]))
     identities = {
