@@ -16,7 +16,7 @@ from wraparound.apps.records.models import Patient
 from wraparound.warehouse.engine import connect
 from wraparound.warehouse.store import Warehouse
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 
 
 def _unfollowed_patients(limit: int = 25):
