@@ -121,6 +121,9 @@ def run_sampled(args: list[str], env: dict | None = None, spill_dir: Path | None
 
 
 def peak_between(samples: list[tuple[float, float]], start: float, end: float) -> float:
-    """The largest sample taken in [start, end] (epoch seconds), in MiB."""
+    """The largest sample taken in [start, end] (epoch seconds), in MiB; for a phase shorter
+    than the sampling interval, the sample nearest to it."""
     inside = [m for t, m in samples if start <= t <= end]
+    if not inside and samples:
+        inside = [min(samples, key=lambda s: min(abs(s[0] - start), abs(s[0] - end)))[1]]
     return round(max(inside, default=0.0), 1)
