@@ -96,23 +96,27 @@ def _failure(m: dict) -> str:
     return f"exit {m['returncode']}: {lines[-1] if lines else 'no message'}"
 
 
+def _synth(n: int, seed: int, out: Path, *extra: str) -> list[str]:
+    """The ``wraparound synth`` command line for n patients into ``out``."""
+    return [
+        str(BIN),
+        "synth",
+        "--patients",
+        str(n),
+        "--seed",
+        str(seed),
+        *extra,
+        "--out",
+        str(out),
+        "--overwrite",
+    ]
+
+
 def synthesis(rows: list[dict], workdir: Path, n: int, seed: int) -> Path:
     warehouse = workdir / f"synth-{n}"
     if done(rows, "synthesis", NO_ENGINE, n) and (warehouse / "manifest.json").exists():
         return warehouse
-    m = run_sampled(
-        [
-            str(BIN),
-            "synth",
-            "--patients",
-            str(n),
-            "--seed",
-            str(seed),
-            "--out",
-            str(warehouse),
-            "--overwrite",
-        ]
-    )
+    m = run_sampled(_synth(n, seed, warehouse))
     if not m["ok"]:
         raise SystemExit(f"synthesis of {n:,} failed: {_failure(m)}")
     record(rows, _row("synthesis", NO_ENGINE, n, m))
@@ -146,21 +150,7 @@ def ingest(rows: list[dict], workdir: Path, n: int, seed: int, budget_mib: float
             )
             return
     fhir, target = workdir / f"fhir-{n}", workdir / f"ingested-{n}"
-    export = run_sampled(
-        [
-            str(BIN),
-            "synth",
-            "--patients",
-            str(n),
-            "--seed",
-            str(seed),
-            "--format",
-            "fhir",
-            "--out",
-            str(fhir),
-            "--overwrite",
-        ]
-    )
+    export = run_sampled(_synth(n, seed, fhir, "--format", "fhir"))
     if not export["ok"]:
         raise SystemExit(f"FHIR export of {n:,} failed: {_failure(export)}")
     shutil.rmtree(target, ignore_errors=True)

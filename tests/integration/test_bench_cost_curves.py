@@ -39,7 +39,7 @@ def _run(module, monkeypatch, *argv):
 def test_every_stage_is_measured_and_plotted(bench, tmp_path, monkeypatch, capsys):
     module, results = bench
     workdir = tmp_path / "work"
-    stages = ["synthesis", "features", "training", "scoring", "indicators"]
+    stages = ["synthesis", "ingest", "features", "training", "scoring", "indicators"]
     _run(
         module,
         monkeypatch,
@@ -54,7 +54,10 @@ def test_every_stage_is_measured_and_plotted(bench, tmp_path, monkeypatch, capsy
     )
     payload = json.loads((results / "cost_curves.json").read_text())
     rows = {(r["stage"], r["engine"]): r for r in payload["rows"]}
-    assert set(rows) == {("synthesis", "none")} | {(s, "duckdb") for s in stages[1:]}
+    assert set(rows) == {("synthesis", "none"), ("ingest", "none")} | {
+        (s, "duckdb") for s in stages[2:]
+    }
+    assert rows[("ingest", "none")]["resources"] > 3000
     for row in rows.values():
         assert row["status"] == "ok" and row["patients"] == 3000
         assert row["seconds"] > 0 and row["peak_rss_mib"] > 50
