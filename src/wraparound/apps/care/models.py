@@ -76,6 +76,7 @@ CONTACT_KINDS = [
     ("elective_admission", "Elective admission"),
     ("outpatient", "Outpatient"),
     ("community", "Community nursing"),
+    ("social_care", "Social care"),
 ]
 
 
