@@ -143,6 +143,7 @@ ENCOUNTER_KINDS = (
     "elective_admission",
     "outpatient",
     "community",
+    "social_care",  # a contact with adult social care (a social worker's visit or assessment)
 )
 
 ORGANISATION_KINDS = ("locality", "neighbourhood", "practice", "hub", "trust", "community")
