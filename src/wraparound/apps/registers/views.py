@@ -39,9 +39,14 @@ FILTERS = (
 
 
 def scoped_entries(user, run):
+    """The entries this user may see. A pseudonymised (commissioner's) list is a secondary
+    use, so patients who opted out of sharing (the national data opt-out) are left out;
+    direct-care lists keep them, because the opt-out does not apply to their own care."""
     entries = RegisterEntry.objects.filter(run=run)
     role = user.role_info
-    if role.register_pool or role.pseudonymised:
+    if role.pseudonymised:
+        return entries.filter(practice__in=user.practices(), patient__opted_out=False)
+    if role.register_pool:
         return entries.filter(practice__in=user.practices())
     caseload = CareTeamMember.objects.filter(user=user, active=True).values("patient_id")
     return entries.filter(patient_id__in=caseload)
