@@ -7,6 +7,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from wraparound.apps.records.models import Organisation, Patient
 
@@ -61,6 +62,13 @@ class CareTeamMember(models.Model):
     team_role = models.CharField(max_length=20, choices=TEAM_ROLES)
     active = models.BooleanField(default=True)
     since = models.DateTimeField(auto_now_add=True)
+    # The source of the relationship: who added them, on what basis (their own relationship
+    # with the patient, or "demo"/"system"), and when it ended.
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    added_basis = models.CharField(max_length=20, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -139,6 +147,7 @@ class MdtMeeting(models.Model):
     chair = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="mdt_meetings")
     attended = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="+", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-date"]
@@ -162,6 +171,10 @@ class AgendaItem(models.Model):
     raised_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The basis ``raised_by`` had with the patient when the item was added (never
+    # break_glass: the gate refuses that), and when: the source of the MDT relationship.
+    raised_basis = models.CharField(max_length=20, blank=True)
+    added_at = models.DateTimeField(default=timezone.now)
     summary = models.TextField(blank=True)
     decisions = models.TextField(blank=True)
     discussed_at = models.DateTimeField(null=True)
