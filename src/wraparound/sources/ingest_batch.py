@@ -62,6 +62,17 @@ class Batch:
     # kind depends on whether the provider is a practice.
     pending_medications: list[tuple[list, str, int]] = field(default_factory=list)
     ambulatory: list[list] = field(default_factory=list)
+    # Reference strings that extraction built from a Reference.identifier (no
+    # Reference.reference): in an optional column (ingest_rules.OPTIONAL_REFERENCES) one that
+    # resolves to nothing is cleared and counted, not rejected (docs/fhir-mapping.md).
+    identifier_refs: set[str] = field(default_factory=set)
+    # Bundle entries with request.method DELETE: (warehouse table, source id, loc). Added by
+    # the FHIR reader (H1, issue 10); the write path removes the row with that ``id`` after
+    # the batch's upserts, and counts an id it does not find as a data-quality flag.
+    deletions: list[tuple[str, str, int]] = field(default_factory=list)
+    # Files recognised as a bulk export's own (log.ndjson, manifest.json, OperationOutcome
+    # error files): {"file", "reason"}, listed in the report, never read as resources.
+    skipped_files: list[dict] = field(default_factory=list)
 
     def add_file(self, path: Path, fmt: str) -> int:
         self.files.append(SourceFile(path, fmt))

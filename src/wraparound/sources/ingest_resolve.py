@@ -18,7 +18,13 @@ from functools import cached_property
 from wraparound.sources.fhir import mapping as m
 from wraparound.sources.fhir.extract import coded
 from wraparound.sources.ingest_batch import CSV, Batch
-from wraparound.sources.ingest_rules import EVENT_DATE, INDEX, check_row
+from wraparound.sources.ingest_rules import (
+    DANGLING_IDENTIFIER,
+    EVENT_DATE,
+    INDEX,
+    OPTIONAL_REFERENCES,
+    check_row,
+)
 from wraparound.sources.ingest_values import (
     DANGLING_REFERENCE,
     IMPOSSIBLE_DATE,
@@ -166,8 +172,9 @@ class Resolver:
         return self.batch.patients.get(rid) or self.index.patients.get(rid)
 
     def _by_identifier_Patient(self, system, value):
-        if system != m.NHS_NUMBER:
-            return None
+        if system != m.NHS_NUMBER:  # another identifier of a Patient in this batch
+            rid = self.batch.identifiers.get(("Patient", system, value))
+            return None if rid is None else self.batch.patients.get(rid)
         patient_id = self.pseudo.nhs_number(normalise_nhs_number(value))
         if patient_id in self.batch.births or patient_id in self.index.births:
             return patient_id
@@ -230,6 +237,7 @@ def resolve_batch(batch: Batch, warehouse: Warehouse, pseudo: Pseudonymiser) -> 
     resolver = Resolver(batch, index, pseudo)
     clock = batch.clock
     failed: set[int] = set()
+    identifier_refs = batch.identifier_refs
     for row, ref, loc in batch.pending_medications:
         try:
             row[2], row[3] = coded(resolver.resolve(ref, "Medication"), f"{ref}.code")
@@ -237,14 +245,21 @@ def resolve_batch(batch: Batch, warehouse: Warehouse, pseudo: Pseudonymiser) -> 
             batch.error(loc, problem, _resource_type(batch, "medications", row, loc), row[0])
             failed.add(id(row))
     for table, rows in batch.rows.items():
-        refs = [(INDEX[table][c], want) for c, want in REFERENCE_COLUMNS.get(table, ())]
+        refs = [
+            (INDEX[table][c], want, (table, c) in OPTIONAL_REFERENCES)
+            for c, want in REFERENCE_COLUMNS.get(table, ())
+        ]
         event = INDEX[table][EVENT_DATE[table]] if table in EVENT_DATE else None
         for row, loc in zip(rows, batch.locs[table], strict=True):
             if failed and id(row) in failed:
                 continue
             try:
-                for i, want in refs:
-                    if row[i] is not None:
+                for i, want, optional in refs:
+                    if row[i] is None:
+                        continue
+                    if optional and row[i] in identifier_refs:  # H1: see ingest_rules
+                        row[i] = _optional_identifier(resolver, row[i], want, batch)
+                    else:
                         row[i] = resolver.resolve(row[i], want)
                 check_row(table, row, clock)
                 if event is not None and row[event] is not None:
@@ -259,6 +274,19 @@ def resolve_batch(batch: Batch, warehouse: Warehouse, pseudo: Pseudonymiser) -> 
             provider_kind = batch.org_kinds.get(provider) or index.org_kinds.get(provider)
             if provider_kind == "practice":
                 row[kind] = "gp_appointment"
+
+
+def _optional_identifier(resolver: Resolver, ref: str, want: str, batch: Batch):
+    """An identifier-only reference in an optional column: resolved if it can be, else
+    cleared and counted as a data-quality flag (the identifier may name an organisation or
+    practitioner the source never sent). A reference of the wrong type is still rejected."""
+    try:
+        return resolver.resolve(ref, want)
+    except Reject as problem:
+        if problem.code != DANGLING_REFERENCE:
+            raise
+        batch.data_quality[DANGLING_IDENTIFIER] += 1
+        return None
 
 
 def _not_before_birth(row: list, event: int, batch: Batch, index: WarehouseIndex) -> None:

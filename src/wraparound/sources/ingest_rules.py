@@ -45,6 +45,23 @@ IMD_DECILES = frozenset(range(1, 11))
 # Encounters that have not happened yet may lie in the future.
 NOT_YET = frozenset({"booked", "cancelled"})
 
+# Reference columns the warehouse may leave empty. A reference made only of an identifier
+# (FHIR Reference.identifier, e.g. an NPI or an ODS code of an organisation outside the
+# export) that matches nothing is cleared in these columns and counted as the data-quality
+# flag DANGLING_IDENTIFIER; in every other reference column it is rejected like any dangling
+# reference. A literal reference ("Organization/x") that resolves to nothing is always
+# rejected: it claims the resource exists. docs/fhir-mapping.md lists both sets.
+OPTIONAL_REFERENCES = frozenset(
+    {
+        ("organisations", "parent_id"),
+        ("practitioner_roles", "org_id"),
+        ("encounters", "org_id"),
+        ("encounters", "practitioner_role_id"),
+        ("identity", "practice_id"),
+    }
+)
+DANGLING_IDENTIFIER = "dangling_identifier_reference"
+
 # Tables whose rows belong to a patient, and the column dated "when it happened" that must not
 # precede the patient's birth.
 EVENT_DATE = {

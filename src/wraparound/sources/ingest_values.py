@@ -22,6 +22,8 @@ INVALID_REFERENCE = "invalid_reference"
 UNKNOWN_CODE_SYSTEM = "unknown_code_system"
 MISSING_FIELD = "missing_field"
 INVALID_VALUE = "invalid_value"
+# The resource does not have the FHIR R4 structure (reason from fhirclient's R4 models).
+INVALID_RESOURCE = "invalid_resource"
 UNEXPECTED_COLUMN = "unexpected_column"
 UNKNOWN_TABLE = "unknown_table"
 UNREADABLE_FILE = "unreadable_file"

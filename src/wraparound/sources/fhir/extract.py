@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from wraparound.sources.fhir import mapping as m
 from wraparound.sources.ingest_batch import Batch
+from wraparound.sources.ingest_rules import DANGLING_IDENTIFIER
 from wraparound.sources.ingest_values import (
     INVALID_VALUE,
     MISSING_FIELD,
@@ -32,6 +33,8 @@ from wraparound.warehouse.schema import SYSTEM_BY_URI
 LOCAL_ID_SOURCE = "local"
 NO_NHS_NUMBER = "no_nhs_number"
 ORG_WITHOUT_ODS = "organisation_without_ods_code"
+# A UK Core NHS number whose verification status is not "01" (present and verified).
+NHS_NUMBER_NOT_VERIFIED = "nhs_number_not_verified"
 
 # Organisations typed with a non-Wraparound system (Synthea's "prov") are trusts unless their
 # type or name says they are a general practice; Synthea names primary care "PCP<n>".
@@ -44,13 +47,16 @@ _ENTERED_IN_ERROR = "entered-in-error"
 
 
 class Context:
-    """What every extractor needs: the batch to append to and the pseudonymiser."""
+    """What every extractor needs: the batch to append to and the pseudonymiser; ``strict``
+    asks the reader to validate every loaded resource's R4 structure first
+    (``sources/fhir/validate.py``)."""
 
-    __slots__ = ("batch", "pseudo")
+    __slots__ = ("batch", "pseudo", "strict")
 
-    def __init__(self, batch: Batch, pseudo: Pseudonymiser):
+    def __init__(self, batch: Batch, pseudo: Pseudonymiser, strict: bool = False):
         self.batch = batch
         self.pseudo = pseudo
+        self.strict = strict
 
 
 def extract(res: dict, loc: int, ctx: Context, full_url: str | None = None) -> None:
@@ -103,14 +109,56 @@ def reference_type(ref: str, batch: Batch) -> str | None:
     return None
 
 
-def _ref(element: object, path: str, required: bool = True) -> str | None:
+def _ref(
+    element: object,
+    path: str,
+    required: bool = True,
+    want: str | None = None,
+    batch: Batch | None = None,
+) -> str | None:
+    """The reference string of a FHIR Reference. One made only of an ``identifier`` (FHIR
+    R4 allows it: Synthea's bulk export names a PractitionerRole's practitioner by NPI) becomes
+    the conditional reference ``<Type>?identifier=<system>|<value>`` that the resolver already
+    understands, typed by ``Reference.type`` or else by ``want``, the type the field expects."""
     if isinstance(element, dict):
         ref = element.get("reference")
         if isinstance(ref, str) and ref:
             return ref
+        if batch is not None and element.get("identifier") is not None:
+            ref = identifier_reference(element, path, want, required, batch)
+            if ref is not None:
+                return ref
+            required = False  # an unusable identifier in an optional field was counted
     if required:
         raise Reject(MISSING_FIELD, f"{path}.reference is missing")
     return None
+
+
+def identifier_reference(
+    element: dict, path: str, want: str | None, required: bool, batch: Batch
+) -> str | None:
+    """``<Type>?identifier=<system>|<value>`` for a Reference that holds only an identifier,
+    remembered in ``batch.identifier_refs`` (an optional field whose identifier matches
+    nothing is then cleared and counted, not rejected). ``None`` when the type cannot be told
+    (no ``Reference.type`` and no expected type) or, in an optional field, when the identifier
+    has no system or value: counted as the flag ``dangling_identifier_reference``."""
+    ident = element["identifier"]
+    system = ident.get("system") if isinstance(ident, dict) else None
+    value = ident.get("value") if isinstance(ident, dict) else None
+    if not (isinstance(system, str) and system and isinstance(value, str) and value):
+        if required:
+            raise Reject(
+                MISSING_FIELD, f"{path}.identifier needs a system and a value to be resolved"
+            )
+        batch.data_quality[DANGLING_IDENTIFIER] += 1
+        return None
+    rtype = element.get("type")
+    rtype = rtype.rsplit("/", 1)[-1] if isinstance(rtype, str) and rtype else want
+    if rtype is None:
+        return None
+    ref = f"{rtype}?identifier={system}|{value}"
+    batch.identifier_refs.add(ref)
+    return ref
 
 
 def coded(concept: object, path: str) -> tuple[str, str]:
@@ -151,6 +199,15 @@ def _extension(res: dict, url: str) -> dict | None:
     return None
 
 
+def nhs_number_verification(identifier: dict) -> str | None:
+    """The UK Core NHS number verification status code (``01`` present and verified ...
+    ``08``) of a Patient.identifier, or None when the source does not say."""
+    for ext in identifier.get("extension", ()):
+        if ext.get("url") == m.NHS_NUMBER_VERIFICATION_EXT:
+            return _first_code(ext.get("valueCodeableConcept"))
+    return None
+
+
 def _date(res: dict, key: str, path: str | None = None):
     value = res.get(key)
     return None if value is None else parse_date(value, path or key)
@@ -175,9 +232,14 @@ def patient(res, rid, updated, version, loc, ctx):
     batch = ctx.batch
     nhs = None
     for ident in res.get("identifier", ()):
-        if ident.get("system") == m.NHS_NUMBER:
-            nhs = normalise_nhs_number(ident.get("value"))
-            break
+        system = ident.get("system")
+        if system == m.NHS_NUMBER:
+            if nhs is None:
+                nhs = normalise_nhs_number(ident.get("value"))
+                if nhs_number_verification(ident) not in (None, m.NHS_NUMBER_VERIFIED):
+                    batch.data_quality[NHS_NUMBER_NOT_VERIFIED] += 1
+        elif system and ident.get("value"):  # a Reference.identifier may name the patient
+            batch.identifiers[("Patient", system, ident["value"])] = rid
     if nhs is not None:
         patient_id, flags = ctx.pseudo.nhs_number(nhs), None
     else:
@@ -240,7 +302,7 @@ def organization(res, rid, updated, version, loc, ctx):
             words.append(coding.get("display") or "")
     if kind is None:
         kind = "practice" if _PRACTICE_WORDS.search(" ".join(words)) else "trust"
-    parent = _ref(res.get("partOf"), "Organization.partOf", required=False)
+    parent = _ref(res.get("partOf"), "Organization.partOf", False, "Organization", batch)
     _index_identifiers(res, "Organization", rid, batch)
     batch.orgs[rid] = org_id
     batch.org_kinds[org_id] = kind
@@ -265,8 +327,13 @@ def practitioner(res, rid, updated, version, loc, ctx):
 
 
 def practitioner_role(res, rid, updated, version, loc, ctx):
-    who = _ref(res.get("practitioner"), "PractitionerRole.practitioner")
-    org = _ref(res.get("organization"), "PractitionerRole.organization", required=False)
+    batch = ctx.batch
+    who = _ref(
+        res.get("practitioner"), "PractitionerRole.practitioner", True, "Practitioner", batch
+    )
+    org = _ref(
+        res.get("organization"), "PractitionerRole.organization", False, "Organization", batch
+    )
     role = _first_code(res.get("code"))
     if not role:
         raise Reject(MISSING_FIELD, "PractitionerRole.code is missing")
@@ -284,8 +351,15 @@ def episode_of_care(res, rid, updated, version, loc, ctx):
     if not is_registration:
         ctx.batch.skipped["EpisodeOfCare (not a GP registration)"] += 1
         return
-    who = _ref(res.get("patient"), "EpisodeOfCare.patient")
-    practice = _ref(res.get("managingOrganization"), "EpisodeOfCare.managingOrganization")
+    batch = ctx.batch
+    who = _ref(res.get("patient"), "EpisodeOfCare.patient", True, "Patient", batch)
+    practice = _ref(
+        res.get("managingOrganization"),
+        "EpisodeOfCare.managingOrganization",
+        True,
+        "Organization",
+        batch,
+    )
     period = res.get("period") or {}
     if "start" not in period:
         raise Reject(MISSING_FIELD, "EpisodeOfCare.period.start is missing")
@@ -323,16 +397,18 @@ def encounter(res, rid, updated, version, loc, ctx):
         kind = "community"
     else:
         raise Reject(INVALID_VALUE, f"Encounter.class {code!r} is not mapped")
-    who = _ref(res.get("subject"), "Encounter.subject")
+    who = _ref(res.get("subject"), "Encounter.subject", True, "Patient", batch)
     period = res.get("period") or {}
     if "start" not in period:
         raise Reject(MISSING_FIELD, "Encounter.period.start is missing")
     start = _instant(period, "start", "period.start")
     end = _instant(period, "end", "period.end")
-    org = _ref(res.get("serviceProvider"), "Encounter.serviceProvider", required=False)
+    org = _ref(
+        res.get("serviceProvider"), "Encounter.serviceProvider", False, "Organization", batch
+    )
     role = None
     for participant in res.get("participant", ()):
-        ref = _ref(participant.get("individual"), "participant.individual", required=False)
+        ref = _ref(participant.get("individual"), "participant.individual", False, None, batch)
         if ref and reference_type(ref, batch) == "PractitionerRole":
             role = ref
             break
@@ -367,7 +443,7 @@ def appointment(res, rid, updated, version, loc, ctx):
         raise Reject(INVALID_VALUE, f"Appointment.status {status!r} is not mapped")
     who = role = None
     for participant in res.get("participant", ()):
-        ref = _ref(participant.get("actor"), "participant.actor", required=False)
+        ref = _ref(participant.get("actor"), "participant.actor", False, None, batch)
         if not ref:
             continue
         rtype = reference_type(ref, batch)
@@ -386,7 +462,13 @@ def appointment(res, rid, updated, version, loc, ctx):
     org = None
     ext = _extension(res, m.APPOINTMENT_ORG_EXT)
     if ext:
-        org = _ref(ext.get("valueReference"), "appointment-organisation extension")
+        org = _ref(
+            ext.get("valueReference"),
+            "appointment-organisation extension",
+            True,
+            "Organization",
+            batch,
+        )
     row = [
         rid,
         who,
@@ -430,7 +512,7 @@ def _urgent(priority: object) -> bool | None:
 
 
 def condition(res, rid, updated, version, loc, ctx):
-    who = _ref(res.get("subject"), "Condition.subject")
+    who = _ref(res.get("subject"), "Condition.subject", True, "Patient", ctx.batch)
     system, code = coded(res.get("code"), "Condition.code")
     onset = _date(res, "onsetDateTime")
     abatement = _date(res, "abatementDateTime")
@@ -448,7 +530,7 @@ def _quantity(element: dict, path: str) -> tuple[float | None, str | None]:
 
 
 def observation(res, rid, updated, version, loc, ctx):
-    who = _ref(res.get("subject"), "Observation.subject")
+    who = _ref(res.get("subject"), "Observation.subject", True, "Patient", ctx.batch)
     when = res.get("effectiveDateTime") or res.get("effectiveInstant")
     if when is None and isinstance(res.get("effectivePeriod"), dict):
         when = res["effectivePeriod"].get("start")
@@ -473,13 +555,15 @@ def observation(res, rid, updated, version, loc, ctx):
 
 def _medication(res, rid, updated, version, loc, ctx, kind, start, end):
     rtype = res["resourceType"]
-    who = _ref(res.get("subject"), f"{rtype}.subject")
+    who = _ref(res.get("subject"), f"{rtype}.subject", True, "Patient", ctx.batch)
     concept = res.get("medicationCodeableConcept")
     row = [rid, who, None, None, start, end, kind, updated, version]
     if concept is not None:
         row[2], row[3] = coded(concept, f"{rtype}.medicationCodeableConcept")
     else:
-        ref = _ref(res.get("medicationReference"), f"{rtype}.medication[x]")
+        ref = _ref(
+            res.get("medicationReference"), f"{rtype}.medication[x]", True, "Medication", ctx.batch
+        )
         if ref.startswith("#"):
             contained = {c.get("id"): c for c in res.get("contained", ())}
             med = contained.get(ref[1:])
@@ -509,7 +593,7 @@ def medication_statement(res, rid, updated, version, loc, ctx):
 
 
 def procedure(res, rid, updated, version, loc, ctx):
-    who = _ref(res.get("subject"), "Procedure.subject")
+    who = _ref(res.get("subject"), "Procedure.subject", True, "Patient", ctx.batch)
     system, code = coded(res.get("code"), "Procedure.code")
     if "performedDateTime" in res:
         day = _date(res, "performedDateTime")

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from wraparound.warehouse.schema import TABLES as _WAREHOUSE_TABLES
+
 NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_CODE = "https://fhir.nhs.uk/Id/ods-organization-code"
 
 ETHNIC_CATEGORY_EXT = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
 ETHNIC_CATEGORY_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategory"
+# UK Core extension on Patient.identifier (the NHS number): how far the number was traced on
+# PDS. Codes (UKCore-NHSNumberVerificationStatusEngland): 01 present and verified, 02 present
+# but not traced, 03 trace required, 04 trace attempted - no match, 05 needs to be resolved,
+# 06 trace in progress, 07 not present and trace not required, 08 trace postponed.
+NHS_NUMBER_VERIFICATION_EXT = (
+    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
+)
+NHS_NUMBER_VERIFIED = "01"
+# UK Core extension on Encounter.hospitalization: the NHS Data Dictionary admission method.
+ADMISSION_METHOD_EXT = (
+    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-AdmissionMethod"
+)
 
 _W = "https://wraparound.nhs.uk/fhir"
 LSOA_EXT = f"{_W}/StructureDefinition/lsoa"
@@ -91,3 +105,26 @@ SUPPORTED_RESOURCES = (
     "Appointment",
     "EpisodeOfCare",
 )
+
+# The warehouse tables a ``DELETE <Type>/<id>`` Bundle entry removes the row ``id`` from.
+# An Observation's component rows (``<id>-0``, ``<id>-1``, ...) go with it; a Patient's
+# direct-care identity row goes with the patient row. Events of a deleted Patient stay (a
+# FHIR server refuses, or leaves, such deletes the same way): send their DELETEs too.
+_DELETE_TABLES = {
+    "Patient": ("patients", "identity"),
+    "Organization": ("organisations",),
+    "Practitioner": ("practitioners",),
+    "PractitionerRole": ("practitioner_roles",),
+    "EpisodeOfCare": ("registrations",),
+    "Encounter": ("encounters",),
+    "Appointment": ("encounters",),
+    "Condition": ("conditions",),
+    "Observation": ("observations",),
+    "MedicationRequest": ("medications",),
+    "MedicationStatement": ("medications",),
+    "Procedure": ("procedures",),
+}
+DELETE_TABLES = {
+    rtype: tuple(t for t in tables if t in _WAREHOUSE_TABLES)
+    for rtype, tables in _DELETE_TABLES.items()
+}
