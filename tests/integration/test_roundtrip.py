@@ -39,5 +39,5 @@ def test_table_identical(both, table):
 def test_every_encounter_kind_and_status_survives(both):
     direct, _ = both
     enc = direct.read("encounters")
-    assert len(set(enc.column("kind").to_pylist())) == 6
+    assert len(set(enc.column("kind").to_pylist())) == 7  # social_care too
     assert {"attended", "dna", "cancelled"} <= set(enc.column("status").to_pylist())

@@ -75,6 +75,7 @@ def test_events_fall_inside_registration_and_life(small_warehouse):
         "elective_admission",
         "outpatient",
         "community",
+        "social_care",
     }
     gp = enc[enc.kind == "gp_appointment"]
     assert (gp.booked_at <= gp.start).all() and gp.practitioner_role_id.notna().all()

@@ -9,9 +9,11 @@ left as their FHIR strings here and resolved when the whole batch is known.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
+from wraparound import clinical
 from wraparound.sources.fhir import mapping as m
 from wraparound.sources.ingest_batch import Batch
 from wraparound.sources.ingest_rules import DANGLING_IDENTIFIER
@@ -190,6 +192,28 @@ def _first_code(concepts: object) -> str | None:
         if codings:
             return codings[0].get("code")
     return None
+
+
+def _social_care_service(concepts: object) -> bool:
+    """True if any coding of ``Encounter.serviceType`` (R4: one CodeableConcept; a list is
+    also read) is a SNOMED CT social-care service (``m.SOCIAL_CARE_CODELIST``)."""
+    if isinstance(concepts, dict):
+        concepts = [concepts]
+    if not isinstance(concepts, list):
+        return False
+    codes = _social_care_codes()
+    return any(
+        coding.get("system") == m.SNOMED and coding.get("code") in codes
+        for concept in concepts
+        if isinstance(concept, dict)
+        for coding in concept.get("coding", ())
+        if isinstance(coding, dict)
+    )
+
+
+@functools.cache
+def _social_care_codes() -> frozenset[str]:
+    return frozenset(clinical.codelist(m.SOCIAL_CARE_CODELIST))
 
 
 def _extension(res: dict, url: str) -> dict | None:
@@ -386,7 +410,10 @@ def encounter(res, rid, updated, version, loc, ctx):
     if not code:
         raise Reject(MISSING_FIELD, "Encounter.class is missing")
     ambulatory = False
-    if code == "EMER":
+    social_care = _social_care_service(res.get("serviceType"))
+    if social_care:
+        kind = "social_care"
+    elif code == "EMER":
         kind = "ae_attendance"
     elif code in _INPATIENT_CLASSES:
         priority = _first_code(res.get("priority"))
@@ -412,7 +439,8 @@ def encounter(res, rid, updated, version, loc, ctx):
         if ref and reference_type(ref, batch) == "PractitionerRole":
             role = ref
             break
-    specialty = _first_code(res.get("serviceType"))
+    # A social-care serviceType says what the contact was, not an outpatient specialty.
+    specialty = None if social_care else _first_code(res.get("serviceType"))
     mode = None
     for concept in res.get("type", ()):
         for coding in concept.get("coding", ()):

@@ -46,6 +46,12 @@ PRIORITY_URGENT = 1
 PRIORITY_ROUTINE = 5
 PRIORITY_MAX = 9
 
+# An Encounter whose serviceType has a SNOMED CT code from this code list
+# (data/codelists/social_care_service.csv, UK Core care setting types) is a social-care
+# contact (``social_care``), whatever its class; the writer sends the list's first code.
+SOCIAL_CARE_CODELIST = "social_care_service"
+SNOMED = "http://snomed.info/sct"
+
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ACT_PRIORITY = "http://terminology.hl7.org/CodeSystem/v3-ActPriority"
 

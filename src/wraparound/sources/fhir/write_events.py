@@ -14,6 +14,7 @@ import functools
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from wraparound import clinical
 from wraparound.sources.fhir import mapping as m
 from wraparound.sources.fhir.write_common import (
     References,
@@ -247,10 +248,27 @@ _CLASS = {
 _DID_NOT_ATTEND = {"url": m.DID_NOT_ATTEND_EXT, "valueBoolean": True}
 
 
+@functools.cache
+def _social_care_service() -> dict:
+    """The serviceType of every social-care Encounter: the first code of the social-care code
+    list (310134006 *Social services*), with its term, which the reader recognises."""
+    entry = clinical.codelist_entries(m.SOCIAL_CARE_CODELIST)[0]
+    return {"coding": [{"system": m.SNOMED, "code": entry.code, "display": entry.term}]}
+
+
+# Social care has no class of its own in v3 ActCode: a home visit is HH (home health), anything
+# else AMB; the serviceType, not the class, makes it social care.
+_SOCIAL_CARE_CLASS = {
+    "home_visit": {"system": m.ACT_CODE, "code": "HH"},
+    None: {"system": m.ACT_CODE, "code": "AMB"},
+}
+
+
 def hospital(table: pa.Table, refs: References) -> Built:
     """Encounter: class and priority by kind, type (= mode), period, status (a DNA is
     ``cancelled`` with the did-not-attend extension), serviceProvider, the PractitionerRole as
-    participant, and serviceType (= specialty).
+    participant, and serviceType (= specialty; for ``social_care`` the SNOMED CT social-care
+    service, a home visit classed ``HH`` and other contacts ``AMB``).
 
     Encounter has no element for ``booked_at`` or ``urgent_request``, so a row with either is
     refused rather than silently losing it: only GP appointments (Appointment ``created`` and
@@ -277,14 +295,25 @@ def hospital(table: pa.Table, refs: References) -> Built:
         if status == "dna":
             r["extension"] = [_DID_NOT_ATTEND]
         r["status"] = _status(m.ENCOUNTER_STATUS_TO_FHIR, status, id_, "Encounter")
-        try:
-            act_class, priority = _CLASS[kind]
-        except KeyError:
-            raise ValueError(f"encounters: kind {kind!r} of {id_!r} is unknown") from None
+        if kind == "social_care":
+            if specialty is not None:
+                raise ValueError(
+                    f"encounters: social_care {id_!r} has a specialty; serviceType carries "
+                    "the social-care service instead"
+                )
+            act_class = _SOCIAL_CARE_CLASS.get(mode, _SOCIAL_CARE_CLASS[None])
+            priority = None
+        else:
+            try:
+                act_class, priority = _CLASS[kind]
+            except KeyError:
+                raise ValueError(f"encounters: kind {kind!r} of {id_!r} is unknown") from None
         r["class"] = act_class
         if mode is not None:
             r["type"] = [_concept(m.APPOINTMENT_MODE_SYSTEM, mode)]
-        if specialty is not None:
+        if kind == "social_care":
+            r["serviceType"] = _social_care_service()
+        elif specialty is not None:
             r["serviceType"] = _concept(m.SPECIALTY_SYSTEM, specialty)
         if priority is not None:
             r["priority"] = priority

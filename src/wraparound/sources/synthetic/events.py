@@ -56,6 +56,9 @@ class Chunk:
     # A stream of its own for draws added after the generator was released (the urgent-request
     # flag), so that adding them left every earlier column of every seed as it was.
     extra_rng: np.random.Generator | None = None
+    # Another stream of its own for social-care contacts, added later still: drawing them
+    # leaves every earlier row of every table (urgent-request flags included) as it was.
+    social_rng: np.random.Generator | None = None
 
     def ids(self, kind: str, n: int) -> pa.Array:
         return pc.binary_join_element_wise(
@@ -272,16 +275,18 @@ def medications(chunk: Chunk) -> pa.Table:
 # --- observations ----------------------------------------------------------------------
 
 
-def _events_in_year(chunk: Chunk, year: Year, rate: np.ndarray, weekday_share: float = 0.0):
+def _events_in_year(
+    chunk: Chunk, year: Year, rate: np.ndarray, weekday_share: float = 0.0, rng=None
+):
     """Poisson events at ``rate`` per year over each patient's time at risk in ``year``,
     kept only while the patient is registered and alive.
 
     A ``weekday_share`` of the events belong to weekday-only services: those falling on a
     Saturday move to the Friday and on a Sunday to the Monday, before the registration check,
     so a moved event never lands outside the patient's record. Returns (patient index, day,
-    weekday-only flag).
+    weekday-only flag). Draws come from ``rng``, the chunk's main stream unless given.
     """
-    rng = chunk.rng
+    rng = chunk.rng if rng is None else rng
     start = np.clip((chunk.people.birth - year.day) / 365.0, 0, 1)
     counts = rng.poisson(rate * year.exposure)
     idx = np.repeat(np.arange(counts.size), counts)
@@ -447,6 +452,7 @@ def encounters(chunk: Chunk, calibration: Calibration) -> pa.Table:
         *_hospital(chunk, calibration),
         _outpatients(chunk),
         _community(chunk),
+        _social_care(chunk),  # last, so every earlier row keeps its id
     ]
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     n = cols["idx"].size
@@ -772,5 +778,55 @@ def _community(chunk: Chunk) -> dict:
         "home_visit",
         COMMUNITY_TRUST,
         role_id,
+        None,
+    )
+
+
+def _social_care_rate(people: People, year: Year) -> np.ndarray:
+    """Each patient's yearly rate of social-care contacts in ``year``: none for most people;
+    for frail people aged 65+ (moderate or severe eFI) and for high-needs adults (a high true
+    risk of emergency admission, or on the palliative care register) the highest rate that
+    applies."""
+    s = parameters()["social_care"]
+    age = people.age_at(year.day + 182)
+    old = age >= 65
+    rate = np.zeros(people.n)
+    rate = np.where(old & (year.efi > 0.24), s["moderate_frailty_rate"], rate)
+    rate = np.where(old & (year.efi > 0.36), s["severe_frailty_rate"], rate)
+    high_risk = (age >= s["min_age"]) & (np.nan_to_num(year.true_risk) >= s["high_risk"])
+    rate = np.maximum(rate, np.where(high_risk, s["high_risk_rate"], 0.0))
+    palliative = (age >= s["min_age"]) & (people.cond_onset["palliative_care"] <= year.day + 182)
+    return np.maximum(rate, np.where(palliative, s["palliative_rate"], 0.0))
+
+
+def _social_care(chunk: Chunk) -> dict:
+    """Contacts with adult social care (a social worker's visit, a review, a call), for frail
+    and high-needs patients, mostly on weekdays in office hours. The synthetic locality has no
+    council among its organisations, so ``org_id`` is null; a real extract names the provider.
+    Draws come from ``chunk.social_rng`` only."""
+    s = parameters()["social_care"]
+    rng = chunk.social_rng
+    parts = [
+        _events_in_year(
+            chunk, year, _social_care_rate(chunk.people, year), s["weekday_share"], rng=rng
+        )
+        for year in chunk.years[1:-1]
+    ]
+    idx = np.concatenate([p[0] for p in parts])
+    day = np.concatenate([p[1] for p in parts])
+    m = idx.size
+    start = local_to_utc_us(day, 9 * 60 + rng.integers(0, 48, m) * 10)
+    modes, mode_i = _choice(s["modes"], m, rng)
+    statuses, status_i = _choice(s["status"], m, rng)
+    return _part(
+        idx,
+        "social_care",
+        start,
+        start + s["minutes"] * US_PER_MINUTE,
+        np.full(m, -1),
+        np.array(statuses, dtype=object)[status_i],
+        np.array(modes, dtype=object)[mode_i],
+        None,
+        None,
         None,
     )

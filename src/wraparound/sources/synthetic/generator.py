@@ -38,6 +38,9 @@ EXTRA_STREAM = 300
 """Seed offset of each chunk's stream for draws added later (``Chunk.extra_rng``); chunks draw
 from ``[seed, 100, ci]``, names from ``[seed, 200, ci]``."""
 
+SOCIAL_STREAM = 400
+"""Seed offset of each chunk's stream for social-care contacts (``Chunk.social_rng``)."""
+
 
 def frame_for(years: int, end_date: dt.date | None = None) -> Frame:
     end = end_date or dt.date.fromisoformat(parameters()["end_date"])
@@ -144,6 +147,7 @@ def _people_chunk(
         pseudonyms=pseudonyms,
         rng=rng,
         extra_rng=np.random.default_rng([seed, EXTRA_STREAM, ci]),
+        social_rng=np.random.default_rng([seed, SOCIAL_STREAM, ci]),
     )
     given, family = draw_names(female, np.random.default_rng([seed, 200, ci]))
     identities = {
