@@ -43,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _app_load import Plan, run_load
 from _measure import run_measured, write_results
 
+from wraparound.warehouse import paths
+
 BIN = Path(sys.executable).parent / "wraparound"
 USERS = ("gp", "practice", "coordinator")
 REGISTER_URLS = [
@@ -59,7 +61,7 @@ def build(directory: Path, patients: int) -> dict:
     """Synthesise, stratify and load the app unless each step's output is already there."""
     warehouse = directory / "warehouse"
     steps = {}
-    if not (warehouse / "manifest.json").exists():
+    if not paths.manifest(warehouse).exists():
         steps["synth"] = run_measured(
             [
                 str(BIN),
@@ -73,7 +75,7 @@ def build(directory: Path, patients: int) -> dict:
                 "--overwrite",
             ]
         )
-    if not (warehouse / "results" / "risk" / "latest.json").exists():
+    if not paths.results_latest(warehouse, paths.RISK).exists():
         steps["stratify"] = run_measured([str(BIN), "stratify", "--warehouse", str(warehouse)])
     if not (directory / "app.sqlite3").exists():
         steps["app_demo"] = run_measured([str(BIN), "app", "demo", "--warehouse", str(warehouse)])

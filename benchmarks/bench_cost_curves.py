@@ -43,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _measure import RESULTS, machine, peak_between, run_sampled
 
+from wraparound.warehouse import paths
+
 BIN = Path(sys.executable).parent / "wraparound"
 NAME = "cost_curves"
 STAGES = ("synthesis", "ingest", "features", "training", "scoring", "indicators")
@@ -114,7 +116,7 @@ def _synth(n: int, seed: int, out: Path, *extra: str) -> list[str]:
 
 def synthesis(rows: list[dict], workdir: Path, n: int, seed: int) -> Path:
     warehouse = workdir / f"synth-{n}"
-    if done(rows, "synthesis", NO_ENGINE, n) and (warehouse / "manifest.json").exists():
+    if done(rows, "synthesis", NO_ENGINE, n) and paths.manifest(warehouse).exists():
         return warehouse
     m = run_sampled(_synth(n, seed, warehouse))
     if not m["ok"]:

@@ -20,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _measure import run_measured, write_results
 
+from wraparound.warehouse import paths
+
 BIN = Path(sys.executable).parent / "wraparound"
 
 
@@ -30,7 +32,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     warehouse = args.workdir / f"synth-{args.patients}"
-    if not (warehouse / "manifest.json").exists():
+    if not paths.manifest(warehouse).exists():
         subprocess.run(
             [
                 str(BIN),

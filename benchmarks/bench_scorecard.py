@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _measure import run_measured, write_results
 
+from wraparound.warehouse import paths
+
 BIN = Path(sys.executable).parent / "wraparound"
 INDICATORS = (
     "ae_attendances_rate",
@@ -142,7 +144,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=50)
     args = parser.parse_args()
     indicators = None
-    if not (args.warehouse / "results" / "indicators" / "latest.json").exists():
+    if not paths.results_latest(args.warehouse, paths.INDICATORS).exists():
         indicators = run_measured([str(BIN), "indicators", "--warehouse", str(args.warehouse)])
     loaded = _setup(args.db, args.warehouse)
     from django.conf import settings

@@ -31,13 +31,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _measure import run_measured, write_results
 
+from wraparound.warehouse import paths
+
 BIN = Path(sys.executable).parent / "wraparound"
 QUALITY_SIZE = 300_000
 
 
 def ensure_locality(workdir: Path, n: int) -> Path:
     out = workdir / f"synth-{n}"
-    if not (out / "manifest.json").exists():
+    if not paths.manifest(out).exists():
         run_measured(
             [
                 str(BIN),

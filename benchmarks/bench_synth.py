@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _measure import dir_size, run_measured, write_results
 
+from wraparound.warehouse import paths
+
 BIN = Path(sys.executable).parent / "wraparound"
 
 
@@ -45,7 +47,7 @@ def main() -> None:
             ]
         )
         report = json.loads(m.pop("stdout"))
-        size = dir_size(out / "snapshots")
+        size = dir_size(paths.snapshots(out))
         rows.append(
             {
                 "patients": n,

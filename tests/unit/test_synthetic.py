@@ -163,14 +163,20 @@ def test_fhir_output_carries_identity_the_warehouse_does_not(tmp_path):
     assert len(patients) == 40
     assert all(p["name"][0]["family"] and p["name"][0]["given"] for p in patients)
     assert all(is_valid(p["identifier"][0]["value"]) for p in patients)
-    identities = pq.read_table(tmp_path / "fhir" / "identity" / "patients.parquet")
-    assert identities.column_names == [
-        "id",
-        "nhs_number",
-        "patient_id",
-        "given_name",
-        "family_name",
-    ]
+    # Identity travels only in the Patient resources: no side file beside them.
+    assert not (tmp_path / "fhir" / "identity").exists()
+
+
+def test_warehouse_holds_identity_in_its_direct_care_table(small_warehouse):
+    from wraparound.warehouse.identity import read_identity
+    from wraparound.warehouse.store import Warehouse
+
+    identity = read_identity(small_warehouse)
+    patients = Warehouse(small_warehouse).read("patients")
+    assert sorted(identity.column("id").to_pylist()) == sorted(patients.column("id").to_pylist())
+    assert all(is_valid(n) for n in identity.column("nhs_number").to_pylist())
+    assert identity.column("family_name").null_count == 0
+    assert not (small_warehouse / "identity").exists()
 
 
 def test_urgent_requests_are_drawn_apart_from_everything_else(monkeypatch):

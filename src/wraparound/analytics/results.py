@@ -15,11 +15,13 @@ import os
 import shutil
 from pathlib import Path
 
-LATEST = "latest.json"
+from wraparound.warehouse import paths
+
+LATEST = paths.LATEST
 
 
 def kind_dir(warehouse: Path, kind: str) -> Path:
-    return Path(warehouse) / "results" / kind
+    return paths.results(warehouse, kind)
 
 
 def latest_run(warehouse: Path, kind: str) -> Path | None:

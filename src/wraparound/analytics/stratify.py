@@ -37,6 +37,7 @@ from wraparound.analytics.frailty import deficit_columns
 from wraparound.analytics.population import AGE_BANDS
 from wraparound.analytics.risk import baselines, card, explain, governance, metrics
 from wraparound.analytics.risk.model import RiskModel, matrix, train
+from wraparound.warehouse import paths
 from wraparound.warehouse.engine import connect
 from wraparound.warehouse.store import Warehouse
 
@@ -146,9 +147,7 @@ def subgroup_labels(df: pl.DataFrame) -> dict[str, np.ndarray]:
 def oracle_auroc(warehouse: Path, valid: pl.DataFrame, index_date: dt.date) -> float | None:
     """AUROC of the synthetic generator's true risks on the validation cohort, when the
     warehouse came from the generator. Only evaluation reads the oracle."""
-    from wraparound.sources.synthetic.writer import oracle_path
-
-    path = oracle_path(warehouse)
+    path = paths.oracle(warehouse)
     if not path.exists():
         return None
     oracle = pl.read_parquet(path).filter(pl.col("index_date") == index_date)
@@ -317,7 +316,7 @@ def run(
     return {"run_id": run_id, **report}
 
 
-KIND = "risk"
+KIND = paths.RISK
 
 
 def _locality_id(engine) -> str:

@@ -50,12 +50,15 @@ REFERENCE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("org_id", "Organization"),
         ("practitioner_role_id", "PractitionerRole"),
     ),
+    # Patient.generalPractitioner (or the CSV patients file's practice_id), direct care only.
+    "identity": (("practice_id", "Organization"),),
 }
 
 # The FHIR resource type behind a row, for error reports raised after extraction.
 _RESOURCE_TYPE = {
     "organisations": "Organization",
     "patients": "Patient",
+    "identity": "Patient",
     "registrations": "EpisodeOfCare",
     "practitioners": "Practitioner",
     "practitioner_roles": "PractitionerRole",

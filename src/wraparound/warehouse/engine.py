@@ -17,11 +17,18 @@ import ibis
 import pyarrow as pa
 from ibis.expr.datatypes import DataType
 
-from wraparound.warehouse.schema import ADDED, TABLES
+from wraparound.warehouse.schema import ADDED, DIRECT_CARE, TABLES
 from wraparound.warehouse.store import Warehouse
 
 DEFAULT_ENGINE = "duckdb"
 _ENGINE_IDS = itertools.count(1)
+
+
+class DirectCareTableError(KeyError):
+    """An analytic asked the engine for a direct-care table (``schema.DIRECT_CARE``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class Engine(Protocol):
@@ -54,6 +61,17 @@ class IbisEngine:
         self._prefix = f"wh{next(_ENGINE_IDS)}"
 
     def table(self, name: str) -> ibis.Table:
+        """A warehouse table for analytics. Direct-care tables (``schema.DIRECT_CARE``: NHS
+        numbers, names, contact details) are refused, so no analytic can read them."""
+        if name in DIRECT_CARE:
+            raise DirectCareTableError(
+                f"{name!r} holds identifiers for direct care only; analytics cannot read it"
+            )
+        return self.stored(name)
+
+    def stored(self, name: str) -> ibis.Table:
+        """Any table as stored, direct-care tables included: for the warehouse's own writers
+        (``merge.upsert`` merges a batch into the current rows), never for analytics."""
         if name not in TABLES:
             raise KeyError(f"unknown warehouse table {name!r}")
         if name not in self._tables:

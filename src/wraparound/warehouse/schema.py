@@ -11,7 +11,8 @@ Conventions shared by all tables:
   the key for de-duplication: loading a row whose ``id`` is already present replaces it only
   when the incoming row is a newer version (``updated_at`` then ``version_id``).
 * ``patient_id`` is a keyed pseudonym (see ``wraparound.warehouse.pseudonym``); NHS numbers
-  never reach the warehouse.
+  and names reach only the direct-care ``identity`` table (``DIRECT_CARE``), which the
+  engine interface never hands to analytics.
 * Clinical dates are ``date32`` (no timezone); timestamps are UTC-aware ``timestamp[us]``.
 * ``batch`` is the load that last wrote the row, so later stages can ask "what is new since".
 """
@@ -118,7 +119,37 @@ _DECLARED: dict[str, pa.Schema] = {
         # only; null = not recorded (always null for other kinds).
         pa.field("urgent_request", pa.bool_()),
     ),
+    # Direct care only: who each patient is, for the care app (DIRECT_CARE). One row per
+    # patient, keyed like ``patients`` (same ``id``, same pseudonym), from FHIR Patient and
+    # the CSV patients file, merged by the same newest-version rule in the same transaction.
+    # Opted-out patients keep their row: the national data opt-out limits secondary uses,
+    # not direct care.
+    "identity": _table(
+        pa.field("patient_id", pa.string(), nullable=False),
+        pa.field("nhs_number", pa.string()),  # 10 digits; null when the source has none
+        # UK Core NHS number verification status code ("01" = number present and verified)
+        pa.field("nhs_number_verification", pa.string()),
+        pa.field("given_name", pa.string()),  # all given names, space-separated
+        pa.field("family_name", pa.string()),
+        pa.field("birth_date", pa.date32()),
+        pa.field("sex", pa.string()),
+        pa.field("postcode", pa.string()),  # home address
+        pa.field("phone", pa.string()),
+        pa.field("email", pa.string()),
+        pa.field("practice_id", pa.string()),  # ODS code of the registered GP practice
+        pa.field("opted_out", pa.bool_(), nullable=False),
+    ),
 }
+
+# Tables that hold identifiers for direct care. They live in the snapshots like every table
+# (so a load is still all or nothing) but the engine interface refuses them: analytics, which
+# only ever reach the warehouse through ``engine.table``, cannot see an NHS number or a name.
+# The app reads them through ``warehouse/identity.py``; writers merge them like any table.
+DIRECT_CARE: frozenset[str] = frozenset({"identity"})
+
+# Tables added after the warehouse's first release: a snapshot written before one existed
+# has no file for it, and reads as the empty table until a load writes it.
+ADDED_TABLES: tuple[str, ...] = ("identity",)
 
 # Columns added to a table after its first release, which snapshots written before them lack.
 # Readers fill them with nulls (``upgrade``), so an older warehouse loads and merges as it is;

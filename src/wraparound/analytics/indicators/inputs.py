@@ -23,8 +23,10 @@ import pyarrow.parquet as pq
 
 from wraparound.analytics import results
 from wraparound.analytics.indicators.definition import APP_EVENT_KINDS
+from wraparound.warehouse import paths
 
-APP_EVENTS_DIR = "app_events"
+APP_EVENTS_DIR = paths.APP_EVENTS_DIR
+
 APP_EVENT_SCHEMA = pa.schema(
     [("patient_id", pa.string()), ("kind", pa.string()), ("date", pa.date32())]
 )
@@ -46,7 +48,7 @@ class Found:
 
 def read(warehouse: Path) -> Found:
     found = Found()
-    files = sorted((Path(warehouse) / APP_EVENTS_DIR).glob("*.parquet"))
+    files = sorted(paths.app_events_dir(warehouse).glob("*.parquet"))
     if files:
         events = _app_events(files)
         found.described["app_events"] = {
@@ -55,7 +57,7 @@ def read(warehouse: Path) -> Found:
         }
         # An export from an app that has recorded nothing yet: still awaiting data.
         found.app_events = events if events.num_rows else None
-    run = results.latest_run(Path(warehouse), "risk")
+    run = results.latest_run(Path(warehouse), paths.RISK)
     if run is not None and (run / "scores.parquet").exists():
         found.risk = pq.read_table(run / "scores.parquet", columns=RISK_COLUMNS)
         found.described["risk"] = {"run_id": run.name, "rows": found.risk.num_rows}

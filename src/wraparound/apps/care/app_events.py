@@ -30,12 +30,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.utils import timezone
 
-from wraparound.analytics.indicators.inputs import APP_EVENT_SCHEMA, APP_EVENTS_DIR
+from wraparound.analytics.indicators.inputs import APP_EVENT_SCHEMA
 from wraparound.apps.care.models import CarePlanVersion, CareTeamMember, ClinicalReview
 from wraparound.clinical import registers
+from wraparound.warehouse import paths
 from wraparound.warehouse.store import Warehouse
 
-FILE_NAME = "app_events.parquet"
+FILE_NAME = paths.APP_EVENTS_FILE
+
 DEMENTIA = "dementia"  # register id in data/registers.csv
 
 
@@ -104,11 +106,11 @@ def export(warehouse_dir: Path) -> dict:
         },
         schema=APP_EVENT_SCHEMA,
     )
-    out_dir = warehouse_dir / APP_EVENTS_DIR
+    target = paths.app_events(warehouse_dir)
+    out_dir = target.parent
     out_dir.mkdir(exist_ok=True)
-    target = out_dir / FILE_NAME
     # Not *.parquet until renamed: the indicators read every *.parquet in the directory.
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{FILE_NAME}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as sink:
             pq.write_table(table, sink)

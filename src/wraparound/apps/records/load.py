@@ -1,8 +1,8 @@
-"""Copy organisations and the patient index from the warehouse (and the identity file beside
-it) into the app database.
+"""Copy organisations and the patient index from the warehouse into the app database.
 
-The warehouse holds pseudonyms only; the identity file (``DIR/identity/patients.parquet``,
-standing in for PDS and the practice systems) supplies NHS number and name. Heavy work
+Analytics tables hold pseudonyms only; the direct-care ``identity`` table (fed by FHIR
+Patient and the CSV patients file, read through ``warehouse/identity.py``, never through the
+engine) supplies NHS number and name, joined here by pseudonym. Heavy work
 (current practice, conditions, last A&E and admission per patient) runs once here, through
 the engine interface, so request handlers only ever read indexed rows.
 """
@@ -15,12 +15,11 @@ from pathlib import Path
 import ibis
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 from django.db import transaction
 
 from wraparound.apps.records.models import Organisation, Patient, Referral
 from wraparound.clinical import registers
-from wraparound.sources.synthetic.writer import identity_path
+from wraparound.warehouse.identity import read_identity
 
 BATCH = 5000
 REFERRAL_DAYS = 90
@@ -92,17 +91,28 @@ def patient_frame(engine, warehouse_dir: Path) -> pl.DataFrame:
         )
     )
     frame = pl.from_arrow(engine.to_arrow(expr))
-    identity = pl.from_arrow(
-        pq.read_table(
-            identity_path(warehouse_dir),
-            columns=["patient_id", "nhs_number", "given_name", "family_name"],
+    # One identity per pseudonym: two source records of one NHS number, newest first.
+    identity = (
+        pl.from_arrow(
+            read_identity(
+                engine.warehouse,
+                columns=["patient_id", "nhs_number", "given_name", "family_name", "updated_at"],
+            )
         )
+        # The app finds and shows patients by NHS number: a record without one (a source
+        # that keys patients by a local id only) stays in the warehouse but not in the app.
+        .filter(pl.col("nhs_number").is_not_null())
+        .sort("updated_at", descending=True, nulls_last=True)
+        .unique("patient_id", keep="first", maintain_order=True)
+        .drop("updated_at")
     )
+    # Two source records of one patient (one NHS number) are one patient in the app.
+    frame = frame.unique("patient_id", keep="first", maintain_order=True)
     return frame.join(identity, on="patient_id", how="inner")
 
 
 def load_patients(engine, warehouse_dir: Path) -> int:
-    """Insert or update every patient in the identity file, keyed by pseudonym."""
+    """Insert or update every patient with an identity row, keyed by pseudonym."""
     frame = patient_frame(engine, warehouse_dir)
     parents = dict(Organisation.objects.filter(kind="practice").values_list("org_id", "parent_id"))
     fields = [

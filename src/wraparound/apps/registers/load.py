@@ -17,6 +17,7 @@ from django.db import transaction
 from wraparound.analytics import results
 from wraparound.apps.records.models import Organisation, Patient
 from wraparound.apps.registers.models import RegisterEntry, RegisterRun
+from wraparound.warehouse import paths
 
 BATCH = 5000
 
@@ -42,7 +43,7 @@ def _entered(run_dir: Path) -> set[str]:
 def load_latest_run(warehouse_dir: Path) -> RegisterRun | None:
     """Load the newest run if it is not loaded yet and make it current; return the current
     run (or None when nothing has been stratified)."""
-    run_dir = results.latest_run(warehouse_dir, "risk")
+    run_dir = results.latest_run(warehouse_dir, paths.RISK)
     if run_dir is None:
         return RegisterRun.objects.filter(current=True).first()
     existing = RegisterRun.objects.filter(run_id=run_dir.name).first()

@@ -26,6 +26,7 @@ from django.db import transaction
 
 from wraparound.analytics import results
 from wraparound.apps.scorecard import models as m
+from wraparound.warehouse import paths
 
 BATCH = 2000
 LOAD_VERSION = 2
@@ -86,7 +87,7 @@ def clinician_names(engine) -> dict[str, str]:
 
 def load_latest_indicators(warehouse_dir: Path, engine=None) -> str | None:
     """Load the newest run unless it is loaded already; return the current run id."""
-    run_dir = results.latest_run(Path(warehouse_dir), "indicators")
+    run_dir = results.latest_run(Path(warehouse_dir), paths.INDICATORS)
     if run_dir is None:
         current = m.IndicatorRun.latest()
         return current.run_id if current else None

@@ -30,11 +30,27 @@ from wraparound.sources.ingest_values import (
     parse_date,
     parse_instant,
 )
-from wraparound.warehouse.schema import ADDED, TABLES
+from wraparound.warehouse.schema import ADDED, DIRECT_CARE, TABLES
 
 Progress = Callable[[int], None]
 
 PATIENT_COLUMNS = ("nhs_number", "patient_ref")
+# Optional columns of patients.csv that feed only the direct-care identity table (the NHS
+# number, birth date, sex and opt-out the patients row already has are shared with it).
+IDENTITY_COLUMNS = (
+    "nhs_number_verification",
+    "given_name",
+    "family_name",
+    "postcode",
+    "phone",
+    "email",
+    "practice_id",
+)
+# UK Core NHS number verification status codes (01 present and verified ... 08).
+VERIFICATION_CODES = frozenset(f"{n:02d}" for n in range(1, 9))
+# Tables never given as a CSV file of their own: identity comes with patients.csv.
+NOT_A_FILE = frozenset(DIRECT_CARE)
+CSV_TABLES = tuple(t for t in TABLES if t not in NOT_A_FILE)
 BOOKKEEPING = ("updated_at", "version_id")
 # Columns holding references, and how a CSV value becomes a FHIR reference string.
 _ORG = "organisation"
@@ -60,6 +76,7 @@ def header_spec(table: str) -> tuple[frozenset[str], frozenset[str]]:
         columns = [c for c in columns if c not in ("patient_id", "dq_flags")]
         columns.append("nhs_number")
         optional.add("local_id")
+        optional.update(IDENTITY_COLUMNS)
     elif "patient_id" in columns:
         columns.remove("patient_id")
         optional.update(PATIENT_COLUMNS)  # at least one of them: checked separately
@@ -114,9 +131,11 @@ def read_csv_file(path: Path, ctx: Context, advance: Progress | None = None) -> 
     batch = ctx.batch
     file_no = batch.add_file(path, CSV)
     table = path.stem.lower()
-    if table not in TABLES:
+    if table not in CSV_TABLES:
         problem = Reject(
-            UNKNOWN_TABLE, f"{path.name}: CSV files are named <table>.csv, one of {sorted(TABLES)}"
+            UNKNOWN_TABLE,
+            f"{path.name}: CSV files are named <table>.csv, one of {sorted(CSV_TABLES)}"
+            + (" (identity columns go in patients.csv)" if table in NOT_A_FILE else ""),
         )
         batch.file_error(file_no, problem, "file")
         return
@@ -155,7 +174,12 @@ def _read_rows(table: str, reader, file_no: int, ctx: Context) -> None:
         batch.file_error(file_no, Reject(MISSING_FIELD, f"missing columns {missing}"), "line 1")
     if unexpected or missing:
         return
-    parsers = {c: _parser(table, c) for c in header if c not in (*PATIENT_COLUMNS, "local_id")}
+    identity = table == "patients"
+    parsers = {
+        c: _parser("identity" if identity and c in IDENTITY_COLUMNS else table, c)
+        for c in header
+        if c not in (*PATIENT_COLUMNS, "local_id")
+    }
     build = _BUILDERS.get(table, _event_row)
     base = file_no << 32
     for record in reader:
@@ -172,10 +196,13 @@ def _read_rows(table: str, reader, file_no: int, ctx: Context) -> None:
                 c: (parsers[c](v) if v != "" else None) for c, v in values.items() if c in parsers
             }
             row = build(table, values, parsed, ctx)
+            extra = _identity_row(values, parsed) if identity else None
         except Reject as problem:
             batch.error(loc, problem, table, values.get("id") or values.get("lsoa"))
             continue
         batch.add(table, row, loc)
+        if extra is not None:
+            batch.add("identity", extra, loc)
         batch.files[file_no].resources += 1
 
 
@@ -212,6 +239,23 @@ def _patient_row(table: str, values: dict, parsed: dict, ctx: Context) -> list:
     batch.patients[rid] = parsed["patient_id"]
     batch.births[parsed["patient_id"]] = parsed.get("birth_date")
     return _row(table, parsed)
+
+
+def _identity_row(values: dict, parsed: dict) -> list:
+    """The direct-care identity row beside a patients.csv row (``_patient_row`` has set the
+    pseudonym and judged the NHS number); identity columns left out of the file are null."""
+    nhs = values.get("nhs_number", "")
+    parsed = {
+        **parsed,
+        "nhs_number": normalise_nhs_number(nhs) if nhs else None,
+    }
+    status = parsed.get("nhs_number_verification")
+    if status is not None and status not in VERIFICATION_CODES:
+        raise Reject(
+            INVALID_VALUE,
+            f"nhs_number_verification {status!r} is not a UK Core code (01 to 08)",
+        )
+    return _row("identity", parsed)
 
 
 def _organisation_row(table: str, values: dict, parsed: dict, ctx: Context) -> list:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 from wraparound import clinical
 from wraparound.sources.fhir import mapping as m
+from wraparound.sources.fhir.admission import admission_kind
+from wraparound.sources.fhir.identity import identity_row
 from wraparound.sources.ingest_batch import Batch
 from wraparound.sources.ingest_rules import DANGLING_IDENTIFIER
 from wraparound.sources.ingest_values import (
@@ -303,6 +305,12 @@ def patient(res, rid, updated, version, loc, ctx):
     batch.patients[rid] = patient_id
     batch.births[patient_id] = birth
     batch.add("patients", row, loc)
+    # Who the patient is, for direct care only (schema table "identity", sources/fhir/identity.py).
+    batch.add(
+        "identity",
+        identity_row(res, rid, patient_id, nhs, birth, opted_out, updated, version, batch),
+        loc,
+    )
 
 
 def organization(res, rid, updated, version, loc, ctx):
@@ -415,9 +423,11 @@ def encounter(res, rid, updated, version, loc, ctx):
         kind = "social_care"
     elif code == "EMER":
         kind = "ae_attendance"
-    elif code in _INPATIENT_CLASSES:
-        priority = _first_code(res.get("priority"))
-        kind = "emergency_admission" if priority == "EM" else "elective_admission"
+    elif code in _INPATIENT_CLASSES:  # admission method first, then priority (admission.py)
+        kind = admission_kind(res)
+        if kind is None:
+            priority = _first_code(res.get("priority"))
+            kind = "emergency_admission" if priority == "EM" else "elective_admission"
     elif code in _AMBULATORY_CLASSES:
         kind, ambulatory = "outpatient", True  # gp_appointment if the provider is a practice
     elif code == "HH":
