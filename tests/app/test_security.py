@@ -6,6 +6,8 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection, transaction
 
+from wraparound.apps.records.auth import REFUSED_MESSAGE
+from wraparound.apps.records.demo import DEMO_PASSWORD
 from wraparound.apps.records.models import AuditEvent, User
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
@@ -20,15 +22,15 @@ def test_anonymous_requests_go_to_sign_in(client):
     assert response.status_code == 302 and response.url.startswith("/login/")
 
 
-def test_lockout_after_five_failures_refuses_even_the_right_password(client, login):
+def test_lockout_after_five_failures_refuses_even_the_right_password(client):
     for _ in range(5):
         client.post("/login/", {"username": "social", "password": "wrong-password-123"})
-    user = User.objects.get(username="social")
-    assert user.locked_until is not None
-    response = client.post("/login/", {"username": "social", "password": "wraparound-demo-2026"})
-    assert response.status_code == 200 and b"locked" in response.content
+    response = client.post("/login/", {"username": "social", "password": DEMO_PASSWORD})
+    assert response.status_code == 200 and REFUSED_MESSAGE in response.content.decode()
+    assert "_auth_user_id" not in client.session
     actions = list(AuditEvent.objects.filter(username="social").values_list("action", flat=True))
-    assert actions.count("login_failed") == 5 and "login_locked" in actions
+    assert actions.count("login_failed") == 5 and actions.count("login_locked") == 1
+    assert AuditEvent.objects.filter(username="social", what__endswith="account locked").exists()
 
 
 def test_security_headers_and_cookies(client, login):

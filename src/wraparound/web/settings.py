@@ -8,6 +8,7 @@ refuses to start with the built-in development secret key, as the pseudonym key 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -23,6 +24,9 @@ _DEV_SECRET = "wraparound-development-key-not-for-real-patients"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET)
 if PRODUCTION and SECRET_KEY == _DEV_SECRET:
     raise RuntimeError("set DJANGO_SECRET_KEY: the development key is refused in production")
+# The key of the audit trail's hash chain (records/chain.py). Keep it when rotating the
+# secret key (set WRAPAROUND_AUDIT_KEY), or `wraparound audit verify` fails on older rows.
+AUDIT_CHAIN_KEY = os.environ.get("WRAPAROUND_AUDIT_KEY", SECRET_KEY)
 
 DEBUG = os.environ.get("WRAPAROUND_DEBUG") == "1"
 ALLOWED_HOSTS = os.environ.get("WRAPAROUND_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
@@ -37,6 +41,7 @@ INSTALLED_APPS = [
     "wraparound.apps.registers",
     "wraparound.apps.care",
     "wraparound.apps.scorecard",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -80,7 +85,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets readers carry on while a refresh writes; a busy timeout rides out short locks.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # recursive_triggers: a REPLACE's implicit delete fires the audit's delete trigger.
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA recursive_triggers=ON;"
+        ),
         "transaction_mode": "IMMEDIATE",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -97,8 +105,24 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
-LOCKOUT_FAILURES = 5
-LOCKOUT_MINUTES = 15
+
+# Lock-out by django-axes (records/auth.py): after AXES_FAILURE_LIMIT wrong passwords for a
+# username the account is locked for AXES_COOLOFF_TIME, whatever the address, and even the
+# right password is refused. Each attempt is checked and counted under a per-username lock
+# (records/auth.py), so parallel guesses cannot all pass the check before one is counted.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# The login form, not axes' middleware, answers a refusal: one message for a wrong password,
+# an unknown username and a locked account.
+# W006: accounts lock by username on purpose; an address is shared by a whole practice.
+SILENCED_SYSTEM_CHECKS = ["axes.W002", "axes.W006"]
 
 # Sessions end with the browser and after 30 minutes idle, as on a shared clinical PC.
 SESSION_COOKIE_AGE = 30 * 60

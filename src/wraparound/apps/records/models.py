@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.db.models.functions import Now
 
 from wraparound.apps.records.roles import ROLE_CHOICES, ROLES, SCOPE_CHOICES
 
@@ -33,8 +34,6 @@ class User(AbstractUser):
     service = models.ForeignKey(
         Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    failed_logins = models.PositiveSmallIntegerField(default=0)
-    locked_until = models.DateTimeField(null=True, blank=True)
 
     @property
     def role_info(self):
@@ -119,16 +118,25 @@ class AppendOnlyQuerySet(models.QuerySet):
     def delete(self):
         raise PermissionDenied("the audit trail is append-only")
 
+    def bulk_create(self, *args, **kwargs):
+        raise PermissionDenied("audit rows are appended one at a time, each chained")
+
+    def update_or_create(self, *args, **kwargs):
+        raise PermissionDenied("the audit trail is append-only")
+
 
 class AuditEvent(models.Model):
     """One read or write of a patient's record (or a sign-in event): who, in what role, which
     patient, what, when, with what outcome, and the reason when the glass was broken.
 
-    Append-only: the model refuses updates and deletes, and database triggers (migration
-    0002) refuse them underneath, so not even a bug or a shell session can rewrite history.
+    Append-only: the model refuses updates and deletes, and database triggers (migrations
+    0002 and 0003) refuse them underneath, so not even a bug or a shell session can rewrite
+    history. Tamper-evident: each row carries ``hash``, an HMAC over its content and
+    ``prev_hash`` (the row before's), written by ``chain.append`` under a lock with the
+    database's own time; ``wraparound audit verify`` walks the chain.
     """
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    at = models.DateTimeField(db_default=Now(), db_index=True)
     user = models.ForeignKey(
         User, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
@@ -144,6 +152,8 @@ class AuditEvent(models.Model):
     reason = models.TextField(blank=True)
     method = models.CharField(max_length=8, blank=True)
     path = models.CharField(max_length=300, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True, default="")
+    hash = models.CharField(max_length=64, blank=True, default="")
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -154,7 +164,9 @@ class AuditEvent(models.Model):
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise PermissionDenied("the audit trail is append-only")
-        super().save(*args, **kwargs)
+        from wraparound.apps.records import chain
+
+        chain.append(self, lambda: super(AuditEvent, self).save(*args, **kwargs))
 
     def delete(self, *args, **kwargs):
         raise PermissionDenied("the audit trail is append-only")
