@@ -110,12 +110,10 @@ def create_demo_casework() -> None:
     )
     with transaction.atomic():
         for i, entry in enumerate(entries):
-            case_ops.name_person(entry.patient, "named_gp", gp, gp, basis="demo")
-            case_ops.name_person(
-                entry.patient, "coordinator", coordinator, coordinator, basis="demo"
-            )
+            case_ops.name_person(entry.patient, "named_gp", gp, gp)
+            case_ops.name_person(entry.patient, "coordinator", coordinator, coordinator)
             if i % 3 == 0:
-                case_ops.add_member(entry.patient, nurse, coordinator, basis="demo")
+                case_ops.add_member(entry.patient, nurse, coordinator)
         if not MdtMeeting.objects.filter(team=coordinator.scope_org).exists():
             meeting = MdtMeeting.objects.create(
                 team=coordinator.scope_org,
@@ -135,7 +133,7 @@ def create_demo_casework() -> None:
                     )
                 )
             )
-            build_agenda(meeting, coordinator)  # the patients the chair may add
+            build_agenda(meeting)
 
 
 def create_demo_reviews() -> dict[str, int]:
