@@ -671,3 +671,86 @@ def treatment_functions(data_dir: Traversable | None = None) -> dict[str, str]:
     """NHS treatment function code -> name (``data/treatment_functions.csv``): the names of
     the outpatient specialties the indicators break down by."""
     return dict(_treatment_functions(data_dir))
+
+
+# ---------------------------------------------------------------------------------------------
+# Results on the single patient view
+# ---------------------------------------------------------------------------------------------
+
+RECORD_RESULT_COLUMNS = ("result_id", "label", "component", "system", "code", "unit")
+RECORD_RESULT_COMPONENTS = frozenset({"value", "systolic", "diastolic"})
+"""``value`` for a single measurement; ``systolic`` and ``diastolic`` together for a blood
+pressure, shown as one reading (systolic/diastolic) per date."""
+RECORD_RESULT_SYSTEMS = frozenset({"snomed", "loinc"})
+_LOINC_CODE = re.compile(r"^[0-9]{1,7}-[0-9]$")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResultCode:
+    """One observation code that counts as a result shown on the patient page, and the unit
+    assumed when a record carries none."""
+
+    result_id: str
+    label: str
+    component: str
+    system: str
+    code: str
+    unit: str
+
+
+@functools.cache
+def _record_results(data_dir: Traversable | None) -> tuple[RecordResultCode, ...]:
+    name = "data/record_results.csv"
+    seen: dict[tuple[str, str], int] = {}
+    labels: dict[str, str] = {}
+    components: dict[str, set[str]] = {}
+    out: list[RecordResultCode] = []
+    for line, row in _rows(_resolve(data_dir), "record_results.csv", RECORD_RESULT_COLUMNS):
+        result_id, component, system, code = (
+            row["result_id"], row["component"], row["system"], row["code"]
+        )  # fmt: skip
+        if not _ID_PATTERN.match(result_id):
+            raise ClinicalContentError(name, line, f"invalid result_id {result_id!r}")
+        if not row["label"] or not row["unit"]:
+            raise ClinicalContentError(name, line, "label and unit must not be empty")
+        if labels.setdefault(result_id, row["label"]) != row["label"]:
+            raise ClinicalContentError(
+                name, line, f"result {result_id!r} has two labels: {labels[result_id]!r}"
+            )
+        if component not in RECORD_RESULT_COMPONENTS:
+            raise ClinicalContentError(
+                name,
+                line,
+                f"unknown component {component!r}; "
+                f"expected one of {sorted(RECORD_RESULT_COMPONENTS)}",
+            )
+        if system not in RECORD_RESULT_SYSTEMS:
+            raise ClinicalContentError(
+                name, line, f"system {system!r} is not one of {sorted(RECORD_RESULT_SYSTEMS)}"
+            )
+        if system == "snomed" and not is_concept_id(code):
+            raise ClinicalContentError(name, line, f"{code!r} is not a valid SNOMED CT concept id")
+        if system == "loinc" and not _LOINC_CODE.match(code):
+            raise ClinicalContentError(name, line, f"{code!r} is not a LOINC code (NNNNN-N)")
+        if (system, code) in seen:
+            raise ClinicalContentError(
+                name, line, f"duplicate {system} code {code} (first on line {seen[system, code]})"
+            )
+        seen[system, code] = line
+        components.setdefault(result_id, set()).add(component)
+        out.append(RecordResultCode(result_id, row["label"], component, system, code, row["unit"]))
+    for result_id, parts in components.items():
+        if parts not in ({"value"}, {"systolic", "diastolic"}):
+            raise ClinicalContentError(
+                name,
+                None,
+                f"result {result_id!r} has components {sorted(parts)}; expected 'value' "
+                "alone or 'systolic' with 'diastolic'",
+            )
+    return tuple(out)
+
+
+def record_results(data_dir: Traversable | None = None) -> list[RecordResultCode]:
+    """The observation codes shown as recent results on the patient page
+    (``data/record_results.csv``), in file order: the order the page lists them."""
+    return list(_record_results(data_dir))

@@ -2,7 +2,8 @@
 
 Run after every ingest and every stratification. In order: organisations, the patient index,
 service bookings, the newest register run, timelines of followed patients and the timeline
-index for everyone else (``care/timeline.py``), the newest
+index for everyone else (``care/timeline.py``), the record index of current medicines and
+recent results (``care/record_index.py``), the newest
 indicators run (scorecards), then alerts for hospital events written by warehouse batches
 since the last refresh. Each step is an idempotent upsert, so running it twice changes
 nothing the second time.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from wraparound.apps.care.alerts import raise_alerts
 from wraparound.apps.care.contacts import followed_patients, load_contacts
+from wraparound.apps.care.record_index import write_record_index
 from wraparound.apps.care.timeline import write_index
 from wraparound.apps.records.load import load_organisations, load_patients, load_referrals
 from wraparound.apps.records.models import Organisation, WarehouseLoad
@@ -38,6 +40,7 @@ def refresh(warehouse_dir: Path) -> dict:
         out["register_run"] = run.run_id if run else None
         out["contacts"] = load_contacts(engine)
         out["timeline_index_rows"] = write_index(engine, warehouse)
+        out["record_index_rows"] = write_record_index(engine, warehouse)
         out["indicator_run"] = load_latest_indicators(Path(warehouse_dir), engine)
         names = dict(Organisation.objects.values_list("org_id", "name"))
         out["alerts"] = raise_alerts(

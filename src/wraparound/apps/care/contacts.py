@@ -7,6 +7,7 @@ from __future__ import annotations
 import pyarrow as pa
 from django.db import transaction
 
+from wraparound import clinical
 from wraparound.apps.care.models import CareTeamMember, Contact
 from wraparound.apps.records.models import Organisation, Patient
 from wraparound.apps.registers.models import RegisterEntry
@@ -41,7 +42,13 @@ def contact_rows(engine, pseudonyms) -> list[dict]:
 
 
 def to_contact(row: dict, pk: int, names: dict[str, str]) -> Contact:
-    detail = row["specialty"] or (row["mode"] or "").replace("_", " ")
+    """A timeline row: an outpatient specialty by its name (``data/treatment_functions.csv``;
+    a code the file lacks is shown as it is), otherwise the mode of the contact."""
+    specialty = row["specialty"]
+    if specialty:
+        detail = clinical.treatment_functions().get(specialty, specialty)
+    else:
+        detail = (row["mode"] or "").replace("_", " ")
     return Contact(
         patient_id=pk,
         encounter_id=row["id"],

@@ -26,17 +26,17 @@ from django.conf import settings
 from wraparound.apps.care.contacts import CONTACT_COLUMNS, contact_rows, to_contact
 from wraparound.apps.care.models import Contact
 from wraparound.apps.records.models import Organisation
+from wraparound.warehouse import paths
 from wraparound.warehouse.engine import connect
 from wraparound.warehouse.store import Warehouse
 
-INDEX_DIR = "app_index"
 INDEX_ROW_GROUP = 8_192
 """Rows per row group: a patient's few dozen encounters sit in one or two groups, and the
 groups' statistics stay small (about 130 groups per million encounters)."""
 
 
 def index_file(warehouse: Warehouse) -> Path:
-    return warehouse.root / INDEX_DIR / f"encounters-{warehouse.manifest.snapshot:06d}.parquet"
+    return paths.timeline_index(warehouse.root, warehouse.manifest.snapshot)
 
 
 def write_index(engine, warehouse: Warehouse) -> int:
@@ -44,18 +44,29 @@ def write_index(engine, warehouse: Warehouse) -> int:
     remove older ones. Written a first character of the pseudonym at a time, each part sorted,
     so the file is sorted by patient without holding the whole table in memory."""
     path = index_file(warehouse)
+    enc = engine.table("encounters").select(*CONTACT_COLUMNS)
+    return write_sorted(engine, enc, path, ["patient_id", "start"], "encounters-*.parquet")
+
+
+def write_sorted(engine, expr, path: Path, order: list[str], old_files: str, metadata=None) -> int:
+    """Write ``expr`` to ``path`` sorted by ``order`` (``patient_id`` first) in
+    ``INDEX_ROW_GROUP``-row groups, unless it is there already, then remove the other files
+    of the folder matching ``old_files``. Written a first character of the pseudonym at a
+    time, so the table is never held in memory whole; renamed into place when complete, so a
+    reader never sees part of one. ``metadata`` goes into the file's schema."""
     if path.exists():
         return pq.ParquetFile(path).metadata.num_rows
     path.parent.mkdir(exist_ok=True)
-    enc = engine.table("encounters").select(*CONTACT_COLUMNS)
-    first = enc.patient_id.substr(0, 1)
-    prefixes = sorted(engine.to_arrow(enc.select(p=first).distinct())["p"].to_pylist())
+    first = expr.patient_id.substr(0, 1)
+    prefixes = sorted(engine.to_arrow(expr.select(p=first).distinct())["p"].to_pylist())
     tmp = path.with_suffix(".tmp")
     rows = 0
     writer = None
     try:
         for prefix in prefixes:
-            part = engine.to_arrow(enc.filter(first == prefix).order_by(["patient_id", "start"]))
+            part = engine.to_arrow(expr.filter(first == prefix).order_by(order))
+            if metadata:
+                part = part.replace_schema_metadata(metadata)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, part.schema, compression="zstd")
             writer.write_table(part, row_group_size=INDEX_ROW_GROUP)
@@ -63,10 +74,10 @@ def write_index(engine, warehouse: Warehouse) -> int:
     finally:
         if writer is not None:
             writer.close()
-    if writer is None:  # no encounters at all
+    if writer is None:  # nothing to index
         return 0
     os.replace(tmp, path)
-    for old in path.parent.glob("encounters-*.parquet"):
+    for old in path.parent.glob(old_files):
         if old != path:
             old.unlink()
     return rows
@@ -86,14 +97,22 @@ def _row_groups(path: Path) -> tuple[pq.ParquetFile, list[str], list[str]]:
     return file, lows, highs
 
 
-def _from_index(path: Path, pseudonym: str) -> list[dict]:
-    file, lows, highs = _row_groups(path)
+def patient_groups(path: Path, pseudonym: str) -> range:
+    """The row groups of an index file (sorted by patient) that can hold ``pseudonym``'s
+    rows: one or two, found from the groups' statistics without reading any data."""
+    _, lows, highs = _row_groups(path)
     # Groups are in patient order: the patient's rows are in groups first..last.
     first = bisect.bisect_left(highs, pseudonym)
     last = bisect.bisect_right(lows, pseudonym)
-    if first >= last:
+    return range(first, max(first, last))
+
+
+def patient_rows(path: Path, pseudonym: str) -> list[dict]:
+    """One patient's rows of an index file, reading only ``patient_groups``."""
+    groups = patient_groups(path, pseudonym)
+    if not groups:
         return []
-    table = file.read_row_groups(range(first, last))
+    table = _row_groups(path)[0].read_row_groups(groups)
     return table.filter(pc.equal(table["patient_id"], pseudonym)).to_pylist()
 
 
@@ -107,10 +126,13 @@ def timeline(patient) -> list[Contact]:
     names = dict(Organisation.objects.values_list("org_id", "name"))
     index = index_file(warehouse)
     if index.exists():
-        rows = _from_index(index, patient.pseudonym)
+        rows = patient_rows(index, patient.pseudonym)
     else:
         with connect(warehouse) as engine:
             rows = contact_rows(engine, [patient.pseudonym])
     return sorted(
         (to_contact(r, patient.pk, names) for r in rows), key=lambda c: c.start, reverse=True
     )
+
+
+_from_index = patient_rows  # the name benchmarks/bench_timeline.py measures

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from wraparound.apps.care.models import Alert, CaseRecord, Task
+from wraparound.apps.care.record_index import patient_record
 from wraparound.apps.care.timeline import timeline
 from wraparound.apps.records import audit
 from wraparound.apps.records.access import BREAK_GLASS_MINUTES, patient_view
@@ -70,6 +71,7 @@ def patient_detail(request, patient):
             "can_record_reviews": request.user.role_info.records_reviews,
             "basis": request.access_basis,
             "age": age(patient.birth_date),
+            "record": patient_record(patient),
         },
     )
 
