@@ -11,7 +11,9 @@ manifest and files stay byte-identical. docs/ingest.md describes the rules and t
 from __future__ import annotations
 
 import os
+import shutil
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,24 +30,24 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from wraparound.sources.csv.read import read_csv_file
-from wraparound.sources.fhir.extract import Context
-from wraparound.sources.fhir.read import read_fhir_file
-from wraparound.sources.ingest_batch import CSV, RESOURCE, Batch
-from wraparound.sources.ingest_resolve import resolve_batch
-from wraparound.sources.ingest_rules import COLUMNS
+from wraparound.sources.fhir.read import FHIR_SUFFIXES
+from wraparound.sources.ingest_batch import CSV, RESOURCE, Batch, SourceFile
+from wraparound.sources.ingest_check import check_staged, open_check, resolved_sql
+from wraparound.sources.ingest_stage import SPAN_BYTES, Reader, plan_tasks, read_all
 from wraparound.sources.ingest_values import UNREADABLE_FILE, Clock, Reject
-from wraparound.warehouse.engine import IbisEngine, connect
-from wraparound.warehouse.merge import MergeStats, upsert
+from wraparound.warehouse.merge import MergeStats, merge_staged
 from wraparound.warehouse.pseudonym import Pseudonymiser
-from wraparound.warehouse.schema import TABLES, empty
-from wraparound.warehouse.store import Warehouse, WarehouseError
+from wraparound.warehouse.schema import TABLES
+from wraparound.warehouse.store import Warehouse, fault_point
 
-SUFFIXES = (".json", ".ndjson", ".csv")
+SUFFIXES = (*FHIR_SUFFIXES, ".csv")  # matched against the whole name: ".ndjson.gz" too
 UNSUPPORTED_FILE = "unsupported_file"
 # The report lists at most this many errors (all are counted in error_counts); a broken
 # million-line file should give a readable report, not a gigabyte of JSON.
 MAX_ERRORS = 10_000
+# Batches of at least this many bytes are read by a process per core; smaller ones here,
+# where starting workers would cost more than it saves.
+POOL_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -61,39 +63,117 @@ def run_ingest(
     progress: bool = True,
     now: datetime | None = None,
     pseudonymiser: Pseudonymiser | None = None,
+    strict: bool = False,
+    workers: int | None = None,
+    span_bytes: int = SPAN_BYTES,
 ) -> IngestResult:
     """Validate and load ``paths`` into ``warehouse`` as one batch (see module docstring).
 
     ``now`` is the load time that dates are judged against (default: the clock);
-    ``pseudonymiser`` defaults to one keyed from the environment.
+    ``pseudonymiser`` defaults to one keyed from the environment; ``strict`` validates every
+    FHIR resource of a loaded type against the R4 models first (sources/fhir/validate.py);
+    ``workers`` (default: one per core for a batch over ``POOL_BYTES``, else none) and
+    ``span_bytes`` (NDJSON files are read in spans of this size) tune the reading.
     """
     started = time.perf_counter()
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
+    # The batch's totals (files, counts, errors); its rows go to staging on disk.
     batch = Batch(Clock(now))
-    ctx = Context(batch, pseudonymiser or Pseudonymiser())
+    batch.error_counts = Counter()
+    batch.rejected = 0
+    pseudo = pseudonymiser or Pseudonymiser()
     files = _discover([Path(p) for p in paths], batch)
-    snapshot = wh.manifest.snapshot
-    with _progress(progress) as bar:
-        reading = bar.add_task("reading", total=sum(_size(f) for f in files) or None)
-
-        def advance(n: int) -> None:
-            bar.update(reading, advance=n)
-
-        for path in files:
-            bar.update(reading, description=f"reading {path.name}")
-            if path.suffix.lower() == ".csv":
-                read_csv_file(path, ctx, advance)
-            else:
-                read_fhir_file(path, ctx, advance)
-        bar.update(reading, description="checking references")
-        resolve_batch(batch, wh, ctx.pseudo)
-        stats: dict[str, MergeStats] = {}
-        written_batch = None
-        if not batch.errors:
-            bar.update(reading, description="writing")
-            written_batch = _write(wh, batch, snapshot, stats)
+    batch.error_counts.update(e["code"] for e in batch.errors)
+    batch.rejected = len(batch.errors)
+    stats: dict[str, MergeStats] = {}
+    written_batch = None
+    created = not wh.root.exists()
+    with wh.lock():  # held from reading to publishing: a second load is refused, not lost
+        stage = wh.staging_dir() / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        stage.mkdir(parents=True)
+        try:
+            with _progress(progress) as bar:
+                _read(files, batch, stage, pseudo, strict, bar, workers, span_bytes)
+                fault_point("staged")
+                bar.update(bar.task_ids[-1], description="checking references")
+                con = open_check(stage, on_disk=batch.nbytes >= POOL_BYTES)
+                try:
+                    checked = check_staged(
+                        con,
+                        stage,
+                        wh,
+                        pseudo,
+                        [(str(f.path), f.format) for f in batch.files],
+                        batch.identifier_refs,
+                        [t for t, n in batch.row_counts.items() if n],
+                        max(0, MAX_ERRORS - len(batch.errors)),
+                    )
+                    batch.errors.extend(checked.errors)
+                    batch.error_counts.update(checked.error_counts)
+                    batch.rejected += checked.rejected
+                    batch.data_quality.update(checked.data_quality)
+                    fault_point("checked")
+                    if not batch.error_counts:
+                        bar.update(bar.task_ids[-1], description="writing")
+                        written_batch = _write(con, wh, batch, stats)
+                finally:
+                    con.close()
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+            if created and not wh.exists():  # a first load that failed leaves no folder
+                shutil.rmtree(wh.root, ignore_errors=True)
     report = _report(wh, batch, stats, written_batch, time.perf_counter() - started)
     return IngestResult(report["ok"], report, _summary_line(report))
+
+
+def _read(
+    files: list[Path],
+    batch: Batch,
+    stage: Path,
+    pseudo: Pseudonymiser,
+    strict: bool,
+    bar: Progress,
+    workers: int | None,
+    span_bytes: int,
+) -> None:
+    """Read every file into staging, in worker processes when the batch is large enough to
+    be worth them, and gather the totals into ``batch``. Files are numbered after any that
+    ``_discover`` already reported, in order, so positions and read order are as listed."""
+    base = len(batch.files)
+    file_nos = {str(path): base + i for i, path in enumerate(files)}
+    total = batch.nbytes = sum(_size(f) for f in files)
+    reading = bar.add_task("reading", total=total or None)
+    cores = len(os.sched_getaffinity(0))
+    if workers is None:
+        workers = cores if total >= POOL_BYTES else 1
+    reader = Reader(stage, batch.clock, pseudo, file_nos, strict)
+    tasks = plan_tasks(files, span_bytes)
+    results = read_all(tasks, reader, workers, lambda n: bar.update(reading, advance=n))
+    claimed: dict[int, SourceFile] = {}
+    batch.row_counts = Counter()
+    batch.identifier_refs = set()
+    for result in results:
+        for file_no, (fmt, n) in result.files.items():
+            source = claimed.setdefault(file_no, SourceFile(files[file_no - base], fmt))
+            source.resources += n
+        batch.read_by_type.update(result.read_by_type)
+        batch.skipped_types.update(result.skipped_types)
+        batch.skipped.update(result.skipped)
+        batch.data_quality.update(result.data_quality)
+        batch.row_counts.update(result.rows)
+        room = MAX_ERRORS - len(batch.errors)
+        batch.errors.extend(result.errors[: max(0, room)])
+        batch.error_counts.update(result.error_counts)
+        batch.rejected += result.rejected
+        batch.identifier_refs |= result.identifier_refs
+        batch.deletions.extend(result.deletions)
+        batch.skipped_files.extend(result.skipped_files)
+    # Files the readers never claimed (a bulk export's own files) keep their number, so that
+    # positions stay aligned, but are not listed as read.
+    batch.files = batch.files[:base] + [
+        claimed.get(base + i) or SourceFile(path, RESOURCE) for i, path in enumerate(files)
+    ]
+    batch.unclaimed = {base + i for i in range(len(files)) if base + i not in claimed}
 
 
 def _discover(paths: list[Path], batch: Batch) -> list[Path]:
@@ -106,11 +186,11 @@ def _discover(paths: list[Path], batch: Batch) -> list[Path]:
                     p
                     for p in path.rglob("*")
                     if p.is_file()
-                    and p.suffix.lower() in SUFFIXES
+                    and p.name.lower().endswith(SUFFIXES)
                     and not any(part.startswith(".") for part in p.relative_to(path).parts)
                 )
             )
-        elif path.is_file() and path.suffix.lower() in SUFFIXES:
+        elif path.is_file() and path.name.lower().endswith(SUFFIXES):
             found.append(path)
         else:
             file_no = batch.add_file(path, RESOURCE)
@@ -143,42 +223,46 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
-def _arrow(table: str, rows: list[list]) -> pa.Table:
-    """Columnar Arrow table from row lists (transposed once, typed by the schema)."""
-    schema = TABLES[table]
-    columns = list(zip(*rows, strict=True))
-    arrays = [
-        pa.array(col, type=schema.field(name).type)
-        for name, col in zip(COLUMNS[table], columns, strict=True)
-    ]
-    arrays.append(pa.nulls(len(rows), pa.int64()).fill_null(0))  # batch: set by upsert
-    return pa.Table.from_arrays(arrays, schema=schema)
+# A data-quality flag: a DELETE named an id the warehouse does not hold (nothing to remove).
+DELETE_NOT_FOUND = "delete_of_unknown_id"
 
 
-class _FirstLoadEngine(IbisEngine):
-    """The engine for a warehouse's first load, which has no current tables to merge with."""
-
-    def table(self, name: str):
-        return self.memtable(empty(name))
-
-
-def _write(wh: Warehouse, batch: Batch, snapshot: int, stats: dict[str, MergeStats]) -> int:
+def _write(con, wh: Warehouse, batch: Batch, stats: dict[str, MergeStats]) -> int:
+    """Merge every table with incoming rows or deletions, in one transaction, in DuckDB (the
+    store publishes single Parquet files per table from the machine that holds the
+    warehouse, whatever WRAPAROUND_ENGINE says: docs/spark.md)."""
     summary: dict = {"source": "ingest", "files": len(batch.files)}
-    # Writes go through DuckDB whatever WRAPAROUND_ENGINE says: the store publishes single
-    # Parquet files per table from the machine that holds the warehouse (docs/spark.md).
-    base = connect(wh, engine="duckdb")
-    engine = base if wh.exists() else _FirstLoadEngine(base.name, base.backend, wh)
-    try:
-        with wh.transaction(summary) as tx:
-            if tx.current.snapshot != snapshot:
-                raise WarehouseError(f"{wh.root} changed while the batch was read; load it again")
-            for table, rows in batch.rows.items():
-                if rows:
-                    stats[table] = upsert(engine, tx, table, _arrow(table, rows))
-            summary["tables"] = {t: s.as_dict() for t, s in stats.items()}
-            return tx.batch
-    finally:
-        engine.close()
+    deletions = sorted({(t, rid) for t, rid, _loc in batch.deletions})
+    con.register(
+        "deletions_arrow",
+        pa.table(
+            {
+                "tbl": pa.array([t for t, _ in deletions], pa.string()),
+                "id": pa.array([r for _, r in deletions], pa.string()),
+            }
+        ),
+    )
+    con.execute("CREATE OR REPLACE TABLE dels AS SELECT * FROM deletions_arrow")
+    delete_tables = {t for t, _ in deletions}
+    incoming = {t for t, n in batch.row_counts.items() if n}
+    with wh.transaction(summary, held=True) as tx:
+        for table in TABLES:
+            if table not in incoming and table not in delete_tables:
+                continue
+            gone = f"SELECT id FROM dels WHERE tbl = '{table}'" if table in delete_tables else None
+            merged, deleted = merge_staged(
+                con, tx, table, resolved_sql(table) if table in incoming else None, gone
+            )
+            if table in incoming:
+                stats[table] = merged
+            if gone is not None:
+                asked = sum(1 for t, _ in deletions if t == table)
+                if asked > deleted:
+                    batch.data_quality[DELETE_NOT_FOUND] += asked - deleted
+                summary.setdefault("deleted", {})[table] = deleted
+            fault_point("merging")
+        summary["tables"] = {t: s.as_dict() for t, s in stats.items()}
+        return tx.batch
 
 
 def _report(
@@ -189,28 +273,33 @@ def _report(
     seconds: float,
 ) -> dict:
     errors = batch.errors
-    rejected = len({(e["file"], e["position"], e["id"]) for e in errors})
-    csv_rows = sum(f.resources for f in batch.files if f.format == CSV)
+    total_errors = sum(batch.error_counts.values())
+    listed = [f for i, f in enumerate(batch.files) if i not in batch.unclaimed]
+    csv_rows = sum(f.resources for f in listed if f.format == CSV)
     return {
-        "ok": not errors,
+        "ok": not total_errors,
         "warehouse": str(wh.root),
         "batch": written_batch,
         "load_time": batch.clock.now.isoformat(),
         "seconds": round(seconds, 3),
         "files": [
-            {"file": str(f.path), "format": f.format, "resources": f.resources} for f in batch.files
+            {"file": str(f.path), "format": f.format, "resources": f.resources} for f in listed
         ],
         "resources_read": sum(batch.read_by_type.values()) + csv_rows,
         "by_type": dict(sorted(batch.read_by_type.items())),
         "skipped_types": dict(sorted(batch.skipped_types.items())),
         "skipped": dict(sorted(batch.skipped.items())),
         "data_quality": dict(sorted(batch.data_quality.items())),
-        "rows": {t: len(r) for t, r in batch.rows.items() if r},
+        # A bulk export's own files (log, manifest, OperationOutcome errors), not read.
+        "skipped_files": batch.skipped_files,
+        # DELETE entries read, per table (the write path applies them).
+        "deletions": dict(sorted(Counter(t for t, _, _ in batch.deletions).items())),
+        "rows": {t: n for t, n in batch.row_counts.items() if n},
         "tables": {t: s.as_dict() for t, s in stats.items()},
-        "rejected": rejected,
-        "error_counts": dict(sorted(Counter(e["code"] for e in errors).items())),
+        "rejected": batch.rejected,
+        "error_counts": dict(sorted(batch.error_counts.items())),
         "errors": errors[:MAX_ERRORS],
-        "errors_truncated": max(0, len(errors) - MAX_ERRORS),
+        "errors_truncated": max(0, total_errors - MAX_ERRORS),
     }
 
 

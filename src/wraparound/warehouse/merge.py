@@ -15,7 +15,7 @@ import ibis
 import pyarrow as pa
 
 from wraparound.warehouse.schema import TABLES, conform
-from wraparound.warehouse.store import Transaction
+from wraparound.warehouse.store import ROW_GROUP, Transaction
 
 
 @dataclass
@@ -40,7 +40,9 @@ def upsert(engine, tx: Transaction, name: str, incoming: pa.Table) -> MergeStats
     )
     cols = TABLES[name].names
     old = (
-        engine.table(name)
+        # ``stored``, not ``table``: the direct-care identity table merges like any other,
+        # but only writers may read it back (engine.table refuses it to analytics).
+        engine.stored(name)
         .select(cols)
         .mutate(_src=ibis.literal(0, "int8"), _seq=ibis.literal(-1, "int64"))
     )
@@ -92,3 +94,129 @@ def _cast_file(path, name):
         return path
     write_parquet(conform(name, table), path)
     return path
+
+
+# --- the same rule, in DuckDB SQL over staged files (ingest's write path) -------------------
+
+_SQL_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.int8(): "TINYINT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
+}
+
+
+def sql_type(kind: pa.DataType) -> str:
+    if pa.types.is_timestamp(kind):
+        return "TIMESTAMPTZ"
+    return _SQL_TYPES[kind]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def duckdb_connection(database, spill):
+    """A DuckDB connection for writers, bounded in memory: ``WRAPAROUND_DUCKDB_MEMORY_LIMIT``
+    (default 1GB, so a whole-locality load stays small), spilling to ``spill``; UTC session;
+    ``WRAPAROUND_THREADS`` threads (default every core)."""
+    import os
+
+    import duckdb
+
+    con = duckdb.connect(str(database))
+    con.execute(f"SET memory_limit = '{os.environ.get('WRAPAROUND_DUCKDB_MEMORY_LIMIT', '1GB')}'")
+    con.execute(f"SET temp_directory = '{spill}'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET TimeZone = 'UTC'")
+    if threads := os.environ.get("WRAPAROUND_THREADS"):
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def current_sql(warehouse, name: str) -> str:
+    """SQL selecting table ``name`` of the warehouse's current snapshot in schema order (the
+    columns an older snapshot lacks, ``schema.ADDED``, as nulls; no file: no rows)."""
+    import pyarrow.parquet as pq
+
+    schema = TABLES[name]
+    files = warehouse.table_files(name) if warehouse.exists() else []
+    if not files:
+        cols = ", ".join(f"CAST(NULL AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
+        return f"SELECT {cols} WHERE FALSE"
+    present = set(pq.read_schema(files[0]).names)
+    cols = ", ".join(
+        _q(f.name) if f.name in present else f"CAST(NULL AS {sql_type(f.type)}) AS {_q(f.name)}"
+        for f in schema
+    )
+    listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+    return f"SELECT {cols} FROM read_parquet([{listed}])"
+
+
+def _newer(a: str, b: str) -> str:
+    """SQL: row ``a`` is a strictly newer version than row ``b`` (missing counts as oldest)."""
+    return (
+        f"CASE WHEN {a}.updated_at IS DISTINCT FROM {b}.updated_at THEN "
+        f"{b}.updated_at IS NULL OR ({a}.updated_at IS NOT NULL "
+        f"AND {a}.updated_at > {b}.updated_at) "
+        f"ELSE {a}.version_id IS DISTINCT FROM {b}.version_id AND ({b}.version_id IS NULL OR "
+        f"({a}.version_id IS NOT NULL AND {a}.version_id > {b}.version_id)) END"
+    )
+
+
+def merge_staged(
+    con, tx: Transaction, name: str, incoming_sql: str | None, deleted_ids: str | None = None
+) -> tuple[MergeStats, int]:
+    """Write table ``name`` of ``tx``: the current rows merged with ``incoming_sql`` (its
+    columns plus ``_loc``, ``_sub``, the order the rows were read) by the module's rule, then
+    the rows whose id ``deleted_ids`` (SQL yielding ``id``) lists removed. Returns the merge
+    counts and how many rows were deleted. Runs in DuckDB over files, bounded in memory."""
+    schema = TABLES[name]
+    cols = [c for c in schema.names if c != "batch"]
+    cast = ", ".join(f"CAST({_q(f.name)} AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW m_old AS {current_sql(tx.warehouse, name)}")
+    stats = MergeStats()
+    if incoming_sql is not None:
+        listed = ", ".join(_q(c) for c in cols)
+        # The newest incoming version of each id; on a tie, the one read last.
+        con.execute(f"""
+            CREATE OR REPLACE TABLE m_inc AS
+            SELECT {listed}, {int(tx.batch)} AS batch FROM ({incoming_sql}) i
+            QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST,
+                version_id DESC NULLS LAST, _loc DESC, _sub DESC) = 1
+        """)
+        con.execute(f"""
+            CREATE OR REPLACE TABLE m_cmp AS
+            SELECT i.*, o.id IS NOT NULL AS _existed,
+                   o.id IS NULL OR ({_newer("i", "o")}) AS _wins
+            FROM m_inc i LEFT JOIN (SELECT id, updated_at, version_id FROM m_old) o USING (id)
+        """)
+        inserted, replaced, unchanged = con.execute(
+            "SELECT count(*) FILTER (WHERE NOT _existed), "
+            "count(*) FILTER (WHERE _existed AND _wins), "
+            "count(*) FILTER (WHERE _existed AND NOT _wins) FROM m_cmp"
+        ).fetchall()[0]
+        stats = MergeStats(inserted, replaced, unchanged)
+        winners = f"SELECT {', '.join(_q(c) for c in schema.names)} FROM m_cmp WHERE _wins"
+        body = (
+            f"SELECT * FROM m_old WHERE id NOT IN (SELECT id FROM m_cmp WHERE _wins) "
+            f"UNION ALL {winners}"
+        )
+    else:
+        body = "SELECT * FROM m_old"
+    deleted = 0
+    if deleted_ids is not None:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW m_body AS {body}")
+        deleted = con.execute(
+            f"SELECT count(*) FROM m_body WHERE id IN ({deleted_ids})"
+        ).fetchall()[0][0]
+        body = f"SELECT * FROM m_body WHERE id NOT IN ({deleted_ids})"
+    scratch = tx.scratch(name)
+    con.execute(
+        f"COPY (SELECT {cast} FROM ({body}) ORDER BY id) TO '{scratch}' "
+        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})"
+    )
+    tx.adopt(name, _cast_file(scratch, name))
+    return stats, int(deleted)

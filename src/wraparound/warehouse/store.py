@@ -21,6 +21,8 @@ import fcntl
 import json
 import os
 import shutil
+import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,10 +31,26 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from wraparound.warehouse import paths
 from wraparound.warehouse.schema import ADDED, SCHEMA_VERSION, TABLES, conform, upgrade
 
-MANIFEST = "manifest.json"
+MANIFEST = paths.MANIFEST
 KEEP_SNAPSHOTS = 2
+# Write locks this process holds, by resolved warehouse root: the open lock file.
+_HELD: dict[str, object] = {}
+
+
+def fault_point(name: str) -> None:
+    """A named point of a write where tests stop the process the hard way.
+
+    ``WRAPAROUND_FAULT_KILL=<name>`` kills the process with SIGKILL there (no cleanup runs,
+    as with ``kill -9`` or a power cut); ``WRAPAROUND_FAULT_PAUSE=<name>`` sleeps there for
+    ``WRAPAROUND_FAULT_SECONDS`` (default 5), so a test can start a second writer meanwhile.
+    Unset, this costs one dictionary lookup."""
+    if os.environ.get("WRAPAROUND_FAULT_KILL") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("WRAPAROUND_FAULT_PAUSE") == name:
+        time.sleep(float(os.environ.get("WRAPAROUND_FAULT_SECONDS", "5")))
 
 
 class WarehouseError(RuntimeError):
@@ -49,7 +67,7 @@ class Manifest:
 
     @classmethod
     def read(cls, root: Path) -> Manifest:
-        path = root / MANIFEST
+        path = paths.manifest(root)
         if not path.exists():
             return cls()
         data = json.loads(path.read_text())
@@ -72,11 +90,11 @@ class Warehouse:
         return Manifest.read(self.root)
 
     def exists(self) -> bool:
-        return (self.root / MANIFEST).exists()
+        return paths.manifest(self.root).exists()
 
     def snapshot_dir(self, snapshot: int | None = None) -> Path:
         n = self.manifest.snapshot if snapshot is None else snapshot
-        return self.root / "snapshots" / f"{n:06d}"
+        return paths.snapshot(self.root, n)
 
     def table_path(self, name: str) -> Path:
         """Path of the current Parquet file for a table (an empty file if never loaded)."""
@@ -85,6 +103,12 @@ class Warehouse:
         if not self.exists():
             raise WarehouseError(f"{self.root} is not a warehouse (no {MANIFEST})")
         return self.snapshot_dir() / f"{name}.parquet"
+
+    def table_files(self, name: str) -> list[Path]:
+        """The current snapshot's Parquet files of a table (none if the snapshot predates the
+        table). Writers read tables through this, whatever the table's layout on disk."""
+        path = self.table_path(name)
+        return [path] if path.exists() else []
 
     def read(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """Read a whole table into Arrow. For loaders and tests; analytics use the engine.
@@ -102,25 +126,63 @@ class Warehouse:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold an exclusive lock on the warehouse for the duration of a write."""
+        """Hold the exclusive write lock on the warehouse for the duration of a write.
+
+        A second writer (another process, or a second ``lock`` in this one) is refused at once
+        with a clear message. ``flock`` locks die with their process, so after a ``kill -9``
+        the next writer gets the lock straight away. An ingest holds it from reading to
+        publishing, and opens its ``transaction`` with ``held=True``. Whoever takes the lock
+        first clears what a killed writer left behind (:meth:`recover`)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as fh:
+        key = str(self.root.resolve())
+        with open(paths.lock(self.root), "w") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
-                raise WarehouseError(f"{self.root} is being written by another process") from exc
+                raise WarehouseError(
+                    f"{self.root} is being written by another process (another load is "
+                    "running); nothing was changed: run this one again when that one ends"
+                ) from exc
+            _HELD[key] = fh
             try:
+                self.recover()
                 yield
             finally:
+                del _HELD[key]
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def staging_dir(self) -> Path:
+        """Where a load stages its rows on disk: inside the warehouse directory, so on the
+        same filesystem as the snapshots, and removed by :meth:`recover` if a load dies."""
+        return paths.staging(self.root)
+
+    def recover(self) -> None:
+        """Remove what a writer killed part-way left: its staging area, a snapshot directory
+        it never published (numbered above the manifest's), a half-written manifest, and
+        scratch files. Called with the lock held; readers never looked at any of these."""
+        shutil.rmtree(self.staging_dir(), ignore_errors=True)
+        paths.manifest_tmp(self.root).unlink(missing_ok=True)
+        current = self.manifest.snapshot
+        snaps = paths.snapshots(self.root)
+        if snaps.is_dir():
+            for d in snaps.iterdir():
+                if d.name.isdigit() and int(d.name) > current:
+                    shutil.rmtree(d, ignore_errors=True)
+
     @contextlib.contextmanager
-    def transaction(self, summary: dict | None = None) -> Iterator[Transaction]:
+    def transaction(self, summary: dict | None = None, held: bool = False) -> Iterator[Transaction]:
         """Open a write. Tables written through the transaction replace the current ones whole;
         the rest carry over. Nothing is visible until the block exits cleanly; on an exception
-        the half-written snapshot is removed and the warehouse is as it was.
+        the half-written snapshot is removed and the warehouse is as it was. ``held``: the
+        caller already holds :meth:`lock` (an ingest holds it while it reads the batch).
         """
-        with self.lock():
+        if held:
+            if str(self.root.resolve()) not in _HELD:
+                raise RuntimeError("transaction(held=True) without the warehouse lock")
+            guard = contextlib.nullcontext()
+        else:
+            guard = self.lock()
+        with guard:
             current = self.manifest
             tx = Transaction(self, current)
             try:
@@ -131,7 +193,7 @@ class Warehouse:
                 raise
 
     def _prune(self, keep_from: int) -> None:
-        snaps = self.root / "snapshots"
+        snaps = paths.snapshots(self.root)
         for d in snaps.iterdir():
             if d.name.isdigit() and int(d.name) <= keep_from - KEEP_SNAPSHOTS:
                 shutil.rmtree(d, ignore_errors=True)
@@ -213,7 +275,8 @@ class Transaction:
             batches=[*self.current.batches, {"batch": self.batch, **summary}],
         )
         root = self.warehouse.root
-        tmp = root / f"{MANIFEST}.tmp"
+        tmp = paths.manifest_tmp(root)
         tmp.write_text(json.dumps(new.__dict__, indent=2, default=str))
-        os.replace(tmp, root / MANIFEST)
+        fault_point("publishing")
+        os.replace(tmp, paths.manifest(root))
         self.warehouse._prune(self.snapshot)
