@@ -5,11 +5,16 @@ care team, on the demo MDT agenda (so every MDT member has a relationship) and b
 hub. ``practice_only``: registered with the GP's practice, on no register or caseload.
 ``stranger``: registered in another neighbourhood's practice (made here: the small test
 locality has one practice), on no register, caseload or agenda, booked nowhere.
+
+``fresh_patient`` makes a patient with no relationship to anyone, at the GP's practice or at
+a second practice of the demo neighbourhood (``neighbour_practice``), for tests that build
+exactly one relationship and look at what it allows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 from wraparound.apps.care.models import AgendaItem, CareTeamMember, MdtMeeting
 from wraparound.apps.records.models import Organisation, Patient, Referral, User
@@ -79,3 +84,33 @@ def patients() -> dict[str, Patient]:
         "stranger": _stranger(),
         "agenda_item": item,
     }
+
+
+_numbers = itertools.count(1)
+
+
+def neighbour_practice() -> Organisation:
+    """A second practice in the demo neighbourhood (the small test locality has one): its
+    patients are in the neighbourhood's MDT team but not the demo GP's practice."""
+    neighbourhood = User.objects.get(username="coordinator").scope_org
+    practice, _ = Organisation.objects.get_or_create(
+        org_id="P99998",
+        defaults={"name": "Neighbour Surgery", "kind": "practice", "parent": neighbourhood},
+    )
+    return practice
+
+
+def fresh_patient(at_gp_practice: bool = False) -> Patient:
+    """A new patient nobody has a relationship with yet."""
+    practice = User.objects.get(username="gp").scope_org if at_gp_practice else neighbour_practice()
+    n = next(_numbers)
+    return Patient.objects.create(
+        pseudonym=f"fresh-{n}",
+        nhs_number=f"98{n:08d}",
+        given_name="Fresh",
+        family_name=f"Patient{n}",
+        birth_date=dt.date(1950, 1, 1),
+        sex="female",
+        practice=practice,
+        neighbourhood=practice.parent,
+    )

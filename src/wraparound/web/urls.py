@@ -27,6 +27,7 @@ urlpatterns = [
     path("patients/<int:pk>/", records.patient_detail, name="patient"),
     path("patients/<int:pk>/timeline", records.patient_timeline, name="patient_timeline"),
     path("patients/<int:pk>/break-glass", records.break_glass, name="break_glass"),
+    path("audit/break-glass/", records.break_glass_review, name="break_glass_review"),
     path("patients/<int:pk>/case", care.case_manage, name="case_manage"),
     path("patients/<int:pk>/care-plan/", plan_views.care_plan, name="care_plan"),
     path("patients/<int:pk>/care-plan/edit", plan_views.care_plan_edit, name="care_plan_edit"),

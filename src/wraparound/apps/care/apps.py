@@ -6,3 +6,8 @@ class CareConfig(AppConfig):
 
     name = "wraparound.apps.care"
     label = "care"
+
+    def ready(self) -> None:
+        from wraparound.apps.care import relationships
+
+        relationships.register()

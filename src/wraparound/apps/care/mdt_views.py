@@ -1,5 +1,11 @@
 """MDT pages: meetings I belong to, a meeting's agenda and attendance, adding a patient to an
-agenda, and recording the outcome for each patient discussed."""
+agenda, and recording the outcome for each patient discussed.
+
+Calling a meeting and putting a patient on its agenda grant the members an ``mdt``
+relationship, so both are audited: the meeting itself (who called it, for when, which team)
+and one ``grant`` row per patient added. The agenda page lists only the patients the member
+may open; the others are counted, not named.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +17,29 @@ from django.http import HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 
 from wraparound.apps.care.careplan import ACTION_ROWS, parse_date
-from wraparound.apps.care.mdt import build_agenda, record_outcome
+from wraparound.apps.care.mdt import build_agenda, date_problem, record_outcome
 from wraparound.apps.care.models import AgendaItem, MdtMeeting
 from wraparound.apps.care.staff import staff_for
 from wraparound.apps.records import audit
-from wraparound.apps.records.access import patient_view
+from wraparound.apps.records.access import patient_view, record_grant
 from wraparound.apps.records.models import User
+from wraparound.apps.records.relationships import first_allowing, policy
 
 CHAIR_ROLES = ("gp", "coordinator")
+
+
+def audit_agenda(request, meeting: MdtMeeting, items: list[AgendaItem]) -> None:
+    """One ``grant`` row per patient put on the agenda: the members now hold ``mdt``."""
+    start, end = policy().mdt_window(meeting.date)
+    for item in items:
+        record_grant(
+            request,
+            item.patient,
+            "mdt",
+            f"members of MDT meeting {meeting.pk}",
+            f"{item.get_reason_display()}, {start:%Y-%m-%d} to {end:%Y-%m-%d}",
+            basis=item.raised_basis,
+        )
 
 
 def mdt_list(request):
@@ -27,26 +48,45 @@ def mdt_list(request):
         .distinct()
         .select_related("team", "chair")
     )
+    can_call = request.user.role in CHAIR_ROLES and request.user.scope != "locality"
+    error = ""
     if request.method == "POST":
-        if request.user.role not in CHAIR_ROLES or request.user.scope == "locality":
+        if not can_call:
+            audit.record(request, action="denied", what="call an MDT meeting", outcome="denied")
             return HttpResponseForbidden("Only a GP or care co-ordinator can call an MDT.")
-        date = parse_date(request.POST.get("date", "")) or dt.date.today()
-        meeting = MdtMeeting.objects.create(
-            team=request.user.scope_org, date=date, chair=request.user
+        date = parse_date(request.POST.get("date", ""))
+        error = date_problem(date, dt.date.today())
+        if error is None:
+            meeting = MdtMeeting.objects.create(
+                team=request.user.scope_org, date=date, chair=request.user
+            )
+            meeting.members.set(_team_members(request.user.scope_org))
+            meeting.members.add(request.user)
+            audit.record(
+                request,
+                action="write",
+                what=(
+                    f"MDT meeting {meeting.pk} called: {meeting.team} on {date:%Y-%m-%d}, "
+                    f"{meeting.members.count()} members"
+                ),
+            )
+            audit_agenda(request, meeting, build_agenda(meeting, request.user))
+            return redirect("mdt_detail", meeting_id=meeting.pk)
+        audit.record(
+            request, action="denied", what=f"call an MDT meeting: {error}", outcome="denied"
         )
-        meeting.members.set(_team_members(request.user.scope_org))
-        meeting.members.add(request.user)
-        build_agenda(meeting)
-        return redirect("mdt_detail", meeting_id=meeting.pk)
-    audit.record(request, action="read", what="MDT meeting list")
+    else:
+        audit.record(request, action="read", what="MDT meeting list")
     return render(
         request,
         "care/mdt_list.html",
         {
             "meetings": meetings,
-            "can_call": request.user.role in CHAIR_ROLES,
-            "today": dt.date.today().isoformat(),
+            "can_call": can_call,
+            "today": request.POST.get("date", "") if error else dt.date.today().isoformat(),
+            "error": error,
         },
+        status=400 if error else 200,
     )
 
 
@@ -82,49 +122,68 @@ def mdt_detail(request, meeting_id):
         return HttpResponseForbidden("You are not a member of this MDT.")
     if request.method == "POST":
         if "build" in request.POST:
-            added = build_agenda(meeting)
-            messages.success(request, f"{added} patient{'s' * (added != 1)} added to the agenda.")
+            added = build_agenda(meeting, request.user)
+            audit.record(request, action="write", what=f"MDT meeting {meeting.pk}: agenda rebuilt")
+            audit_agenda(request, meeting, added)
+            n = len(added)
+            messages.success(request, f"{n} patient{'s' * (n != 1)} added to the agenda.")
         else:
-            meeting.attended.set(meeting.members.filter(pk__in=request.POST.getlist("attended")))
+            chosen = [v for v in request.POST.getlist("attended") if v.isdigit()]
+            meeting.attended.set(meeting.members.filter(pk__in=chosen))
+            audit.record(request, action="write", what=f"MDT meeting {meeting.pk}: attendance")
             messages.success(request, "Attendance saved.")
-        audit.record(request, action="write", what=f"MDT meeting {meeting.pk}")
         return redirect("mdt_detail", meeting_id=meeting.pk)
     audit.record(request, action="read", what=f"MDT meeting {meeting.pk} agenda")
     items = meeting.items.select_related("patient", "raised_by").order_by("reason", "id")
+    shown = [i for i in items if first_allowing(request.user, i.patient, "read")]
     return render(
         request,
         "care/mdt_detail.html",
         {
             "meeting": meeting,
-            "items": items,
+            "items": shown,
+            "hidden": len(items) - len(shown),
             "members": meeting.members.order_by("last_name"),
             "attended": set(meeting.attended.values_list("pk", flat=True)),
         },
     )
 
 
-@patient_view("MDT agenda (add patient)", writes=True)
+@patient_view("MDT agenda (add patient)", writes=True, needs="mdt.add")
 def mdt_add(request, patient):
+    earliest = dt.date.today() - dt.timedelta(days=policy().mdt["call_days_before_today"])
     meetings = (
-        MdtMeeting.objects.filter(
-            members=request.user, date__gte=dt.date.today() - dt.timedelta(days=7)
-        )
+        MdtMeeting.objects.filter(members=request.user, date__gte=earliest)
         .filter(Q(team_id=patient.neighbourhood_id) | Q(team_id=patient.practice_id))
         .select_related("team")
     )
     if request.method == "POST":
-        meeting = get_object_or_404(meetings, pk=request.POST.get("meeting"))
-        AgendaItem.objects.get_or_create(
+        chosen = request.POST.get("meeting", "")
+        meeting = meetings.filter(pk=chosen).first() if chosen.isdigit() else None
+        if meeting is None:
+            return render(
+                request,
+                "care/mdt_add.html",
+                {"patient": patient, "meetings": meetings, "error": "Choose a meeting"},
+                status=400,
+            )
+        item, created = AgendaItem.objects.get_or_create(
             meeting=meeting,
             patient=patient,
-            defaults={"reason": "raised", "raised_by": request.user},
+            defaults={
+                "reason": "raised",
+                "raised_by": request.user,
+                "raised_basis": request.access_basis,
+            },
         )
+        if created:
+            audit_agenda(request, meeting, [item])
         messages.success(request, f"{patient} is on the agenda for {meeting.date:%-d %B %Y}.")
         return redirect("mdt_detail", meeting_id=meeting.pk)
     return render(request, "care/mdt_add.html", {"patient": patient, "meetings": meetings})
 
 
-@patient_view("MDT discussion", writes=True)
+@patient_view("MDT discussion", writes=True, needs="mdt.outcome")
 def mdt_outcome(request, patient, item_id):
     item = get_object_or_404(
         AgendaItem.objects.select_related("meeting", "meeting__team"), pk=item_id, patient=patient

@@ -70,7 +70,7 @@ def care_plan_fhir(request, patient):
     return response
 
 
-@patient_view("care plan (edit)", writes=True)
+@patient_view("care plan (edit)", writes=True, needs="care_plan.write")
 def care_plan_edit(request, patient):
     owners = list(staff_for(patient).exclude(role__in=("commissioner", "admin", "auditor")))
     current = _version(_plan(patient), None)

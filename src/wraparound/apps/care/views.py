@@ -56,7 +56,7 @@ def alerts(request):
     return render(request, "care/alerts.html", {"alerts": my_alerts(request.user)[:200]})
 
 
-@patient_view("case status and care team", writes=True)
+@patient_view("case status and care team", writes=True, needs=case_ops.actions_needed)
 def case_manage(request, patient):
     case, _ = CaseRecord.objects.get_or_create(patient=patient)
     gps = staff_for(patient, ("gp",))
@@ -66,14 +66,22 @@ def case_manage(request, patient):
         status = request.POST.get("status")
         if status in dict(STATUSES):
             case_ops.set_status(patient, status, request.user, request.POST.get("note", ""))
+        changes = []
         for field, pool in (("named_gp", gps), ("coordinator", coordinators)):
             chosen = request.POST.get(field)
             if chosen:
-                case_ops.name_person(
-                    patient, field, get_object_or_404(pool, pk=chosen), request.user
+                changes += case_ops.name_person(
+                    patient,
+                    field,
+                    get_object_or_404(pool, pk=chosen),
+                    request.user,
+                    request.access_basis,
                 )
         if member := request.POST.get("member"):
-            case_ops.add_member(patient, get_object_or_404(others, pk=member), request.user)
+            changes += case_ops.add_member(
+                patient, get_object_or_404(others, pk=member), request.user, request.access_basis
+            )
+        case_ops.audit_changes(request, patient, changes)
         messages.success(request, "Case updated.")
         return redirect("case_manage", pk=patient.pk)
     return render(

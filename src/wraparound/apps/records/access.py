@@ -1,76 +1,107 @@
-"""Who may open which patient's record, and the one gate every patient view goes through.
+"""The one gate every patient-record view goes through.
 
-A direct-care role needs a legitimate relationship with the patient, checked in this order
-(the first that holds is recorded in the audit row as the *basis*):
+Whether a user may do something to a patient's record is one question, asked of the one
+relationship model (``relationships.py``): does the user hold a relationship with the patient
+that allows the *action* (``read``, ``care_plan.write``, ``case.status``,
+``care_team.manage``, ``mdt.add``, ``mdt.outcome``, ``review.record``, ...)? The kinds
+(``registered``, ``caseload``, ``register``, ``mdt``, ``referral``, ``booking``,
+``break_glass``) and what each allows are data (``data/relationships.toml``); the apps that
+hold the records of each kind register providers for it. The first relationship, in the
+policy's order, that allows the action is recorded in the audit row as the *basis*.
 
-``registered``  the patient is registered with a practice in the user's scope and the role
-                works the practice list (GP, practice staff);
-``caseload``    the user is the patient's named GP, care co-ordinator or a care-team member;
-``register``    the patient is on the current risk register within the user's scope and the
-                role works the register (GP, practice staff, care co-ordinator);
-``mdt``         the patient is on the agenda of an MDT meeting the user is a member of;
-``referral``    the patient is referred or booked to the user's service (hub, community team);
-``break_glass`` the user broke the glass for this patient, with a reason, in the last hour.
-
-Anything else is refused, and the refusal is audited. Roles without direct care
-(commissioner, administrator, auditor) never open identifiable records, glass or not.
+Anything else is refused with a 403 page, and the refusal is audited: no relationship at
+all (break-glass offered to direct-care roles for reading), or a relationship that does not
+allow the action (a booking allows reading, not writing a care plan; break-glass allows
+reading, never an action that creates or extends a relationship). Roles without direct care
+(commissioner, administrator, auditor) hold no relationship, glass or not.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 
-from wraparound.apps.records import audit
-from wraparound.apps.records.models import BreakGlass, Patient, Referral
+from wraparound.apps.records import audit, relationships
+from wraparound.apps.records.break_glass import rules as glass_rules
+from wraparound.apps.records.models import BreakGlass, Patient
+from wraparound.apps.records.relationships import Relationship
 
-BREAK_GLASS_MINUTES = 60
+READ = "read"
 
 
-def relationship(user, patient: Patient) -> str | None:
-    """The basis on which ``user`` may open ``patient``'s record, or None."""
-    from wraparound.apps.care.models import AgendaItem, CareTeamMember
-    from wraparound.apps.registers.models import RegisterEntry
+def relationship(user, patient: Patient, action: str = READ) -> str | None:
+    """The basis (relationship kind) on which ``user`` may do ``action`` to ``patient``'s
+    record, or None."""
+    rel = relationships.first_allowing(user, patient, action)
+    return rel.kind if rel else None
 
-    role = user.role_info
-    if not role.direct_care:
-        return None
-    in_scope = user.practices().filter(pk=patient.practice_id).exists()
-    if role.practice_list and in_scope:
-        return "registered"
-    if CareTeamMember.objects.filter(patient=patient, user=user, active=True).exists():
-        return "caseload"
-    if role.register_pool and in_scope and RegisterEntry.current().filter(patient=patient).exists():
-        return "register"
-    if AgendaItem.objects.filter(patient=patient, meeting__members=user).exists():
-        return "mdt"
-    if (
-        user.service_id
-        and Referral.objects.filter(patient=patient, service_id=user.service_id).exists()
-    ):
-        return "referral"
-    if BreakGlass.objects.filter(
-        user=user, patient=patient, expires_at__gt=timezone.now()
-    ).exists():
-        return "break_glass"
-    return None
+
+def permits(request, action: str) -> bool:
+    """Inside a gated view: may the user also do ``action`` to this patient? (For pages that
+    show a form only to those allowed to use it.)"""
+    return relationships.first_allowing(request.user, request.patient, action) is not None
+
+
+def glass_form_context(**extra) -> dict:
+    """What the break-glass form on the refusal page needs: the reasons and the minutes."""
+    r = glass_rules()
+    return {"glass_reasons": list(r.reasons.items()), "glass_minutes": r.minutes, **extra}
+
+
+def _refuse(request, patient, what, action, held: list[Relationship]):
+    can_glass = (
+        not held
+        and request.user.role_info.direct_care
+        and relationships.policy().allows(relationships.BREAK_GLASS, action)
+    )
+    if held:
+        kinds = ", ".join(dict.fromkeys(r.kind for r in held))
+        detail = f"{what}: {action} not allowed under {kinds}"
+    else:
+        detail = f"{what}: no relationship" if action != READ else what
+    audit.record(
+        request,
+        patient=patient,
+        action="denied",
+        what=detail,
+        outcome="denied",
+        basis=held[0].kind if held else "",
+    )
+    return render(
+        request,
+        "records/refused.html",
+        {
+            "patient_pk": patient.pk,
+            "can_break_glass": can_glass,
+            "held": list({r.kind: r for r in held}.values()),
+            "refused_action": relationships.policy().actions.get(action, action),
+            "glass_only_reads": not held and action != READ,
+            **glass_form_context(),
+        },
+        status=403,
+    )
 
 
 def patient_view(
-    what: str, action: str = "read", writes: bool = False, permission: str | None = None
+    what: str,
+    action: str = "read",
+    writes: bool = False,
+    permission: str | None = None,
+    needs: str | tuple[str, ...] | Callable[[object], str | tuple[str, ...]] = READ,
 ):
     """Decorate a view taking ``(request, patient, ...)`` and a ``pk`` URL argument.
 
-    Loads the patient, checks the relationship, and audits the request: refused (with a 403
-    page offering break-glass to direct-care roles) or allowed (``read``/``export``/``print``
-    for GET, ``write`` for POST to a view that ``writes``), with the basis of the
-    relationship. Any other method is refused with 405, and audited too. ``permission`` names
-    a :class:`~wraparound.apps.records.roles.Role` flag the user's role must also have (e.g.
-    ``records_reviews``); a role without it is refused with 403 whatever the relationship,
-    and no break-glass is offered (the glass grants a relationship, never a role).
+    Loads the patient, checks the role (``permission``: a
+    :class:`~wraparound.apps.records.roles.Role` flag such as ``records_reviews``; refused
+    whatever the relationship, and no break-glass offered: the glass grants a relationship,
+    never a role), then the relationship: one that allows ``needs`` (an action or several,
+    or a function of the request returning them, for a view whose POST does different
+    things); the first action's relationship is the basis. Audits the
+    request once: refused, or allowed (``action`` for GET, ``write`` for POST to a view that
+    ``writes``) with the basis. Any other method is refused with 405, and audited too.
     """
     methods = ("GET", "HEAD", "POST") if writes else ("GET", "HEAD")
 
@@ -105,21 +136,19 @@ def patient_view(
                     },
                     status=403,
                 )
-            basis = relationship(request.user, patient)
-            if basis is None:
-                audit.record(request, patient=patient, action="denied", what=what, outcome="denied")
-                return render(
-                    request,
-                    "records/refused.html",
-                    {
-                        "patient_pk": patient.pk,
-                        "can_break_glass": request.user.role_info.direct_care,
-                    },
-                    status=403,
-                )
-            request.access_basis = basis
+            needed = needs(request) if callable(needs) else needs
+            rel = None
+            for one in (needed,) if isinstance(needed, str) else needed:
+                found = relationships.first_allowing(request.user, patient, one)
+                if found is None:
+                    held = relationships.current(request.user, patient)
+                    return _refuse(request, patient, what, one, held)
+                rel = rel or found
+            request.access_basis = rel.kind
+            request.access_relationship = rel
+            request.patient = patient
             reason = ""
-            if basis == "break_glass":
+            if rel.kind == relationships.BREAK_GLASS:
                 grant = BreakGlass.objects.filter(user=request.user, patient=patient).last()
                 reason = grant.reason if grant else ""
             try:
@@ -129,12 +158,36 @@ def patient_view(
                     request,
                     patient=patient,
                     what=what,
-                    basis=basis,
+                    basis=rel.kind,
                     reason=reason,
                     action="write" if request.method == "POST" else action,
                 )
 
         wrapper.patient_view = True
+        wrapper.needs = needs
         return wrapper
 
     return decorate
+
+
+def record_grant(request, patient, kind: str, to: str, source: str, basis: str = "") -> None:
+    """Audit a relationship granted (``to`` names who holds it): one row, the basis being the
+    actor's own relationship with the patient."""
+    audit.record(
+        request,
+        patient=patient,
+        action="grant",
+        what=f"relationship {kind} granted to {to}: {source}",
+        basis=basis or getattr(request, "access_basis", ""),
+    )
+
+
+def record_end(request, patient, kind: str, to: str, source: str, basis: str = "") -> None:
+    """Audit a relationship ended, as :func:`record_grant`."""
+    audit.record(
+        request,
+        patient=patient,
+        action="end",
+        what=f"relationship {kind} ended for {to}: {source}",
+        basis=basis or getattr(request, "access_basis", ""),
+    )

@@ -6,3 +6,8 @@ class RecordsConfig(AppConfig):
 
     name = "wraparound.apps.records"
     label = "records"
+
+    def ready(self) -> None:
+        from wraparound.apps.records import providers
+
+        providers.register()

@@ -110,10 +110,12 @@ def create_demo_casework() -> None:
     )
     with transaction.atomic():
         for i, entry in enumerate(entries):
-            case_ops.name_person(entry.patient, "named_gp", gp, gp)
-            case_ops.name_person(entry.patient, "coordinator", coordinator, coordinator)
+            case_ops.name_person(entry.patient, "named_gp", gp, gp, basis="demo")
+            case_ops.name_person(
+                entry.patient, "coordinator", coordinator, coordinator, basis="demo"
+            )
             if i % 3 == 0:
-                case_ops.add_member(entry.patient, nurse, coordinator)
+                case_ops.add_member(entry.patient, nurse, coordinator, basis="demo")
         if not MdtMeeting.objects.filter(team=coordinator.scope_org).exists():
             meeting = MdtMeeting.objects.create(
                 team=coordinator.scope_org,
@@ -133,7 +135,7 @@ def create_demo_casework() -> None:
                     )
                 )
             )
-            build_agenda(meeting)
+            build_agenda(meeting, coordinator)  # the patients the chair may add
 
 
 def create_demo_reviews() -> dict[str, int]:

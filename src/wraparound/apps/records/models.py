@@ -102,13 +102,26 @@ class Referral(models.Model):
 
 
 class BreakGlass(models.Model):
-    """Emergency access to a patient without a relationship: time-limited, with a reason."""
+    """Emergency access to a patient without a relationship: time-limited, with a reason
+    from the list in ``data/break_glass_reasons.toml`` and free text, and signed off by the
+    auditor in the review queue (``reviewed_*``). It allows reading only, and nothing done
+    under it creates or extends another relationship (``relationships.py``)."""
 
     user = models.ForeignKey(User, on_delete=models.PROTECT)
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT)
-    reason = models.TextField()
+    reason_code = models.CharField(max_length=40, blank=True)
+    reason = models.TextField()  # the free text
     at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
+    reviewed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_outcome = models.CharField(max_length=20, blank=True)
+    review_note = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "patient", "expires_at"])]
 
 
 class AppendOnlyQuerySet(models.QuerySet):

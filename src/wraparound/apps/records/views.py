@@ -1,4 +1,4 @@
-"""Home, the single patient view, break-glass and the audit search."""
+"""Home, the single patient view, break-glass (and its review queue) and the audit search."""
 
 from __future__ import annotations
 
@@ -14,11 +14,10 @@ from wraparound.apps.care.models import Alert, CaseRecord, Task
 from wraparound.apps.care.record_index import patient_record
 from wraparound.apps.care.timeline import timeline
 from wraparound.apps.records import audit
-from wraparound.apps.records.access import BREAK_GLASS_MINUTES, patient_view
-from wraparound.apps.records.models import AuditEvent, BreakGlass, Patient
+from wraparound.apps.records import break_glass as glass
+from wraparound.apps.records.access import glass_form_context, patient_view
+from wraparound.apps.records.models import AuditEvent, Patient
 from wraparound.apps.registers.models import RegisterEntry
-
-MIN_REASON = 10
 
 
 def home(request):
@@ -90,7 +89,9 @@ def age(born: dt.date | None) -> int | None:
 
 
 def break_glass(request, pk):
-    """Emergency access: a direct-care role gives a reason and gets an hour's access."""
+    """Emergency access: a direct-care role chooses a reason from the list, describes what
+    is happening, and may read the record for the minutes in data/break_glass_reasons.toml.
+    The event waits in the auditor's review queue."""
     patient = get_object_or_404(Patient, pk=pk)
     if request.method != "POST":
         audit.record(
@@ -101,7 +102,9 @@ def break_glass(request, pk):
             what=f"break glass: {request.method} not allowed",
         )
         return HttpResponseNotAllowed(["POST"])
-    reason = request.POST.get("reason", "").strip()
+    code = request.POST.get("reason_code", "").strip()
+    detail = request.POST.get("reason", "").strip()
+    reason = f"{code}: {detail}" if code else detail
     if not request.user.role_info.direct_care:
         audit.record(
             request,
@@ -112,36 +115,34 @@ def break_glass(request, pk):
             reason=reason,
         )
         return HttpResponseForbidden("Your role cannot break the glass.")
-    if len(reason) < MIN_REASON:
+    errors = glass.check_reason(code, detail)
+    if errors:
         audit.record(
             request,
             patient=patient,
             action="denied",
-            what="break glass: no reason",
+            what="break glass: no valid reason",
             outcome="denied",
             reason=reason,
         )
         return render(
             request,
             "records/refused.html",
-            {
-                "patient_pk": patient.pk,
-                "can_break_glass": True,
-                "error": f"Give the reason for access in at least {MIN_REASON} characters.",
-            },
+            glass_form_context(
+                patient_pk=patient.pk,
+                can_break_glass=True,
+                errors=errors,
+                chosen_code=code,
+                detail=detail,
+            ),
             status=400,
         )
-    BreakGlass.objects.create(
-        user=request.user,
-        patient=patient,
-        reason=reason,
-        expires_at=timezone.now() + dt.timedelta(minutes=BREAK_GLASS_MINUTES),
-    )
+    grant = glass.grant(request.user, patient, code, detail)
     audit.record(
         request,
         patient=patient,
         action="break_glass",
-        what="break glass",
+        what=f"break glass until {timezone.localtime(grant.expires_at):%Y-%m-%d %H:%M}",
         basis="break_glass",
         reason=reason,
     )
@@ -155,6 +156,61 @@ def audit_search(request):
     if not request.user.role_info.audit:
         audit.record(request, action="denied", what="audit search", outcome="denied")
         return HttpResponseForbidden("Only the auditor can search the audit trail.")
+def break_glass_review(request):
+    """The auditor's queue of break-glass events to sign off, each with what was opened
+    under it; a sign-off is recorded on the event and audited."""
+    if not request.user.role_info.audit:
+        audit.record(request, action="denied", what="break-glass review", outcome="denied")
+        return HttpResponseForbidden("Only the auditor reviews break-glass events.")
+    rules = glass.rules()
+    error = ""
+    if request.method == "POST":
+        pk, outcome = request.POST.get("grant", ""), request.POST.get("outcome", "")
+        grant = glass.review_queue().filter(pk=pk).first() if pk.isdigit() else None
+        if grant is None:
+            error = "That break-glass event is not waiting for sign-off"
+        elif outcome not in rules.review_outcomes:
+            error = "Choose an outcome"
+        if error:
+            audit.record(
+                request, action="denied", what=f"break-glass sign-off: {error}", outcome="denied"
+            )
+        else:
+            note = request.POST.get("note", "").strip()
+            glass.sign_off(grant, request.user, outcome, note)
+            audit.record(
+                request,
+                patient=grant.patient,
+                action="review",
+                what=f"break-glass {grant.pk} by {grant.user.username} signed off: {outcome}",
+                reason=note,
+            )
+            return redirect("break_glass_review")
+    else:
+        audit.record(request, action="read", what="break-glass review queue")
+    queue = list(glass.review_queue())
+    for g in queue:
+        g.reason_label = rules.reasons.get(g.reason_code, "(none chosen)")
+        g.events = AuditEvent.objects.filter(
+            user=g.user,
+            patient=g.patient,
+            basis="break_glass",
+            at__gte=g.at,
+            at__lte=g.expires_at,
+        ).exclude(action="break_glass")[:20]
+    return render(
+        request,
+        "records/break_glass_review.html",
+        {
+            "queue": queue,
+            "reviewed": glass.recently_reviewed(),
+            "outcomes": list(rules.review_outcomes.items()),
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
+
+
     events = AuditEvent.objects.select_related("patient")
     q = {
         k: request.GET.get(k, "").strip()

@@ -6,3 +6,8 @@ class RegistersConfig(AppConfig):
 
     name = "wraparound.apps.registers"
     label = "registers"
+
+    def ready(self) -> None:
+        from wraparound.apps.registers import relationships
+
+        relationships.register()
