@@ -1,5 +1,7 @@
 """The same analytics give the same answers on every engine (DuckDB and Spark in local mode),
-in the manner of ehrQL's spec tests that run against every engine.
+over a whole synthetic locality: the cross-check of the hand-worked spec cases, which run on
+every engine through the ``engine`` fixture (tests/engines.py) in the manner of ehrQL's spec
+tests.
 
 Each engine runs the pipeline once, over its own copy of the session's small synthetic
 locality, selected only by ``WRAPAROUND_ENGINE``: the feature table, the eFI, and a whole
@@ -24,6 +26,7 @@ import shutil
 
 import polars as pl
 import pytest
+from engines import SPARK_GROUP, spark_local
 from polars.testing import assert_frame_equal
 
 from wraparound.analytics import features, frailty, results, stratify
@@ -36,7 +39,7 @@ from wraparound.analytics.summary import summarise
 from wraparound.warehouse.engine import connect
 from wraparound.warehouse.store import Warehouse
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(SPARK_GROUP)]
 
 ENGINES = ("duckdb", "spark")
 SEED = 42
@@ -50,18 +53,9 @@ VOLATILE = {"run_id", "timings", "phase_windows", "created_at"}
 """Keys that name or time a run, which differ between any two runs on any engine."""
 
 
-def _spark_local(mp: pytest.MonkeyPatch) -> None:
-    """Spark in local mode on two cores, as CI has. Executors get no Python interpreter:
-    the pipeline must run none there, so that a cluster needs none matching the driver's
-    (a Python worker would fail the test)."""
-    mp.setenv("WRAPAROUND_SPARK_MASTER", "local[2]")
-    mp.setenv("WRAPAROUND_SPARK_PARTITIONS", "2")
-    mp.setenv("PYSPARK_PYTHON", "/nonexistent/python-on-executors")
-
-
 @pytest.fixture
 def env(monkeypatch):
-    _spark_local(monkeypatch)
+    spark_local(monkeypatch)
     return monkeypatch
 
 
@@ -112,7 +106,7 @@ def runs(small_warehouse, tmp_path_factory):
     its results into the warehouse, so the engines must not share one)."""
     out = {}
     with pytest.MonkeyPatch.context() as mp:
-        _spark_local(mp)
+        spark_local(mp)
         for name in ENGINES:
             warehouse = tmp_path_factory.mktemp(f"parity_{name}") / "warehouse"
             shutil.copytree(small_warehouse, warehouse)

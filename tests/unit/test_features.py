@@ -1,4 +1,8 @@
-"""The feature table: what it counts, and that nothing on or after the index date leaks in."""
+"""The feature table: what it counts, and that nothing on or after the index date leaks in.
+
+The hand-worked cases share one tiny warehouse and run on every engine (the ``engine``
+fixture); the leakage and shape checks run on DuckDB over the synthetic locality (the
+parity test holds Spark to the same table there)."""
 
 from __future__ import annotations
 
@@ -7,13 +11,16 @@ import shutil
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from test_features_records import INDEX, admission, person, table, write
+import pytest
+from builders import INDEX, admission, on_register, person, table, write
 
 from wraparound import clinical
 from wraparound.analytics.features import features, model_features
 from wraparound.warehouse.engine import connect
 from wraparound.warehouse.merge import upsert
 from wraparound.warehouse.store import Warehouse
+
+DAY = dt.timedelta(days=1)
 
 
 def at(day: dt.date, hour: int = 12) -> dt.datetime:
@@ -25,18 +32,46 @@ def feature_rows(wh, index=INDEX) -> dict[str, dict]:
         return {r["patient_id"]: r for r in features(engine, index).to_pylist()}
 
 
-def test_utilisation_counts_the_year_before_and_cuts_stays_at_the_index_date(tmp_path):
-    day = dt.timedelta(days=1)
-    encounters = [
-        admission("p", at(INDEX - 300 * day), at(INDEX - 290 * day)),  # 10 bed days
-        admission("p", at(INDEX - 3 * day), None),  # still in hospital: 3 days so far
-        admission("p", at(INDEX - 366 * day), at(INDEX - 360 * day)),  # before the window
-        admission("p", at(INDEX), at(INDEX + 5 * day)),  # the outcome window
-        admission("p", at(INDEX - 20 * day), at(INDEX - 20 * day, 18), kind="ae_attendance"),
-        {**admission("p", at(INDEX - 30 * day), None, kind="gp_appointment"), "status": "dna"},
-    ]
-    wh = write(tmp_path, person("p", 80), {"encounters": encounters})
-    row = feature_rows(wh)["p"]
+CASES = [
+    # "p": the year before the index date, with one stay still open at the index date.
+    person("p", 80),
+    {
+        "encounters": [
+            admission("p", at(INDEX - 300 * DAY), at(INDEX - 290 * DAY)),  # 10 bed days
+            admission("p", at(INDEX - 3 * DAY), None),  # still in hospital: 3 days so far
+            admission("p", at(INDEX - 366 * DAY), at(INDEX - 360 * DAY)),  # before the window
+            admission("p", at(INDEX), at(INDEX + 5 * DAY)),  # the outcome window
+            admission("p", at(INDEX - 20 * DAY), at(INDEX - 20 * DAY, 18), kind="ae_attendance"),
+            {**admission("p", at(INDEX - 30 * DAY), None, kind="gp_appointment"), "status": "dna"},
+        ]
+    },
+    # "child" and "adult": coded for depression (18+) and heart failure (any age).
+    person("child", 12),
+    person("adult", 40),
+    {
+        "conditions": [
+            on_register(pid, register)
+            for pid in ("child", "adult")
+            for register in ("depression", "heart_failure")
+        ]
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def cases_warehouse(tmp_path_factory):
+    return write(tmp_path_factory.mktemp("features") / "warehouse", *CASES)
+
+
+@pytest.fixture(scope="module")
+def rows(engine, cases_warehouse) -> dict[str, dict]:
+    """The feature table of the cases at ``INDEX``, on each engine."""
+    with engine.connect(cases_warehouse) as opened:
+        return {r["patient_id"]: r for r in features(opened, INDEX).to_pylist()}
+
+
+def test_utilisation_counts_the_year_before_and_cuts_stays_at_the_index_date(rows):
+    row = rows["p"]
     assert row["emergency_admissions"] == 2
     assert row["bed_days"] == 13
     assert row["days_since_emergency_admission"] == 3
@@ -44,24 +79,14 @@ def test_utilisation_counts_the_year_before_and_cuts_stays_at_the_index_date(tmp
     assert (row["gp_contacts"], row["gp_dnas"]) == (0, 1)
 
 
-def test_registers_follow_their_age_rules(tmp_path):
-    depression = next(r for r in clinical.registers() if r.register_id == "depression")
-    hf = next(r for r in clinical.registers() if r.register_id == "heart_failure")
-    rows = [
-        {
-            "patient_id": pid,
-            "system": "snomed",
-            "code": reg.codes[0],
-            "onset_date": dt.date(2020, 1, 1),
-        }
-        for pid in ("child", "adult")
-        for reg in (depression, hf)
-    ]
-    wh = write(tmp_path, person("child", 12), person("adult", 40), {"conditions": rows})
-    got = feature_rows(wh)
-    assert (got["child"]["ltc_depression"], got["child"]["ltc_heart_failure"]) == (0, 1)
-    assert (got["adult"]["ltc_depression"], got["adult"]["ltc_heart_failure"]) == (1, 1)
-    assert (got["child"]["n_ltc"], got["adult"]["n_ltc"]) == (1, 2)
+def test_registers_follow_their_age_rules(rows):
+    assert (rows["child"]["ltc_depression"], rows["child"]["ltc_heart_failure"]) == (0, 1)
+    assert (rows["adult"]["ltc_depression"], rows["adult"]["ltc_heart_failure"]) == (1, 1)
+    assert (rows["child"]["n_ltc"], rows["adult"]["n_ltc"]) == (1, 2)
+
+
+def test_every_case_patient_has_a_row(rows):
+    assert set(rows) == {"p", "child", "adult"}
 
 
 def test_no_leakage_from_events_on_or_after_the_index_date(small_warehouse, tmp_path):

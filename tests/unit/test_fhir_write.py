@@ -9,7 +9,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from test_fhir_write_data import T0, population, table
+from builders import table
+from fhir_write_data import T0, population
 
 from wraparound.nhs_number import is_valid
 from wraparound.sources.fhir import mapping as m

@@ -18,6 +18,9 @@ December 2025, so 12-month indicators are reported from December 2024.
   days after booking (urgent). Seen within 48 hours: 1 of 2.
 - p5: man born 1940-03-01, P2; atrial fibrillation; apixaban issued 2024-12-01; an
   outpatient attendance with no specialty recorded 2025-03-20.
+
+Every answer must hold on every engine: the runs below are made once per engine (the
+``engine`` fixture), with ``WRAPAROUND_ENGINE`` selecting it as a deployment would.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from builders import write_tables
 
 from wraparound import clinical
+from wraparound.analytics.indicators import definition
 from wraparound.analytics.indicators.run import run
-from wraparound.warehouse.schema import TABLES
 from wraparound.warehouse.store import Warehouse
 
 UTC = dt.UTC
@@ -40,15 +44,6 @@ DM = clinical.codelist("dm_cod")[0]
 AF = clinical.codelist("afib_cod")[0]
 HBA1C = clinical.observation_codes()["hba1c"].code
 APIXABAN = "703908001"
-
-
-def _table(name: str, rows: list[dict]) -> pa.Table:
-    schema = TABLES[name]
-    full = [{f.name: row.get(f.name) for f in schema} for row in rows]
-    for i, row in enumerate(full):
-        row["id"] = row["id"] or f"{name}-{i}"
-        row["batch"] = 1
-    return pa.Table.from_pylist(full, schema=schema)
 
 
 def _ts(day: str, hour: int = 10) -> dt.datetime:
@@ -84,7 +79,6 @@ def _encounter(
 
 
 def build(root) -> Warehouse:
-    wh = Warehouse(root)
     patients = [
         ("p1", "1960-06-15", "female", "A", False),
         ("p2", "1950-01-01", "male", "B", False),
@@ -93,159 +87,101 @@ def build(root) -> Warehouse:
         ("p5", "1940-03-01", "male", "B", False),
     ]
     practice = {"p1": "P1", "p2": "P1", "p3": "P1", "p4": "P2", "p5": "P2"}
-    with wh.transaction({"source": "test"}) as tx:
-        tx.append(
-            "organisations",
-            _table(
-                "organisations",
-                [
-                    {"org_id": "W", "kind": "locality"},
-                    {"org_id": "N", "kind": "neighbourhood", "parent_id": "W"},
-                    {"org_id": "P1", "kind": "practice", "parent_id": "N"},
-                    {"org_id": "P2", "kind": "practice", "parent_id": "N"},
-                ],
-            ),
-        )
-        tx.append(
-            "areas",
-            _table("areas", [{"lsoa": "A", "imd_decile": 1}, {"lsoa": "B", "imd_decile": 10}]),
-        )
-        tx.append(
-            "patients",
-            _table(
-                "patients",
-                [
-                    {"patient_id": p, "birth_date": _d(b), "sex": s, "lsoa": a, "opted_out": o}
-                    for p, b, s, a, o in patients
-                ],
-            ),
-        )
-        tx.append(
-            "registrations",
-            _table(
-                "registrations",
-                [
-                    {
-                        "patient_id": p,
-                        "practice_id": practice[p],
-                        "start_date": max(_d("2000-01-01"), _d(b)),
-                    }
-                    for p, b, *_ in patients
-                ],
-            ),
-        )
-        tx.append(
-            "conditions",
-            _table(
-                "conditions",
-                [
-                    {
-                        "patient_id": p,
-                        "system": "snomed",
-                        "code": DM,
-                        "onset_date": _d("2015-01-01"),
-                    }
-                    for p in ("p1", "p2", "p3")
+    return write_tables(
+        root,
+        {
+            "organisations": [
+                {"org_id": "W", "kind": "locality"},
+                {"org_id": "N", "kind": "neighbourhood", "parent_id": "W"},
+                {"org_id": "P1", "kind": "practice", "parent_id": "N"},
+                {"org_id": "P2", "kind": "practice", "parent_id": "N"},
+            ],
+            "areas": [{"lsoa": "A", "imd_decile": 1}, {"lsoa": "B", "imd_decile": 10}],
+            "patients": [
+                {"patient_id": p, "birth_date": _d(b), "sex": s, "lsoa": a, "opted_out": o}
+                for p, b, s, a, o in patients
+            ],
+            "registrations": [
+                {
+                    "patient_id": p,
+                    "practice_id": practice[p],
+                    "start_date": max(_d("2000-01-01"), _d(b)),
+                }
+                for p, b, *_ in patients
+            ],
+            "conditions": [
+                {"patient_id": p, "system": "snomed", "code": DM, "onset_date": _d("2015-01-01")}
+                for p in ("p1", "p2", "p3")
+            ]
+            + [
+                {"patient_id": "p5", "system": "snomed", "code": AF, "onset_date": _d("2019-01-01")}
+            ],
+            "observations": [
+                {"patient_id": p, "system": "snomed", "code": HBA1C, "date": _d(day), "value": v}
+                for p, day, v in [
+                    ("p1", "2024-03-10", 50),
+                    ("p1", "2024-11-05", 70),
+                    ("p2", "2024-06-01", 55),
+                    ("p3", "2024-06-01", 40),
                 ]
-                + [
-                    {
-                        "patient_id": "p5",
-                        "system": "snomed",
-                        "code": AF,
-                        "onset_date": _d("2019-01-01"),
-                    }
-                ],
-            ),
-        )
-        tx.append(
-            "observations",
-            _table(
-                "observations",
-                [
-                    {
-                        "patient_id": p,
-                        "system": "snomed",
-                        "code": HBA1C,
-                        "date": _d(day),
-                        "value": v,
-                    }
-                    for p, day, v in [
-                        ("p1", "2024-03-10", 50),
-                        ("p1", "2024-11-05", 70),
-                        ("p2", "2024-06-01", 55),
-                        ("p3", "2024-06-01", 40),
+            ],
+            "medications": [
+                {
+                    "patient_id": "p5",
+                    "system": "snomed",
+                    "code": APIXABAN,
+                    "start_date": _d("2024-12-01"),
+                    "kind": "request",
+                }
+            ],
+            "encounters": [
+                _encounter("p1", "community", "2024-01-01"),
+                _encounter("p1", "community", "2025-12-31"),
+                _encounter("p1", "ae_attendance", "2025-03-03"),
+                _encounter("p3", "ae_attendance", "2025-03-03"),
+                _encounter("p1", "outpatient", "2025-03-02", specialty="100"),
+                _encounter("p5", "outpatient", "2025-03-20"),
+                _encounter("p2", "emergency_admission", "2025-03-05", end="2025-03-25"),
+                _encounter(
+                    "p4",
+                    "gp_appointment",
+                    "2025-03-10",
+                    booked="2025-03-10",
+                    clinician="R1",
+                    urgent=True,
+                ),
+                _encounter(
+                    "p4",
+                    "gp_appointment",
+                    "2025-03-12",
+                    booked="2025-03-09",
+                    clinician="R2",
+                    urgent=False,
+                ),
+                _encounter(
+                    "p4",
+                    "gp_appointment",
+                    "2025-03-20",
+                    booked="2025-03-18",
+                    status="dna",
+                    clinician="R1",
+                    urgent=True,
+                ),
+                *[
+                    _encounter("p2", "gp_appointment", seen, booked=booked, status=s, urgent=u)
+                    for booked, seen, s, u in [
+                        ("2025-05-05", "2025-05-05", "attended", True),
+                        ("2025-05-06", "2025-05-08", "attended", True),
+                        ("2025-05-12", "2025-05-15", "attended", True),
+                        ("2025-05-19", "2025-05-20", "dna", True),
+                        ("2025-05-21", "2025-05-22", "cancelled", True),
+                        ("2025-05-01", "2025-05-02", "attended", False),
+                        ("2025-05-26", "2025-05-26", "attended", None),
                     ]
                 ],
-            ),
-        )
-        tx.append(
-            "medications",
-            _table(
-                "medications",
-                [
-                    {
-                        "patient_id": "p5",
-                        "system": "snomed",
-                        "code": APIXABAN,
-                        "start_date": _d("2024-12-01"),
-                        "kind": "request",
-                    }
-                ],
-            ),
-        )
-        tx.append(
-            "encounters",
-            _table(
-                "encounters",
-                [
-                    _encounter("p1", "community", "2024-01-01"),
-                    _encounter("p1", "community", "2025-12-31"),
-                    _encounter("p1", "ae_attendance", "2025-03-03"),
-                    _encounter("p3", "ae_attendance", "2025-03-03"),
-                    _encounter("p1", "outpatient", "2025-03-02", specialty="100"),
-                    _encounter("p5", "outpatient", "2025-03-20"),
-                    _encounter("p2", "emergency_admission", "2025-03-05", end="2025-03-25"),
-                    _encounter(
-                        "p4",
-                        "gp_appointment",
-                        "2025-03-10",
-                        booked="2025-03-10",
-                        clinician="R1",
-                        urgent=True,
-                    ),
-                    _encounter(
-                        "p4",
-                        "gp_appointment",
-                        "2025-03-12",
-                        booked="2025-03-09",
-                        clinician="R2",
-                        urgent=False,
-                    ),
-                    _encounter(
-                        "p4",
-                        "gp_appointment",
-                        "2025-03-20",
-                        booked="2025-03-18",
-                        status="dna",
-                        clinician="R1",
-                        urgent=True,
-                    ),
-                    *[
-                        _encounter("p2", "gp_appointment", seen, booked=booked, status=s, urgent=u)
-                        for booked, seen, s, u in [
-                            ("2025-05-05", "2025-05-05", "attended", True),
-                            ("2025-05-06", "2025-05-08", "attended", True),
-                            ("2025-05-12", "2025-05-15", "attended", True),
-                            ("2025-05-19", "2025-05-20", "dna", True),
-                            ("2025-05-21", "2025-05-22", "cancelled", True),
-                            ("2025-05-01", "2025-05-02", "attended", False),
-                            ("2025-05-26", "2025-05-26", "attended", None),
-                        ]
-                    ],
-                ],
-            ),
-        )
-    return wh
+            ],
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -285,18 +221,24 @@ def _add_app_and_risk(root):
 
 
 @pytest.fixture(scope="module")
-def published(tiny, tmp_path_factory):
-    out = tmp_path_factory.mktemp("out")
-    manifest = run(tiny, out=out)
+def published(engine, tiny, tmp_path_factory):
+    """The whole library over the tiny warehouse, on each engine."""
+    out = tmp_path_factory.mktemp(f"out_{engine.name}")
+    with engine.selected():
+        manifest = run(tiny, out=out)
     return manifest, out / manifest["run_id"]
 
 
 @pytest.fixture(scope="module")
-def with_app(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_app") / "warehouse"
+def with_app(engine, tmp_path_factory):
+    """The tiny warehouse with an app export and a risk run, on each engine: the indicators
+    that need them (the rest are those of ``published``, and each Spark query costs seconds)."""
+    root = tmp_path_factory.mktemp(f"tiny_app_{engine.name}") / "warehouse"
     build(root)
     _add_app_and_risk(root)
-    manifest = run(root, out=root / "out")
+    needing = tuple(i for i in definition.load() if i.requires)
+    with engine.selected():
+        manifest = run(root, out=root / "out", library=needing)
     return manifest, root / "out" / manifest["run_id"]
 
 

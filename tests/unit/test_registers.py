@@ -1,8 +1,11 @@
-"""Registers per practice, neighbourhood and locality, and the changes between refreshes."""
+"""Registers per practice, neighbourhood and locality, and the changes between refreshes;
+and on a feature table from every engine, the registers worked by hand (``scored_cases``)."""
 
 from __future__ import annotations
 
 import polars as pl
+import pytest
+import scored_cases
 
 from wraparound.analytics import registers
 from wraparound.analytics.streams import load_rules
@@ -58,3 +61,30 @@ def test_entered_left_and_stayed_across_two_refreshes():
     }
     left = got.filter((pl.col("patient_id") == "p199") & (pl.col("level") == "locality"))
     assert left["score_now"].to_list() == [None] and left["score_before"].to_list() == [0.995]
+
+
+@pytest.fixture(scope="module")
+def cases_warehouse(tmp_path_factory):
+    return scored_cases.write_cases(tmp_path_factory.mktemp("registers") / "warehouse")
+
+
+def test_registers_from_the_engines_feature_table(engine, cases_warehouse):
+    """Units come from the engine: practice from the registration, neighbourhood from the
+    organisation table. Top 2% of a unit is its first patient; s11's practice P3 is in no
+    neighbourhood, so s11 heads P3's register and is on no neighbourhood's."""
+    regs = registers.build(scored_cases.scored(engine, cases_warehouse), load_rules(), "LOC")
+    got = {
+        (r["level"], r["unit_id"]): r["patient_id"]
+        for r in regs.iter_rows(named=True)
+        if r["unit_rank"] == 1
+    }
+    assert got == {
+        ("practice", "P1"): "s01",
+        ("practice", "P2"): "s02",
+        ("practice", "P3"): "s11",
+        ("neighbourhood", "N1"): "s01",
+        ("locality", "LOC"): "s01",
+    }
+    assert regs.height == 5
+    s02 = regs.filter(pl.col("patient_id") == "s02").row(0, named=True)
+    assert (s02["stream"], s02["efi_category"], s02["score"]) == ("high_needs", "severe", 0.8)

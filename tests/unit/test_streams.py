@@ -1,5 +1,6 @@
 """Streams and risk bands follow the rules file, so a commissioner's edit changes who is in
-which stream without any code change."""
+which stream without any code change; and on a feature table from every engine, each
+patient lands in the stream worked by hand (``scored_cases``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from importlib.resources import files
 
 import polars as pl
 import pytest
+from scored_cases import scored, write_cases
 
 from wraparound.analytics.streams import RulesError, assign, load_rules
 
@@ -74,3 +76,50 @@ def test_bad_rules_are_rejected_with_a_reason(tmp_path, bad):
     path.write_text('version = "t"\n[[risk_band]]\nname = "all"\n[register]\ntop_n = 5\n' + bad)
     with pytest.raises(RulesError):
         load_rules(path)
+
+
+@pytest.fixture(scope="module")
+def cases_warehouse(tmp_path_factory):
+    return write_cases(tmp_path_factory.mktemp("streams") / "warehouse")
+
+
+@pytest.fixture(scope="module")
+def cases(engine, cases_warehouse) -> pl.DataFrame:
+    return scored(engine, cases_warehouse)
+
+
+def test_streams_from_the_engines_feature_table(cases):
+    assert stream_of(cases) == {
+        "s01": "high_needs",  # top 2% (1 of 11)
+        "s02": "high_needs",  # severe frailty
+        "s03": "high_needs",  # palliative care register
+        "s04": "intermediate",  # moderate frailty
+        "s05": "intermediate",  # diabetes and asthma: 2 long-term conditions
+        "s06": "less_complex",  # 1 long-term condition
+        "s07": "less_complex",  # 13 deficits, but no eFI category under 65
+        "s08": "less_complex",  # depression does not count at 12: 1 long-term condition
+        "s09": "less_complex",  # mild frailty
+        "s10": "less_complex",
+        "s11": "less_complex",
+    }
+
+
+def test_risk_bands_and_ranks_from_the_engines_feature_table(cases):
+    bands = dict(cases.select("patient_id", "risk_band").iter_rows())
+    # Top 0.5% and 2% of 11 are 1 patient, the top 10% are 2.
+    assert bands == {"s01": "very high", "s02": "moderate"} | {
+        f"s{i:02d}": "low" for i in range(3, 12)
+    }
+    assert cases.sort("rank")["patient_id"].to_list() == [f"s{i:02d}" for i in range(1, 12)]
+
+
+def test_the_engine_gives_the_inputs_the_streams_read(cases):
+    got = {r["patient_id"]: r for r in cases.iter_rows(named=True)}
+    assert [got[p]["efi_category"] for p in ("s02", "s04", "s07", "s09")] == [
+        "severe",
+        "moderate",
+        None,
+        "mild",
+    ]
+    assert [got[p]["n_ltc"] for p in ("s02", "s03", "s05", "s06", "s08")] == [0, 1, 2, 1, 1]
+    assert got["s03"]["ltc_palliative_care"] == 1

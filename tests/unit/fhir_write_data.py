@@ -1,8 +1,9 @@
 """A small hand-built population, in two chunks, for the FHIR writer's tests.
 
-Built from ``schema.TABLES`` (not the synthetic generator) so the writer's tests pin the
-mapping itself. Organisation logical ids differ from their ODS codes, and patients' logical ids
-from their pseudonyms, so a test can tell which one a reference used.
+Built with the tests' shared table builder (``tests/builders.py``, from ``schema.TABLES``),
+not the synthetic generator, so the writer's tests pin the mapping itself. Organisation
+logical ids differ from their ODS codes, and patients' logical ids from their pseudonyms, so
+a test can tell which one a reference used.
 """
 
 from __future__ import annotations
@@ -11,22 +12,13 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pyarrow as pa
+from builders import table
 
 from wraparound.nhs_number import synthetic_numbers
 from wraparound.sources.synthetic.population import PopulationChunk
-from wraparound.warehouse import schema
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 UPDATED = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-def table(name: str, rows: list[dict]) -> pa.Table:
-    """A conformed warehouse table: columns not given are null, ``batch`` is 1."""
-    columns = {
-        f.name: [r.get(f.name, 1 if f.name == "batch" else None) for r in rows]
-        for f in schema.TABLES[name]
-    }
-    return schema.conform(name, pa.table(columns, schema=schema.TABLES[name]))
 
 
 def _at(hours: float) -> datetime:

@@ -1,0 +1,57 @@
+"""The engines the spec tests run on, in the manner of ehrQL's spec tests: every hand-worked
+case runs on DuckDB and on Spark (local mode), and must give the hand-worked answer on both.
+
+``tests/conftest.py`` turns ``ENGINES`` into the ``engine`` fixture. A case either opens the
+engine itself (``engine.connect(warehouse)``) or runs a whole command that connects on its
+own (the indicators run), inside ``engine.selected()``, which sets ``WRAPAROUND_ENGINE`` as
+a deployment would. Spark starts once per test process (``SparkSession.getOrCreate``), and
+every Spark case of that process reuses the session; the Spark cases are in the ``spark``
+xdist group, so under ``pytest -n 2 --dist loadgroup`` one worker holds the only JVM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from wraparound.warehouse.engine import IbisEngine, connect
+
+SPARK_GROUP = "spark"
+ENGINES = ("duckdb", pytest.param("spark", marks=pytest.mark.xdist_group(SPARK_GROUP)))
+
+
+def spark_local(mp: pytest.MonkeyPatch) -> None:
+    """Spark in local mode on two cores, as CI has. Executors get no Python interpreter:
+    the pipeline must run none there, so that a cluster needs none matching the driver's
+    (a Python worker would fail the test)."""
+    mp.setenv("WRAPAROUND_SPARK_MASTER", "local[2]")
+    mp.setenv("WRAPAROUND_SPARK_PARTITIONS", "2")
+    mp.setenv("PYSPARK_PYTHON", "/nonexistent/python-on-executors")
+
+
+@dataclass(frozen=True)
+class EngineUnderTest:
+    """One engine, by the name ``connect`` and ``WRAPAROUND_ENGINE`` know it by."""
+
+    name: str
+
+    @contextlib.contextmanager
+    def selected(self) -> Iterator[None]:
+        """``WRAPAROUND_ENGINE`` names this engine (and Spark runs locally) while inside:
+        for code that connects by itself, as the CLI commands do."""
+        with pytest.MonkeyPatch.context() as mp:
+            if self.name == "spark":
+                spark_local(mp)
+            mp.setenv("WRAPAROUND_ENGINE", self.name)
+            yield
+
+    @contextlib.contextmanager
+    def connect(self, warehouse: str | Path) -> Iterator[IbisEngine]:
+        """This engine over ``warehouse``."""
+        with self.selected(), connect(warehouse, self.name) as opened:
+            assert opened.name == self.name
+            yield opened
