@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import orjson
 import pytest
 
-from wraparound.sources.fhir.extract import Context, coded, extract, reference_type
+from wraparound.clinical import ClinicalContentError
+from wraparound.sources.fhir import mapping as m
+from wraparound.sources.fhir.admission import admission_methods
+from wraparound.sources.fhir.extract import (
+    Context,
+    coded,
+    extract,
+    nhs_number_verification,
+    reference_type,
+)
+from wraparound.sources.fhir.read import (
+    EXPORT_ERRORS,
+    EXPORT_LOG,
+    EXPORT_MANIFEST,
+    read_fhir_file,
+)
+from wraparound.sources.fhir.validate import structural_problems
 from wraparound.sources.ingest_batch import Batch
 from wraparound.sources.ingest_resolve import parse_reference
 from wraparound.sources.ingest_rules import INDEX
@@ -228,3 +247,280 @@ def test_encounter_never_carries_an_urgent_request():
         "priority": {"coding": [{"code": "UR"}]},
     }, 0, c)  # fmt: skip
     assert c.batch.rows["encounters"][0][INDEX["encounters"]["urgent_request"]] is None
+
+
+# --- issue 10: real-world FHIR R4 ---------------------------------------------------------
+
+UKCORE = Path(__file__).parents[1] / "fixtures" / "ukcore"
+AM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-AdmissionMethodEngland"
+
+
+def _role(**fields) -> dict:
+    return {
+        "resourceType": "PractitionerRole",
+        "id": "r",
+        "code": [{"coding": [{"code": "gp"}]}],
+        **fields,
+    }
+
+
+def test_reference_by_identifier_becomes_a_conditional_reference():
+    c = ctx()
+    extract(_role(
+        practitioner={"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "99"}},
+        organization={"type": "Organization",
+                      "identifier": {"system": m.ODS_CODE, "value": "P81001"}},
+    ), 0, c)  # fmt: skip
+    row = c.batch.rows["practitioner_roles"][0]
+    assert row[1] == "Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|99"
+    assert row[2] == f"Organization?identifier={m.ODS_CODE}|P81001"
+    assert c.batch.identifier_refs == {row[1], row[2]}
+
+
+def test_reference_type_names_the_target_and_a_reference_wins_over_an_identifier():
+    c = ctx()
+    extract(_role(
+        practitioner={"reference": "Practitioner/p1",
+                      "identifier": {"system": "s", "value": "v"}},
+        organization={"type": "http://hl7.org/fhir/StructureDefinition/Location",
+                      "identifier": {"system": "s", "value": "v"}},
+    ), 0, c)  # fmt: skip
+    row = c.batch.rows["practitioner_roles"][0]
+    assert row[1] == "Practitioner/p1"
+    assert row[2] == "Location?identifier=s|v"  # the resolver refuses it: wrong type
+
+
+def test_an_identifier_without_system_is_refused_where_required_and_counted_where_optional():
+    c = ctx()
+    with pytest.raises(Reject) as exc:
+        extract(_role(practitioner={"identifier": {"value": "99"}}), 0, c)
+    assert exc.value.code == "missing_field" and "system and a value" in exc.value.reason
+    extract(_role(practitioner={"reference": "Practitioner/p"},
+                  organization={"identifier": {"value": "X"}}), 0, c)  # fmt: skip
+    assert c.batch.rows["practitioner_roles"][0][2] is None
+    assert c.batch.data_quality == {"dangling_identifier_reference": 1}
+
+
+def test_contained_resource_with_an_identifier_is_referenced_by_it():
+    c = ctx()
+    extract({
+        "resourceType": "Encounter", "id": "e", "status": "finished",
+        "class": {"code": "IMP"}, "subject": {"reference": "Patient/p"},
+        "period": {"start": "2024-01-01T10:00:00Z"},
+        "contained": [
+            {"resourceType": "Organization", "id": "o",
+             "identifier": [{"system": "x", "value": "1"}, {"system": m.ODS_CODE, "value": "RR8"}]},
+        ],
+        "serviceProvider": {"reference": "#o"},
+    }, 0, c)  # fmt: skip
+    assert c.batch.rows["encounters"][0][8] == f"Organization?identifier={m.ODS_CODE}|RR8"
+
+
+def test_contained_resource_without_an_identifier():
+    enc = {
+        "resourceType": "Encounter", "id": "e", "status": "finished",
+        "class": {"code": "IMP"}, "subject": {"reference": "#pat"},
+        "period": {"start": "2024-01-01T10:00:00Z"},
+        "contained": [{"resourceType": "Patient", "id": "pat"},
+                      {"resourceType": "Organization", "id": "o"}],
+    }  # fmt: skip
+    with pytest.raises(Reject) as exc:
+        extract(enc, 0, ctx())
+    assert exc.value.code == "invalid_reference" and "#pat" in exc.value.reason
+    c = ctx()
+    extract({**enc, "subject": {"reference": "Patient/p"}, "serviceProvider": {"reference": "#o"}},
+            0, c)  # fmt: skip
+    assert c.batch.rows["encounters"][0][8] is None
+    assert c.batch.data_quality == {"contained_reference_without_identifier": 1}
+
+
+def _ukcore(name: str) -> dict:
+    return orjson.loads((UKCORE / name).read_bytes())
+
+
+def _kind(enc: dict) -> str:
+    c = ctx()
+    extract({"subject": {"reference": "Patient/p"},
+             "period": {"start": "2024-01-01T10:00:00Z"}, **enc}, 0, c)  # fmt: skip
+    return c.batch.rows["encounters"][0][2]
+
+
+def _hospitalization(system: str, code: str, where: str = "extension") -> dict:
+    concept = {"coding": [{"system": system, "code": code}]}
+    if where == "extension":
+        return {"extension": [{"url": m.ADMISSION_METHOD_EXT, "valueCodeableConcept": concept}]}
+    return {"admitSource": concept}
+
+
+def test_ukcore_admission_method_example_is_elective():
+    assert _kind(_ukcore("extensions/Extension-UKCore-AdmissionMethod-Example.json")) == (
+        "elective_admission"
+    )
+
+
+@pytest.mark.parametrize(
+    ("hospitalization", "priority", "kind"),
+    [
+        (_hospitalization(AM, "21"), "EL", "emergency_admission"),  # the method wins
+        (_hospitalization(AM, "2D"), None, "emergency_admission"),
+        (_hospitalization(AM, "13"), "EM", "elective_admission"),
+        (_hospitalization(AM, "31"), "EM", "elective_admission"),  # maternity: not emergency
+        (_hospitalization(AM, "82"), None, "elective_admission"),  # other: not emergency
+        (_hospitalization(AM, "99"), "EM", "emergency_admission"),  # not known: priority
+        (_hospitalization(AM, "99"), None, "elective_admission"),
+        (_hospitalization(AM, "24", "admitSource"), None, "emergency_admission"),
+        (_hospitalization("http://terminology.hl7.org/CodeSystem/admit-source", "emd",
+                          "admitSource"), None, "emergency_admission"),
+        (_hospitalization("http://terminology.hl7.org/CodeSystem/admit-source", "gp",
+                          "admitSource"), "EM", "emergency_admission"),
+        ({}, None, "elective_admission"),  # silent source: today's rule
+    ],
+)  # fmt: skip
+def test_admission_method_tells_emergency_from_elective(hospitalization, priority, kind):
+    enc = _ukcore("examples/UKCore-Encounter-InpatientEncounter-Example.json")
+    enc["hospitalization"] = hospitalization
+    if priority:
+        enc["priority"] = {"coding": [{"system": m.ACT_PRIORITY, "code": priority}]}
+    assert _kind(enc) == kind
+
+
+def test_admission_method_file_is_checked(tmp_path):
+    (tmp_path / "admission_methods.csv").write_text(
+        "system,code,group,kind,meaning\ns,11,elective,emergency,Elective\n"
+    )
+    with pytest.raises(ClinicalContentError) as exc:
+        admission_methods(tmp_path)
+    assert "admission_methods.csv:2" in str(exc.value) and "kind" in str(exc.value)
+    (tmp_path / "admission_methods.csv").write_text(
+        "system,code,group,kind,meaning\ns,11,elective,elective_admission,A\n"
+        "s,11,elective,elective_admission,B\n"
+    )
+    with pytest.raises(ClinicalContentError, match="duplicate"):
+        admission_methods(tmp_path)
+
+
+def test_ethnic_category_and_nhs_number_verification_status():
+    c = ctx()
+    patient = _ukcore("examples/UKCore-Patient-RichardSmith-Example.json")
+    extract(patient, 0, c)
+    assert c.batch.rows["patients"][0][INDEX["patients"]["ethnicity"]] == "G"
+    assert c.batch.data_quality == {}  # "01": present and verified
+    fragment = _ukcore("extensions/Extension-UKCore-NHSNumberVerificationStatus-Example.json")
+    assert nhs_number_verification(fragment["identifier"][0]) == "01"
+    coding = patient["identifier"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]
+    coding["code"] = "02"  # present but not traced
+    extract(patient, 0, c)
+    assert c.batch.data_quality == {"nhs_number_not_verified": 1}
+
+
+def _read(path: Path, **kw) -> Batch:
+    c = Context(Batch(Clock(NOW)), Pseudonymiser(b"test-key"), **kw)
+    read_fhir_file(path, c)
+    return c.batch
+
+
+CONDITION = {
+    "resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p"},
+    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]},
+}  # fmt: skip
+
+
+def test_gzipped_ndjson_and_json_are_read(tmp_path):
+    line = orjson.dumps(CONDITION) + b"\n"
+    (tmp_path / "Condition.ndjson.gz").write_bytes(gzip.compress(line * 3))
+    batch = _read(tmp_path / "Condition.ndjson.gz")
+    assert len(batch.rows["conditions"]) == 3 and batch.files[0].resources == 3
+    (tmp_path / "one.json.gz").write_bytes(gzip.compress(orjson.dumps(CONDITION)))
+    assert len(_read(tmp_path / "one.json.gz").rows["conditions"]) == 1
+
+
+def test_corrupt_gzip_is_an_error_not_a_traceback(tmp_path):
+    data = gzip.compress((orjson.dumps(CONDITION) + b"\n") * 2000)
+    (tmp_path / "cut.ndjson.gz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "junk.ndjson.gz").write_bytes(b"not gzip at all")
+    for name in ("cut.ndjson.gz", "junk.ndjson.gz"):
+        batch = _read(tmp_path / name)
+        assert [e["code"] for e in batch.errors] == ["unreadable_file"], name
+
+
+def test_bulk_export_files_are_recognised(tmp_path):
+    (tmp_path / "log.ndjson").write_bytes(
+        b'{"exportId": "e1", "timestamp": "2024-08-06T14:11:57Z", "eventId": "kickoff"}\n'
+    )
+    (tmp_path / "manifest.json").write_bytes(orjson.dumps({
+        "transactionTime": "2024-08-06T18:12:57Z", "request": "https://x/$export",
+        "requiresAccessToken": False, "output": [{"type": "Patient", "url": "https://x/1"}],
+        "error": [],
+    }))  # fmt: skip
+    issue = {"severity": "error", "code": "processing", "diagnostics": "Patient/9 not exported"}
+    outcome = {"resourceType": "OperationOutcome", "issue": [issue]}
+    (tmp_path / "OperationOutcome.ndjson").write_bytes(orjson.dumps(outcome) + b"\n")
+    c = ctx()
+    for name in ("log.ndjson", "manifest.json", "OperationOutcome.ndjson"):
+        read_fhir_file(tmp_path / name, c)
+    assert [(Path(f["file"]).name, f["reason"]) for f in c.batch.skipped_files] == [
+        ("log.ndjson", EXPORT_LOG),
+        ("manifest.json", EXPORT_MANIFEST),
+        ("OperationOutcome.ndjson", EXPORT_ERRORS),
+    ]
+    assert c.batch.errors == [] and c.batch.files == []
+
+
+def test_an_ndjson_line_without_resource_type_is_still_an_error(tmp_path):
+    (tmp_path / "x.ndjson").write_bytes(b'{"id": "a"}\n')
+    assert [e["code"] for e in _read(tmp_path / "x.ndjson").errors] == ["missing_field"]
+
+
+def _bundle(*entries) -> dict:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
+
+
+def test_delete_entries_are_recorded(tmp_path):
+    (tmp_path / "b.json").write_bytes(orjson.dumps(_bundle(
+        {"request": {"method": "DELETE", "url": "Condition/c1"}},
+        {"request": {"method": "DELETE", "url": "https://x.nhs.uk/fhir/Patient/p9"}},
+        {"request": {"method": "DELETE", "url": "Claim/x"}},
+        {"request": {"method": "GET", "url": "Patient/p9"}},
+        {"resource": CONDITION, "request": {"method": "PUT", "url": "Condition/c1"}},
+    )))  # fmt: skip
+    batch = _read(tmp_path / "b.json")
+    assert [(t, i) for t, i, _ in batch.deletions] == [
+        ("conditions", "c1"),
+        *[(t, "p9") for t in m.DELETE_TABLES["Patient"]],
+    ]
+    assert batch.position(batch.deletions[0][2]) == (str(tmp_path / "b.json"), "entry[0]")
+    assert batch.skipped == {"DELETE of a Claim (type not loaded)": 1,
+                             "Bundle entry without a resource": 1}  # fmt: skip
+    assert len(batch.rows["conditions"]) == 1 and batch.errors == []
+
+
+@pytest.mark.parametrize("url", ["Condition?identifier=s|v", "Condition", None])
+def test_a_delete_must_name_one_resource(tmp_path, url):
+    (tmp_path / "b.json").write_bytes(
+        orjson.dumps(_bundle({"request": {"method": "DELETE", "url": url}}))
+    )
+    batch = _read(tmp_path / "b.json")
+    assert [(e["code"], e["position"]) for e in batch.errors] == [("invalid_reference", "entry[0]")]
+    assert batch.deletions == []
+
+
+def test_a_resource_of_the_wrong_shape_is_rejected_with_the_r4_reason(tmp_path):
+    bad = {**CONDITION, "identifier": {"system": "s", "value": "v"}, "code": "38341003"}
+    (tmp_path / "c.ndjson").write_bytes(orjson.dumps(bad) + b"\n")
+    [error] = _read(tmp_path / "c.ndjson").errors
+    assert error["position"] == "line 1" and error["id"] == "c1"
+    assert "CodeableConcept" in error["reason"] and "(R4 structure:" in error["reason"]
+    patient = {"resourceType": "Patient", "id": "p", "identifier": {"system": "s"}}
+    (tmp_path / "p.ndjson").write_bytes(orjson.dumps(patient) + b"\n")
+    [error] = _read(tmp_path / "p.ndjson").errors
+    assert error["code"] == "invalid_resource"
+    assert "identifier" in error["reason"] and "list" in error["reason"]
+
+
+def test_strict_mode_validates_every_loaded_resource(tmp_path):
+    odd = {**CONDITION, "onsetDate": "2020-01-01"}  # not an R4 element (onsetDateTime is)
+    (tmp_path / "c.ndjson").write_bytes(orjson.dumps(odd) + b"\n")
+    assert _read(tmp_path / "c.ndjson").errors == []
+    [error] = _read(tmp_path / "c.ndjson", strict=True).errors
+    assert error["code"] == "invalid_resource" and "onsetDate" in error["reason"]
+    assert structural_problems(CONDITION) is None

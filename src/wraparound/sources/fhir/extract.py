@@ -20,6 +20,7 @@ from wraparound.sources.fhir.identity import identity_row
 from wraparound.sources.ingest_batch import Batch
 from wraparound.sources.ingest_rules import DANGLING_IDENTIFIER
 from wraparound.sources.ingest_values import (
+    INVALID_REFERENCE,
     INVALID_VALUE,
     MISSING_FIELD,
     UNKNOWN_CODE_SYSTEM,
@@ -37,6 +38,8 @@ from wraparound.warehouse.schema import SYSTEM_BY_URI
 LOCAL_ID_SOURCE = "local"
 NO_NHS_NUMBER = "no_nhs_number"
 ORG_WITHOUT_ODS = "organisation_without_ods_code"
+# An optional reference to a contained resource without an identifier, cleared.
+CONTAINED_WITHOUT_IDENTIFIER = "contained_reference_without_identifier"
 # A UK Core NHS number whose verification status is not "01" (present and verified).
 NHS_NUMBER_NOT_VERIFIED = "nhs_number_not_verified"
 
@@ -86,7 +89,50 @@ def extract(res: dict, loc: int, ctx: Context, full_url: str | None = None) -> N
         version = parse_version(meta.get("versionId"))
     else:
         updated = version = None
+    contained = res.get("contained")
+    if contained:
+        res = _contained_by_identifier(res, contained)
     handler(res, rid, updated, version, loc, ctx)
+
+
+def _contained_by_identifier(res: dict, contained: object) -> dict:
+    """``res`` with each reference to a contained resource (``#id``) that has an identifier
+    replaced by a reference by that identifier, so a contained Organization with an ODS code
+    resolves to the organisation the warehouse holds. Contained Medications stay: they code
+    the MedicationRequest itself. The resource is copied, never changed in place."""
+    targets = {}
+    for inner in contained if isinstance(contained, list) else ():
+        if not isinstance(inner, dict) or inner.get("resourceType") == "Medication":
+            continue
+        ident = _best_identifier(inner.get("identifier"))
+        if inner.get("id") and ident is not None:
+            targets[f"#{inner['id']}"] = {"type": inner.get("resourceType"), "identifier": ident}
+    if not targets:
+        return res
+
+    def swap(value):
+        if isinstance(value, dict):
+            ref = value.get("reference")
+            if isinstance(ref, str) and ref in targets:
+                kept = {k: v for k, v in value.items() if k != "reference"}
+                return {**kept, **targets[ref]}
+            return {k: (v if k == "contained" else swap(v)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        return value
+
+    return swap(res)
+
+
+def _best_identifier(identifiers: object) -> dict | None:
+    """The identifier a reference should use: an NHS number or ODS code if there is one."""
+    if not isinstance(identifiers, list):
+        return None
+    usable = [i for i in identifiers if isinstance(i, dict) and i.get("system") and i.get("value")]
+    for ident in usable:
+        if ident["system"] in (m.NHS_NUMBER, m.ODS_CODE):
+            return ident
+    return usable[0] if usable else None
 
 
 def _id_from_url(url: str | None) -> str | None:
@@ -127,6 +173,8 @@ def _ref(
     if isinstance(element, dict):
         ref = element.get("reference")
         if isinstance(ref, str) and ref:
+            if ref[0] == "#" and want is not None and want != "Medication":
+                return _contained_without_identifier(ref, path, required, batch)
             return ref
         if batch is not None and element.get("identifier") is not None:
             ref = identifier_reference(element, path, want, required, batch)
@@ -135,6 +183,19 @@ def _ref(
             required = False  # an unusable identifier in an optional field was counted
     if required:
         raise Reject(MISSING_FIELD, f"{path}.reference is missing")
+    return None
+
+
+def _contained_without_identifier(ref: str, path: str, required: bool, batch: Batch | None) -> None:
+    """A reference to a contained resource that has no identifier names nothing the warehouse
+    can hold: rejected where the field is required, else cleared and counted."""
+    if required or batch is None:
+        raise Reject(
+            INVALID_REFERENCE,
+            f"{path} {ref} is a contained resource without an identifier; it cannot be "
+            "matched to a row of the warehouse",
+        )
+    batch.data_quality[CONTAINED_WITHOUT_IDENTIFIER] += 1
     return None
 
 
@@ -216,6 +277,15 @@ def _social_care_service(concepts: object) -> bool:
 @functools.cache
 def _social_care_codes() -> frozenset[str]:
     return frozenset(clinical.codelist(m.SOCIAL_CARE_CODELIST))
+
+
+def _coded_in(concept: object, system: str) -> str | None:
+    """The code of the first coding of one CodeableConcept in ``system``."""
+    if isinstance(concept, dict):
+        for coding in concept.get("coding", ()):
+            if coding.get("system") == system:
+                return coding.get("code")
+    return None
 
 
 def _extension(res: dict, url: str) -> dict | None:
@@ -496,7 +566,9 @@ def appointment(res, rid, updated, version, loc, ctx):
     start = _instant(res, "start")
     end = _instant(res, "end")
     booked = _instant(res, "created")
-    mode = _first_code(res.get("appointmentType"))
+    # Only this contract's mode system: other systems (HL7 v2 table 0276 ROUTINE, FOLLOWUP,
+    # as UK Core's examples send) say what kind of appointment, not how it was held.
+    mode = _coded_in(res.get("appointmentType"), m.APPOINTMENT_MODE_SYSTEM)
     org = None
     ext = _extension(res, m.APPOINTMENT_ORG_EXT)
     if ext:
