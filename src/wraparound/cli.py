@@ -141,9 +141,11 @@ def indicators(
 
 
 def _add_app_commands() -> None:
+    from wraparound.apps.audit_cli import audit_cli
     from wraparound.apps.cli import app_cli
 
     app.add_typer(app_cli, name="app")
+    app.add_typer(audit_cli, name="audit")
 
 
 _add_app_commands()

@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "wraparound.web.headers.LoginRequiredMiddleware",
+    "wraparound.web.bad_request.BadInputMiddleware",
 ]
 
 ROOT_URLCONF = "wraparound.web.urls"
@@ -105,6 +106,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 # Lock-out by django-axes (records/auth.py): after AXES_FAILURE_LIMIT wrong passwords for a
 # username the account is locked for AXES_COOLOFF_TIME, whatever the address, and even the

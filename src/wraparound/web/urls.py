@@ -11,6 +11,9 @@ from wraparound.apps.records import views as records
 from wraparound.apps.records.auth import LoginView
 from wraparound.apps.registers import views as registers
 
+# Malformed parameters: a 400 page with the reason (web/bad_request.py), never a 500.
+handler400 = "wraparound.web.bad_request.bad_request"
+
 urlpatterns = [
     path("healthz", lambda request: HttpResponse("ok", content_type="text/plain")),
     path("login/", LoginView.as_view(), name="login"),

@@ -1,5 +1,8 @@
 """Writing the audit trail. Every patient-record view goes through ``access.patient_view``,
-which calls :func:`record` once per request, whether access was allowed or refused."""
+which calls :func:`record` once per request, whether access was allowed or refused; every
+other page that shows identifiable patients (home, register, caseload, tasks, alerts, MDT
+pages, the audit search itself) calls it once too, and so do relationship grants and ends.
+The row's time and its place in the hash chain are set when it is saved (``chain.py``)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ ACTIONS = (
     "login",
     "login_failed",
     "login_locked",
+    "audit_search",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -18,6 +19,7 @@ from wraparound.apps.records import break_glass as glass
 from wraparound.apps.records.access import glass_form_context, patient_view
 from wraparound.apps.records.models import AuditEvent, Patient
 from wraparound.apps.registers.models import RegisterEntry
+from wraparound.web.bad_request import parse_choice, parse_date
 
 
 def home(request):
@@ -28,6 +30,8 @@ def home(request):
             "patient"
         )[:10]
         context["alerts"] = my_alerts(user)[:10]
+        # The lists name patients, so the page is audited like any other list.
+        audit.record(request, action="read", what="home: my alerts and tasks")
     return render(request, "records/home.html", context)
 
 
@@ -153,86 +157,37 @@ break_glass.patient_view = True
 
 
 def audit_search(request):
+    """The auditor's search. Every search is itself audited, with what was asked for (and
+    the patient, when one was named), since the results show who opened whose record."""
     if not request.user.role_info.audit:
         audit.record(request, action="denied", what="audit search", outcome="denied")
         return HttpResponseForbidden("Only the auditor can search the audit trail.")
-def break_glass_review(request):
-    """The auditor's queue of break-glass events to sign off, each with what was opened
-    under it; a sign-off is recorded on the event and audited."""
-    if not request.user.role_info.audit:
-        audit.record(request, action="denied", what="break-glass review", outcome="denied")
-        return HttpResponseForbidden("Only the auditor reviews break-glass events.")
-    rules = glass.rules()
-    error = ""
-    if request.method == "POST":
-        pk, outcome = request.POST.get("grant", ""), request.POST.get("outcome", "")
-        grant = glass.review_queue().filter(pk=pk).first() if pk.isdigit() else None
-        if grant is None:
-            error = "That break-glass event is not waiting for sign-off"
-        elif outcome not in rules.review_outcomes:
-            error = "Choose an outcome"
-        if error:
-            audit.record(
-                request, action="denied", what=f"break-glass sign-off: {error}", outcome="denied"
-            )
-        else:
-            note = request.POST.get("note", "").strip()
-            glass.sign_off(grant, request.user, outcome, note)
-            audit.record(
-                request,
-                patient=grant.patient,
-                action="review",
-                what=f"break-glass {grant.pk} by {grant.user.username} signed off: {outcome}",
-                reason=note,
-            )
-            return redirect("break_glass_review")
-    else:
-        audit.record(request, action="read", what="break-glass review queue")
-    queue = list(glass.review_queue())
-    for g in queue:
-        g.reason_label = rules.reasons.get(g.reason_code, "(none chosen)")
-        g.events = AuditEvent.objects.filter(
-            user=g.user,
-            patient=g.patient,
-            basis="break_glass",
-            at__gte=g.at,
-            at__lte=g.expires_at,
-        ).exclude(action="break_glass")[:20]
-    return render(
-        request,
-        "records/break_glass_review.html",
-        {
-            "queue": queue,
-            "reviewed": glass.recently_reviewed(),
-            "outcomes": list(rules.review_outcomes.items()),
-            "error": error,
-        },
-        status=400 if error else 200,
-    )
-
-
+    q = {k: request.GET.get(k, "").strip() for k in ("username", "patient", "action", "since")}
+    q["until"] = request.GET.get("until", "").strip()
+    q["outcome"] = parse_choice(request.GET.get("outcome"), "outcome", ("allowed", "denied"))
+    since = parse_date(q["since"], "since")
+    until = parse_date(q["until"], "until")
     events = AuditEvent.objects.select_related("patient")
-    q = {
-        k: request.GET.get(k, "").strip()
-        for k in ("username", "patient", "action", "outcome", "since", "until")
-    }
     if q["username"]:
-        events = events.filter(username__iexact=q["username"])
+        events = events.filter(username__iexact=q["username"][:150])
+    named = None
     if q["patient"]:
-        events = events.filter(
-            Q(patient__nhs_number=q["patient"].replace(" ", ""))
-            | Q(patient__pseudonym=q["patient"])
-        )
+        named = Patient.objects.filter(
+            Q(nhs_number=q["patient"].replace(" ", "")) | Q(pseudonym=q["patient"])
+        ).first()
+        events = events.filter(patient=named)
     if q["action"]:
-        events = events.filter(action=q["action"])
+        events = events.filter(action=q["action"][:20])
     if q["outcome"]:
         events = events.filter(outcome=q["outcome"])
-    if q["since"]:
-        events = events.filter(at__date__gte=q["since"])
-    if q["until"]:
-        events = events.filter(at__date__lte=q["until"])
+    if since:
+        events = events.filter(at__date__gte=since)
+    if until:
+        events = events.filter(at__date__lte=until)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
-    params = "&".join(f"{k}={v}" for k, v in q.items() if v)
+    params = urlencode({k: v for k, v in q.items() if v})
+    asked = ", ".join(f"{k}={v}" for k, v in q.items() if v) or "everything"
+    audit.record(request, patient=named, action="audit_search", what=f"audit search: {asked}")
     return render(
         request,
         "records/audit.html",
