@@ -156,6 +156,61 @@ def break_glass(request, pk):
 break_glass.patient_view = True
 
 
+def break_glass_review(request):
+    """The auditor's queue of break-glass events to sign off, each with what was opened
+    under it; a sign-off is recorded on the event and audited."""
+    if not request.user.role_info.audit:
+        audit.record(request, action="denied", what="break-glass review", outcome="denied")
+        return HttpResponseForbidden("Only the auditor reviews break-glass events.")
+    rules = glass.rules()
+    error = ""
+    if request.method == "POST":
+        pk, outcome = request.POST.get("grant", ""), request.POST.get("outcome", "")
+        grant = glass.review_queue().filter(pk=pk).first() if pk.isdigit() else None
+        if grant is None:
+            error = "That break-glass event is not waiting for sign-off"
+        elif outcome not in rules.review_outcomes:
+            error = "Choose an outcome"
+        if error:
+            audit.record(
+                request, action="denied", what=f"break-glass sign-off: {error}", outcome="denied"
+            )
+        else:
+            note = request.POST.get("note", "").strip()
+            glass.sign_off(grant, request.user, outcome, note)
+            audit.record(
+                request,
+                patient=grant.patient,
+                action="review",
+                what=f"break-glass {grant.pk} by {grant.user.username} signed off: {outcome}",
+                reason=note,
+            )
+            return redirect("break_glass_review")
+    else:
+        audit.record(request, action="read", what="break-glass review queue")
+    queue = list(glass.review_queue())
+    for g in queue:
+        g.reason_label = rules.reasons.get(g.reason_code, "(none chosen)")
+        g.events = AuditEvent.objects.filter(
+            user=g.user,
+            patient=g.patient,
+            basis="break_glass",
+            at__gte=g.at - dt.timedelta(seconds=1),  # the database's clock sets ``at``
+            at__lte=g.expires_at,
+        ).exclude(action="break_glass")[:20]
+    return render(
+        request,
+        "records/break_glass_review.html",
+        {
+            "queue": queue,
+            "reviewed": glass.recently_reviewed(),
+            "outcomes": list(rules.review_outcomes.items()),
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
+
+
 def audit_search(request):
     """The auditor's search. Every search is itself audited, with what was asked for (and
     the patient, when one was named), since the results show who opened whose record."""
