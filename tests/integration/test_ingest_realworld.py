@@ -13,7 +13,10 @@ Everything goes through ``run_ingest`` into a real warehouse on disk.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -310,3 +313,34 @@ def test_strict_mode_rejects_what_is_not_r4(tmp_path):
     [error] = result.report["errors"]
     assert error["code"] == "invalid_resource" and error["position"] == "line 3"
     assert "classHistory" in error["reason"]
+
+
+def test_the_command_loads_a_bulk_export_and_refuses_non_r4_with_strict(tmp_path):
+    """``wraparound ingest`` as a user runs it: the Synthea export with its log loads; with
+    ``--strict`` a resource that is not R4 is refused with file, position and reason."""
+    binary = str(Path(sys.executable).parent / "wraparound")
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [binary, "ingest", str(BULK), "--warehouse", str(tmp_path / "wh"), "--quiet",
+         "--report", str(report)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(report.read_text())["skipped_files"][0]["reason"] == EXPORT_LOG
+    odd = orjson.loads(
+        (UKCORE / "UKCore-Organization-LeedsTeachingHospital-Example.json").read_bytes()
+    )
+    odd["alias"] = "Leeds"  # R4 Organization.alias is an array of strings
+    path = write_ndjson(tmp_path / "org.ndjson", [odd])
+    refused = subprocess.run(
+        [binary, "ingest", str(path), "--warehouse", str(tmp_path / "wh2"), "--quiet", "--strict"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert f"{path}:line 1:" in refused.stderr and "alias" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    lenient = subprocess.run(
+        [binary, "ingest", str(path), "--warehouse", str(tmp_path / "wh3"), "--quiet"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert lenient.returncode == 0, lenient.stderr

@@ -249,7 +249,7 @@ def _write(con, wh: Warehouse, batch: Batch, stats: dict[str, MergeStats]) -> in
         for table in TABLES:
             if table not in incoming and table not in delete_tables:
                 continue
-            gone = f"SELECT id FROM dels WHERE tbl = '{table}'" if table in delete_tables else None
+            gone = _deleted_ids(table) if table in delete_tables else None
             merged, deleted = merge_staged(
                 con, tx, table, resolved_sql(table) if table in incoming else None, gone
             )
@@ -263,6 +263,21 @@ def _write(con, wh: Warehouse, batch: Batch, stats: dict[str, MergeStats]) -> in
             fault_point("merging")
         summary["tables"] = {t: s.as_dict() for t, s in stats.items()}
         return tx.batch
+
+
+def _deleted_ids(table: str) -> str:
+    """SQL of the ids a batch's DELETE entries remove from ``table``. An Observation with
+    components was loaded as rows ``<id>-0``, ``<id>-1``, ... (docs/fhir-mapping.md), and its
+    DELETE removes them too; evaluated inside ``merge_staged``, where ``m_body`` is the table.
+    (H1, issue 10.)"""
+    ids = f"SELECT id FROM dels WHERE tbl = '{table}'"
+    if table == "observations":
+        ids += (
+            " UNION SELECT b.id FROM m_body b JOIN dels d ON d.tbl = 'observations'"
+            " AND starts_with(b.id, d.id || '-')"
+            " AND regexp_full_match(substr(b.id, length(d.id) + 2), '[0-9]+')"
+        )
+    return ids
 
 
 def _report(
