@@ -77,15 +77,7 @@ def ingest(
 ) -> None:
     """Validate and load a batch: all of it, or (if anything is rejected) none of it."""
     from wraparound.sources.ingest import run_ingest
-    from wraparound.warehouse import paths as warehouse_paths
 
-    # A new warehouse may be named (ingest creates it); an existing one must be readable.
-    if warehouse.exists() and not warehouse.is_dir():
-        raise ValueError(f"{warehouse} is a file, not a warehouse directory")
-    if warehouse_paths.manifest(warehouse).exists():
-        readable_warehouse(warehouse)
-    if report is not None and not report.parent.is_dir():
-        raise ValueError(f"--report {report}: no such folder {report.parent}")
     result = run_ingest(paths, warehouse, progress=not quiet, strict=strict)
     text = json.dumps(result.report, indent=2, default=str)
     if report:
