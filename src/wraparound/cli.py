@@ -6,26 +6,80 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import os
 import sys
 from pathlib import Path
 
 import typer
-
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+import typer.core
+from typer.exceptions import TyperException
 
 
 @contextlib.contextmanager
 def user_errors():
-    """Problems the user can fix (a busy output folder, a path that is not a warehouse) are
-    one clear line on stderr and exit status 2, not a traceback."""
+    """Every failure of a command is one clear line on stderr and a non-zero exit, never a
+    traceback. Problems the user can fix (a busy output folder, a path that is not a
+    warehouse, a damaged warehouse, a bad value, a file that cannot be read) exit with status
+    2 and say what is wrong; anything else exits with status 1 and names the failure.
+    ``WRAPAROUND_DEBUG=1`` lets the exception through, with its traceback, for developers.
+
+    Every command runs inside it (``_CleanErrors``), so a new command needs nothing to get it.
+    """
+    import duckdb
+    import pyarrow as pa
+
     from wraparound.sources.synthetic.writer import OutputExistsError
+    from wraparound.warehouse.check import one_line
     from wraparound.warehouse.store import WarehouseError
 
     try:
         yield
-    except (OutputExistsError, WarehouseError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except (TyperException, typer.Exit, typer.Abort):  # usage errors, exits: typer's own
+        raise
+    except Exception as exc:
+        if os.environ.get("WRAPAROUND_DEBUG"):
+            raise
+        if isinstance(
+            exc, OutputExistsError | WarehouseError | ValueError | OSError | pa.ArrowException
+        ):
+            typer.echo(f"error: {one_line(exc)}", err=True)
+            raise typer.Exit(2) from None
+        if isinstance(exc, duckdb.Error):
+            typer.echo(f"error: the engine could not read the data: {one_line(exc)}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"error: unexpected failure ({type(exc).__name__}: {one_line(exc)})", err=True)
+        raise typer.Exit(1) from None
+
+
+class _CleanErrors(typer.core.TyperGroup):
+    """The ``wraparound`` group: every sub-command (``app ...`` and ``audit ...`` included,
+    whose groups run inside this one) is invoked inside :func:`user_errors`."""
+
+    def invoke(self, ctx: typer.Context):
+        with user_errors():
+            return super().invoke(ctx)
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, cls=_CleanErrors)
+
+
+def readable_warehouse(path: Path):
+    """The warehouse at ``path`` after checking it can be read (``warehouse/check.py``)."""
+    from wraparound.warehouse.check import readable
+
+    return readable(path)
+
+
+def iso_date(value: str | None):
+    """``--index-date`` and the like: a date, or a usage error naming the bad value."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
 
 
 class SynthFormat(enum.StrEnum):
@@ -45,10 +99,9 @@ def synth(
     """Create a realistic synthetic locality (warehouse, or FHIR R4 for ingest)."""
     from wraparound.sources.synthetic.writer import write_synthetic
 
-    with user_errors():
-        result = write_synthetic(
-            out, patients=patients, seed=seed, years=years, fmt=format.value, overwrite=overwrite
-        )
+    result = write_synthetic(
+        out, patients=patients, seed=seed, years=years, fmt=format.value, overwrite=overwrite
+    )
     typer.echo(json.dumps(result, indent=2))
 
 
@@ -60,8 +113,8 @@ def summary(
     """Population, practices, register prevalence and hospital use of a warehouse."""
     from wraparound.analytics.summary import render, summarise
 
-    with user_errors():
-        result = summarise(warehouse)
+    readable_warehouse(warehouse)
+    result = summarise(warehouse)
     typer.echo(json.dumps(result, indent=2) if as_json else render(result))
 
 
@@ -77,7 +130,15 @@ def ingest(
 ) -> None:
     """Validate and load a batch: all of it, or (if anything is rejected) none of it."""
     from wraparound.sources.ingest import run_ingest
+    from wraparound.warehouse import paths as warehouse_paths
 
+    # A new warehouse may be named (ingest creates it); an existing one must be readable.
+    if warehouse.exists() and not warehouse.is_dir():
+        raise ValueError(f"{warehouse} is a file, not a warehouse directory")
+    if warehouse_paths.manifest(warehouse).exists():
+        readable_warehouse(warehouse)
+    if report is not None and not report.parent.is_dir():
+        raise ValueError(f"--report {report}: no such folder {report.parent}")
     result = run_ingest(paths, warehouse, progress=not quiet, strict=strict)
     text = json.dumps(result.report, indent=2, default=str)
     if report:
@@ -96,22 +157,23 @@ def stratify(
         None,
         "--index-date",
         help="Current index date YYYY-MM-DD (default: day after the last encounter).",
+        callback=iso_date,
     ),
     seed: int = typer.Option(42, "--seed", help="Random seed; same seed and data, same scores."),
     rules: Path | None = typer.Option(
         None,
         "--rules",
         help="Streams/registers rules file (default: the packaged data/streams.toml).",
+        exists=True,
+        dir_okay=False,
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """12-month emergency admission risk, eFI, streams and registers; publishes the results."""
-    import datetime as dt
-
     from wraparound.analytics.stratify import render, run
 
-    current = dt.date.fromisoformat(index_date) if index_date else None
-    result = run(warehouse, current=current, seed=seed, rules_path=rules)
+    readable_warehouse(warehouse)
+    result = run(warehouse, current=index_date, seed=seed, rules_path=rules)
     typer.echo(json.dumps(result, indent=2, default=str) if as_json else render(result))
 
 
@@ -130,8 +192,8 @@ def indicators(
     """Every indicator for every practice, neighbourhood and the locality, per month."""
     from wraparound.analytics.indicators.run import run
 
-    with user_errors():
-        manifest = run(warehouse, out=out, baseline_year=baseline_year)
+    readable_warehouse(warehouse)
+    manifest = run(warehouse, out=out, baseline_year=baseline_year)
     waiting = [d["id"] for d in manifest["definitions"] if d["status"] != "computed"]
     typer.echo(
         f"Run {manifest['run_id']}: {len(manifest['definitions']) - len(waiting)} "

@@ -16,6 +16,14 @@ app_cli = typer.Typer(
 WAREHOUSE = typer.Option(..., "--warehouse", help="Warehouse directory to read from.")
 
 
+def readable_warehouse(path: Path) -> None:
+    """Check the warehouse can be read before the app starts on it: a bad one is one clear
+    sentence (``wraparound.cli.user_errors``, around every command), not a traceback."""
+    from wraparound.warehouse.check import readable
+
+    readable(path)
+
+
 def setup_django(warehouse: Path | None = None) -> None:
     if warehouse is not None:
         os.environ["WRAPAROUND_WAREHOUSE"] = str(Path(warehouse).resolve())
@@ -48,6 +56,7 @@ def refresh(warehouse: Path = WAREHOUSE) -> None:
     """Load organisations, patients, the newest register run and timelines from the
     warehouse, raise alerts for hospital events in batches loaded since last time, and write
     what the app records back as app events (DIR/app_events/) for the indicators."""
+    readable_warehouse(warehouse)
     setup_django(warehouse)
     from wraparound.apps.care.app_events import export
     from wraparound.apps.refresh import refresh as run_refresh
@@ -63,15 +72,13 @@ def export_events(warehouse: Path = WAREHOUSE) -> None:
     """Write what the app records (named GPs, care plans agreed and reviewed, reviews and
     assessments) to DIR/app_events/app_events.parquet for `wraparound indicators`,
     replacing the previous export. Opted-out patients are left out."""
-    from wraparound.cli import user_errors
-
+    readable_warehouse(warehouse)
     setup_django(warehouse)
     from wraparound.apps.care.app_events import check_warehouse, export
 
-    with user_errors():
-        check_warehouse(warehouse)
-        migrate()
-        result = export(warehouse)
+    check_warehouse(warehouse)
+    migrate()
+    result = export(warehouse)
     typer.echo(json.dumps(result, indent=2))
 
 
@@ -79,6 +86,7 @@ def export_events(warehouse: Path = WAREHOUSE) -> None:
 def demo(warehouse: Path = WAREHOUSE) -> None:
     """Refresh from the warehouse, create a demo user for every role, some casework, care
     plans and reviews, export them as app events, and print the logins."""
+    readable_warehouse(warehouse)
     setup_django(warehouse)
     from wraparound.apps.care.app_events import export
     from wraparound.apps.records.demo import (
@@ -115,7 +123,9 @@ def serve(
     workers: int = typer.Option(2, "--workers", min=1),
     threads: int = typer.Option(4, "--threads", min=1),
 ) -> None:
-    """Serve the app with gunicorn (a production server; static files by WhiteNoise)."""
+    """Serve the app with gunicorn (a production server; static files by WhiteNoise). Refuses
+    to start on a warehouse it cannot read."""
+    readable_warehouse(warehouse)
     setup_django(warehouse)
     migrate()
     typer.echo(f"Wraparound on http://{host}:{port}/", err=True)
