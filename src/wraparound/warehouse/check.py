@@ -27,7 +27,7 @@ def readable(root: str | os.PathLike) -> Warehouse:
     """The warehouse at ``root``, or :class:`WarehouseError` saying what is wrong with it."""
     root = Path(root)
     if not root.exists():
-        raise WarehouseError(f"{root}: no such warehouse directory")
+        raise WarehouseError(f"{root} is not a warehouse (no such directory)")
     if not root.is_dir():
         raise WarehouseError(f"{root} is a file, not a warehouse directory")
     manifest = paths.manifest(root)
@@ -36,6 +36,17 @@ def readable(root: str | os.PathLike) -> Warehouse:
     snapshot = _snapshot_number(manifest)
     for name in TABLES:
         path = paths.table_file(root, snapshot, name)
+        folder = paths.table_dir(root, snapshot, name)
+        if not path.exists() and folder.is_dir():  # partitioned (store.PARTITIONS)
+            for part in sorted(folder.glob("*.parquet")):
+                try:
+                    pq.read_metadata(part)
+                except (OSError, pa.ArrowException) as exc:
+                    raise WarehouseError(
+                        f"{part} is not a readable Parquet file ({one_line(exc)}); the "
+                        "warehouse is damaged"
+                    ) from None
+            continue
         if not path.exists():
             if name in ADDED_TABLES:
                 continue  # written before the table existed: reads as empty
