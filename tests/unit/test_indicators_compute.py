@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from builders import write_tables
+from scipy.stats import chi2, norm
 
 from wraparound import clinical
 from wraparound.analytics.indicators import definition
@@ -341,6 +342,98 @@ def test_dsr_not_shown_under_ten_events(published):
     row = _value(d, "emergency_admissions_dsr", "2025-03", "W", level="locality")
     assert row["numerator"] == 1
     assert row["value"] is None and row["lower95"] is None
+
+
+def test_confidence_limits_of_a_proportion_and_a_rate(published):
+    """Wilson limits of a proportion and exact Poisson limits of a rate, written out from
+    their formulas over the hand-worked counts."""
+    _, d = published
+    z = norm.ppf(0.975)
+    hba1c = _value(d, "diabetes_hba1c_58", "2025-03", "P1")  # 1 of 2
+    root = z * (z * z + 2) ** 0.5  # z sqrt(z^2 + 4 x (1 - x/n)) with x = 1, n = 2
+    assert hba1c["lower95"] == pytest.approx(100 * (2 + z * z - root) / (2 * (2 + z * z)))
+    assert hba1c["upper95"] == pytest.approx(100 * (2 + z * z + root) / (2 * (2 + z * z)))
+    beds = _value(d, "excess_bed_days_rate", "2025-03", "P1")  # 6 over 2 x 31 days
+    person_years = 2 * 31 / 365.25
+    assert beds["value"] == pytest.approx(1000 * 6 / person_years)
+    assert beds["lower95"] == pytest.approx(1000 * chi2.ppf(0.025, 12) / 2 / person_years)
+    assert beds["upper95"] == pytest.approx(1000 * chi2.ppf(0.975, 14) / 2 / person_years)
+
+
+# A directly standardised rate needs 10 events to be shown, so it has its own warehouse: in
+# March 2025 at practice P1, d1 (man, 70 on 1 March: ESP band 70-74, weight 5,000) has ten
+# emergency admissions; d2 (woman, 30: band 30-34, weight 6,500) has two; d3 (woman, 95: band
+# 90+, weight 1,000) none; d4 (sex unknown) one, which a rate standardised by sex leaves out.
+# Each registered person gives 31/365.25 person-years. The ESP weights sum to 100,000 per
+# sex, so to 200,000 over the two sexes.
+DSR_PEOPLE = [
+    ("d1", "1954-06-15", "male", 10),
+    ("d2", "1994-06-15", "female", 2),
+    ("d3", "1930-01-01", "female", 0),
+    ("d4", "1960-01-01", "unknown", 1),
+]
+
+
+@pytest.fixture(scope="module")
+def dsr_run(engine, tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"dsr_{engine.name}") / "warehouse"
+    admissions = [
+        _encounter(pid, "emergency_admission", f"2025-03-{day + 1:02d}")
+        for pid, _, _, n in DSR_PEOPLE
+        for day in range(n)
+    ]
+    write_tables(
+        root,
+        {
+            "organisations": [
+                {"org_id": "W", "kind": "locality"},
+                {"org_id": "N", "kind": "neighbourhood", "parent_id": "W"},
+                {"org_id": "P1", "kind": "practice", "parent_id": "N"},
+            ],
+            "areas": [{"lsoa": "A", "imd_decile": 1}],
+            "patients": [
+                {"patient_id": p, "birth_date": _d(b), "sex": s, "lsoa": "A", "opted_out": False}
+                for p, b, s, _ in DSR_PEOPLE
+            ],
+            "registrations": [
+                {"patient_id": p, "practice_id": "P1", "start_date": _d("2000-01-01")}
+                for p, *_ in DSR_PEOPLE
+            ],
+            # The data run from April 2024 to 31 March 2025: whole months, and a whole
+            # financial year for the outcomes' baseline.
+            "encounters": [
+                *admissions,
+                _encounter("d3", "community", "2024-04-01"),
+                _encounter("d3", "community", "2025-03-31"),
+            ],
+        },
+    )
+    dsr = tuple(i for i in definition.load() if i.id == "emergency_admissions_dsr")
+    with engine.selected():
+        manifest = run(root, out=root / "out", library=dsr)
+    return root / "out" / manifest["run_id"]
+
+
+def test_directly_standardised_rate(dsr_run):
+    person_years = 31 / 365.25
+    strata = [(5000, 10), (6500, 2), (1000, 0)]  # (ESP weight, events) per age band and sex
+    dsr = sum(w * o / person_years for w, o in strata) / 200_000
+    variance = sum(w * w * o / person_years**2 for w, o in strata) / 200_000**2
+    z = norm.ppf(0.975)
+    byar_lower = 12 * (1 - 1 / (9 * 12) - z / (3 * 12**0.5)) ** 3
+    byar_upper = 13 * (1 - 1 / (9 * 13) + z / (3 * 13**0.5)) ** 3
+    for level, org in (("locality", "W"), ("neighbourhood", "N"), ("practice", "P1")):
+        row = _value(dsr_run, "emergency_admissions_dsr", "2025-03", org, level=level)
+        assert row["numerator"] == 12  # d4's admission is not standardised
+        assert row["denominator"] == pytest.approx(3 * person_years)
+        assert row["value"] == pytest.approx(1000 * dsr)
+        assert row["value"] == pytest.approx(1000 * 63_000 * 365.25 / 31 / 200_000)
+        assert row["lower95"] == pytest.approx(
+            1000 * (dsr + (variance / 12) ** 0.5 * (byar_lower - 12))
+        )
+        assert row["upper95"] == pytest.approx(
+            1000 * (dsr + (variance / 12) ** 0.5 * (byar_upper - 12))
+        )
 
 
 def test_rates_by_specialty_include_practices_with_none(published):

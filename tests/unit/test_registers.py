@@ -4,8 +4,6 @@ and on a feature table from every engine, the registers worked by hand (``scored
 from __future__ import annotations
 
 import polars as pl
-import pytest
-import scored_cases
 
 from wraparound.analytics import registers
 from wraparound.analytics.streams import load_rules
@@ -63,16 +61,11 @@ def test_entered_left_and_stayed_across_two_refreshes():
     assert left["score_now"].to_list() == [None] and left["score_before"].to_list() == [0.995]
 
 
-@pytest.fixture(scope="module")
-def cases_warehouse(tmp_path_factory):
-    return scored_cases.write_cases(tmp_path_factory.mktemp("registers") / "warehouse")
-
-
-def test_registers_from_the_engines_feature_table(engine, cases_warehouse):
+def test_registers_from_the_engines_feature_table(hand_scored):
     """Units come from the engine: practice from the registration, neighbourhood from the
     organisation table. Top 2% of a unit is its first patient; s11's practice P3 is in no
     neighbourhood, so s11 heads P3's register and is on no neighbourhood's."""
-    regs = registers.build(scored_cases.scored(engine, cases_warehouse), load_rules(), "LOC")
+    regs = registers.build(hand_scored, load_rules(), "LOC")
     got = {
         (r["level"], r["unit_id"]): r["patient_id"]
         for r in regs.iter_rows(named=True)

@@ -8,7 +8,6 @@ from importlib.resources import files
 
 import polars as pl
 import pytest
-from scored_cases import scored, write_cases
 
 from wraparound.analytics.streams import RulesError, assign, load_rules
 
@@ -78,18 +77,8 @@ def test_bad_rules_are_rejected_with_a_reason(tmp_path, bad):
         load_rules(path)
 
 
-@pytest.fixture(scope="module")
-def cases_warehouse(tmp_path_factory):
-    return write_cases(tmp_path_factory.mktemp("streams") / "warehouse")
-
-
-@pytest.fixture(scope="module")
-def cases(engine, cases_warehouse) -> pl.DataFrame:
-    return scored(engine, cases_warehouse)
-
-
-def test_streams_from_the_engines_feature_table(cases):
-    assert stream_of(cases) == {
+def test_streams_from_the_engines_feature_table(hand_scored):
+    assert stream_of(hand_scored) == {
         "s01": "high_needs",  # top 2% (1 of 11)
         "s02": "high_needs",  # severe frailty
         "s03": "high_needs",  # palliative care register
@@ -104,17 +93,17 @@ def test_streams_from_the_engines_feature_table(cases):
     }
 
 
-def test_risk_bands_and_ranks_from_the_engines_feature_table(cases):
-    bands = dict(cases.select("patient_id", "risk_band").iter_rows())
+def test_risk_bands_and_ranks_from_the_engines_feature_table(hand_scored):
+    bands = dict(hand_scored.select("patient_id", "risk_band").iter_rows())
     # Top 0.5% and 2% of 11 are 1 patient, the top 10% are 2.
     assert bands == {"s01": "very high", "s02": "moderate"} | {
         f"s{i:02d}": "low" for i in range(3, 12)
     }
-    assert cases.sort("rank")["patient_id"].to_list() == [f"s{i:02d}" for i in range(1, 12)]
+    assert hand_scored.sort("rank")["patient_id"].to_list() == [f"s{i:02d}" for i in range(1, 12)]
 
 
-def test_the_engine_gives_the_inputs_the_streams_read(cases):
-    got = {r["patient_id"]: r for r in cases.iter_rows(named=True)}
+def test_the_engine_gives_the_inputs_the_streams_read(hand_scored):
+    got = {r["patient_id"]: r for r in hand_scored.iter_rows(named=True)}
     assert [got[p]["efi_category"] for p in ("s02", "s04", "s07", "s09")] == [
         "severe",
         "moderate",
