@@ -344,3 +344,30 @@ def test_the_command_loads_a_bulk_export_and_refuses_non_r4_with_strict(tmp_path
         capture_output=True, text=True,
     )  # fmt: skip
     assert lenient.returncode == 0, lenient.stderr
+
+
+def test_a_patient_named_by_another_identifier_and_a_contained_provider_resolve(tmp_path):
+    """A subject by the patient's medical record number, and a serviceProvider contained in
+    the Encounter with its ODS code, resolve like literal references do."""
+    patient = orjson.loads((UKCORE / "UKCore-Patient-RichardSmith-Example.json").read_bytes())
+    patient["identifier"].append({"system": "https://trust.example.nhs.uk/mrn", "value": "M123"})
+    leeds = orjson.loads(
+        (UKCORE / "UKCore-Organization-LeedsTeachingHospital-Example.json").read_bytes()
+    )
+    enc = orjson.loads((UKCORE / "UKCore-Encounter-InpatientEncounter-Example.json").read_bytes())
+    enc["subject"] = {"identifier": {"system": "https://trust.example.nhs.uk/mrn", "value": "M123"}}
+    enc["contained"] = [
+        {"resourceType": "Organization", "id": "prov", "identifier": leeds["identifier"]}
+    ]
+    enc["serviceProvider"] = {"reference": "#prov"}
+    enc.pop("participant"), enc.pop("location")
+    path = write_ndjson(tmp_path / "in.ndjson", [leeds, patient, enc])
+    wh = tmp_path / "wh"
+    result = ingest([path], wh)
+    assert result.ok, result.report["errors"]
+    [row] = rows(wh, "encounters")
+    assert row["patient_id"] == Pseudonymiser(KEY).nhs_number("9912003888")
+    assert row["org_id"] == "RR8"
+    enc["subject"]["identifier"]["value"] = "M999"  # no such patient: required, so rejected
+    result = ingest([write_ndjson(tmp_path / "bad.ndjson", [leeds, patient, enc])], tmp_path / "w2")
+    assert [e["code"] for e in result.report["errors"]] == ["dangling_reference"]
