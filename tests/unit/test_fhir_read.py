@@ -469,6 +469,9 @@ def test_bulk_export_files_are_recognised(tmp_path):
 def test_an_ndjson_line_without_resource_type_is_still_an_error(tmp_path):
     (tmp_path / "x.ndjson").write_bytes(b'{"id": "a"}\n')
     assert [e["code"] for e in _read(tmp_path / "x.ndjson").errors] == ["missing_field"]
+    (tmp_path / "log.ndjson").write_bytes(b'{"level": "info", "message": "export started"}\n')
+    batch = _read(tmp_path / "log.ndjson")  # an exporter's log by name
+    assert batch.errors == [] and batch.skipped_files[0]["reason"] == EXPORT_LOG
 
 
 def _bundle(*entries) -> dict:

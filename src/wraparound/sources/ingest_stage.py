@@ -355,7 +355,7 @@ def _is_export_file(path: Path) -> bool:
         return False
     try:
         with open(path, "rb") as fh:
-            return reason(first(fh)) is not None
+            return reason(first(fh), path.name) is not None
     except OSError:
         return False
 

@@ -50,6 +50,7 @@ EXPORT_MANIFEST = "bulk data export manifest (transactionTime, output)"
 EXPORT_ERRORS = "bulk export error file (OperationOutcome)"
 # Keys of a bulk-data client's log item (smart-on-fhir bulk-data-client, Synthea's exporter).
 _LOG_KEYS = frozenset({"eventId", "exportId"})
+_LOG_NAMES = frozenset({"log.ndjson", "log.ndjson.gz"})
 # Python errors a resource of the wrong shape raises from the plain-dict mapping.
 _SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
 
@@ -99,14 +100,16 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _export_file_reason(first: object) -> str | None:
-    """Why an NDJSON file whose first object is ``first`` is a bulk export's own file."""
+def _export_file_reason(first: object, name: str = "") -> str | None:
+    """Why an NDJSON file (called ``name``) whose first object is ``first`` is a bulk
+    export's own file: a log (log-item keys, or the name ``log.ndjson`` and no
+    ``resourceType``), or an error file (an OperationOutcome)."""
     if not isinstance(first, dict):
         return None
     rtype = first.get("resourceType")
     if rtype == "OperationOutcome":
         return EXPORT_ERRORS
-    if rtype is None and _LOG_KEYS & first.keys():
+    if rtype is None and (_LOG_KEYS & first.keys() or name.lower() in _LOG_NAMES):
         return EXPORT_LOG
     return None
 
@@ -131,7 +134,7 @@ def _read_ndjson(path: Path, ctx: Context, advance: Progress | None) -> None:
         return
     with raw:
         try:
-            reason = _export_file_reason(_first_object(stream))
+            reason = _export_file_reason(_first_object(stream), path.name)
             stream.seek(0)
         except (OSError, EOFError, zlib.error) as exc:
             reason = None
