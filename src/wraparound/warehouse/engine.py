@@ -86,7 +86,7 @@ class IbisEngine:
     def _source(self, name: str) -> str:
         """Where the engine reads a table: the current snapshot's file, as ``manifest.json``
         names it."""
-        return str(self.warehouse.table_path(name))
+        return self.warehouse.table_source(name)  # a file, or a glob over partitions
 
     def memtable(self, data: pa.Table) -> ibis.Table:
         return ibis.memtable(data)
@@ -171,7 +171,7 @@ class SparkEngine(IbisEngine):
         ``s3a://bucket/warehouse``): the driver follows ``manifest.json`` through its own
         path to the warehouse (a mount), and executors read the snapshot's files straight
         from object storage, which is faster and needs no mount on every executor."""
-        local = self.warehouse.table_path(name)
+        local = Path(self.warehouse.table_source(name))
         url = os.environ.get("WRAPAROUND_SPARK_WAREHOUSE_URL")
         if not url:
             return str(local)

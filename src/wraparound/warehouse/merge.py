@@ -9,13 +9,14 @@ whichever engine the warehouse is opened with.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import ibis
 import pyarrow as pa
 
 from wraparound.warehouse.schema import TABLES, conform
-from wraparound.warehouse.store import ROW_GROUP, Transaction
+from wraparound.warehouse.store import PARTITIONS, ROW_GROUP, Transaction, write_parquet
 
 
 @dataclass
@@ -136,23 +137,30 @@ def duckdb_connection(database, spill):
     return con
 
 
-def current_sql(warehouse, name: str) -> str:
+def current_sql(warehouse, name: str, filename: bool = False) -> str:
     """SQL selecting table ``name`` of the warehouse's current snapshot in schema order (the
-    columns an older snapshot lacks, ``schema.ADDED``, as nulls; no file: no rows)."""
+    columns a file lacks, ``schema.ADDED``, as nulls; no file: no rows), whether it is one file
+    or partitioned. ``filename``: with the column ``filename``, which file each row is in."""
     import pyarrow.parquet as pq
 
     schema = TABLES[name]
     files = warehouse.table_files(name) if warehouse.exists() else []
+    extra = ", CAST(NULL AS VARCHAR) AS filename" if filename else ""
     if not files:
         cols = ", ".join(f"CAST(NULL AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
-        return f"SELECT {cols} WHERE FALSE"
-    present = set(pq.read_schema(files[0]).names)
+        return f"SELECT {cols}{extra} WHERE FALSE"
+    present = set().union(*(pq.read_schema(f).names for f in files))
     cols = ", ".join(
         _q(f.name) if f.name in present else f"CAST(NULL AS {sql_type(f.type)}) AS {_q(f.name)}"
         for f in schema
     )
-    listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-    return f"SELECT {cols} FROM read_parquet([{listed}])"
+    listed = ", ".join(_lit(str(p)) for p in files)
+    options = ", union_by_name = true" + (", filename = true" if filename else "")
+    return f"SELECT {cols}{', filename' if filename else ''} FROM read_parquet([{listed}]{options})"
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _newer(a: str, b: str) -> str:
@@ -172,12 +180,20 @@ def merge_staged(
     """Write table ``name`` of ``tx``: the current rows merged with ``incoming_sql`` (its
     columns plus ``_loc``, ``_sub``, the order the rows were read) by the module's rule, then
     the rows whose id ``deleted_ids`` (SQL yielding ``id``) lists removed. Returns the merge
-    counts and how many rows were deleted. Runs in DuckDB over files, bounded in memory."""
+    counts and how many rows were deleted. Runs in DuckDB over files, bounded in memory.
+
+    A partitioned table (``store.PARTITIONS``) rewrites only the partitions that gain, lose or
+    change a row, and hard-links the others: what a daily feed costs is the few periods it
+    touches, not the table. Finding the rows an incoming id replaces reads the ``id`` column
+    of every partition (a row may move period when a new version changes its date)."""
     schema = TABLES[name]
     cols = [c for c in schema.names if c != "batch"]
-    cast = ", ".join(f"CAST({_q(f.name)} AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW m_old AS {current_sql(tx.warehouse, name)}")
+    partitioned = name in PARTITIONS
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW m_old AS {current_sql(tx.warehouse, name, partitioned)}"
+    )
     stats = MergeStats()
+    dropped = "SELECT NULL::VARCHAR AS id WHERE FALSE"
     if incoming_sql is not None:
         listed = ", ".join(_q(c) for c in cols)
         # The newest incoming version of each id; on a tie, the one read last.
@@ -187,11 +203,15 @@ def merge_staged(
             QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST,
                 version_id DESC NULLS LAST, _loc DESC, _sub DESC) = 1
         """)
+        where = ", o.filename AS _file" if partitioned else ""
         con.execute(f"""
             CREATE OR REPLACE TABLE m_cmp AS
             SELECT i.*, o.id IS NOT NULL AS _existed,
-                   o.id IS NULL OR ({_newer("i", "o")}) AS _wins
-            FROM m_inc i LEFT JOIN (SELECT id, updated_at, version_id FROM m_old) o USING (id)
+                   o.id IS NULL OR ({_newer("i", "o")}) AS _wins {where}
+            FROM m_inc i LEFT JOIN (
+                SELECT id, updated_at, version_id{", filename" if partitioned else ""}
+                FROM m_old WHERE id IN (SELECT id FROM m_inc)
+            ) o USING (id)
         """)
         inserted, replaced, unchanged = con.execute(
             "SELECT count(*) FILTER (WHERE NOT _existed), "
@@ -200,23 +220,105 @@ def merge_staged(
         ).fetchall()[0]
         stats = MergeStats(inserted, replaced, unchanged)
         winners = f"SELECT {', '.join(_q(c) for c in schema.names)} FROM m_cmp WHERE _wins"
-        body = (
-            f"SELECT * FROM m_old WHERE id NOT IN (SELECT id FROM m_cmp WHERE _wins) "
-            f"UNION ALL {winners}"
-        )
+        dropped = "SELECT id FROM m_cmp WHERE _wins"
     else:
-        body = "SELECT * FROM m_old"
+        winners = None
     deleted = 0
     if deleted_ids is not None:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW m_body AS {body}")
-        deleted = con.execute(
-            f"SELECT count(*) FROM m_body WHERE id IN ({deleted_ids})"
-        ).fetchall()[0][0]
-        body = f"SELECT * FROM m_body WHERE id NOT IN ({deleted_ids})"
+        con.execute(f"CREATE OR REPLACE TABLE m_del AS SELECT DISTINCT id FROM ({deleted_ids})")
+        if winners is not None:
+            present = "SELECT id FROM m_old UNION SELECT id FROM m_cmp WHERE _wins"
+        else:
+            present = "SELECT id FROM m_old"
+        deleted = con.execute(f"SELECT count(*) FROM m_del WHERE id IN ({present})").fetchall()[0][
+            0
+        ]
+        dropped = f"{dropped} UNION ALL SELECT id FROM m_del"
+    cast = ", ".join(f"CAST({_q(f.name)} AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
+    if partitioned:
+        _write_partitions(con, tx, name, winners, dropped, deleted_ids is not None, cast)
+        return stats, int(deleted)
+    body = f"SELECT * FROM m_old WHERE id NOT IN ({dropped})"
+    if winners is not None:
+        body += f" UNION ALL {winners}"
     scratch = tx.scratch(name)
     con.execute(
-        f"COPY (SELECT {cast} FROM ({body}) ORDER BY id) TO '{scratch}' "
+        f"COPY (SELECT {cast} FROM ({body}) ORDER BY id) TO {_lit(str(scratch))} "
         f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})"
     )
     tx.adopt(name, _cast_file(scratch, name))
     return stats, int(deleted)
+
+
+def _write_partitions(con, tx, name, winners, dropped, deletes, cast) -> None:
+    """Rewrite the partitions of ``name`` that the merge touches; hard-link the rest."""
+    import shutil
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    column, fmt = PARTITIONS[name]
+    key = f"coalesce(strftime({_q(column)}, '{fmt}'), 'none')"
+    schema = TABLES[name]
+    files = tx.warehouse.table_files(name) if tx.warehouse.exists() else []
+    previous = tx.warehouse.table_path(name).with_suffix("") if files else None
+    if not files or previous is None or not previous.is_dir():
+        touched = set(map(str, files))  # one file, or none: rewritten whole, partitioned
+    else:
+        touched = set()
+        if winners is not None:
+            new_keys = {
+                k
+                for (k,) in con.execute(f"SELECT DISTINCT {key} FROM m_cmp WHERE _wins").fetchall()
+            }
+            old = con.execute(
+                "SELECT DISTINCT _file FROM m_cmp WHERE _wins AND _file IS NOT NULL"
+            ).fetchall()
+            touched |= {f for (f,) in old}
+            touched |= {str(f) for f in files if f.name.split(".")[0] in new_keys}
+        if deletes:
+            gone = con.execute(
+                "SELECT DISTINCT filename FROM m_old WHERE id IN (SELECT id FROM m_del)"
+            ).fetchall()
+            touched |= {f for (f,) in gone}
+        # A partition written before a column was added is rewritten with it.
+        touched |= {str(f) for f in files if pq.read_schema(f).names != schema.names}
+        # A period is rewritten whole: every file of a touched period.
+        periods = {Path(f).name.split(".")[0] for f in touched}
+        touched = {str(f) for f in files if f.name.split(".")[0] in periods}
+    keep = [f for f in files if str(f) not in touched]
+    rewrite = [f for f in files if str(f) in touched]
+    parts = []
+    if rewrite:
+        listed = ", ".join(_lit(f) for f in sorted(touched))
+        parts.append(
+            f"SELECT * EXCLUDE (filename) FROM m_old WHERE filename IN ({listed}) "
+            f"AND id NOT IN ({dropped})"
+            if previous is not None and previous.is_dir()
+            else f"SELECT * EXCLUDE (filename) FROM m_old WHERE id NOT IN ({dropped})"
+        )
+    if winners is not None:
+        parts.append(winners)
+    target = tx.partitions_dir(name)
+    scratch = tx.dir / f"_{name}.parts"
+    shutil.rmtree(scratch, ignore_errors=True)
+    if parts:
+        body = " UNION ALL ".join(parts)
+        con.execute(
+            f"COPY (SELECT {cast}, {key} AS _key FROM ({body})) TO {_lit(str(scratch))} "
+            f"(FORMAT parquet, PARTITION_BY (_key), COMPRESSION zstd, "
+            f"ROW_GROUP_SIZE {ROW_GROUP}, OVERWRITE_OR_IGNORE)"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    if scratch.exists():
+        for folder in sorted(scratch.iterdir()):
+            period = folder.name.split("=", 1)[1]
+            for i, path in enumerate(sorted(folder.glob("*.parquet"))):
+                suffix = "" if i == 0 else f".{i}"
+                os.replace(path, target / f"{period}{suffix}.parquet")
+        shutil.rmtree(scratch, ignore_errors=True)
+    if not keep and not any(target.glob("*.parquet")):
+        write_parquet(schema.empty_table(), target / "none.parquet")  # an empty table
+    for path in target.glob("*.parquet"):
+        _cast_file(Path(path), name)
+    tx.adopt_partitions(name, target, keep)

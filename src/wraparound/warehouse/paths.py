@@ -71,6 +71,12 @@ def table_file(root: Root, number: int, table: str) -> Path:
     return snapshot(root, number) / f"{table}.parquet"
 
 
+def table_dir(root: Root, number: int, table: str) -> Path:
+    """A partitioned table's folder in snapshot ``number`` (``store.PARTITIONS``): one
+    ``<period>.parquet`` per period of its event date."""
+    return snapshot(root, number) / table
+
+
 def staging(root: Root) -> Path:
     """``DIR/staging``: a batch being prepared (ingest), never read by anything else."""
     return Path(root) / STAGING

@@ -105,24 +105,43 @@ class Warehouse:
         return self.snapshot_dir() / f"{name}.parquet"
 
     def table_files(self, name: str) -> list[Path]:
-        """The current snapshot's Parquet files of a table (none if the snapshot predates the
-        table). Writers read tables through this, whatever the table's layout on disk."""
+        """The current snapshot's Parquet files of a table: one file, or one per partition
+        (``PARTITIONS``), or none if the snapshot predates the table. Everything that reads a
+        table's files goes through this (or :meth:`table_source`), whatever its layout."""
         path = self.table_path(name)
+        folder = path.with_suffix("")
+        if folder.is_dir():
+            return sorted(folder.glob("*.parquet"))
         return [path] if path.exists() else []
+
+    def table_source(self, name: str) -> str:
+        """What an engine reads for a table: its file, or a glob over its partitions' files
+        (``<snapshot>/<table>/*.parquet``, which DuckDB and Spark both read as one table)."""
+        path = self.table_path(name)
+        folder = path.with_suffix("")
+        if folder.is_dir():
+            return str(folder / "*.parquet")
+        return str(path)
 
     def read(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """Read a whole table into Arrow. For loaders and tests; analytics use the engine.
 
         A snapshot written before a column was added (``schema.ADDED``) reads with it null."""
-        path = self.table_path(name)
-        present = set(pq.read_schema(path).names)
-        if all(c in present for c in ADDED.get(name, ())):
-            return pq.read_table(path, columns=columns)
+        files = self.table_files(name) or [self.table_path(name)]
         want = list(columns) if columns is not None else TABLES[name].names
-        table = pq.read_table(
-            path, columns=[c for c in want if c in present or c not in ADDED[name]]
-        )
-        return upgrade(name, table).select(want)
+        parts = []
+        for path in files:
+            present = set(pq.read_schema(path).names)
+            if all(c in present for c in ADDED.get(name, ())):
+                parts.append(pq.read_table(path, columns=want))
+                continue
+            table = pq.read_table(
+                path, columns=[c for c in want if c in present or c not in ADDED[name]]
+            )
+            parts.append(upgrade(name, table).select(want))
+        if len(parts) == 1:
+            return parts[0]
+        return pa.concat_tables(parts)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -201,6 +220,20 @@ class Warehouse:
 
 ROW_GROUP = 512_000
 
+# Large tables are stored as one Parquet file per period of their event date (``YYYY-MM`` or
+# ``YYYY``; ``none`` for rows without a date), in ``<snapshot>/<table>/<period>.parquet``, so
+# that a daily feed rewrites the few periods it touches and hard-links the rest. The column
+# and the strftime format of each; other tables are one file. Unpartitioned snapshots (written
+# before, or by the synthetic generator) read as they are; a load rewrites them partitioned.
+PARTITIONS: dict[str, tuple[str, str]] = {
+    "encounters": ("start", "%Y-%m"),
+    "observations": ("date", "%Y-%m"),
+    "medications": ("start_date", "%Y-%m"),
+    "procedures": ("date", "%Y"),
+    "conditions": ("onset_date", "%Y"),
+    "registrations": ("start_date", "%Y"),
+}
+
 
 def write_parquet(table: pa.Table, path: Path) -> None:
     """The one whole-table Parquet writer, so every table has the same compression."""
@@ -254,6 +287,30 @@ class Transaction:
         os.replace(path, self.path(name))
         self._adopted.add(name)
 
+    def partitions_dir(self, name: str) -> Path:
+        """Where a partitioned table's files go in the new snapshot (``PARTITIONS``)."""
+        return self.dir / name
+
+    def adopt_partitions(self, name: str, written: Path, keep: list[Path]) -> None:
+        """Take a folder of partition files (``<key>.parquet``, written by an engine) as the
+        table's new contents, with ``keep``, the previous snapshot's untouched partition files,
+        hard-linked beside them rather than copied."""
+        if name in self._writers or name in self._adopted:
+            raise ValueError(f"{name} was already written")
+        want = TABLES[name]
+        for path in written.glob("*.parquet"):
+            got = pq.read_schema(path)
+            if got.names != want.names or any(
+                not g.type.equals(w.type) for g, w in zip(got, want, strict=True)
+            ):
+                raise ValueError(f"{name}: engine output does not match the schema:\n{got}")
+        target = self.partitions_dir(name)
+        if written != target:
+            os.replace(written, target)
+        for path in keep:
+            os.link(path, target / path.name)
+        self._adopted.add(name)
+
     def publish(self, summary: dict) -> None:
         for writer in self._writers.values():
             writer.close()
@@ -262,7 +319,11 @@ class Transaction:
         for name, schema in TABLES.items():
             if name in written:
                 continue
-            if self.current.snapshot and (previous / f"{name}.parquet").exists():
+            if self.current.snapshot and (previous / name).is_dir():
+                self.partitions_dir(name).mkdir()
+                for path in (previous / name).glob("*.parquet"):
+                    os.link(path, self.partitions_dir(name) / path.name)
+            elif self.current.snapshot and (previous / f"{name}.parquet").exists():
                 os.link(previous / f"{name}.parquet", self.path(name))
             else:
                 write_parquet(schema.empty_table(), self.path(name))

@@ -1,0 +1,119 @@
+"""Partitioned tables (``store.PARTITIONS``): a daily batch rewrites only the periods it
+touches and hard-links the rest; rows never end up twice when a new version moves period; an
+unpartitioned warehouse reads as it is and is partitioned by its next load; the engine and
+``Warehouse.read`` see the same rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+from ingest_data import NOW, condition, contents, encounter, locality, write_ndjson
+
+from wraparound.sources.ingest import run_ingest
+from wraparound.warehouse import paths
+from wraparound.warehouse.check import readable
+from wraparound.warehouse.engine import connect
+from wraparound.warehouse.merge import upsert
+from wraparound.warehouse.schema import TABLES
+from wraparound.warehouse.store import Warehouse
+
+
+def load(wh: Path, folder: Path):
+    result = run_ingest([folder], wh, progress=False, now=NOW)
+    assert result.ok, result.report["errors"]
+    return result
+
+
+def periods(wh: Path, table: str) -> dict[str, int]:
+    """Partition file name -> inode in the current snapshot."""
+    w = Warehouse(wh)
+    folder = paths.table_dir(wh, w.manifest.snapshot, table)
+    return {p.name: p.stat().st_ino for p in sorted(folder.glob("*.parquet"))}
+
+
+def history(n: int) -> list[dict]:
+    """Encounters over several months of 2024 for the locality's patients."""
+    return [
+        encounter(
+            f"old-{i}",
+            f"pat-{1 + i % 2}",
+            "EMER",
+            f"2024-{1 + i % 6:02d}-10T10:00:00Z",
+            f"2024-{1 + i % 6:02d}-10T12:00:00Z",
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_daily_batch_rewrites_only_the_periods_it_touches(tmp_path):
+    wh = tmp_path / "wh"
+    load(wh, write_ndjson(tmp_path / "a", locality() + history(24)))
+    before = periods(wh, "encounters")
+    observations = periods(wh, "observations")
+    assert {"2024-01.parquet", "2024-06.parquet", "2025-02.parquet"} <= set(before)
+    readable(wh)  # the partitioned layout is a valid warehouse
+    # New encounters in March 2024 only.
+    new = [encounter("new-1", "pat-1", "EMER", "2024-03-20T10:00:00Z", "2024-03-20T11:00:00Z")]
+    result = load(wh, write_ndjson(tmp_path / "b", new))
+    assert result.report["tables"]["encounters"] == {"inserted": 1, "replaced": 0, "unchanged": 0}
+    after = periods(wh, "encounters")
+    assert set(after) == set(before)
+    changed = {name for name in after if after[name] != before[name]}
+    assert changed == {"2024-03.parquet"}  # every other period is the same file, hard-linked
+    # Tables the batch did not touch are hard-linked too.
+    assert periods(wh, "observations") == observations
+    rows = Warehouse(wh).read("encounters")
+    assert rows.num_rows == 24 + 4 + 1
+    assert len(set(rows.column("id").to_pylist())) == rows.num_rows
+
+
+def test_a_new_version_that_changes_period_leaves_no_copy_behind(tmp_path):
+    wh = tmp_path / "wh"
+    load(wh, write_ndjson(tmp_path / "a", locality() + history(6)))
+    moved = {
+        **encounter("old-0", "pat-1", "EMER", "2024-11-02T10:00:00Z", "2024-11-02T12:00:00Z"),
+        "meta": {"lastUpdated": "2025-06-01T00:00:00Z"},
+    }
+    result = load(wh, write_ndjson(tmp_path / "b", [moved]))
+    assert result.report["tables"]["encounters"] == {"inserted": 0, "replaced": 1, "unchanged": 0}
+    rows = [r for r in Warehouse(wh).read("encounters").to_pylist() if r["id"] == "old-0"]
+    assert len(rows) == 1 and rows[0]["start"].month == 11
+    assert "2024-11.parquet" in periods(wh, "encounters")
+    # The older version arriving again changes nothing.
+    again = load(wh, write_ndjson(tmp_path / "c", history(1)))
+    assert again.report["tables"]["encounters"]["unchanged"] == 1
+
+
+def test_engine_and_read_see_the_same_partitioned_rows(tmp_path):
+    wh = tmp_path / "wh"
+    load(wh, write_ndjson(tmp_path / "a", locality() + history(12)))
+    with connect(wh, engine="duckdb") as engine:
+        via_engine = engine.to_arrow(engine.table("encounters")).sort_by("id")
+    direct = Warehouse(wh).read("encounters").sort_by("id")
+    assert via_engine.to_pylist() == direct.to_pylist()
+    assert via_engine.schema.names == TABLES["encounters"].names
+
+
+def test_an_unpartitioned_warehouse_reads_and_its_next_load_partitions_it(tmp_path):
+    wh = Warehouse(tmp_path / "wh")
+    # The layout of warehouses written before partitioning (and of the generator): one file.
+    first = run_ingest([write_ndjson(tmp_path / "a", locality())], wh, progress=False, now=NOW)
+    assert first.ok
+    one_file = contents(wh.root)
+    with connect(wh) as engine, wh.transaction({"source": "test"}) as tx:
+        upsert(engine, tx, "conditions", wh.read("conditions"))  # writes a single file
+    assert wh.table_path("conditions").is_file()
+    assert contents(wh.root, drop=("batch",)) == contents(wh.root, drop=("batch",))
+    assert {r["id"] for r in contents(wh.root)["conditions"]} == {
+        r["id"] for r in one_file["conditions"]
+    }
+    load(
+        wh.root,
+        write_ndjson(tmp_path / "b", [condition("c-new", "pat-1", "38341003", "2020-02-02")]),
+    )
+    assert not wh.table_path("conditions").exists()
+    assert set(periods(wh.root, "conditions")) >= {"2015.parquet", "2020.parquet"}
+    ids = {r["id"] for r in contents(wh.root)["conditions"]}
+    assert ids == {"cond-1", "cond-2", "c-new"}
+    assert isinstance(wh.read("conditions"), pa.Table)
