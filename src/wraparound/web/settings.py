@@ -28,7 +28,8 @@ if PRODUCTION and SECRET_KEY == _DEV_SECRET:
 # secret key (set WRAPAROUND_AUDIT_KEY), or `wraparound audit verify` fails on older rows.
 AUDIT_CHAIN_KEY = os.environ.get("WRAPAROUND_AUDIT_KEY", SECRET_KEY)
 
-DEBUG = os.environ.get("WRAPAROUND_DEBUG") == "1"
+# Never on in production, whatever the environment says: a debug page shows settings and data.
+DEBUG = not PRODUCTION and os.environ.get("WRAPAROUND_DEBUG") == "1"
 ALLOWED_HOSTS = os.environ.get("WRAPAROUND_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 
 INSTALLED_APPS = [
