@@ -32,12 +32,16 @@ import pyarrow.parquet as pq
 from django.conf import settings
 
 from wraparound import clinical
-from wraparound.apps.care.timeline import patient_rows, write_sorted
+from wraparound.apps.care.timeline import index_metadata, patient_rows, write_sorted
 from wraparound.warehouse import paths
 from wraparound.warehouse.store import Warehouse
 
 RESULTS_PER_KIND = 3
 """How many of each result (the newest first) the page shows."""
+
+ROW_GROUP = 2_048
+"""Rows per row group: a patient has a few to a few dozen rows (4 on average in the synthetic
+locality), so a small group keeps each page's read small."""
 
 AS_OF_KEY = b"as_of"
 
@@ -155,6 +159,7 @@ def write_record_index(engine, warehouse: Warehouse) -> int:
         ["patient_id", "section", "item", "component", "date", "code"],
         "record-*.parquet",
         metadata={AS_OF_KEY: day.isoformat().encode()},
+        row_group=ROW_GROUP,
     )
 
 
@@ -223,8 +228,7 @@ def patient_record(patient) -> PatientRecord:
     if path is None:
         return PatientRecord(available=False)
     rows = patient_rows(path, patient.pseudonym)
-    meta = pq.ParquetFile(path).schema_arrow.metadata or {}
-    day = meta.get(AS_OF_KEY)
+    day = index_metadata(path).get(AS_OF_KEY)
     record = PatientRecord(as_of=dt.date.fromisoformat(day.decode()) if day else None, stale=stale)
     names = _medicine_names()
     meds = [r for r in rows if r["section"] == "medicine"]

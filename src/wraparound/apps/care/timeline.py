@@ -48,9 +48,17 @@ def write_index(engine, warehouse: Warehouse) -> int:
     return write_sorted(engine, enc, path, ["patient_id", "start"], "encounters-*.parquet")
 
 
-def write_sorted(engine, expr, path: Path, order: list[str], old_files: str, metadata=None) -> int:
+def write_sorted(
+    engine,
+    expr,
+    path: Path,
+    order: list[str],
+    old_files: str,
+    metadata=None,
+    row_group: int = INDEX_ROW_GROUP,
+) -> int:
     """Write ``expr`` to ``path`` sorted by ``order`` (``patient_id`` first) in
-    ``INDEX_ROW_GROUP``-row groups, unless it is there already, then remove the other files
+    ``row_group``-row groups, unless it is there already, then remove the other files
     of the folder matching ``old_files``. Written a first character of the pseudonym at a
     time, so the table is never held in memory whole; renamed into place when complete, so a
     reader never sees part of one. ``metadata`` goes into the file's schema."""
@@ -69,7 +77,7 @@ def write_sorted(engine, expr, path: Path, order: list[str], old_files: str, met
                 part = part.replace_schema_metadata(metadata)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, part.schema, compression="zstd")
-            writer.write_table(part, row_group_size=INDEX_ROW_GROUP)
+            writer.write_table(part, row_group_size=row_group)
             rows += part.num_rows
     finally:
         if writer is not None:
@@ -105,6 +113,11 @@ def patient_groups(path: Path, pseudonym: str) -> range:
     first = bisect.bisect_left(highs, pseudonym)
     last = bisect.bisect_right(lows, pseudonym)
     return range(first, max(first, last))
+
+
+def index_metadata(path: Path) -> dict[bytes, bytes]:
+    """The key-value metadata an index file was written with (from the file opened once)."""
+    return _row_groups(path)[0].schema_arrow.metadata or {}
 
 
 def patient_rows(path: Path, pseudonym: str) -> list[dict]:
