@@ -34,3 +34,158 @@ def test_halves_round_up_and_nulls_stay_null():
 def test_rule_text_states_the_rule():
     assert "1 to 7" in disclosure.RULE and "nearest 5" in disclosure.RULE
     assert "opted out" in disclosure.RULE
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule 3: every published figure from the rounded counts (property tests over the real
+# level builder, three practices in two neighbourhoods, two months a year apart)
+# ---------------------------------------------------------------------------------------------
+
+import math  # noqa: E402
+
+from hypothesis import assume, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from wraparound.analytics import stats  # noqa: E402
+from wraparound.analytics.indicators import compute, definition, levels  # noqa: E402
+
+LIBRARY = {i.id: i for i in definition.load()}
+ORGS = compute.Orgs(neighbourhood_of={"P1": "N1", "P2": "N1", "P3": "N2"}, locality_id="L")
+PRACTICES = ("P1", "P2", "P3")
+MONTHS = (2024 * 12, 2025 * 12)
+
+
+def _cells(counts: list[tuple[int, float]]) -> pl.DataFrame:
+    """Cells for the level builder: (numerator, denominator) per month and practice."""
+    rows = []
+    for i, (num, den) in enumerate(counts):
+        rows.append(
+            {
+                "period": MONTHS[i // 3],
+                "practice_id": PRACTICES[i % 3],
+                "imd_quintile": 1,
+                "clinician": None,
+                "subgroup": "all",
+                "age_band": None,
+                "sex": None,
+                "measure_value": None,
+                "numerator": float(num),
+                "denominator": float(den),
+            }
+        )
+    schema = {
+        "period": pl.Int32,
+        "practice_id": pl.String,
+        "imd_quintile": pl.Int8,
+        "clinician": pl.String,
+        "subgroup": pl.String,
+        "age_band": pl.Int8,
+        "sex": pl.String,
+        "measure_value": pl.Int32,
+        "numerator": pl.Float64,
+        "denominator": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _published(indicator_id: str, counts) -> pl.DataFrame:
+    indicator = LIBRARY[indicator_id]
+    values = levels.indicator_values(indicator, _cells(counts), ORGS, None)
+    return disclosure.publish_values(values, (indicator,)).sort("period", "level", "org_id")
+
+
+def _shown(x: float) -> tuple:
+    """A count as the rule publishes it: suppressed, zero or rounded."""
+    if 1 <= x <= 7:
+        return ("suppressed",)
+    return (math.floor(x / 5 + 0.5) * 5,)
+
+
+PAIRS = st.integers(0, 60).flatmap(lambda d: st.tuples(st.integers(0, d), st.just(d)))
+WORLDS = st.lists(PAIRS, min_size=6, max_size=6)
+DERIVED = [*disclosure.DERIVED, "peer_value"]
+
+
+@given(WORLDS)
+def test_published_values_are_calculated_from_the_rounded_counts(counts):
+    out = _published("af_anticoagulated", counts)
+    shown = out.filter(~pl.col("suppressed"))
+    for column in ("numerator", "denominator"):
+        assert (shown[column] % 5 == 0).all()
+        assert not shown[column].is_between(1, 7).any()
+    x, n = shown["numerator"].to_numpy(), shown["denominator"].to_numpy()
+    lo, hi = stats.wilson(x, n, 0.95)
+    for row, a, b in zip(shown.iter_rows(named=True), lo, hi, strict=True):
+        if row["denominator"] == 0:
+            assert row["value"] is None
+            continue
+        assert math.isclose(row["value"], 100 * row["numerator"] / row["denominator"])
+        assert math.isclose(row["lower95"], 100 * a) and math.isclose(row["upper95"], 100 * b)
+    hidden = out.filter(pl.col("suppressed"))
+    for column in ("numerator", "denominator", *DERIVED):
+        assert hidden[column].null_count() == hidden.height, column
+
+
+@given(WORLDS, st.lists(st.integers(-2, 2), min_size=6, max_size=6), st.booleans())
+def test_true_counts_with_the_same_rounding_publish_the_same_figures(counts, shifts, rate):
+    """Two localities whose every published count (practice, neighbourhood, locality) rounds
+    and suppresses alike publish identical tables: nothing beyond the rounded counts leaks,
+    not the value, interval, peer, funnel, status, rank or trend."""
+    other = [(max(0, min(d + s, n + s)), d + s) for (n, d), s in zip(counts, shifts, strict=True)]
+    assume(all(d >= 0 for _, d in other))
+
+    def every_level(world):
+        shown = []
+        for month in (0, 1):
+            part = world[month * 3 : month * 3 + 3]
+            for group in ([0], [1], [2], [0, 1], [2], [0, 1, 2]):
+                shown.append(tuple(_shown(sum(part[i][k] for i in group)) for k in (0, 1)))
+        return shown
+
+    assume(every_level(counts) == every_level(other))
+    indicator = "ae_attendances_rate" if rate else "af_anticoagulated"
+    first, second = _published(indicator, counts), _published(indicator, other)
+    columns = ["suppressed", "numerator", "denominator", *DERIVED]
+    assert first.select(columns).equals(second.select(columns))
+
+
+@given(WORLDS)
+def test_no_published_count_can_be_pinned_by_differencing(counts):
+    """After secondary suppression no count, suppressed or shown (other than a shown zero),
+    is pinned to one value by the totals (``count_bounds``)."""
+    out = _published("af_anticoagulated", counts)
+    for _, group in out.group_by(["period"]):
+        rows = group.to_dicts()
+        for column in ("numerator", "denominator"):
+            bounds = disclosure.count_bounds(rows, column, real=False)
+            for r in rows:
+                lo, hi = bounds[r["org_id"]]
+                if r["suppressed"] or r[column] not in (None, 0):
+                    assert hi > lo, (column, r["org_id"], rows)
+
+
+def test_an_age_standardised_rate_is_not_published():
+    indicator = next(i for i in LIBRARY.values() if i.type == "dsr")
+    frame = pl.DataFrame(
+        {
+            "indicator_id": [indicator.id],
+            "period": ["2025-01"],
+            "subgroup": ["all"],
+            "level": ["locality"],
+            "org_id": ["L"],
+            "parent_id": [None],
+            "numerator": [120.0],
+            "denominator": [4000.0],
+            **{c: [1.0] for c in ("value", "lower95", "upper95", "lower998", "upper998")},
+            **{c: [1.0] for c in ("peer_value", "funnel_lower95", "funnel_upper95")},
+            **{c: [1.0] for c in ("funnel_lower998", "funnel_upper998", "change_12m")},
+            "percentile_rank": [1.0],
+            "decile": pl.Series([1], dtype=pl.Int8),
+            **{c: ["x"] for c in ("funnel_status", "funnel_status95", "assessment", "trend")},
+        },
+        schema_overrides={"parent_id": pl.String},
+    )
+    out = disclosure.publish_values(frame, (indicator,))
+    assert out["numerator"].to_list() == [120] and out["denominator"].to_list() == [4000]
+    for column in DERIVED:
+        assert out[column].to_list() == [None], column

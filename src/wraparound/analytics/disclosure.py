@@ -1,16 +1,37 @@
 """Statistical disclosure control for published figures.
 
-The rule (NHS England's, as Wraparound states it next to every published figure): counts of
-1 to 7 are suppressed, and so is everything derived from them (the value and its interval);
-every other count is rounded to the nearest 5. Zero is shown: it reveals nothing about a
-person. Values and intervals are calculated from the unrounded counts before rounding, so
-rounding changes no published rate. Opted-out patients are already absent from every count
-(the indicator pipeline never lets them in); this step is the last one before publication.
+The rule (NHS England's small-numbers rule, as Wraparound states it next to every published
+figure, ``RULE``):
+
+1. counts of 1 to 7 are suppressed, and so is everything derived from them;
+2. every other count is rounded to the nearest 5 (zero is shown: it reveals nothing about a
+   person);
+3. **every published value, interval, funnel limit, status, rank and trend is calculated
+   from the rounded counts**, never from the true ones. A value calculated from true counts
+   gives them away: 35/45 shown at 84.1% can only be 37/44. From rounded counts a value
+   says nothing the rounded counts do not;
+4. before publication the output is differenced as an onlooker would difference it
+   (``count_bounds``: totals are sums of their parts, so a neighbourhood minus its shown
+   practices bounds a suppressed one); while any count, suppressed or shown, can be pinned
+   to one value, one more row is suppressed (secondary suppression: a shown sibling, else
+   one level up);
+5. an age-standardised rate cannot be calculated from the rounded totals (it needs the
+   counts of every age band), so it is not published; its rounded counts are. A median is
+   published to the whole unit, so its half-units do not tell whether the count is even.
+
+Opted-out patients are already absent from every count (the indicator pipeline never lets
+them in); this module is the last step before publication. ``tests/app/
+test_reconstruction_attack.py`` runs the reconstruction attack over every published row.
 """
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
+
+from wraparound.analytics.indicators import compute
+from wraparound.analytics.indicators.definition import Indicator
 
 SUPPRESS_MIN = 1
 SUPPRESS_MAX = 7
@@ -18,10 +39,40 @@ ROUND_TO = 5
 
 RULE = (
     "Counts of 1 to 7 are suppressed (marked “suppressed”), and so is anything "
-    "calculated from them; all other counts are rounded to the nearest 5. Rates and "
-    "percentages are calculated before rounding. Patients who have opted out of sharing "
-    "their data for planning and research (the national data opt-out) are not counted."
+    "calculated from them; all other counts are rounded to the nearest 5. Every rate, "
+    "percentage, interval and comparison shown is calculated from the rounded counts, so "
+    "it reveals nothing more than they do. Where a total minus the figures shown would "
+    "reveal a suppressed figure, another figure is suppressed too. Age-standardised rates "
+    "are not published, because they cannot be calculated from rounded counts. Patients "
+    "who have opted out of sharing their data for planning and research (the national "
+    "data opt-out) are not counted."
 )
+
+COUNTS = ["numerator", "denominator"]
+DERIVED = [
+    "value",
+    "lower95",
+    "upper95",
+    "lower998",
+    "upper998",
+    "funnel_status",
+    "funnel_status95",
+    "assessment",
+    "decile",
+    "percentile_rank",
+    "change_12m",
+    "funnel_lower95",
+    "funnel_upper95",
+    "funnel_lower998",
+    "funnel_upper998",
+    "trend",
+]
+"""Everything calculated from a row's counts (the first five are the quintile tables'). The
+funnel limits are included: at a practice's own denominator they would give it away."""
+INTERVALS = DERIVED[:5]
+GROUP = ["indicator_id", "period", "subgroup"]
+ROW = [*GROUP, "level", "org_id", "parent_id"]
+DERIVABLE = ("proportion", "crude_rate")
 
 
 def round_count(value: pl.Expr) -> pl.Expr:
@@ -29,16 +80,364 @@ def round_count(value: pl.Expr) -> pl.Expr:
     return (value / ROUND_TO + 0.5).floor() * ROUND_TO
 
 
+def is_small(value: pl.Expr) -> pl.Expr:
+    return value.is_not_null() & (value >= SUPPRESS_MIN) & (value < SUPPRESS_MAX + 1)
+
+
 def disclose(df: pl.DataFrame, counts: list[str], derived: list[str]) -> pl.DataFrame:
-    """Apply the rule row by row: a row with any count in 1-7 loses those counts and every
-    ``derived`` column; other counts are rounded. Adds ``suppressed`` (bool)."""
+    """Rules 1 and 2, row by row: a row with any count in 1-7 loses those counts and every
+    ``derived`` column; other counts are rounded. Adds ``suppressed`` (bool). The derived
+    columns of the other rows are left as they are: ``publish`` recalculates them."""
     small = pl.lit(False)
     for column in counts:
-        value = pl.col(column)
-        small = small | (value.is_not_null() & (value >= SUPPRESS_MIN) & (value < SUPPRESS_MAX + 1))
+        small = small | is_small(pl.col(column))
     df = df.with_columns(suppressed=small)
+    return _hide(df, counts, derived, round_others=True)
+
+
+def _hide(df: pl.DataFrame, counts, derived, round_others: bool = False) -> pl.DataFrame:
     hidden = pl.col("suppressed")
     return df.with_columns(
-        *[pl.when(hidden).then(None).otherwise(round_count(pl.col(c))).alias(c) for c in counts],
+        *[
+            pl.when(hidden)
+            .then(None)
+            .otherwise(round_count(pl.col(c)) if round_others else pl.col(c))
+            .alias(c)
+            for c in counts
+        ],
         *[pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c) for c in derived],
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule 4: secondary suppression, by differencing our own output
+# ---------------------------------------------------------------------------------------------
+
+BIG = 1e12
+
+
+def _start(shown, hidden: bool, real: bool) -> list[float]:
+    """What an onlooker knows of one true count from its published form alone."""
+    if hidden or shown is None:
+        return [0.0, BIG]
+    if shown == 0:
+        return [0.0, 0.0]
+    half = ROUND_TO / 2 if real else ROUND_TO // 2
+    return [max(shown - half, 0.0), shown + half]
+
+
+def count_bounds(rows: list[dict], column: str, real: bool) -> dict[str, list[float]]:
+    """Each row's true ``column`` as far as the published rows of one group (an indicator,
+    month and subgroup) pin it down: start from what each published count says, then use
+    that a total is the sum of its parts (``parent_id``) until nothing changes. On a tree of
+    sums over intervals this is each count's exact feasible range. Whole counts stay whole
+    (``real`` for person-years)."""
+    bounds = {r["org_id"]: _start(r[column], r["suppressed"], real) for r in rows}
+    children: dict[str, list[str]] = {}
+    for r in rows:
+        if r["parent_id"] in bounds:
+            children.setdefault(r["parent_id"], []).append(r["org_id"])
+    for _ in range(200):
+        changed = False
+        for parent, kids in children.items():
+            lo = sum(bounds[k][0] for k in kids)
+            hi = sum(bounds[k][1] for k in kids)
+            p = bounds[parent]
+            top = [max(p[0], lo), min(p[1], hi)]
+            for k in kids:
+                b = bounds[k]
+                new = [max(b[0], top[0] - (hi - b[1])), min(b[1], top[1] - (lo - b[0]))]
+                if not real:
+                    new = [float(math.ceil(new[0] - 1e-9)), float(math.floor(new[1] + 1e-9))]
+                if new != b:
+                    bounds[k], changed = new, True
+            if top != p:
+                bounds[parent], changed = top, True
+        if not changed:
+            break
+    return bounds
+
+
+def _pinned(row: dict, n: list[float], d: list[float], kind: str, primary: bool) -> bool:
+    """Whether an onlooker can tell one true count of this row exactly: a shown count (not
+    zero, which the rule shows as it is) or a suppressed one, given its ranges, that a
+    proportion's numerator is at most its denominator, and that a suppressed row which is the
+    only one hidden among its siblings has a count of 1-7."""
+    real = kind == "crude_rate"
+    if not row["suppressed"]:
+        return any(
+            b[0] == b[1] and row[c] not in (None, 0)
+            for b, c in ((n, "numerator"), (d, "denominator"))
+        )
+    n_lo, n_hi = n
+    d_lo, d_hi = d
+    if kind == "proportion":
+        n_hi = min(n_hi, d_hi)
+        d_lo = max(d_lo, n_lo)
+    if primary:
+        d_small = d_lo < SUPPRESS_MAX + 1 and d_hi >= SUPPRESS_MIN
+        if not d_small:  # then the numerator is the small count
+            n_lo, n_hi = max(n_lo, SUPPRESS_MIN), min(n_hi, SUPPRESS_MAX)
+        n_small = n_lo <= SUPPRESS_MAX and n_hi >= SUPPRESS_MIN
+        if not n_small:
+            d_lo, d_hi = max(d_lo, SUPPRESS_MIN), min(d_hi, SUPPRESS_MAX + (1 if real else 0))
+        if kind == "proportion":
+            n_hi = min(n_hi, d_hi)
+            d_lo = max(d_lo, n_lo)
+    pinned_n = row["numerator"] is not None or kind != "median"
+    return (pinned_n and n_lo >= n_hi) or (not real and d_lo >= d_hi)
+
+
+def _leaks(rows: list[dict], kind: str) -> list[str]:
+    """Rows of one group with a count an onlooker can pin down (see ``_pinned``)."""
+    nb = count_bounds(rows, "numerator", False)
+    db = count_bounds(rows, "denominator", kind == "crude_rate")
+    hidden: dict[tuple, int] = {}
+    for r in rows:
+        key = (r["level"], r["parent_id"])
+        hidden[key] = hidden.get(key, 0) + int(r["suppressed"])
+    out = []
+    for r in rows:
+        if kind == "median" and not r["suppressed"]:
+            if db[r["org_id"]][0] == db[r["org_id"]][1] and r["denominator"] not in (None, 0):
+                out.append(r["org_id"])
+            continue
+        primary = hidden[(r["level"], r["parent_id"])] == 1
+        if _pinned(r, nb[r["org_id"]], db[r["org_id"]], kind, primary):
+            out.append(r["org_id"])
+    return out
+
+
+def _widen(rows: list[dict], org_id: str) -> str | None:
+    """The row to suppress next for a leak at ``org_id``: the row itself if shown, else its
+    shown sibling with the smallest denominator, else the same one level up."""
+    by_id = {r["org_id"]: r for r in rows}
+    current = by_id.get(org_id)
+    while current is not None:
+        if not current["suppressed"]:
+            return current["org_id"]
+        siblings = [
+            r
+            for r in rows
+            if r["parent_id"] == current["parent_id"]
+            and r["level"] == current["level"]
+            and not r["suppressed"]
+        ]
+        if siblings:
+            return min(siblings, key=lambda r: (r["denominator"] or 0, r["org_id"]))["org_id"]
+        current = by_id.get(current["parent_id"])
+    return None
+
+
+def secondary(
+    df: pl.DataFrame, counts: list[str], derived: list[str], kinds: dict[str, str]
+) -> pl.DataFrame:
+    """Rule 4: difference our own output as an onlooker would (``count_bounds``) and, while
+    any count in a group can be pinned down, suppress one more row (``_widen``). Groups are
+    one indicator, month and subgroup over practice -> neighbourhood -> locality."""
+    extra: list[tuple] = []
+    columns = [*GROUP, "level", "org_id", "parent_id", "suppressed", *counts]
+    for key, group in df.select(columns).group_by(GROUP, maintain_order=True):
+        rows = group.to_dicts()
+        kind = kinds.get(key[0], "proportion")
+        for _ in range(len(rows)):
+            leaks = _leaks(rows, kind)
+            if not leaks:
+                break
+            target = _widen(rows, leaks[0])
+            if target is None:
+                break
+            for r in rows:
+                if r["org_id"] == target:
+                    r["suppressed"] = True
+                    r["numerator"] = r["denominator"] = None
+            extra.append((*key, target))
+    if not extra:
+        return df
+    more = pl.DataFrame(
+        extra, schema={**{c: df.schema[c] for c in GROUP}, "org_id": pl.String}, orient="row"
+    ).with_columns(_also=pl.lit(True))
+    df = df.join(more, on=[*GROUP, "org_id"], how="left", nulls_equal=True)
+    df = df.with_columns(suppressed=pl.col("suppressed") | pl.col("_also").fill_null(False))
+    return _hide(df.drop("_also"), counts, derived)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule 3: every derived figure from the rounded counts
+# ---------------------------------------------------------------------------------------------
+
+
+def _with_month(df: pl.DataFrame) -> pl.DataFrame:
+    """The month index back from its ``YYYY-MM`` label (trends compare with 12 months
+    earlier)."""
+    year = pl.col("period").str.slice(0, 4).cast(pl.Int32)
+    month = pl.col("period").str.slice(5, 2).cast(pl.Int32)
+    return df.with_columns(_month=year * 12 + month - 1)
+
+
+def _rederive_rates(indicator: Indicator, shown: pl.DataFrame) -> pl.DataFrame:
+    """Value, intervals, peer, funnel, status, ranks and trend of the shown (not suppressed)
+    rows of one proportion or crude rate, from their rounded counts, with the functions the
+    exact figures use (``compute``). Returns ``ROW`` + ``DERIVED`` + ``peer_value``."""
+    keys = ["_month", *[c for c in ROW if c != "period"]]
+    base = compute.summarise(indicator, shown.select(*keys, *COUNTS), keys, None)
+    by = ["_month", "subgroup"]
+    locality = base.filter(pl.col("level") == "locality")
+    parts = [locality]
+    for level in ("practice", "neighbourhood"):
+        rows = compute.with_funnel(indicator, base.filter(pl.col("level") == level), locality, by)
+        if level == "practice":
+            rows = compute.with_ranks(rows, by)
+        parts.append(rows)
+    rows = pl.concat(parts, how="diagonal_relaxed").rename({"_month": "period"})
+    rows = compute.with_trend(indicator, rows, ["level", "org_id", "parent_id", "subgroup"])
+    return rows.rename({"period": "_month"})
+
+
+def _rederive(indicator: Indicator, rows: pl.DataFrame) -> pl.DataFrame:
+    """One indicator's disclosed rows with every derived column recalculated (rule 3) or,
+    for an age-standardised rate, withheld (rule 5)."""
+    derived = [*DERIVED, "peer_value"]
+    if indicator.type == "dsr":
+        return rows.with_columns(*[pl.lit(None, rows.schema[c]).alias(c) for c in derived])
+    if indicator.type == "median":
+        return rows.with_columns(
+            value=(pl.col("value") + 0.5).floor(),
+            change_12m=pl.lit(None, pl.Float64),
+            decile=pl.lit(None, rows.schema["decile"]),
+            percentile_rank=pl.lit(None, pl.Float64),
+            trend=pl.lit(None, pl.String),
+        )
+    if indicator.type not in DERIVABLE:
+        raise ValueError(f"{indicator.id}: no published derivation for type {indicator.type}")
+    rows = _with_month(rows)
+    shown = rows.filter(~pl.col("suppressed"))
+    keys = ["_month", *[c for c in ROW if c != "period"]]
+    fresh = _rederive_rates(indicator, shown) if shown.height else None
+    out = rows.drop(derived)
+    if fresh is None:
+        out = out.with_columns(*[pl.lit(None, rows.schema[c]).alias(c) for c in derived])
+    else:
+        fresh = fresh.select(
+            *keys, *[pl.col(c).cast(rows.schema[c]) for c in derived if c in fresh.columns]
+        )
+        out = out.join(fresh, on=keys, how="left", nulls_equal=True)
+        missing = [c for c in derived if c not in out.columns]
+        out = out.with_columns(*[pl.lit(None, rows.schema[c]).alias(c) for c in missing])
+    return out.select(rows.columns).drop("_month")
+
+
+def publish_values(values: pl.DataFrame, library: tuple[Indicator, ...]) -> pl.DataFrame:
+    """The publishable indicator values (practices, neighbourhoods, the locality; every
+    month and subgroup) after rules 1 to 5."""
+    by_id = {i.id: i for i in library}
+    kinds = {i.id: i.type for i in library}
+    out = secondary(disclose(values, COUNTS, DERIVED), COUNTS, DERIVED, kinds)
+    parts = [
+        _rederive(by_id[indicator_id], rows)
+        for (indicator_id,), rows in out.group_by(["indicator_id"], maintain_order=True)
+    ]
+    return pl.concat(parts, how="vertical_relaxed") if parts else out
+
+
+def publish_quintiles(quintiles: pl.DataFrame, library: tuple[Indicator, ...]) -> pl.DataFrame:
+    """Values by deprivation quintile after rules 1 to 5 (value and intervals from the
+    rounded counts; each quintile's neighbourhoods are the parts of its locality row)."""
+    out = _secondary_by_quintile(disclose(quintiles, COUNTS, INTERVALS), library)
+    by_id = {i.id: i for i in library}
+    parts = []
+    keys = ["indicator_id", "period", "subgroup", "level", "org_id", "imd_quintile"]
+    for (indicator_id,), rows in out.group_by(["indicator_id"], maintain_order=True):
+        indicator = by_id[indicator_id]
+        if indicator.type in DERIVABLE:
+            shown = rows.filter(~pl.col("suppressed"))
+            fresh = compute.summarise(indicator, shown.select(*keys, *COUNTS), keys, None)
+            rows = rows.drop(INTERVALS).join(
+                fresh.select(*keys, *INTERVALS), on=keys, how="left", nulls_equal=True
+            )
+        elif indicator.type == "median":
+            rows = rows.with_columns(value=(pl.col("value") + 0.5).floor())
+        else:
+            rows = rows.with_columns(*[pl.lit(None, pl.Float64).alias(c) for c in INTERVALS])
+        parts.append(rows.select(out.columns))
+    return pl.concat(parts, how="vertical_relaxed") if parts else out
+
+
+def _secondary_by_quintile(rows: pl.DataFrame, library) -> pl.DataFrame:
+    """Rule 4 within each quintile: neighbourhoods are the parts of the locality's row."""
+    locality = rows.filter(pl.col("level") == "locality")["org_id"].unique().to_list()
+    tagged = rows.with_columns(
+        _subgroup=pl.col("subgroup"),
+        subgroup=pl.col("subgroup") + "/" + pl.col("imd_quintile").cast(pl.String),
+        parent_id=pl.when(pl.col("level") == "neighbourhood").then(
+            pl.lit(locality[0] if locality else None, pl.String)
+        ),
+    )
+    kinds = {i.id: i.type for i in library}
+    out = secondary(tagged, COUNTS, INTERVALS, kinds)
+    return out.with_columns(subgroup=pl.col("_subgroup")).drop("_subgroup", "parent_id")
+
+
+def publish_outcomes(outcomes: pl.DataFrame, per: float, target_reduction: float) -> pl.DataFrame:
+    """Admissions, A&E and bed days after rules 1-4: events and person-years suppressed or
+    rounded (neighbourhoods are the parts of the locality's month), and every rate (monthly,
+    rolling 12 months, baseline, target, change, share of the way) recalculated from the
+    rounded monthly figures. A rolling or baseline rate with a suppressed month in it is
+    suppressed."""
+    if outcomes.height == 0:
+        return outcomes
+    counts = ["events", "person_years"]
+    rates = [
+        "rate_per_1000",
+        "rolling_12m_rate",
+        "baseline_rate",
+        "target_rate",
+        "change_vs_baseline_pct",
+        "share_of_way",
+    ]
+    out = disclose(outcomes, counts, rates)
+    locality = out.filter(pl.col("level") == "locality")["org_id"].unique().to_list()
+    tagged = out.rename({"events": "numerator", "person_years": "denominator"}).with_columns(
+        _indicator=pl.col("indicator_id"),
+        indicator_id=pl.col("measure"),
+        subgroup=pl.lit("all"),
+        parent_id=pl.when(pl.col("level") == "neighbourhood").then(
+            pl.lit(locality[0] if locality else None, pl.String)
+        ),
+    )
+    tagged = secondary(tagged, COUNTS, rates, {m: "crude_rate" for m in out["measure"]})
+    out = _with_month(
+        tagged.rename({"numerator": "events", "denominator": "person_years"})
+        .with_columns(indicator_id=pl.col("_indicator"))
+        .drop("_indicator", "subgroup", "parent_id")
+    )
+    keys = ["measure", "level", "org_id"]
+    start = pl.col("baseline_year").str.slice(0, 4).cast(pl.Int32) * 12 + 3  # April
+    in_base = (pl.col("_month") >= start) & (pl.col("_month") < start + 12)
+    hidden = pl.col("suppressed").cast(pl.Int32)
+    out = out.sort([*keys, "_month"]).with_columns(
+        rate_per_1000=pl.col("events") / pl.col("person_years") * per,
+        _ev=pl.col("events").rolling_sum(12).over(keys),
+        _py=pl.col("person_years").rolling_sum(12).over(keys),
+        _hid=hidden.rolling_sum(12).over(keys),
+        _span=pl.col("_month").diff(11).over(keys),
+        _bev=pl.col("events").filter(in_base).sum().over(keys),
+        _bpy=pl.col("person_years").filter(in_base).sum().over(keys),
+        _bhid=hidden.filter(in_base).sum().over(keys),
+        _bn=in_base.sum().over(keys),
+    )
+    rolling = pl.when((pl.col("_span") == 11) & (pl.col("_hid") == 0)).then(
+        pl.col("_ev") / pl.col("_py") * per
+    )
+    baseline = pl.when((pl.col("_bn") == 12) & (pl.col("_bhid") == 0)).then(
+        pl.col("_bev") / pl.col("_bpy") * per
+    )
+    out = out.with_columns(rolling_12m_rate=rolling, baseline_rate=baseline).with_columns(
+        target_rate=pl.col("baseline_rate") * (1 - target_reduction)
+    )
+    out = out.with_columns(
+        change_vs_baseline_pct=(pl.col("rolling_12m_rate") / pl.col("baseline_rate") - 1) * 100,
+        share_of_way=(pl.col("baseline_rate") - pl.col("rolling_12m_rate"))
+        / (pl.col("baseline_rate") - pl.col("target_rate")),
+    )
+    return out.select(*outcomes.columns, "suppressed")

@@ -40,28 +40,9 @@ from wraparound.warehouse.engine import connect
 from wraparound.warehouse.store import Warehouse
 
 LATEST = "latest.json"
-COUNTS = ["numerator", "denominator"]
-# Everything calculated from a practice's own counts, suppressed with them. The funnel limits
-# are included: they are computed at the practice's own denominator, so they would give a
-# suppressed denominator away. The first five are the quintile tables' derived columns.
-DERIVED = [
-    "value",
-    "lower95",
-    "upper95",
-    "lower998",
-    "upper998",
-    "funnel_status",
-    "funnel_status95",
-    "assessment",
-    "decile",
-    "percentile_rank",
-    "change_12m",
-    "funnel_lower95",
-    "funnel_upper95",
-    "funnel_lower998",
-    "funnel_upper998",
-    "trend",
-]
+COUNTS = disclosure.COUNTS
+# Everything calculated from a row's counts, suppressed with them (disclosure.DERIVED).
+DERIVED = disclosure.DERIVED
 
 
 def default_out(warehouse: Path) -> Path:
@@ -224,15 +205,16 @@ def _tables(
         orgs.locality_id,
         baseline_year,
     )
-    public_values = disclosure.disclose(values_df.filter(pl.col("publishable")), COUNTS, DERIVED)
-    public_quintiles = disclosure.disclose(quintile_df, COUNTS, DERIVED[:5])
+    # Every published figure is derived from the rounded counts (disclosure.py, rule 3).
+    public_values = disclosure.publish_values(values_df.filter(pl.col("publishable")), library)
+    public_quintiles = disclosure.publish_quintiles(quintile_df, library)
     public = {
         "indicator_values": public_values,
         "inequalities": public_quintiles,
         "inequality_gaps": levels.gaps(public_quintiles),
-        "outcomes": disclosure.disclose(outcome_df, ["events", "person_years"], [])
-        if outcome_df.height
-        else outcome_df,
+        "outcomes": disclosure.publish_outcomes(
+            outcome_df, outcomes.PER, outcomes.TARGET_REDUCTION
+        ),
     }
     return {
         "indicator_values": values_df,

@@ -2,7 +2,10 @@
 
 These views read ``PublicValue`` (``public/indicator_values.parquet`` after disclosure
 control) and organisation names, nothing else: no exact count, no clinician row and no
-opted-out patient can reach them, whatever the request. The rule is stated on the page.
+opted-out patient can reach them, whatever the request. Every value, interval, locality
+value and comparison they show was calculated from the rounded counts
+(``analytics/disclosure.py``), so the page reveals nothing the rounded counts do not; the
+rule is stated on the page.
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ from wraparound.apps.scorecard.tables import (
     num,
 )
 
+NOT_PUBLISHED = "not published"
+WITHHELD = {"dsr"}
+"""Indicator types whose value cannot be calculated from the rounded counts (an
+age-standardised rate needs every age band's counts), so only their counts are published
+(``analytics/disclosure.py``, rule 5)."""
 COMPARED = {
     "high": "higher than most practices",
     "low": "lower than most practices",
@@ -79,16 +87,17 @@ def practice(request, ods: str, fmt: str = "html"):
                 ]
             )
             continue
+        withheld = d["type"] in WITHHELD
         table.add(
             [
                 d["title"],
                 r["period"],
                 num(r["numerator"], 0),
                 num(r["denominator"], 0),
-                num(r["value"], k),
+                NOT_PUBLISHED if withheld else num(r["value"], k),
                 d["unit"],
-                interval(r["lower95"], r["upper95"], k),
-                num(r["peer_value"], k),
+                NOT_PUBLISHED if withheld else interval(r["lower95"], r["upper95"], k),
+                NOT_PUBLISHED if withheld else num(r["peer_value"], k),
                 COMPARED.get(r["funnel_status"] or "", ""),
             ]
         )
