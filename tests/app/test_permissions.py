@@ -5,9 +5,10 @@ Each cell builds exactly one relationship of one kind between a demo user and a 
 (``worlds.fresh_patient``), then tries every view: the reads by GET, the writes by a valid
 POST. What each kind allows is stated here, independently of ``data/relationships.toml``,
 as the issue asks (a booking reads, never writes a care plan or changes the case; break-glass
-reads, never creates or extends a relationship; an MDT reads and records the discussion). A
-write allowed must have happened (and left one audit row with the expected basis); a write
-refused must be a 403, change nothing, and leave one ``denied`` row naming the user.
+reads, never creates or extends a relationship; an MDT reads, records the discussion and
+the reviews its actions ask for). A write allowed must have happened (and left one audit row
+with the expected basis); a write refused must be a 403, change nothing, and leave one
+``denied`` row naming the user.
 
 The size of the matrix (roles x views x kinds, allowed and refused) is asserted at the end and,
 with ``WRAPAROUND_MATRIX_JSON=path``, written there (``benchmarks/permission_matrix.py``).
@@ -70,7 +71,7 @@ ALLOWS = {
     "registered": EVERYTHING,
     "caseload": EVERYTHING,
     "register": EVERYTHING,
-    "mdt": {"read", "mdt.outcome"},
+    "mdt": {"read", "mdt.outcome", "review.record"},  # an MDT action done with the patient
     "referral": {"read", "review.record"},
     "booking": {"read"},
     "break_glass": {"read"},

@@ -35,7 +35,7 @@ def actions_needed(request) -> tuple[str, ...]:
     if request.method != "POST":
         return ("read",)
     if any(request.POST.get(f) for f in TEAM_FIELDS):
-        return ("case.status", "care_team.manage")
+        return ("care_team.manage", "case.status")
     return ("case.status",)
 
 

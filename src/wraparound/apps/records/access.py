@@ -39,12 +39,6 @@ def relationship(user, patient: Patient, action: str = READ) -> str | None:
     return rel.kind if rel else None
 
 
-def permits(request, action: str) -> bool:
-    """Inside a gated view: may the user also do ``action`` to this patient? (For pages that
-    show a form only to those allowed to use it.)"""
-    return relationships.first_allowing(request.user, request.patient, action) is not None
-
-
 def glass_form_context(**extra) -> dict:
     """What the break-glass form on the refusal page needs: the reasons and the minutes."""
     r = glass_rules()
@@ -146,7 +140,6 @@ def patient_view(
                 rel = rel or found
             request.access_basis = rel.kind
             request.access_relationship = rel
-            request.patient = patient
             reason = ""
             if rel.kind == relationships.BREAK_GLASS:
                 grant = BreakGlass.objects.filter(user=request.user, patient=patient).last()

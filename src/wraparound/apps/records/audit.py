@@ -15,6 +15,9 @@ ACTIONS = (
     "print",
     "denied",
     "break_glass",
+    "review",  # the auditor's sign-off of a break-glass event
+    "grant",  # a relationship granted (care team place, MDT agenda)
+    "end",  # a relationship ended
     "login",
     "login_failed",
     "login_locked",

@@ -1,0 +1,392 @@
+"""The findings of the issue-11 probe, each replayed: break-glass that became standing access,
+one break-glass opening the record to the MDT, an MDT called for 1999 handing out access to
+other practices' patients, a hub clinician writing a care plan; and the rules that stop them
+(the relationship registry, MDT windows, break-glass reasons, expiry and the review queue)."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from worlds import fresh_patient, patients
+
+import wraparound.apps.records as records_pkg
+from wraparound.apps.care.models import (
+    AgendaItem,
+    CarePlan,
+    CareTeamMember,
+    CaseRecord,
+    MdtMeeting,
+)
+from wraparound.apps.records import relationships
+from wraparound.apps.records.models import AuditEvent, BreakGlass, Referral, User
+
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
+
+GLASS = {
+    "reason_code": "urgent_care",
+    "reason": "Patient collapsed in the community centre, need allergies and medicines",
+}
+
+
+def break_glass(client, patient):
+    response = client.post(reverse("break_glass", args=[patient.pk]), GLASS)
+    assert response.status_code == 302
+    return BreakGlass.objects.filter(patient=patient).latest("id")
+
+
+def last_row(patient, username):
+    return (
+        AuditEvent.objects.filter(patient=patient, username=username)
+        .exclude(action__in=("grant", "end"))
+        .order_by("-id")
+        .first()
+    )
+
+
+def kinds(username, patient):
+    return {r.kind for r in relationships.current(User.objects.get(username=username), patient)}
+
+
+# -- break-glass never becomes standing access ------------------------------------------------
+
+
+def test_break_glass_cannot_join_the_care_team(client, login):
+    patient = fresh_patient()
+    linkworker = User.objects.get(username="linkworker")
+    login("linkworker")
+    break_glass(client, patient)
+    assert client.get(reverse("patient", args=[patient.pk])).status_code == 200
+    response = client.post(
+        reverse("case_manage", args=[patient.pk]),
+        {"status": "identified", "member": linkworker.pk},
+    )
+    assert response.status_code == 403
+    assert not CareTeamMember.objects.filter(patient=patient).exists()
+    row = last_row(patient, "linkworker")
+    assert (row.outcome, row.basis) == ("denied", "break_glass")
+    assert "care_team.manage not allowed under break_glass" in row.what
+    # later reads are still break-glass, with the reason, and end when the glass expires
+    client.get(reverse("patient", args=[patient.pk]))
+    row = last_row(patient, "linkworker")
+    assert (row.basis, row.outcome) == ("break_glass", "allowed") and row.reason
+    BreakGlass.objects.filter(patient=patient).update(expires_at=timezone.now())
+    assert client.get(reverse("patient", args=[patient.pk])).status_code == 403
+    assert kinds("linkworker", patient) == set()
+
+
+def test_break_glass_cannot_put_the_patient_on_an_mdt_agenda(client, login):
+    """One break-glass must not open the record to the six other members."""
+    patient = fresh_patient()  # at the neighbour practice: the GP is refused
+    meeting = MdtMeeting.objects.get(team=User.objects.get(username="coordinator").scope_org)
+    login("gp")
+    assert client.get(reverse("patient", args=[patient.pk])).status_code == 403
+    login("linkworker")
+    break_glass(client, patient)
+    response = client.post(reverse("mdt_add", args=[patient.pk]), {"meeting": meeting.pk})
+    assert response.status_code == 403
+    assert not AgendaItem.objects.filter(patient=patient).exists()
+    for member in ("gp", "nurse", "social", "pharmacist", "mentalhealth", "coordinator"):
+        assert kinds(member, patient) == set(), member
+    login("gp")
+    assert client.get(reverse("patient", args=[patient.pk])).status_code == 403
+
+
+def test_break_glass_cannot_book_or_refer():
+    """There is no booking page yet: the action a later referrals app will ask for."""
+    patient = fresh_patient()
+    hub = User.objects.get(username="hub")
+    BreakGlass.objects.create(
+        user=hub,
+        patient=patient,
+        reason_code="urgent_care",
+        reason="x",
+        expires_at=timezone.now() + dt.timedelta(minutes=5),
+    )
+    assert relationships.first_allowing(hub, patient, "read").kind == "break_glass"
+    for action in ("booking.create", "referral.create", "care_team.manage", "mdt.add"):
+        assert relationships.first_allowing(hub, patient, action) is None, action
+        assert relationships.creates_relationship(action)
+
+
+def test_a_relationship_created_under_break_glass_grants_nothing():
+    """Second line: even a row written with a break-glass source (an old bug, a shell) is
+    no relationship."""
+    patient = fresh_patient()
+    social = User.objects.get(username="social")
+    CareTeamMember.objects.create(
+        patient=patient, user=social, team_role="member", added_by=social, added_basis="break_glass"
+    )
+    assert kinds("social", patient) == set()
+
+
+def test_the_policy_file_cannot_let_break_glass_create_relationships():
+    data = {
+        "actions": {"read": "r", "mdt.add": "m"},
+        "creates_relationships": ["mdt.add"],
+        "kind": {"break_glass": {"label": "bg", "actions": ["read", "mdt.add"]}},
+        "mdt": {
+            "preparation_days": 14,
+            "follow_up_days": 28,
+            "call_days_before_today": 7,
+            "call_days_after_today": 180,
+        },
+    }
+    with pytest.raises(relationships.PolicyError, match="break_glass"):
+        relationships.parse_policy(data)
+    with pytest.raises(relationships.PolicyError, match="not in"):
+        relationships.register_provider("portal_proxy", lambda user, patient, now: [])
+
+
+def test_records_gate_imports_no_other_app():
+    """The check lives in records; care and registers register with it, not the reverse."""
+    root = Path(records_pkg.__file__).parent
+    for name in ("access.py", "relationships.py", "providers.py", "break_glass.py"):
+        tree = ast.parse((root / name).read_text())
+        imported = [
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+        ] + [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
+        assert not [m for m in imported if m.startswith("wraparound.apps.") and ".records" not in m]
+    assert relationships.registered_kinds() == [
+        "registered",
+        "caseload",
+        "register",
+        "mdt",
+        "referral",
+        "booking",
+        "break_glass",
+    ]
+
+
+# -- break-glass reasons, expiry, review ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"reason_code": "urgent_care", "reason": "aaaaaaaaaa"},
+        {"reason_code": "urgent_care", "reason": "aaaaaaaaaa aaaaaaaaaa aaaaaaaaaa aaaaaaa"},
+        {"reason_code": "urgent_care", "reason": "need it"},
+        {"reason_code": "", "reason": GLASS["reason"]},
+        {"reason_code": "curiosity", "reason": GLASS["reason"]},
+    ],
+)
+def test_break_glass_needs_a_listed_reason_and_meaningful_text(client, login, form):
+    patient = fresh_patient()
+    login("linkworker")
+    response = client.post(reverse("break_glass", args=[patient.pk]), form)
+    assert response.status_code == 400
+    assert not BreakGlass.objects.filter(patient=patient).exists()
+    assert client.get(reverse("patient", args=[patient.pk])).status_code == 403
+    row = AuditEvent.objects.filter(patient=patient, what="break glass: no valid reason")
+    assert row.exists() and row.first().outcome == "denied"
+
+
+def test_break_glass_expires_and_waits_for_the_auditor(client, login):
+    patient = fresh_patient()
+    login("hub")
+    grant = break_glass(client, patient)
+    assert grant.reason_code == "urgent_care" and grant.reason == GLASS["reason"]
+    assert dt.timedelta(minutes=59) < grant.expires_at - grant.at <= dt.timedelta(minutes=60)
+    client.get(reverse("patient", args=[patient.pk]))
+    rows = AuditEvent.objects.filter(patient=patient, action="break_glass")
+    assert rows.count() == 1 and rows.first().reason.startswith("urgent_care")
+
+    login("coordinator")  # not the auditor: refused, audited
+    assert client.get(reverse("break_glass_review")).status_code == 403
+    assert AuditEvent.objects.filter(
+        username="coordinator", what="break-glass review", outcome="denied"
+    ).exists()
+
+    login("auditor")
+    page = client.get(reverse("break_glass_review"))
+    html = page.content.decode()
+    assert page.status_code == 200 and patient.nhs_number_display() in html
+    assert GLASS["reason"] in html and "patient record" in html  # what was opened under it
+    assert AuditEvent.objects.filter(username="auditor", what="break-glass review queue").exists()
+    bad = client.post(reverse("break_glass_review"), {"grant": grant.pk, "outcome": "fine"})
+    assert bad.status_code == 400
+    grant.refresh_from_db()
+    assert grant.reviewed_at is None
+    done = client.post(
+        reverse("break_glass_review"),
+        {"grant": grant.pk, "outcome": "appropriate", "note": "Matches the hub notes"},
+    )
+    assert done.status_code == 302
+    grant.refresh_from_db()
+    assert (grant.review_outcome, grant.reviewed_by.username) == ("appropriate", "auditor")
+    signed = AuditEvent.objects.get(action="review", patient=patient)
+    assert signed.username == "auditor" and "signed off: appropriate" in signed.what
+    again = client.post(reverse("break_glass_review"), {"grant": grant.pk, "outcome": "follow_up"})
+    assert again.status_code == 400  # no longer waiting
+    grant.refresh_from_db()
+    assert grant.review_outcome == "appropriate"
+
+
+# -- MDT ---------------------------------------------------------------------------------------
+
+
+def test_calling_an_mdt_is_validated_and_audited(client, login):
+    login("coordinator")
+    before = MdtMeeting.objects.count()
+    for bad in ("1999-01-01", "not a date", "", "2999-01-01"):
+        response = client.post(reverse("mdt_list"), {"date": bad})
+        assert response.status_code == 400, bad
+        assert b"nhsuk-error-message" in response.content
+    assert MdtMeeting.objects.count() == before
+    assert (
+        AuditEvent.objects.filter(username="coordinator", what__startswith="call an MDT").count()
+        == 4
+    )
+    # care-plan reviews due: one for a patient the co-ordinator works with, one for a
+    # patient they have no relationship with (never put on the agenda by them)
+    related, stranger = patients()["related"], fresh_patient()
+    for patient in (related, stranger):
+        CarePlan.objects.create(patient=patient, review_date=dt.date.today())
+    date = dt.date.today() + dt.timedelta(days=5)
+    response = client.post(reverse("mdt_list"), {"date": date.isoformat()})
+    assert response.status_code == 302
+    meeting = MdtMeeting.objects.latest("id")
+    called = AuditEvent.objects.get(what__startswith=f"MDT meeting {meeting.pk} called")
+    assert called.username == "coordinator" and called.action == "write"
+    items = list(meeting.items.all())
+    on_agenda = {i.patient_id for i in items}
+    assert related.pk in on_agenda and stranger.pk not in on_agenda
+    grants = AuditEvent.objects.filter(
+        action="grant", what__contains=f"members of MDT meeting {meeting.pk}"
+    )
+    assert items and grants.count() == len(items)
+    assert {g.patient_id for g in grants} == {i.patient_id for i in items}
+    assert all(i.raised_by.username == "coordinator" and i.raised_basis for i in items)
+
+
+def test_only_someone_with_a_relationship_may_add(client, login):
+    """The agenda builder adds only the caller's patients; the add page needs mdt.add."""
+    patient = fresh_patient()
+    meeting = MdtMeeting.objects.get(team=User.objects.get(username="coordinator").scope_org)
+    login("social")  # a member, with no relationship with the patient
+    response = client.post(reverse("mdt_add", args=[patient.pk]), {"meeting": meeting.pk})
+    assert response.status_code == 403
+    assert not AgendaItem.objects.filter(patient=patient).exists()
+    CareTeamMember.objects.create(
+        patient=patient, user=User.objects.get(username="social"), team_role="member"
+    )
+    response = client.post(reverse("mdt_add", args=[patient.pk]), {"meeting": meeting.pk})
+    assert response.status_code == 302
+    item = AgendaItem.objects.get(patient=patient)
+    assert (item.raised_by.username, item.raised_basis) == ("social", "caseload")
+    grant = AuditEvent.objects.get(patient=patient, action="grant")
+    assert grant.basis == "caseload" and f"MDT meeting {meeting.pk}" in grant.what
+    assert kinds("nurse", patient) == {"mdt"}
+    bad = client.post(reverse("mdt_add", args=[patient.pk]), {"meeting": "abc"})
+    assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("days", "holds"),
+    [(14, True), (15, False), (0, True), (-28, True), (-29, False), (-9999, False)],
+)
+def test_mdt_access_only_inside_the_meetings_window(days, holds):
+    patient = fresh_patient()
+    coordinator = User.objects.get(username="coordinator")
+    meeting = MdtMeeting.objects.create(
+        team=coordinator.scope_org,
+        date=dt.date.today() + dt.timedelta(days=days),
+        chair=coordinator,
+    )
+    meeting.members.add(User.objects.get(username="nurse"))
+    AgendaItem.objects.create(
+        meeting=meeting, patient=patient, reason="raised", raised_by=coordinator
+    )
+    assert kinds("nurse", patient) == ({"mdt"} if holds else set())
+    assert kinds("social", patient) == set()  # not a member of that meeting
+
+
+def test_a_meeting_in_1999_grants_nothing_now(client, login):
+    patient = fresh_patient()
+    coordinator = User.objects.get(username="coordinator")
+    meeting = MdtMeeting.objects.create(
+        team=coordinator.scope_org, date=dt.date(1999, 1, 1), chair=coordinator
+    )
+    meeting.members.set(User.objects.filter(username__in=("gp", "nurse", "social")))
+    AgendaItem.objects.create(meeting=meeting, patient=patient, reason="raised")
+    login("nurse")
+    assert client.get(reverse("patient", args=[patient.pk])).status_code == 403
+
+
+def test_mdt_membership_gives_a_gp_nothing_at_other_practices(client, login):
+    patient = fresh_patient()  # at the neighbour practice
+    meeting = MdtMeeting.objects.get(team=User.objects.get(username="coordinator").scope_org)
+    AgendaItem.objects.create(meeting=meeting, patient=patient, reason="raised")
+    assert meeting.members.filter(username="gp").exists()
+    login("gp")
+    assert client.get(reverse("patient", args=[patient.pk])).status_code == 403
+    agenda = client.get(reverse("mdt_detail", args=[meeting.pk])).content.decode()
+    assert patient.family_name.upper() not in agenda and "not shown" in agenda
+    assert reverse("patient", args=[patient.pk]) not in agenda
+    login("nurse")
+    assert client.get(reverse("patient", args=[patient.pk])).status_code == 200
+    row = last_row(patient, "nurse")
+    assert row.basis == "mdt"
+
+
+# -- hub clinician (booking) -------------------------------------------------------------------
+
+
+def test_hub_clinician_reads_but_cannot_write(client, login):
+    hub = User.objects.get(username="hub")
+    patient = fresh_patient()
+    Referral.objects.create(
+        patient=patient, service=hub.service, kind="booking", on=dt.date.today(), source_id="hb-1"
+    )
+    login("hub")
+    for view in ("patient", "care_plan", "care_plan_print", "case_manage"):
+        assert client.get(reverse(view, args=[patient.pk])).status_code == 200, view
+    assert client.get(reverse("care_plan_edit", args=[patient.pk])).status_code == 403
+    response = client.post(
+        reverse("care_plan_edit", args=[patient.pk]),
+        {"what_matters": "x", "goals": "y", "review_date": "2027-05-01"},
+    )
+    assert response.status_code == 403 and not CarePlan.objects.filter(patient=patient).exists()
+    row = last_row(patient, "hub")
+    assert (row.outcome, row.basis) == ("denied", "booking")
+    assert "care_plan.write not allowed under booking" in row.what
+    response = client.post(reverse("case_manage", args=[patient.pk]), {"status": "closed"})
+    assert response.status_code == 403 and b"does not allow" in response.content
+    assert not CaseRecord.objects.filter(patient=patient, status="closed").exists()
+    assert last_row(patient, "hub").outcome == "denied"
+
+
+# -- relationships granted and ended are audited ------------------------------------------------
+
+
+def test_naming_a_coordinator_grants_and_ends_with_an_audit_row_each(client, login):
+    patient = patients()["related"]
+    other = User.objects.create(
+        username="coord2",
+        first_name="Kim",
+        last_name="Lowe",
+        role="coordinator",
+        scope="neighbourhood",
+        scope_org=patient.neighbourhood,
+    )
+    login("coordinator")
+    response = client.post(
+        reverse("case_manage", args=[patient.pk]), {"status": "identified", "coordinator": other.pk}
+    )
+    assert response.status_code == 302
+    grant = AuditEvent.objects.get(patient=patient, action="grant")
+    end = AuditEvent.objects.get(patient=patient, action="end")
+    assert "granted to coord2" in grant.what and "ended for coordinator" in end.what
+    member = CareTeamMember.objects.get(patient=patient, user=other, active=True)
+    assert (member.added_by.username, member.added_basis) == ("coordinator", grant.basis)
+    ended = CareTeamMember.objects.get(
+        patient=patient, user__username="coordinator", team_role="coordinator"
+    )
+    assert not ended.active and ended.ended_at is not None
