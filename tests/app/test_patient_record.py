@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -52,7 +53,8 @@ def test_refresh_writes_a_sorted_record_index(app_warehouse):
     assert list(index.patient_id) == sorted(index.patient_id)
     as_of = dt.date.fromisoformat(file.schema_arrow.metadata[b"as_of"].decode())
     enc = warehouse.read("encounters")
-    assert as_of == pc.max(enc["start"]).as_py().date()
+    happened = enc.filter(pc.not_equal(enc["status"], "booked"))
+    assert as_of == pc.max(happened["start"]).as_py().date()
 
     meds = index[index.section == "medicine"]
     assert len(meds) and (meds.date <= as_of).all()
@@ -170,3 +172,30 @@ def test_after_a_load_the_last_index_is_shown_until_the_next_refresh(
     assert index_file(warehouse).exists() and not old.exists()
     fresh = patient_record(patient)
     assert not fresh.stale and fresh.medicines == [] and fresh.results == stale.results
+
+
+def test_a_future_booking_does_not_move_the_as_of_date(app_warehouse, tmp_path):
+    """Current medicines are judged on the last day something happened, not on the day of
+    an appointment booked for later."""
+    copy = tmp_path / "warehouse"
+    shutil.copytree(app_warehouse, copy)
+    warehouse = Warehouse(copy)
+    before = patient_record_as_of(warehouse)
+    enc = warehouse.read("encounters")
+    booked = enc.slice(0, 1).to_pylist()[0] | {
+        "id": "future-booking",
+        "kind": "gp_appointment",
+        "start": dt.datetime(2026, 9, 1, 9, 0, tzinfo=dt.UTC),
+        "end": None,
+        "status": "booked",
+    }
+    with warehouse.transaction({"note": "test"}) as tx:
+        tx.append("encounters", pa.concat_tables([enc, pa.Table.from_pylist([booked], enc.schema)]))
+    with connect(warehouse) as engine:
+        assert write_record_index(engine, warehouse) > 0
+    assert patient_record_as_of(warehouse) == before < dt.date(2026, 9, 1)
+
+
+def patient_record_as_of(warehouse: Warehouse) -> dt.date:
+    metadata = pq.ParquetFile(index_file(warehouse)).schema_arrow.metadata
+    return dt.date.fromisoformat(metadata[b"as_of"].decode())

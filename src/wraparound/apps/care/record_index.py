@@ -12,11 +12,11 @@ What counts is clinical content, not code: the observation codes of each result 
 assumed when a record has none are in ``data/record_results.csv``, medicine names in
 ``data/medications.csv`` (docs/clinical-content.md).
 
-"Current" is judged at the index's *as-of date*, the last day of data (the latest encounter
-start, else the latest prescription), not today, so that an extract that ends before today
-still shows what the patient was taking when it was made; the page says the date. A medicine
-is current when one of its authorisations (or statements) started on or before that date and
-had not ended before it.
+"Current" is judged at the index's *as-of date*, the last day of data (the latest start of
+an encounter that took place, else the latest prescription), not today, so that an extract
+that ends before today still shows what the patient was taking when it was made; the page
+says the date. A medicine is current when one of its authorisations (or statements) started
+on or before that date and had not ended before it.
 """
 
 from __future__ import annotations
@@ -66,10 +66,12 @@ def index_file(warehouse: Warehouse) -> Path:
 
 
 def as_of(engine) -> dt.date | None:
-    """The last day of data: the latest encounter's start date, else the latest medicine's
-    start (a GP extract with no encounters)."""
+    """The last day of data: the latest start of an encounter that took place (a booking
+    for next month is not data about today), else the latest medicine's start (a GP extract
+    with no encounters)."""
     enc = engine.table("encounters")
-    latest = engine.to_arrow(enc.select(m=enc.start.max()))["m"][0].as_py()
+    happened = enc.filter(enc.status != "booked")
+    latest = engine.to_arrow(happened.select(m=happened.start.max()))["m"][0].as_py()
     if latest is not None:
         return latest.date()
     meds = engine.table("medications")
