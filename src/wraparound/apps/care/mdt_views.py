@@ -28,6 +28,11 @@ from wraparound.apps.records.relationships import first_allowing, policy
 CHAIR_ROLES = ("gp", "coordinator")
 
 
+def is_id(value: str) -> bool:
+    """A row id as a form sends it: ASCII digits that fit a database integer."""
+    return value.isascii() and value.isdigit() and len(value) < 19
+
+
 def audit_agenda(request, meeting: MdtMeeting, items: list[AgendaItem]) -> None:
     """One ``grant`` row per patient put on the agenda: the members now hold ``mdt``."""
     start, end = policy().mdt_window(meeting.date)
@@ -128,7 +133,7 @@ def mdt_detail(request, meeting_id):
             n = len(added)
             messages.success(request, f"{n} patient{'s' * (n != 1)} added to the agenda.")
         else:
-            chosen = [v for v in request.POST.getlist("attended") if v.isdigit()]
+            chosen = [v for v in request.POST.getlist("attended") if is_id(v)]
             meeting.attended.set(meeting.members.filter(pk__in=chosen))
             audit.record(request, action="write", what=f"MDT meeting {meeting.pk}: attendance")
             messages.success(request, "Attendance saved.")
@@ -159,7 +164,7 @@ def mdt_add(request, patient):
     )
     if request.method == "POST":
         chosen = request.POST.get("meeting", "")
-        meeting = meetings.filter(pk=chosen).first() if chosen.isdigit() else None
+        meeting = meetings.filter(pk=chosen).first() if is_id(chosen) else None
         if meeting is None:
             return render(
                 request,

@@ -63,24 +63,25 @@ def case_manage(request, patient):
     coordinators = staff_for(patient, ("coordinator",))
     others = staff_for(patient).exclude(role__in=("commissioner", "admin", "auditor"))
     if request.method == "POST":
+        # Look up everyone named first, so a bad id (404, or 400 for a malformed one) is
+        # refused before anything changes.
+        named = {
+            field: get_object_or_404(pool, pk=chosen)
+            for field, pool in (("named_gp", gps), ("coordinator", coordinators))
+            if (chosen := request.POST.get(field))
+        }
+        member = request.POST.get("member")
+        member = get_object_or_404(others, pk=member) if member else None
         status = request.POST.get("status")
         if status in dict(STATUSES):
             case_ops.set_status(patient, status, request.user, request.POST.get("note", ""))
         changes = []
-        for field, pool in (("named_gp", gps), ("coordinator", coordinators)):
-            chosen = request.POST.get(field)
-            if chosen:
-                changes += case_ops.name_person(
-                    patient,
-                    field,
-                    get_object_or_404(pool, pk=chosen),
-                    request.user,
-                    request.access_basis,
-                )
-        if member := request.POST.get("member"):
-            changes += case_ops.add_member(
-                patient, get_object_or_404(others, pk=member), request.user, request.access_basis
+        for field, user in named.items():
+            changes += case_ops.name_person(
+                patient, field, user, request.user, request.access_basis
             )
+        if member is not None:
+            changes += case_ops.add_member(patient, member, request.user, request.access_basis)
         case_ops.audit_changes(request, patient, changes)
         messages.success(request, "Case updated.")
         return redirect("case_manage", pk=patient.pk)

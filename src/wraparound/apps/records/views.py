@@ -166,7 +166,8 @@ def break_glass_review(request):
     error = ""
     if request.method == "POST":
         pk, outcome = request.POST.get("grant", ""), request.POST.get("outcome", "")
-        grant = glass.review_queue().filter(pk=pk).first() if pk.isdigit() else None
+        known = pk.isascii() and pk.isdigit() and len(pk) < 19
+        grant = glass.review_queue().filter(pk=pk).first() if known else None
         if grant is None:
             error = "That break-glass event is not waiting for sign-off"
         elif outcome not in rules.review_outcomes:
