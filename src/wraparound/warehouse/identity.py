@@ -27,8 +27,8 @@ def read_identity(
     """The current identity table (all of it, or ``columns``) as an Arrow table."""
     if not isinstance(warehouse, Warehouse):
         warehouse = Warehouse(warehouse)
-    path = warehouse.table_path(TABLE)
-    if not path.exists():
+    files = warehouse.table_files(TABLE)
+    if not files:
         table = empty(TABLE)
         return table.select(columns) if columns is not None else table
-    return pq.read_table(path, columns=columns)
+    return pa.concat_tables(pq.read_table(f, columns=columns) for f in files)
