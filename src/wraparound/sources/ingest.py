@@ -1,11 +1,16 @@
 """``wraparound ingest``: validate a batch of FHIR / CSV files and load it, all or nothing.
 
-The batch is everything named in one invocation. It is read completely (``fhir.read``,
-``csv.read``), then references are resolved and row rules applied (``ingest_resolve``), and
-only if nothing at all was rejected is it merged into the warehouse, every table in one
-``Warehouse.transaction`` with ``merge.upsert`` (newest version of each id wins; a repeat
-load changes nothing). A rejected batch never opens a transaction, so the warehouse's
-manifest and files stay byte-identical. docs/ingest.md describes the rules and the report.
+The batch is everything named in one invocation. With the warehouse's write lock held from
+start to end (a second load is refused, never lost), it is read to staging Parquet files
+inside the warehouse directory (``ingest_stage``: a worker process per core for a large batch,
+large NDJSON files in spans), then references are resolved and row rules applied in DuckDB
+over the staged rows (``ingest_check``), and only if nothing at all was rejected is it merged
+into the warehouse, every table in one ``Warehouse.transaction`` (``merge.merge_staged``:
+newest version of each id wins, a repeat load changes nothing, a partitioned table rewrites
+only the periods it touches). Memory is bounded by chunks, not by the batch. A rejected batch
+never opens a transaction, so the warehouse's manifest and files stay byte-identical; a load
+killed at any point leaves the previous snapshot current, and the next load removes what it
+left. docs/ingest.md describes the rules and the report.
 """
 
 from __future__ import annotations

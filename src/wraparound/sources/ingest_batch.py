@@ -2,8 +2,10 @@
 the errors found, and the indexes that later resolve references.
 
 Readers append warehouse-shaped rows (lists, in ``ingest_rules.COLUMNS`` order) whose
-reference columns still hold FHIR reference strings; ``ingest_resolve`` replaces them once
-the whole batch is known, because a reference may point forwards to a later file. Where a
+reference columns still hold FHIR reference strings; ``ingest_check`` replaces them once
+the whole batch is known, because a reference may point forwards to a later file. This class
+holds a batch in memory (the readers' unit tests use it); ingest itself reads into
+``ingest_stage.StagedBatch``, which writes the rows to disk as they come. Where a
 row came from is kept as one packed integer per row (file number and position) rather than
 an object, so a million-row batch costs a million small ints, not a million records.
 """
