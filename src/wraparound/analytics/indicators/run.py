@@ -36,6 +36,7 @@ from wraparound.analytics.indicators import compute, definition, inputs, levels
 from wraparound.analytics.indicators import outliers as outlier_report
 from wraparound.analytics.indicators import periods as months
 from wraparound.analytics.indicators.definition import Indicator
+from wraparound.warehouse import paths
 from wraparound.warehouse.engine import connect
 from wraparound.warehouse.store import Warehouse
 
@@ -46,7 +47,7 @@ DERIVED = disclosure.DERIVED
 
 
 def default_out(warehouse: Path) -> Path:
-    return results.kind_dir(Path(warehouse), "indicators")
+    return results.kind_dir(Path(warehouse), paths.INDICATORS)
 
 
 def run(

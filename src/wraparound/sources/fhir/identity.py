@@ -124,7 +124,11 @@ def _practice(gps: object, batch: Batch) -> str | None:
             continue
         ident = gp.get("identifier")
         if isinstance(ident, dict) and ident.get("system") == m.ODS_CODE and ident.get("value"):
-            return f"Organization?identifier={m.ODS_CODE}|{ident['value']}"
+            ref = f"Organization?identifier={m.ODS_CODE}|{ident['value']}"
+            # An identifier reference: a practice the warehouse does not hold is cleared and
+            # counted, not a rejected patient (ingest_rules.OPTIONAL_REFERENCES).
+            batch.identifier_refs.add(ref)
+            return ref
     return None
 
 
