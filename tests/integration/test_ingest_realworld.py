@@ -371,3 +371,54 @@ def test_a_patient_named_by_another_identifier_and_a_contained_provider_resolve(
     enc["subject"]["identifier"]["value"] = "M999"  # no such patient: required, so rejected
     result = ingest([write_ndjson(tmp_path / "bad.ndjson", [leeds, patient, enc])], tmp_path / "w2")
     assert [e["code"] for e in result.report["errors"]] == ["dangling_reference"]
+
+
+def test_a_registered_practice_outside_the_batch_is_cleared_and_counted(tmp_path):
+    """Patient.generalPractitioner by ODS code (as GP systems send it) that matches no
+    organisation: the patient loads, the identity row has no practice, a flag is counted."""
+    patient = orjson.loads((UKCORE / "UKCore-Patient-RichardSmith-Example.json").read_bytes())
+    patient["generalPractitioner"] = [{"identifier": {"system": m.ODS_CODE, "value": "Y99999"}}]
+    wh = tmp_path / "wh"
+    result = ingest([write_ndjson(tmp_path / "p.ndjson", [patient])], wh)
+    assert result.ok, result.report["errors"]
+    assert result.report["data_quality"]["dangling_identifier_reference"] == 1
+    [identity] = Warehouse(wh).read("identity", columns=["id", "practice_id"]).to_pylist()
+    assert identity == {"id": patient["id"], "practice_id": None}
+
+
+def test_a_transaction_of_posts_with_urn_uuid_full_urls(tmp_path):
+    """Resources POSTed without ids, known by their ``urn:uuid`` fullUrl (how a client
+    creates a patient and their record in one transaction), load with the uuid as id."""
+    patient = orjson.loads((UKCORE / "UKCore-Patient-RichardSmith-Example.json").read_bytes())
+    condition = orjson.loads((UKCORE / "UKCore-Condition-HipReplacement-Example.json").read_bytes())
+    for res in (patient, condition):
+        del res["id"]
+    condition.pop("encounter", None)
+    condition.pop("recorder", None)
+    condition.pop("asserter", None)
+    pid, cid = (
+        "urn:uuid:9c1a3f0e-1111-4a4a-8a8a-000000000001",
+        "urn:uuid:9c1a3f0e-2222-4a4a-8a8a-000000000002",
+    )
+    condition["subject"] = {"reference": pid}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": cid,
+                "resource": condition,
+                "request": {"method": "POST", "url": "Condition"},
+            },
+            {"fullUrl": pid, "resource": patient, "request": {"method": "POST", "url": "Patient"}},
+        ],
+    }
+    path = tmp_path / "tx.json"
+    path.write_bytes(orjson.dumps(bundle))
+    wh = tmp_path / "wh"
+    result = ingest([path], wh)
+    assert result.ok, result.report["errors"]
+    [row] = rows(wh, "conditions")
+    assert row["id"] == cid.removeprefix("urn:uuid:")
+    assert row["patient_id"] == Pseudonymiser(KEY).nhs_number("9912003888")
+    assert [r["id"] for r in rows(wh, "patients")] == [pid.removeprefix("urn:uuid:")]
