@@ -411,6 +411,9 @@ def test_ethnic_category_and_nhs_number_verification_status():
     coding["code"] = "02"  # present but not traced
     extract(patient, 0, c)
     assert c.batch.data_quality == {"nhs_number_not_verified": 1}
+    patient["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] = "99"  # not known
+    extract(patient, 0, c)
+    assert c.batch.rows["patients"][-1][INDEX["patients"]["ethnicity"]] is None
 
 
 def _read(path: Path, **kw) -> Batch:

@@ -347,6 +347,8 @@ def patient(res, rid, updated, version, loc, ctx):
     ext = _extension(res, m.ETHNIC_CATEGORY_EXT)
     if ext:
         ethnicity = _first_code(ext.get("valueCodeableConcept"))
+        if ethnicity == m.ETHNIC_CATEGORY_NOT_KNOWN:  # UK Core England "99": not recorded
+            ethnicity = None
     lsoa = None
     addresses = res.get("address")
     if addresses:

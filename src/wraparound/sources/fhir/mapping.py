@@ -9,6 +9,9 @@ ODS_CODE = "https://fhir.nhs.uk/Id/ods-organization-code"
 
 ETHNIC_CATEGORY_EXT = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
 ETHNIC_CATEGORY_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategory"
+# UK Core's England code system adds "99" (not known) to the NHS Data Dictionary letters; the
+# warehouse holds the letters (Z = not stated), so "99" is read as not recorded (null).
+ETHNIC_CATEGORY_NOT_KNOWN = "99"
 # UK Core extension on Patient.identifier (the NHS number): how far the number was traced on
 # PDS. Codes (UKCore-NHSNumberVerificationStatusEngland): 01 present and verified, 02 present
 # but not traced, 03 trace required, 04 trace attempted - no match, 05 needs to be resolved,
