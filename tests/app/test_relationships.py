@@ -349,6 +349,8 @@ def test_hub_clinician_reads_but_cannot_write(client, login):
     for view in ("patient", "care_plan", "care_plan_print", "case_manage"):
         assert client.get(reverse(view, args=[patient.pk])).status_code == 200, view
     assert client.get(reverse("care_plan_edit", args=[patient.pk])).status_code == 403
+    case_page = client.get(reverse("case_manage", args=[patient.pk])).content.decode()
+    assert "booked to your service" in case_page and 'name="status"' not in case_page
     response = client.post(
         reverse("care_plan_edit", args=[patient.pk]),
         {"what_matters": "x", "goals": "y", "review_date": "2027-05-01"},

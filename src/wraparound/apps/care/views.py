@@ -12,6 +12,7 @@ from wraparound.apps.care.models import STATUSES, CareTeamMember, CaseRecord, Ta
 from wraparound.apps.care.staff import staff_for
 from wraparound.apps.records import audit
 from wraparound.apps.records.access import patient_view
+from wraparound.apps.records.relationships import first_allowing
 from wraparound.apps.records.views import my_alerts
 
 
@@ -96,5 +97,8 @@ def case_manage(request, patient):
             "coordinators": coordinators,
             "others": others,
             "history": patient.case_events.select_related("by")[:100],
+            # the form only for those whose relationship lets them change the case
+            "can_change": first_allowing(request.user, patient, "case.status") is not None,
+            "basis": request.access_relationship,
         },
     )
