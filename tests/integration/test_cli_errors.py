@@ -36,7 +36,7 @@ COMMANDS = {
 
 
 def _missing(root: Path, good: Path) -> tuple[Path, str]:
-    return root / "nowhere", "is not a warehouse (no such directory)"
+    return root / "nowhere", "is not a warehouse (no such warehouse directory)"
 
 
 def _a_file(root: Path, good: Path) -> tuple[Path, str]:

@@ -27,7 +27,7 @@ def readable(root: str | os.PathLike) -> Warehouse:
     """The warehouse at ``root``, or :class:`WarehouseError` saying what is wrong with it."""
     root = Path(root)
     if not root.exists():
-        raise WarehouseError(f"{root} is not a warehouse (no such directory)")
+        raise WarehouseError(f"{root} is not a warehouse (no such warehouse directory)")
     if not root.is_dir():
         raise WarehouseError(f"{root} is a file, not a warehouse directory")
     manifest = paths.manifest(root)
