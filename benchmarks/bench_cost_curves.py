@@ -255,7 +255,7 @@ def indicators(rows: list[dict], warehouse: Path, n: int, engine: str, args) -> 
         record(rows, _failed("indicators", key, n, m))
         return
     row = _row("indicators", key, n, m)
-    run_id = json.loads((out / "latest.json").read_text())["run_id"]
+    run_id = json.loads((out / paths.LATEST).read_text())["run_id"]
     manifest = json.loads((out / run_id / "manifest.json").read_text())
     row["values"] = manifest["row_counts"]["indicator_values"]
     row["computed"] = sum(d["status"] == "computed" for d in manifest["definitions"])

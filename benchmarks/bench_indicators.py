@@ -51,7 +51,7 @@ def main() -> None:
     out = args.workdir / f"indicators-{args.patients}"
     m = run_measured([str(BIN), "indicators", "--warehouse", str(warehouse), "--out", str(out)])
     m.pop("stdout")
-    run_id = json.loads((out / "latest.json").read_text())["run_id"]
+    run_id = json.loads((out / paths.LATEST).read_text())["run_id"]
     manifest = json.loads((out / run_id / "manifest.json").read_text())
     computed = [d["id"] for d in manifest["definitions"] if d["status"] == "computed"]
     result = {
