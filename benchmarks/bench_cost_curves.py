@@ -256,7 +256,7 @@ def indicators(rows: list[dict], warehouse: Path, n: int, engine: str, args) -> 
         return
     row = _row("indicators", key, n, m)
     run_id = json.loads((out / paths.LATEST).read_text())["run_id"]
-    manifest = json.loads((out / run_id / "manifest.json").read_text())
+    manifest = json.loads(paths.run_manifest(out / run_id).read_text())
     row["values"] = manifest["row_counts"]["indicator_values"]
     row["computed"] = sum(d["status"] == "computed" for d in manifest["definitions"])
     record(rows, row)

@@ -52,7 +52,7 @@ def main() -> None:
     m = run_measured([str(BIN), "indicators", "--warehouse", str(warehouse), "--out", str(out)])
     m.pop("stdout")
     run_id = json.loads((out / paths.LATEST).read_text())["run_id"]
-    manifest = json.loads((out / run_id / "manifest.json").read_text())
+    manifest = json.loads(paths.run_manifest(out / run_id).read_text())
     computed = [d["id"] for d in manifest["definitions"] if d["status"] == "computed"]
     result = {
         "patients": args.patients,

@@ -98,6 +98,12 @@ def results_latest(root: Root, kind: str) -> Path:
     return results(root, kind) / LATEST
 
 
+def run_manifest(run: Root) -> Path:
+    """``DIR/results/<kind>/<run_id>/manifest.json``: what a published run was computed from
+    (``run`` is the run's folder, as ``analytics.results.latest_run`` gives it)."""
+    return Path(run) / MANIFEST
+
+
 def app_events_dir(root: Root) -> Path:
     """``DIR/app_events``: every ``*.parquet`` in it is read by the indicators."""
     return Path(root) / APP_EVENTS_DIR

@@ -268,7 +268,7 @@ def _publish(out: Path, run_id: str, tables: dict, library, manifest: dict) -> P
     latest = tables["outliers"].filter(pl.col("latest"))
     latest.write_csv(stage / "outliers_latest.csv")
     (stage / "definitions.json").write_text(json.dumps(catalogue(library), indent=2))
-    (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    paths.run_manifest(stage).write_text(json.dumps(manifest, indent=2, default=str))
     final = out / run_id
     os.replace(stage, final)
     pointer = out / f".{LATEST}.tmp"

@@ -100,7 +100,7 @@ def load_latest_indicators(warehouse_dir: Path, engine=None) -> str | None:
 
 def load_run(run_dir: Path, clinicians: dict[str, str] | None = None) -> m.IndicatorRun:
     """Load one run directory and make it the current run (replacing any other)."""
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = json.loads(paths.run_manifest(run_dir).read_text())
     status = {d["id"]: d["status"] for d in manifest["definitions"]}
     every = pl.read_parquet(run_dir / "indicator_values.parquet").filter(
         pl.col("level") != "clinician"
