@@ -43,7 +43,7 @@ def test_rule_text_states_the_rule():
 
 import math  # noqa: E402
 
-from hypothesis import assume, given  # noqa: E402
+from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from wraparound.analytics import stats  # noqa: E402
@@ -189,3 +189,58 @@ def test_an_age_standardised_rate_is_not_published():
     assert out["numerator"].to_list() == [120] and out["denominator"].to_list() == [4000]
     for column in DERIVED:
         assert out[column].to_list() == [None], column
+
+
+# ---------------------------------------------------------------------------------------------
+# The reconstruction attack (tests/reconstruction.py) over random localities: five practices
+# in three neighbourhoods (two, two and one), one month, a proportion or a crude rate
+# ---------------------------------------------------------------------------------------------
+
+from reconstruction import Published, attack  # noqa: E402
+
+FIVE = compute.Orgs(
+    neighbourhood_of={"P1": "N1", "P2": "N1", "P3": "N2", "P4": "N2", "P5": "N3"},
+    locality_id="L",
+)
+SMALLISH = st.integers(0, 40).flatmap(lambda d: st.tuples(st.integers(0, d), st.just(d)))
+
+
+def _five_cells(counts) -> pl.DataFrame:
+    """One month of cells for the five practices (the second month of ``_cells`` dropped)."""
+    practices = list(FIVE.neighbourhood_of)
+    frame = _cells([*counts[:3], (0, 0), (0, 0), (0, 0)]).filter(pl.col("period") == MONTHS[0])
+    extra = _cells([*counts[3:], (0, 0), (0, 0), (0, 0), (0, 0)]).filter(
+        (pl.col("period") == MONTHS[0]) & pl.col("practice_id").is_in(["P1", "P2"])
+    )
+    extra = extra.with_columns(practice_id=pl.col("practice_id").replace({"P1": "P4", "P2": "P5"}))
+    out = pl.concat([frame, extra])
+    assert sorted(out["practice_id"]) == practices
+    return out
+
+
+@settings(max_examples=300)
+@given(st.lists(SMALLISH, min_size=5, max_size=5), st.booleans())
+def test_the_attack_recovers_nothing_from_random_localities(counts, rate):
+    indicator = LIBRARY["ae_attendances_rate" if rate else "af_anticoagulated"]
+    values = levels.indicator_values(indicator, _five_cells(counts), FIVE, None)
+    out = disclosure.publish_values(values, (indicator,))
+    rows = [
+        Published(
+            key=(r["indicator_id"], r["period"], r["subgroup"]),
+            level=r["level"],
+            org_id=r["org_id"],
+            parent_id=r["parent_id"],
+            kind=indicator.type,
+            multiplier=indicator.multiplier,
+            numerator=r["numerator"],
+            denominator=r["denominator"],
+            suppressed=r["suppressed"],
+            value=r["value"],
+            interval=None if r["lower95"] is None else (r["lower95"], r["upper95"]),
+        )
+        for r in out.iter_rows(named=True)
+    ]
+    found = attack(rows)
+    assert not found.small_recovered, found.small_recovered
+    assert not found.counts_recovered, found.counts_recovered
+    assert not found.pairs_unique, found.pairs_unique

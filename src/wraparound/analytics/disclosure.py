@@ -13,8 +13,8 @@ figure, ``RULE``):
 4. before publication the output is differenced as an onlooker would difference it
    (``count_bounds``: totals are sums of their parts, so a neighbourhood minus its shown
    practices bounds a suppressed one); while any count, suppressed or shown, can be pinned
-   to one value, one more row is suppressed (secondary suppression: a shown sibling, else
-   one level up);
+   to one value, one more row is suppressed (secondary suppression: the row whose hiding
+   leaves fewest counts pinned, a practice before a total);
 5. an age-standardised rate cannot be calculated from the rounded totals (it needs the
    counts of every age band), so it is not published; its rounded counts are. A median is
    published to the whole unit, so its half-units do not tell whether the count is even.
@@ -158,34 +158,56 @@ def count_bounds(rows: list[dict], column: str, real: bool) -> dict[str, list[fl
     return bounds
 
 
+ENUMERATE = 400
+"""Ranges wider than this hold far more than one value of a count."""
+
+
+def _clamp(lo: float, hi: float, small_hi: float) -> tuple[float, float]:
+    return max(lo, SUPPRESS_MIN), min(hi, small_hi)
+
+
 def _pinned(row: dict, n: list[float], d: list[float], kind: str, primary: bool) -> bool:
-    """Whether an onlooker can tell one true count of this row exactly: a shown count (not
-    zero, which the rule shows as it is) or a suppressed one, given its ranges, that a
-    proportion's numerator is at most its denominator, and that a suppressed row which is the
-    only one hidden among its siblings has a count of 1-7."""
+    """Whether an onlooker can tell one true count of this row exactly (a shown zero is
+    exact by the rule and does not count): every (numerator, denominator) in the ranges, with
+    numerator <= denominator for a proportion and, for a suppressed row that is the only one
+    hidden among its siblings, a count of 1-7; pinned when only one numerator, one
+    denominator (whole counts) or one pair survives."""
     real = kind == "crude_rate"
-    if not row["suppressed"]:
-        return any(
-            b[0] == b[1] and row[c] not in (None, 0)
-            for b, c in ((n, "numerator"), (d, "denominator"))
-        )
-    n_lo, n_hi = n
-    d_lo, d_hi = d
-    if kind == "proportion":
-        n_hi = min(n_hi, d_hi)
-        d_lo = max(d_lo, n_lo)
-    if primary:
-        d_small = d_lo < SUPPRESS_MAX + 1 and d_hi >= SUPPRESS_MIN
-        if not d_small:  # then the numerator is the small count
-            n_lo, n_hi = max(n_lo, SUPPRESS_MIN), min(n_hi, SUPPRESS_MAX)
-        n_small = n_lo <= SUPPRESS_MAX and n_hi >= SUPPRESS_MIN
-        if not n_small:
-            d_lo, d_hi = max(d_lo, SUPPRESS_MIN), min(d_hi, SUPPRESS_MAX + (1 if real else 0))
-        if kind == "proportion":
-            n_hi = min(n_hi, d_hi)
-            d_lo = max(d_lo, n_lo)
-    pinned_n = row["numerator"] is not None or kind != "median"
-    return (pinned_n and n_lo >= n_hi) or (not real and d_lo >= d_hi)
+    (n_lo, n_hi), (d_lo, d_hi) = n, d
+    small_d = SUPPRESS_MAX + (1 if real else 0)
+    hidden = row["suppressed"]
+    if hidden and primary:
+        if not (d_lo < SUPPRESS_MAX + 1 and d_hi >= SUPPRESS_MIN):
+            n_lo, n_hi = _clamp(n_lo, n_hi, SUPPRESS_MAX)
+        if not (n_lo <= SUPPRESS_MAX and n_hi >= SUPPRESS_MIN):
+            d_lo, d_hi = _clamp(d_lo, d_hi, small_d)
+    exempt_n = not hidden and row["numerator"] == 0
+    exempt_d = not hidden and row["denominator"] == 0
+    if n_hi - n_lo > ENUMERATE or real or d_hi - d_lo > ENUMERATE:
+        # A whole range is too wide to enumerate, or the denominator is person-time.
+        numerators = [] if n_hi - n_lo > ENUMERATE else list(range(int(n_lo), int(n_hi) + 1))
+        if hidden and primary and real and not (d_lo < small_d and d_hi >= SUPPRESS_MIN):
+            numerators = [x for x in numerators if SUPPRESS_MIN <= x <= SUPPRESS_MAX]
+        pinned_n = len(numerators) == 1 and not exempt_n
+        pinned_d = not real and d_lo == d_hi and not exempt_d
+        return pinned_n or pinned_d or (real and d_lo == d_hi and not exempt_d)
+    pairs = [
+        (x, y)
+        for x in range(int(n_lo), int(n_hi) + 1)
+        for y in range(int(d_lo), int(d_hi) + 1)
+        if (kind != "proportion" or x <= y)
+        and not (hidden and primary and not (1 <= x <= SUPPRESS_MAX or 1 <= y <= SUPPRESS_MAX))
+    ]
+    if not pairs:
+        return False
+    numerators = {x for x, _ in pairs}
+    denominators = {y for _, y in pairs}
+    single = len(pairs) == 1 and not (exempt_n and exempt_d)
+    return (
+        (len(numerators) == 1 and not exempt_n)
+        or (len(denominators) == 1 and not exempt_d)
+        or single
+    )
 
 
 def _leaks(rows: list[dict], kind: str) -> list[str]:
@@ -198,59 +220,68 @@ def _leaks(rows: list[dict], kind: str) -> list[str]:
         hidden[key] = hidden.get(key, 0) + int(r["suppressed"])
     out = []
     for r in rows:
-        if kind == "median" and not r["suppressed"]:
-            if db[r["org_id"]][0] == db[r["org_id"]][1] and r["denominator"] not in (None, 0):
+        primary = hidden[(r["level"], r["parent_id"])] == 1
+        if kind == "median":  # the denominator is the only count
+            lo, hi = db[r["org_id"]]
+            if r["suppressed"] and primary:
+                lo, hi = _clamp(lo, hi, SUPPRESS_MAX)
+            if lo == hi and (r["suppressed"] or r["denominator"] != 0):
                 out.append(r["org_id"])
             continue
-        primary = hidden[(r["level"], r["parent_id"])] == 1
         if _pinned(r, nb[r["org_id"]], db[r["org_id"]], kind, primary):
             out.append(r["org_id"])
     return out
 
 
-def _widen(rows: list[dict], org_id: str) -> str | None:
-    """The row to suppress next for a leak at ``org_id``: the row itself if shown, else its
-    shown sibling with the smallest denominator, else the same one level up."""
-    by_id = {r["org_id"]: r for r in rows}
-    current = by_id.get(org_id)
-    while current is not None:
-        if not current["suppressed"]:
-            return current["org_id"]
-        siblings = [
-            r
-            for r in rows
-            if r["parent_id"] == current["parent_id"]
-            and r["level"] == current["level"]
-            and not r["suppressed"]
-        ]
-        if siblings:
-            return min(siblings, key=lambda r: (r["denominator"] or 0, r["org_id"]))["org_id"]
-        current = by_id.get(current["parent_id"])
-    return None
+LEVEL_ORDER = {"practice": 0, "neighbourhood": 1, "locality": 2}
+
+
+def _hidden(rows: list[dict], org_id: str) -> list[dict]:
+    return [
+        {**r, "suppressed": True, "numerator": None, "denominator": None}
+        if r["org_id"] == org_id
+        else r
+        for r in rows
+    ]
+
+
+def _next_to_hide(rows: list[dict], kind: str) -> str | None:
+    """The shown row whose suppression leaves the fewest rows that can be pinned; among
+    equals a practice before a neighbourhood before the locality, then the smallest
+    denominator, then the lowest id. Hiding a total whose parts are all shown would achieve
+    nothing (it is their sum), and this search never prefers it."""
+    best, best_key = None, None
+    for r in rows:
+        if r["suppressed"]:
+            continue
+        key = (
+            len(_leaks(_hidden(rows, r["org_id"]), kind)),
+            LEVEL_ORDER.get(r["level"], 3),
+            r["denominator"] or 0,
+            r["org_id"],
+        )
+        if best_key is None or key < best_key:
+            best, best_key = r["org_id"], key
+    return best
 
 
 def secondary(
     df: pl.DataFrame, counts: list[str], derived: list[str], kinds: dict[str, str]
 ) -> pl.DataFrame:
     """Rule 4: difference our own output as an onlooker would (``count_bounds``) and, while
-    any count in a group can be pinned down, suppress one more row (``_widen``). Groups are
-    one indicator, month and subgroup over practice -> neighbourhood -> locality."""
+    any count in a group can be pinned down, suppress one more row (``_next_to_hide``).
+    Groups are one indicator, month and subgroup over practice -> neighbourhood ->
+    locality."""
     extra: list[tuple] = []
     columns = [*GROUP, "level", "org_id", "parent_id", "suppressed", *counts]
     for key, group in df.select(columns).group_by(GROUP, maintain_order=True):
         rows = group.to_dicts()
         kind = kinds.get(key[0], "proportion")
-        for _ in range(len(rows)):
-            leaks = _leaks(rows, kind)
-            if not leaks:
-                break
-            target = _widen(rows, leaks[0])
+        while _leaks(rows, kind):
+            target = _next_to_hide(rows, kind)
             if target is None:
                 break
-            for r in rows:
-                if r["org_id"] == target:
-                    r["suppressed"] = True
-                    r["numerator"] = r["denominator"] = None
+            rows = _hidden(rows, target)
             extra.append((*key, target))
     if not extra:
         return df
