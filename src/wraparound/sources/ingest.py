@@ -40,7 +40,7 @@ from wraparound.sources.ingest_batch import CSV, RESOURCE, Batch, SourceFile
 from wraparound.sources.ingest_check import check_staged, open_check, resolved_sql
 from wraparound.sources.ingest_stage import SPAN_BYTES, Reader, plan_tasks, read_all
 from wraparound.sources.ingest_values import UNREADABLE_FILE, Clock, Reject
-from wraparound.warehouse.merge import MergeStats, merge_staged
+from wraparound.warehouse.merge import MergeStats, current_sql, merge_staged
 from wraparound.warehouse.pseudonym import Pseudonymiser
 from wraparound.warehouse.schema import TABLES
 from wraparound.warehouse.store import Warehouse, fault_point
@@ -259,7 +259,7 @@ def _write(con, wh: Warehouse, batch: Batch, stats: dict[str, MergeStats]) -> in
         for table in TABLES:
             if table not in incoming and table not in delete_tables:
                 continue
-            gone = _deleted_ids(table) if table in delete_tables else None
+            gone = _deleted_ids(table, tx.warehouse) if table in delete_tables else None
             merged, deleted = merge_staged(
                 con, tx, table, resolved_sql(table) if table in incoming else None, gone
             )
@@ -275,16 +275,15 @@ def _write(con, wh: Warehouse, batch: Batch, stats: dict[str, MergeStats]) -> in
         return tx.batch
 
 
-def _deleted_ids(table: str) -> str:
+def _deleted_ids(table: str, warehouse: Warehouse) -> str:
     """SQL of the ids a batch's DELETE entries remove from ``table``. An Observation with
     components was loaded as rows ``<id>-0``, ``<id>-1``, ... (docs/fhir-mapping.md), and its
-    DELETE removes them too; evaluated inside ``merge_staged``, where ``m_body`` is the table.
-    (H1, issue 10.)"""
+    DELETE removes those of the current snapshot too. (H1, issue 10.)"""
     ids = f"SELECT id FROM dels WHERE tbl = '{table}'"
     if table == "observations":
         ids += (
-            " UNION SELECT b.id FROM m_body b JOIN dels d ON d.tbl = 'observations'"
-            " AND starts_with(b.id, d.id || '-')"
+            f" UNION SELECT b.id FROM ({current_sql(warehouse, table)}) b"
+            " JOIN dels d ON d.tbl = 'observations' AND starts_with(b.id, d.id || '-')"
             " AND regexp_full_match(substr(b.id, length(d.id) + 2), '[0-9]+')"
         )
     return ids
