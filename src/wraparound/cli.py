@@ -170,10 +170,18 @@ def stratify(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """12-month emergency admission risk, eFI, streams and registers; publishes the results."""
+    import numpy as np
+
     from wraparound.analytics.stratify import render, run
 
     readable_warehouse(warehouse)
-    result = run(warehouse, current=index_date, seed=seed, rules_path=rules)
+    try:
+        result = run(warehouse, current=index_date, seed=seed, rules_path=rules)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(
+            f"the risk model cannot be fitted on {warehouse} ({exc}): too few patients or "
+            "admissions to learn from"
+        ) from None
     typer.echo(json.dumps(result, indent=2, default=str) if as_json else render(result))
 
 

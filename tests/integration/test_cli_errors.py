@@ -173,6 +173,13 @@ def test_bad_output_paths_are_one_sentence(good, tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_stratify_on_too_few_patients_says_so(good):
+    assert_clean(
+        invoke(["stratify", "--warehouse", str(good)]),
+        "the risk model cannot be fitted on",
+    )
+
+
 def test_an_unexpected_failure_is_named_not_traced(monkeypatch, good):
     """A failure nobody foresaw still gives one line (and status 1), naming it."""
     import wraparound.analytics.summary as summary
