@@ -160,6 +160,7 @@ def test_records_gate_imports_no_other_app():
         "mdt",
         "referral",
         "booking",
+        "hub_catchment",
         "break_glass",
     ]
 

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "wraparound.apps.registers",
     "wraparound.apps.care",
     "wraparound.apps.scorecard",
+    "wraparound.apps.access",
     "axes",
 ]
 

@@ -27,6 +27,8 @@ class Role:
     manage_users: bool = False
     mdt_member: bool = False
     records_reviews: bool = False  # may record clinical reviews and assessments
+    can_book: bool = False  # may book hub appointments (with a relationship allowing it)
+    can_overbook: bool = False  # may book a slot already taken (audited; access app)
 
 
 ROLES: dict[str, Role] = {
@@ -39,6 +41,7 @@ ROLES: dict[str, Role] = {
             practice_list=True,
             register_pool=True,
             records_reviews=True,
+            can_book=True,
         ),
         Role(
             "practice_staff",
@@ -47,6 +50,7 @@ ROLES: dict[str, Role] = {
             practice_list=True,
             register_pool=True,
             records_reviews=True,
+            can_book=True,
         ),
         Role(
             "coordinator",
@@ -54,6 +58,7 @@ ROLES: dict[str, Role] = {
             direct_care=True,
             register_pool=True,
             mdt_member=True,
+            can_book=True,
         ),
         Role(
             "community_nurse",
@@ -66,7 +71,10 @@ ROLES: dict[str, Role] = {
         Role("pharmacist", "Pharmacist", direct_care=True, mdt_member=True, records_reviews=True),
         Role("mental_health", "Mental-health worker", direct_care=True, mdt_member=True),
         Role("link_worker", "Voluntary-sector link worker", direct_care=True, mdt_member=True),
-        Role("hub_clinician", "Hub clinician", direct_care=True),
+        Role("hub_clinician", "Hub clinician", direct_care=True, can_book=True),
+        # Hub reception and rota staff: book for any patient of the hub's neighbourhood
+        # and may overbook (audited), read only what a booking allows.
+        Role("hub_staff", "Hub staff", direct_care=True, can_book=True, can_overbook=True),
         Role("commissioner", "Commissioner / analyst", pseudonymised=True),
         Role("admin", "Administrator", manage_users=True),
         Role("auditor", "Auditor (Caldicott guardian)", audit=True),

@@ -1,0 +1,58 @@
+"""The relationships the access app holds the records of, registered with the one
+relationship model (``records.relationships``) from ``AccessConfig.ready()``:
+
+``booking``        a hub appointment gives the hub's staff (users whose ``service`` is the
+                   hub's organisation) a relationship with the patient from
+                   ``access_minutes_before`` the appointment starts
+                   (``data/access/appointment_length.toml``) until the encounter is closed
+                   (finished, did not attend, cancelled): read what the appointment needs and
+                   record its arrival and outcome; no care-plan writes (the kind's actions in
+                   ``data/relationships.toml``). The warehouse's bookings (records' provider,
+                   ``records.Referral``) stay a second source of the same kind.
+``hub_catchment``  hub staff and clinicians may book (only book: not read) for any patient
+                   registered at a practice in their hub's neighbourhood.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from wraparound.apps.access.models import Appointment, Hub
+from wraparound.apps.access.rules import booking_rules
+from wraparound.apps.records.relationships import Relationship, register_provider
+
+
+def hub_booking(user, patient, now):
+    if not user.service_id:
+        return
+    before = dt.timedelta(minutes=booking_rules()["access_minutes_before"])
+    for appt in Appointment.objects.filter(
+        patient=patient,
+        hub__organisation_id=user.service_id,
+        status__in=("booked", "arrived", "seen"),
+        start__lte=now + before,
+    ).select_related("hub"):
+        yield Relationship(
+            "booking",
+            source=f"appointment at {appt.hub} on {appt.start:%Y-%m-%d %H:%M} (#{appt.pk})",
+            source_basis="hub booking",
+            start=appt.start - before,
+            end=None,
+        )
+
+
+def hub_catchment(user, patient, now):
+    if not user.service_id or not patient.practice_id:
+        return
+    hub = Hub.objects.filter(organisation_id=user.service_id).first()
+    if hub and patient.practice.parent_id == hub.neighbourhood_id:
+        yield Relationship(
+            "hub_catchment",
+            source=f"registered at {patient.practice}, in {hub}'s neighbourhood",
+            source_basis="registration feed",
+        )
+
+
+def register() -> None:
+    register_provider("booking", hub_booking)
+    register_provider("hub_catchment", hub_catchment)
