@@ -102,6 +102,7 @@ def test_register_and_patient_pages_show_the_name_and_nhs_number_from_the_input(
     assert refreshed.exit_code == 0, refreshed.output
     result = json.loads(refreshed.output)
     assert result["patients"] == PATIENTS and result["register_run"] is not None
+    assert result["patients_without_identity"] == 0
     assert not any((warehouse / name).exists() for name in GENERATOR_ONLY)
 
     create_demo_users()
@@ -139,3 +140,24 @@ def test_register_and_patient_pages_show_the_name_and_nhs_number_from_the_input(
         )
         client.force_login(stranger)
         assert client.get(f"/patients/{patient.pk}/").status_code in (403, 404)
+
+
+@pytest.mark.django_db
+def test_refresh_of_a_warehouse_without_identity_says_who_is_missing(tmp_path, settings):
+    """A warehouse written before the identity table (here: its file removed) still refreshes;
+    its patients are not in the app, and the command says so and how to fix it."""
+    from wraparound.sources.synthetic.writer import write_synthetic
+    from wraparound.warehouse.store import Warehouse
+
+    warehouse = tmp_path / "old"
+    write_synthetic(warehouse, patients=60, seed=2, progress=False)
+    paths.table_file(warehouse, Warehouse(warehouse).manifest.snapshot, "identity").unlink()
+    settings.WAREHOUSE_DIR = str(warehouse)
+    refreshed = CliRunner().invoke(app, ["app", "refresh", "--warehouse", str(warehouse)])
+    assert refreshed.exit_code == 0, refreshed.output
+    assert "Traceback" not in refreshed.output
+    assert "note: 60 patients have no NHS number in the warehouse's identity table" in (
+        refreshed.output
+    )
+    result = json.loads(refreshed.output[: refreshed.output.index("note:")])
+    assert result["patients"] == 0 and result["patients_without_identity"] == 60

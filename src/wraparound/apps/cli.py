@@ -24,6 +24,17 @@ def readable_warehouse(path: Path) -> None:
     readable(path)
 
 
+def _note_missing_identity(result: dict) -> None:
+    missing = result.get("patients_without_identity") or 0
+    if missing:
+        typer.echo(
+            f"note: {missing:,} patients have no NHS number in the warehouse's identity table "
+            "and are not in the app (a source without NHS numbers, or a warehouse written "
+            "before the identity table: load its Patients or patients.csv again)",
+            err=True,
+        )
+
+
 def setup_django(warehouse: Path | None = None) -> None:
     if warehouse is not None:
         os.environ["WRAPAROUND_WAREHOUSE"] = str(Path(warehouse).resolve())
@@ -65,6 +76,7 @@ def refresh(warehouse: Path = WAREHOUSE) -> None:
     result = run_refresh(warehouse)
     result["app_events"] = export(warehouse)
     typer.echo(json.dumps(result, indent=2, default=str))
+    _note_missing_identity(result)
 
 
 @app_cli.command("export-events")

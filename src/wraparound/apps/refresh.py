@@ -35,6 +35,11 @@ def refresh(warehouse_dir: Path) -> dict:
     with connect(warehouse) as engine:
         out["organisations"] = load_organisations(engine)
         out["patients"] = load_patients(engine, Path(warehouse_dir))
+        # Patients the app cannot show: no identity row with an NHS number (a source keyed
+        # by local ids only, or a warehouse written before the identity table).
+        pats = engine.table("patients")
+        total = engine.to_arrow(pats.aggregate(n=pats.patient_id.nunique()))["n"][0].as_py()
+        out["patients_without_identity"] = max(0, total - out["patients"])
         out["referrals"] = load_referrals(engine)
         run = load_latest_run(Path(warehouse_dir))
         out["register_run"] = run.run_id if run else None
