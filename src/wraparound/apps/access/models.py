@@ -280,3 +280,11 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.organisation_id})"
+
+
+# The capacity ledger's materialised rows (A2, issue 13) live in their own module.
+from wraparound.apps.access.ledger_models import (  # noqa: E402, F401
+    CapacityWeek,
+    LedgerRefresh,
+    StandardsWeek,
+)
