@@ -8,7 +8,7 @@ from django.db import DatabaseError, connection, transaction
 
 from wraparound.apps.records.auth import REFUSED_MESSAGE
 from wraparound.apps.records.demo import DEMO_PASSWORD
-from wraparound.apps.records.models import AuditEvent, User
+from wraparound.apps.records.models import AuditEvent, Patient, User
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 
@@ -72,3 +72,41 @@ def test_audit_table_refuses_raw_sql_too(sql):
         connection.cursor() as cursor,
     ):
         cursor.execute(sql)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("since=abc", "since must be a date written YYYY-MM-DD"),
+        ("until=2026-13-45", "until must be a date written YYYY-MM-DD"),
+        ("since=20260101", "since must be a date written YYYY-MM-DD"),
+        ("outcome=maybe", "outcome must be one of allowed, denied"),
+    ],
+)
+def test_a_malformed_audit_search_is_a_400_with_the_reason(client, login, query, message):
+    login("auditor")
+    before = AuditEvent.objects.count()
+    response = client.get(f"/audit/?{query}")
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert AuditEvent.objects.count() == before  # no search was run, so none is audited
+
+
+def test_every_audit_search_is_audited_with_what_was_asked(client, login):
+    login("auditor")
+    patient = AuditEvent.objects.exclude(patient=None).values_list("patient", flat=True).first()
+    nhs = Patient.objects.get(pk=patient).nhs_number if patient else "9990000018"
+    response = client.get("/audit/", {"patient": nhs, "since": "2026-01-01", "action": "read"})
+    assert response.status_code == 200
+    row = AuditEvent.objects.order_by("-id").first()
+    assert row.action == "audit_search" and row.username == "auditor"
+    assert f"patient={nhs}" in row.what and "since=2026-01-01" in row.what
+    assert row.patient_id == patient
+
+
+def test_signing_out_twice_never_fails(client, login):
+    login("gp")
+    for _ in range(2):
+        response = client.post("/logout/")
+        assert response.status_code == 302 and response.url.startswith("/login/")
+    assert client.get("/logout/").status_code in (302, 405)  # signed out: to sign-in

@@ -24,7 +24,8 @@ def verify() -> None:
         typer.echo(f"audit trail intact: {verdict.rows} rows, every link holds")
         return
     typer.echo(
-        f"audit trail broken at row {verdict.broken_id} (the {verdict.rows}th): {verdict.problem}",
+        f"audit trail broken at row {verdict.broken_id} ({verdict.rows} rows checked): "
+        f"{verdict.problem}",
         err=True,
     )
     raise typer.Exit(1)

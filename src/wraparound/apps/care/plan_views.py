@@ -14,6 +14,7 @@ from wraparound.apps.care.fhir import care_plan_bundle
 from wraparound.apps.care.models import CarePlan, default_review_date
 from wraparound.apps.care.staff import staff_for
 from wraparound.apps.records.access import patient_view
+from wraparound.web.bad_request import parse_int
 
 
 def _plan(patient):
@@ -21,10 +22,11 @@ def _plan(patient):
 
 
 def _version(plan, number: str | None):
+    number = parse_int(number, "version")  # ?version=abc is a 400 that says so
     if plan is None:
         return None
     versions = plan.versions.select_related("author")
-    return versions.filter(number=number).first() if number else versions.first()
+    return versions.filter(number=number).first() if number is not None else versions.first()
 
 
 @patient_view("care plan")
