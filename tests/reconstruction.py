@@ -178,6 +178,20 @@ def _check_row(row: Published, nb, db, only_hidden: bool, out: Finding) -> None:
             if lo in SMALL:
                 out.small_recovered.append(f"{name}: denominator {lo}")
         return
+    if row.suppressed and only_hidden:
+        # A lone suppressed row has a count of 1-7 (the attacker assumes so: it is not always
+        # true, since a secondary suppression can be alone too, which makes the attack
+        # stronger than the truth): if one count cannot be small, the other is. If that
+        # leaves nothing, the row was a secondary suppression and the assumption is dropped.
+        n2, d2 = list(nb), list(db)
+        if not (d2[0] < 8 and d2[1] >= 1):
+            n2 = [max(n2[0], 1), min(n2[1], 7)]
+        if not (n2[0] <= 7 and n2[1] >= 1):
+            d2 = [max(d2[0], 1), min(d2[1], 8 if real_d else 7)]
+        if n2[0] <= n2[1] and d2[0] <= d2[1]:
+            nb, db = n2, d2
+        else:
+            only_hidden = False
     if nb[1] - nb[0] > ENUMERATE_MAX or (not real_d and db[1] - db[0] > ENUMERATE_MAX):
         return  # far too many pairs to pin anything
     n = _candidates(nb[0], nb[1], False)
@@ -188,7 +202,9 @@ def _check_row(row: Published, nb, db, only_hidden: bool, out: Finding) -> None:
     if row.kind == "proportion":
         keep &= nn <= dd
     if row.suppressed and only_hidden:
-        keep &= np.isin(nn, SMALL) | ((dd >= 1) & (dd < 8))
+        small = np.isin(nn, SMALL) | ((dd >= 1) & (dd < 8))
+        if (keep & small).any():  # else it was a secondary suppression
+            keep &= small
     if derived and not row.suppressed:
         rounded = _matches(row, np.array([row.numerator]), np.array([row.denominator]))[0]
         if not rounded:  # the value was not calculated from the rounded counts

@@ -56,6 +56,7 @@ def test_commissioner_register_leaves_opted_out_patients_out(login, opted_out):
     everyone = RegisterEntry.objects.filter(run=run).count()
     kept = RegisterEntry.objects.filter(run=run, patient__opted_out=False).count()
     assert total == len(shown) == kept < everyone
+    print(f"\ncommissioner register: {kept} of {everyone} shown, {everyone - kept} opted out")
 
 
 def test_commissioner_filters_and_sorts_never_bring_them_back(login, opted_out):

@@ -177,10 +177,17 @@ def _pinned(row: dict, n: list[float], d: list[float], kind: str, primary: bool)
     small_d = SUPPRESS_MAX + (1 if real else 0)
     hidden = row["suppressed"]
     if hidden and primary:
-        if not (d_lo < SUPPRESS_MAX + 1 and d_hi >= SUPPRESS_MIN):
-            n_lo, n_hi = _clamp(n_lo, n_hi, SUPPRESS_MAX)
-        if not (n_lo <= SUPPRESS_MAX and n_hi >= SUPPRESS_MIN):
-            d_lo, d_hi = _clamp(d_lo, d_hi, small_d)
+        # Assume, as an onlooker would, that a lone suppressed row is a primary one; if that
+        # leaves nothing, it was a secondary suppression and the assumption is dropped.
+        nl, nh, dl, dh = n_lo, n_hi, d_lo, d_hi
+        if not (dl < SUPPRESS_MAX + 1 and dh >= SUPPRESS_MIN):
+            nl, nh = _clamp(nl, nh, SUPPRESS_MAX)
+        if not (nl <= SUPPRESS_MAX and nh >= SUPPRESS_MIN):
+            dl, dh = _clamp(dl, dh, small_d)
+        if nl <= nh and dl <= dh:
+            n_lo, n_hi, d_lo, d_hi = nl, nh, dl, dh
+        else:
+            primary = False
     exempt_n = not hidden and row["numerator"] == 0
     exempt_d = not hidden and row["denominator"] == 0
     if n_hi - n_lo > ENUMERATE or real or d_hi - d_lo > ENUMERATE:
@@ -195,9 +202,11 @@ def _pinned(row: dict, n: list[float], d: list[float], kind: str, primary: bool)
         (x, y)
         for x in range(int(n_lo), int(n_hi) + 1)
         for y in range(int(d_lo), int(d_hi) + 1)
-        if (kind != "proportion" or x <= y)
-        and not (hidden and primary and not (1 <= x <= SUPPRESS_MAX or 1 <= y <= SUPPRESS_MAX))
+        if kind != "proportion" or x <= y
     ]
+    if hidden and primary:
+        small = [(x, y) for x, y in pairs if 1 <= x <= SUPPRESS_MAX or 1 <= y <= SUPPRESS_MAX]
+        pairs = small or pairs  # none: it was a secondary suppression
     if not pairs:
         return False
     numerators = {x for x, _ in pairs}
