@@ -332,9 +332,14 @@ def test_mdt_membership_gives_a_gp_nothing_at_other_practices(client, login):
     assert patient.family_name.upper() not in agenda and "not shown" in agenda
     assert reverse("patient", args=[patient.pk]) not in agenda
     login("nurse")
-    assert client.get(reverse("patient", args=[patient.pk])).status_code == 200
+    page = client.get(reverse("patient", args=[patient.pk]))
+    assert page.status_code == 200
     row = last_row(patient, "nurse")
     assert row.basis == "mdt"
+    until = meeting.date + dt.timedelta(days=28)
+    html = page.content.decode()  # the relationship's kind, source and end, shown
+    assert "the patient is on the agenda of an MDT meeting you belong to (MDT " in html
+    assert f"until {until.day} {until:%B %Y}" in html
 
 
 # -- hub clinician (booking) -------------------------------------------------------------------

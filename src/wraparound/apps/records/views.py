@@ -73,6 +73,7 @@ def patient_detail(request, patient):
             "reviews": patient.reviews.select_related("recorded_by")[:10],
             "can_record_reviews": request.user.role_info.records_reviews,
             "basis": request.access_basis,
+            "access": request.access_relationship,  # its kind, source and end, shown
             "age": age(patient.birth_date),
             "record": patient_record(patient),
         },
