@@ -4,9 +4,9 @@ Run after every ingest and every stratification. In order: organisations, the pa
 service bookings, the newest register run, timelines of followed patients and the timeline
 index for everyone else (``care/timeline.py``), the record index of current medicines and
 recent results (``care/record_index.py``), the newest
-indicators run (scorecards), then alerts for hospital events written by warehouse batches
-since the last refresh. Each step is an idempotent upsert, so running it twice changes
-nothing the second time.
+indicators run (scorecards), alerts for hospital events written by warehouse batches
+since the last refresh, then the hub capacity ledger (``access/capacity.py``). Each step
+is an idempotent upsert, so running it twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from wraparound.apps.access.capacity import refresh_ledger
 from wraparound.apps.care.alerts import raise_alerts
 from wraparound.apps.care.contacts import followed_patients, load_contacts
 from wraparound.apps.care.record_index import write_record_index
@@ -51,6 +52,9 @@ def refresh(warehouse_dir: Path) -> dict:
         out["alerts"] = raise_alerts(
             engine, followed_patients(), previous.batch if previous else None, names
         )
+    # The hub capacity ledger and access standards (access/capacity.py), over the lists
+    # just loaded.
+    out["access_ledger"] = refresh_ledger()
     out["seconds"] = round(time.perf_counter() - started, 1)
     WarehouseLoad.objects.create(batch=batch, summary=out)
     return out
