@@ -32,7 +32,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _measure import run_measured, write_results
+from _measure import RESULTS, run_measured, write_results
 
 from wraparound.sources.fhir import mapping as m
 from wraparound.warehouse import paths
@@ -62,10 +62,11 @@ def batch(wh: Path, out: Path, seed: int, n: int = 1000) -> Path:
     rng = random.Random(seed)
     with connect(wh, engine="duckdb") as engine:
         pats = engine.table("patients")
-        ids = engine.to_arrow(pats.select("id").limit(200_000)).column("id").to_pylist()
         orgs = engine.to_arrow(engine.table("organisations")).to_pylist()
         enc = engine.table("encounters")
         last = engine.to_arrow(enc.aggregate(last=enc.start.max())).column("last")[0].as_py()
+        born = pats.filter(pats.birth_date < (last - timedelta(days=30)).date())
+        ids = engine.to_arrow(born.select("id").limit(200_000)).column("id").to_pylist()
         admissions = enc.filter(enc.kind == "emergency_admission")
         candidates = (
             engine.to_arrow(
@@ -122,6 +123,11 @@ def batch(wh: Path, out: Path, seed: int, n: int = 1000) -> Path:
     return out
 
 
+def _json(text: str) -> dict:
+    """The JSON object a step printed (after whatever else it printed)."""
+    return json.JSONDecoder().raw_decode(text[text.index("{") :])[0]
+
+
 def files(wh: Path) -> dict[str, int]:
     snap = paths.snapshot(wh, Warehouse(wh).manifest.snapshot)
     return {str(p.relative_to(snap)): p.stat().st_ino for p in snap.rglob("*.parquet")}
@@ -140,7 +146,7 @@ def measure(patients: int, root: Path) -> dict:
         }  # fmt: skip
     (d / "app.sqlite3").unlink(missing_ok=True)
     warm = run_measured([PY, "-c", INGEST, str(wh), str(batch(wh, d / "batch-1", 1))])
-    out["warm_up"] = {"wall_seconds": warm["seconds"], **json.loads(warm["stdout"])}
+    out["warm_up"] = {"wall_seconds": warm["seconds"], **_json(warm["stdout"])}
     first = run_measured([PY, "-c", REFRESH, str(wh)])
     out["initial_refresh"] = {
         "wall_seconds": first["seconds"],
@@ -149,11 +155,11 @@ def measure(patients: int, root: Path) -> dict:
     before = files(wh)
     feed = batch(wh, d / "batch-2", 2)
     load = run_measured([PY, "-c", INGEST, str(wh), str(feed)])
-    report = json.loads(load["stdout"])
+    report = _json(load["stdout"])
     after = files(wh)
     rewritten = sorted(k for k, ino in after.items() if before.get(k) != ino)
     refresh = run_measured([PY, "-c", REFRESH, str(wh)])
-    summary = json.loads(refresh["stdout"])
+    summary = _json(refresh["stdout"])
     out["batch"] = {
         "resources": 1000,
         "ingest_wall_seconds": load["seconds"],
@@ -186,12 +192,21 @@ def main() -> None:
             f"rewritten, {b['files_hard_linked']} hard-linked), app refresh "
             f"{b['refresh_wall_seconds']} s: total {b['total_wall_seconds']} s (target < 10 s)"
         )
+    # Runs of other populations measured earlier are kept (one population per invocation
+    # fits the ten minutes a benchmark may take here).
+    previous = RESULTS / "incremental.json"
+    if previous.exists():
+        kept = json.loads(previous.read_text()).get("runs", [])
+        done = {r["patients"] for r in runs}
+        runs = sorted([*(r for r in kept if r["patients"] not in done), *runs],
+                      key=lambda r: r["patients"])  # fmt: skip
+    for run in runs:
+        run.setdefault("measured_at", datetime.now(UTC).isoformat(timespec="seconds"))
+        run.setdefault("load_average_1m_at_end", round(os.getloadavg()[0], 2))
     path = write_results(
         "incremental",
         {
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": " ".join(["benchmarks/bench_incremental.py", *sys.argv[1:]]),
-            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+            "command": "benchmarks/bench_incremental.py --patients N (one population per run)",
             "target_seconds": 10,
             "runs": runs,
         },
