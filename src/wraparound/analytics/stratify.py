@@ -220,6 +220,31 @@ def _deficit_lists(current: pl.DataFrame) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(names[cols], pa.string()))
 
 
+@dataclass(frozen=True)
+class Cohorts:
+    """What a run reads from the warehouse: the three index dates, the training and held-out
+    cohorts (opted-out patients already left out) and everyone registered on the current
+    index date (opted-out patients included: scoring is for direct care)."""
+
+    dates: IndexDates
+    train: pl.DataFrame
+    valid: pl.DataFrame
+    current: pl.DataFrame
+    locality: str
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The validated model, its held-out report (curves taken out, for the ROC plot), the
+    held-out outcomes, and the deployed refit on the validation year."""
+
+    validated: RiskModel
+    deployed: RiskModel
+    report: dict
+    curves: dict
+    y_valid: np.ndarray
+
+
 def run(
     warehouse: Path,
     current: dt.date | None = None,
@@ -227,11 +252,47 @@ def run(
     rules_path: Path | None = None,
     threads: int | None = None,
 ) -> dict:
-    """One stratification run: validate, refit, score, stream, register, publish.
+    """One stratification run: read, validate and refit, score and stream, record, publish.
     Returns the published metrics (what ``--json`` prints)."""
     warehouse = Path(warehouse)
     rules = streams.load_rules(rules_path)
     phases = Phases()
+    cohorts = read_cohorts(warehouse, current, phases)
+    fitted = fit(cohorts, seed, threads)
+    phases.end("training_s")
+    scored = streams.assign(score(fitted.deployed, cohorts.current), rules)
+    phases.end("scoring_s")
+    record = model_record(warehouse, fitted, cohorts.dates, rules)
+    report = run_report(warehouse, fitted, cohorts, record, scored, rules)
+
+    run_id = results.new_run_id()
+    previous = results.latest_run(warehouse, KIND)
+    stage = results.staging(warehouse, KIND, run_id)
+    phases.restart()
+    report["register_changes"] = write_tables(
+        stage, scored, record["model_version"], rules, cohorts.locality, previous
+    )
+    phases.end("publish_s")
+    report["timings"] = {k: round(v, 2) for k, v in phases.timings.items()}
+    report["phase_windows"] = phases.windows
+    write_model_files(stage, fitted, record, report)
+    results.publish(
+        warehouse,
+        KIND,
+        run_id,
+        {
+            "model_version": record["model_version"],
+            "index_date": cohorts.dates.current.isoformat(),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "previous_run_id": previous.name if previous else None,
+        },
+    )
+    return {"run_id": run_id, **report}
+
+
+def read_cohorts(warehouse: Path, current: dt.date | None, phases: Phases) -> Cohorts:
+    """Step 1: the features (and outcomes, where known) at the three index dates. The only
+    step that reads the warehouse's tables; the engine is closed when it returns."""
     with connect(warehouse) as engine:
         dates = index_dates(engine, current)
         train_df = _for_secondary_use(labelled(engine, dates.training))
@@ -240,46 +301,74 @@ def run(
         current_df = pl.from_arrow(feats.features(engine, dates.current))
         locality = _locality_id(engine)
         phases.end("current_features_s")
-    valid_df = _for_secondary_use(valid_all)
-    validated, report, y_va = validate(train_df, valid_df, seed, threads)
-    deployed = train(
-        *_xy(valid_df, feats.model_features()), feats.model_features(), seed, threads=threads
-    )
-    phases.end("training_s")
-    scored = streams.assign(score(deployed, current_df), rules)
-    phases.end("scoring_s")
+    return Cohorts(dates, train_df, _for_secondary_use(valid_all), current_df, locality)
 
+
+def fit(cohorts: Cohorts, seed: int, threads: int | None) -> Fitted:
+    """Step 2: validate the recipe on the held-out year, then refit it on that year for
+    deployment (same features, parameters and seed)."""
+    validated, report, y_va = validate(cohorts.train, cohorts.valid, seed, threads)
+    names = feats.model_features()
+    deployed = train(*_xy(cohorts.valid, names), names, seed, threads=threads)
+    curves = report.pop("curves")
+    return Fitted(validated, deployed, report, curves, y_va)
+
+
+def model_record(warehouse: Path, fitted: Fitted, dates: IndexDates, rules: streams.Rules) -> dict:
+    """Step 3: the deployed model's governance record (``model.json``): what made it, its
+    content-hash version, the validated model it inherits its figures from, the rules."""
     snapshot = governance.data_snapshot(Warehouse(warehouse))
     code = governance.code_version()
-    curves = report.pop("curves")
     headline = {
-        k: report[k]
+        k: fitted.report[k]
         for k in ("auroc", "auprc", "brier", "calibration_slope", "calibration_intercept")
     }
-    validated_record = _record(validated, dates.training, snapshot, code, headline)
-    record = _record(deployed, dates.validation, snapshot, code, headline)
+    validated_record = _record(fitted.validated, dates.training, snapshot, code, headline)
+    record = _record(fitted.deployed, dates.validation, snapshot, code, headline)
     record["validated_model"] = {
         "model_version": validated_record["model_version"],
         "training": validated_record["training"],
         "evaluated_at_index_date": dates.validation.isoformat(),
     }
     record["rules_version"] = rules.version
-    version = record["model_version"]
+    return record
+
+
+def run_report(
+    warehouse: Path,
+    fitted: Fitted,
+    cohorts: Cohorts,
+    record: dict,
+    scored: pl.DataFrame,
+    rules: streams.Rules,
+) -> dict:
+    """Step 4: the held-out report completed with what identifies the run (``metrics.json``;
+    register changes and timings are added as they become known)."""
+    dates = cohorts.dates
+    report = fitted.report
     report.update(
         index_date=dates.validation.isoformat(),
-        oracle_auroc=oracle_auroc(warehouse, valid_df, dates.validation),
-        model_version=version,
-        validated_model_version=validated_record["model_version"],
-        training_rows=validated.training["rows"],
+        oracle_auroc=oracle_auroc(warehouse, cohorts.valid, dates.validation),
+        model_version=record["model_version"],
+        validated_model_version=record["validated_model"]["model_version"],
+        training_rows=fitted.validated.training["rows"],
         index_dates={k: v.isoformat() for k, v in dates.__dict__.items()},
         streams=_stream_counts(scored),
         rules_version=rules.version,
     )
+    return report
 
-    run_id = results.new_run_id()
-    previous = results.latest_run(warehouse, KIND)
-    stage = results.staging(warehouse, KIND, run_id)
-    phases.restart()
+
+def write_tables(
+    stage: Path,
+    scored: pl.DataFrame,
+    version: str,
+    rules: streams.Rules,
+    locality: str,
+    previous: Path | None,
+) -> dict[str, int]:
+    """Step 5: scores, registers and the changes since the previous run into the staging
+    folder. Returns the register changes counted by kind of change."""
     published = _scores_table(scored, version)
     published.write_parquet(stage / "scores.parquet")
     regs = registers.build(published, rules, locality)
@@ -287,12 +376,13 @@ def run(
     before = pl.read_parquet(previous / "registers.parquet") if previous else None
     changes = registers.changes(regs, before)
     changes.write_parquet(stage / "register_changes.parquet")
-    report["register_changes"] = {
-        c: int(n) for c, n in changes.group_by("change").len().iter_rows()
-    }
-    phases.end("publish_s")
-    report["timings"] = {k: round(v, 2) for k, v in phases.timings.items()}
-    report["phase_windows"] = phases.windows
+    return {c: int(n) for c, n in changes.group_by("change").len().iter_rows()}
+
+
+def write_model_files(stage: Path, fitted: Fitted, record: dict, report: dict) -> None:
+    """Step 6: both models, their record, the metrics, the plots and the model card into the
+    staging folder. Publishing (step 7) then points ``latest.json`` at it."""
+    deployed, validated = fitted.deployed, fitted.validated
     deployed.booster.save_model(stage / "model.txt", num_iteration=deployed.best_iteration)
     validated.booster.save_model(
         stage / "model_validated.txt", num_iteration=validated.best_iteration
@@ -300,20 +390,8 @@ def run(
     (stage / "model.json").write_text(json.dumps(record, indent=2, default=str))
     (stage / "metrics.json").write_text(json.dumps(report, indent=2, default=str))
     card.plot_calibration(report["deciles"], stage / "calibration.png")
-    card.plot_roc(y_va, curves, stage / "roc.png")
+    card.plot_roc(fitted.y_valid, fitted.curves, stage / "roc.png")
     (stage / "model_card.md").write_text(card.render(record, report))
-    results.publish(
-        warehouse,
-        KIND,
-        run_id,
-        {
-            "model_version": version,
-            "index_date": dates.current.isoformat(),
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "previous_run_id": previous.name if previous else None,
-        },
-    )
-    return {"run_id": run_id, **report}
 
 
 KIND = paths.RISK
