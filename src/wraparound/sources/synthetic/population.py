@@ -16,8 +16,8 @@ class PopulationChunk:
     practitioners and practitioner roles arrive only in the first chunk. ``identities`` maps
     each Patient logical id (``id``) to its NHS number, pseudonym (``patient_id``) and name
     (``given_name``, ``family_name``): what a direct-care record shows. Only the FHIR writer
-    and the identity file for the app use them: the warehouse never stores NHS numbers or
-    names. ``oracle`` holds each patient's true 12-month
+    and the warehouse's direct-care ``identity`` table (``writer.identity_table``) use them:
+    no analytics table stores NHS numbers or names. ``oracle`` holds each patient's true 12-month
     emergency admission risk at each index date; it goes to its own file, never to the
     warehouse or to FHIR.
     """
