@@ -1,7 +1,8 @@
 """Roles and what each may do, as data rather than scattered ``if role == ...`` checks.
 
 A role says what kind of access a person has; a relationship with the patient (see
-``access.py``) says whether they may use it for this patient. Direct-care roles can open
+``relationships.py``: its kind, source, start and end, and the actions it allows, from
+``data/relationships.toml``) says what they may do for this patient. Direct-care roles can open
 identifiable records of patients they have a legitimate relationship with, and can break
 the glass (with a reason, audited) in an emergency. Clinical roles (GP, practice staff, which
 includes practice nurses, community nurse, pharmacist) may also record reviews and
