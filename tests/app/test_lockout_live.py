@@ -1,10 +1,10 @@
-"""The lock-out holds under parallel guessing against a real server: ``wraparound app serve``
-(gunicorn, 4 processes x 4 threads) on its own database (a SQLite file, or a fresh
-PostgreSQL database when ``DATABASE_URL`` names a server), 16 threads sending a wrong
-password for one account at the same moment. No more than the limit of passwords is ever
-checked, every refusal reads the same whether the password was wrong, the account locked or
-the username unknown, and the audit rows written by those parallel requests still form an
-unbroken hash chain."""
+"""The lock-out holds under parallel guessing against a real server: gunicorn as
+``wraparound app serve`` runs it (4 processes x 4 threads) on its own database (a SQLite
+file, or a fresh PostgreSQL database when ``DATABASE_URL`` names a server), with 16 threads
+sending a wrong password for one account at the same moment. No more than the limit of
+passwords is ever checked, every refusal reads the same whether the password was wrong,
+the account locked or the username unknown, and the audit rows written by those parallel
+requests still form an unbroken hash chain."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ WRAPAROUND = str(Path(sys.executable).with_name("wraparound"))
 PASSWORD = "the-right-password-2026"
 PARALLEL = 16
 LIMIT = 5  # settings.AXES_FAILURE_LIMIT
-SERVE = ("--workers", "4", "--threads", "4")
+# `wraparound app serve`'s server (apps/cli.py), without its warehouse: no data is needed.
+WSGI = "wraparound.web.wsgi:application"
+SERVE = ("--workers", "4", "--threads", "4", "--worker-class", "gthread")
 
 SETUP = f"""
 import django
@@ -96,7 +98,7 @@ def server(tmp_path):
     port = _free_port()
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
-        [WRAPAROUND, "app", "serve", "--warehouse", str(tmp_path), "--port", str(port), *SERVE],
+        [sys.executable, "-m", "gunicorn", WSGI, *SERVE, "--bind", f"127.0.0.1:{port}"],
         env=db.env,
         stdout=log,
         stderr=subprocess.STDOUT,
