@@ -15,7 +15,12 @@ This module is the only reader of those files, so that:
 
 The file formats are documented in ``docs/clinical-content.md``.
 
-Every loader takes an optional ``data_dir``. Production code leaves it out and reads the
+Every content type is a ``ContentType``: its file, its exact columns, the checks each row must
+pass (uniqueness, identifier patterns, allowed values, SNOMED CT concept ids...), how a row
+becomes a value and a check over the whole file. One loader, ``load``, reads them all, so
+every file gets the same header, field-count, duplicate and error-message handling.
+
+Every public reader takes an optional ``data_dir``. Production code leaves it out and reads the
 package's own data; tests pass a temporary copy to check that broken files are rejected.
 Cached results are shared, so callers must not mutate what they get back: the loaders return
 tuples and frozen dataclasses for that reason, and ``codelist`` returns a fresh list.
@@ -27,10 +32,13 @@ import csv
 import functools
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 EFI_DEFICIT_COUNT = 36
 """Clegg et al. (2016): the eFI score is the number of deficits present divided by 36."""
@@ -188,6 +196,111 @@ def _rows(
         yield line, {c: v.strip() for c, v in zip(columns, record, strict=True)}
 
 
+Row = dict[str, str]
+Check = Callable[[int, Row], "str | None"]
+"""A row check: given the line number and the row, the problem with it, or ``None``."""
+
+
+@dataclass(frozen=True)
+class ContentType(Generic[T]):
+    """How one kind of content file is read: where it is, its exact columns, the checks each
+    row must pass (in order; the first problem is the one reported), how a checked row becomes
+    a value, and a check over the whole file.
+
+    ``checks`` is called once per load, with the ``data_dir``, so that checks may look at other
+    content (a register's code lists must exist) and keep state (duplicates) for one load only.
+    ``whole`` gets the values and the last line read and returns ``(line, problem)`` or ``None``.
+    """
+
+    relative: str
+    columns: tuple[str, ...]
+    checks: Callable[[Traversable | None], list[Check]]
+    build: Callable[[Row, Traversable | None], T]
+    whole: Callable[[list[T], int], tuple[int | None, str] | None] = lambda _values, _line: None
+
+    @property
+    def name(self) -> str:
+        return f"data/{self.relative}"
+
+
+@functools.cache
+def load(content: ContentType[T], data_dir: Traversable | None = None) -> tuple[T, ...]:
+    """Every row of one content file, checked and built, in file order (parsed once per
+    process and content type). The one reader of every CSV content type below."""
+    checks = content.checks(data_dir)
+    out: list[T] = []
+    last_line = 1
+    for line, row in _rows(_resolve(data_dir), content.relative, content.columns):
+        last_line = line
+        for check in checks:
+            problem = check(line, row)
+            if problem is not None:
+                raise ClinicalContentError(content.name, line, problem)
+        out.append(content.build(row, data_dir))
+    problem = content.whole(out, last_line)
+    if problem is not None:
+        raise ClinicalContentError(content.name, *problem)
+    return tuple(out)
+
+
+def unique(*columns: str, message: str) -> Check:
+    """No two rows share these columns' values. ``message`` is formatted with the row's fields
+    (``{code}``, ``{code!r}``) and followed by where the first one was."""
+    seen: dict[tuple[str, ...], int] = {}
+
+    def check(line: int, row: Row) -> str | None:
+        key = tuple(row[c] for c in columns)
+        if key in seen:
+            return f"{message.format(**row)} (first on line {seen[key]})"
+        seen[key] = line
+        return None
+
+    return check
+
+
+def matches(column: str, pattern: re.Pattern, message: str) -> Check:
+    """The column's value matches ``pattern``; else ``message`` formatted with the row."""
+    return lambda _line, row: None if pattern.match(row[column]) else message.format(**row)
+
+
+def one_of(column: str, allowed: frozenset[str], message: str) -> Check:
+    """The column's value is one of ``allowed``; ``message`` may name ``{allowed}``."""
+    return lambda _line, row: (
+        None if row[column] in allowed else message.format(allowed=sorted(allowed), **row)
+    )
+
+
+def concept(column: str, message: str = "{code!r} is not a valid SNOMED CT concept id") -> Check:
+    """The column's value is a SNOMED CT concept id (``is_concept_id``)."""
+    return lambda _line, row: None if is_concept_id(row[column]) else message.format(**row)
+
+
+def present(*columns: str, message: str) -> Check:
+    """None of these columns is empty."""
+    return lambda _line, row: None if all(row[c] for c in columns) else message.format(**row)
+
+
+def rule(predicate: Callable[[Row], bool], message: str) -> Check:
+    """Any other row rule: ``predicate`` true means the row is bad."""
+    return lambda _line, row: message.format(**row) if predicate(row) else None
+
+
+def _codelists_exist(data_dir: Traversable | None) -> Check:
+    """Every code list named in the row's ``codelists`` has a file."""
+
+    def check(_line: int, row: Row) -> str | None:
+        known = set(codelist_ids(data_dir))
+        for codelist_id in _split_ids(row["codelists"]):
+            if codelist_id not in known:
+                return (
+                    f"unknown code list {codelist_id!r} "
+                    f"(no file data/{_CODELIST_DIR}/{codelist_id}.csv)"
+                )
+        return None
+
+    return check
+
+
 def _split_ids(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(";") if part.strip())
 
@@ -233,47 +346,30 @@ def codelist_entries(
         raise ClinicalContentError(
             f"data/{_CODELIST_DIR}/", None, f"invalid code list id {codelist_id!r}"
         )
-    relative = f"{_CODELIST_DIR}/{codelist_id}.csv"
-    name = f"data/{relative}"
-    seen: dict[str, int] = {}
-    entries: list[CodelistEntry] = []
-    for line, row in _rows(_resolve(data_dir), relative, ("code", "term")):
-        code, term = row["code"], row["term"]
-        if not is_concept_id(code):
-            raise ClinicalContentError(
-                name,
-                line,
-                f"{code!r} is not a valid SNOMED CT concept id "
+    return load(_codelist_content(f"{_CODELIST_DIR}/{codelist_id}.csv"), data_dir)
+
+
+@functools.cache
+def _codelist_content(relative: str) -> ContentType[CodelistEntry]:
+    return ContentType(
+        relative,
+        ("code", "term"),
+        lambda _data_dir: [
+            concept(
+                "code",
+                "{code!r} is not a valid SNOMED CT concept id "
                 "(digits, partition 00 or 10, Verhoeff check digit)",
-            )
-        if not term:
-            raise ClinicalContentError(name, line, f"code {code} has an empty term")
-        if code in seen:
-            raise ClinicalContentError(
-                name, line, f"duplicate code {code} (first on line {seen[code]})"
-            )
-        seen[code] = line
-        entries.append(CodelistEntry(code, term))
-    return tuple(entries)
+            ),
+            present("term", message="code {code} has an empty term"),
+            unique("code", message="duplicate code {code}"),
+        ],
+        lambda row, _data_dir: CodelistEntry(row["code"], row["term"]),
+    )
 
 
 def codelist(codelist_id: str, data_dir: Traversable | None = None) -> list[str]:
     """The SNOMED CT concept ids in code list ``codelist_id`` (a fresh list each call)."""
     return [entry.code for entry in codelist_entries(codelist_id, data_dir)]
-
-
-def _check_codelists_exist(
-    ids: tuple[str, ...], data_dir: Traversable | None, name: str, line: int
-) -> None:
-    known = set(codelist_ids(data_dir))
-    for codelist_id in ids:
-        if codelist_id not in known:
-            raise ClinicalContentError(
-                name,
-                line,
-                f"unknown code list {codelist_id!r} "
-                f"(no file data/{_CODELIST_DIR}/{codelist_id}.csv)",
-            )
 
 
 def _resolve_codes(ids: tuple[str, ...], data_dir: Traversable | None) -> tuple[str, ...]:
@@ -324,63 +420,58 @@ class Register:
     codes: tuple[str, ...]
 
 
-@functools.cache
-def _registers(data_dir: Traversable | None) -> tuple[Register, ...]:
-    name = "data/registers.csv"
-    seen: dict[str, int] = {}
-    out: list[Register] = []
-    for line, row in _rows(_resolve(data_dir), "registers.csv", REGISTER_COLUMNS):
-        register_id = row["register_id"]
-        if not _ID_PATTERN.match(register_id):
-            raise ClinicalContentError(name, line, f"invalid register_id {register_id!r}")
-        if register_id in seen:
-            raise ClinicalContentError(
-                name,
-                line,
-                f"duplicate register_id {register_id!r} (first on line {seen[register_id]})",
-            )
-        seen[register_id] = line
-        rule = row["rule"]
-        if rule not in REGISTER_RULES:
-            raise ClinicalContentError(
-                name, line, f"unknown rule {rule!r}; expected one of {sorted(REGISTER_RULES)}"
-            )
-        ids = _split_ids(row["codelists"])
-        if rule == "codes" and not ids:
-            raise ClinicalContentError(name, line, "rule 'codes' needs at least one code list")
-        _check_codelists_exist(ids, data_dir, name, line)
-        try:
-            min_age = int(row["min_age"])
-            prevalence = float(row["prevalence_pct"])
-        except ValueError as exc:
-            raise ClinicalContentError(name, line, f"min_age/prevalence_pct: {exc}") from None
-        if min_age < 0 or not 0 <= prevalence <= 100:
-            raise ClinicalContentError(
-                name, line, "min_age must be >= 0 and prevalence_pct between 0 and 100"
-            )
-        if row["checked"] not in ("true", "false"):
-            raise ClinicalContentError(
-                name, line, f"checked must be 'true' or 'false', not {row['checked']!r}"
-            )
-        out.append(
-            Register(
-                register_id=register_id,
-                name=row["name"],
-                codelists=ids,
-                rule=rule,
-                min_age=min_age,
-                prevalence_pct=prevalence,
-                prevalence_source=row["prevalence_source"],
-                checked=row["checked"] == "true",
-                codes=_resolve_codes(ids, data_dir),
-            )
-        )
-    return tuple(out)
+def _register_numbers_bad(row: Row) -> str | None:
+    try:
+        min_age = int(row["min_age"])
+        prevalence = float(row["prevalence_pct"])
+    except ValueError as exc:
+        return f"min_age/prevalence_pct: {exc}"
+    if min_age < 0 or not 0 <= prevalence <= 100:
+        return "min_age must be >= 0 and prevalence_pct between 0 and 100"
+    return None
+
+
+def _register(row: Row, data_dir: Traversable | None) -> Register:
+    ids = _split_ids(row["codelists"])
+    return Register(
+        register_id=row["register_id"],
+        name=row["name"],
+        codelists=ids,
+        rule=row["rule"],
+        min_age=int(row["min_age"]),
+        prevalence_pct=float(row["prevalence_pct"]),
+        prevalence_source=row["prevalence_source"],
+        checked=row["checked"] == "true",
+        codes=_resolve_codes(ids, data_dir),
+    )
+
+
+REGISTERS = ContentType(
+    "registers.csv",
+    REGISTER_COLUMNS,
+    lambda data_dir: [
+        matches("register_id", _ID_PATTERN, "invalid register_id {register_id!r}"),
+        unique("register_id", message="duplicate register_id {register_id!r}"),
+        one_of("rule", REGISTER_RULES, "unknown rule {rule!r}; expected one of {allowed}"),
+        rule(
+            lambda row: row["rule"] == "codes" and not _split_ids(row["codelists"]),
+            "rule 'codes' needs at least one code list",
+        ),
+        _codelists_exist(data_dir),
+        lambda _line, row: _register_numbers_bad(row),
+        one_of(
+            "checked",
+            frozenset({"true", "false"}),
+            "checked must be 'true' or 'false', not {checked!r}",
+        ),
+    ],
+    _register,
+)
 
 
 def registers(data_dir: Traversable | None = None) -> list[Register]:
     """Every condition register in ``data/registers.csv``, with its code lists resolved."""
-    return list(_registers(data_dir))
+    return list(load(REGISTERS, data_dir))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,63 +499,56 @@ class Deficit:
     codes: tuple[str, ...]
 
 
-@functools.cache
-def _efi_deficits(data_dir: Traversable | None) -> tuple[Deficit, ...]:
-    name = "data/efi_deficits.csv"
-    seen: dict[str, int] = {}
-    out: list[Deficit] = []
-    last_line = 1
-    for line, row in _rows(_resolve(data_dir), "efi_deficits.csv", EFI_COLUMNS):
-        last_line = line
-        deficit_id = row["deficit_id"]
-        if not _ID_PATTERN.match(deficit_id):
-            raise ClinicalContentError(name, line, f"invalid deficit_id {deficit_id!r}")
-        if deficit_id in seen:
-            raise ClinicalContentError(
-                name,
-                line,
-                f"duplicate deficit_id {deficit_id!r} (first on line {seen[deficit_id]})",
-            )
-        seen[deficit_id] = line
-        ids = _split_ids(row["codelists"])
-        rule = row["rule"]
-        if rule:
-            if rule not in EFI_DEFICIT_RULES:
-                raise ClinicalContentError(
-                    name,
-                    line,
-                    f"unknown rule {rule!r}; expected one of {sorted(EFI_DEFICIT_RULES)}",
-                )
-            if ids:
-                raise ClinicalContentError(
-                    name, line, f"deficit {deficit_id!r} has rule {rule!r} and code lists; give one"
-                )
-        elif not ids:
-            raise ClinicalContentError(
-                name, line, f"deficit {deficit_id!r} has neither code lists nor a rule"
-            )
-        _check_codelists_exist(ids, data_dir, name, line)
-        out.append(
-            Deficit(
-                deficit_id=deficit_id,
-                name=row["name"],
-                codelists=ids,
-                rule=rule,
-                codes=_resolve_codes(ids, data_dir),
-            )
-        )
-    if len(out) != EFI_DEFICIT_COUNT:
-        raise ClinicalContentError(
-            name,
-            last_line,
-            f"{len(out)} deficits; the electronic Frailty Index has exactly {EFI_DEFICIT_COUNT}",
-        )
-    return tuple(out)
+def _deficit_rule_bad(row: Row) -> str | None:
+    deficit_id, rule_name = row["deficit_id"], row["rule"]
+    ids = _split_ids(row["codelists"])
+    if rule_name:
+        if rule_name not in EFI_DEFICIT_RULES:
+            return f"unknown rule {rule_name!r}; expected one of {sorted(EFI_DEFICIT_RULES)}"
+        if ids:
+            return f"deficit {deficit_id!r} has rule {rule_name!r} and code lists; give one"
+    elif not ids:
+        return f"deficit {deficit_id!r} has neither code lists nor a rule"
+    return None
+
+
+def _deficit(row: Row, data_dir: Traversable | None) -> Deficit:
+    ids = _split_ids(row["codelists"])
+    return Deficit(
+        deficit_id=row["deficit_id"],
+        name=row["name"],
+        codelists=ids,
+        rule=row["rule"],
+        codes=_resolve_codes(ids, data_dir),
+    )
+
+
+def _thirty_six(deficits: list[Deficit], last_line: int) -> tuple[int, str] | None:
+    if len(deficits) == EFI_DEFICIT_COUNT:
+        return None
+    return (
+        last_line,
+        f"{len(deficits)} deficits; the electronic Frailty Index has exactly {EFI_DEFICIT_COUNT}",
+    )
+
+
+EFI_DEFICITS = ContentType(
+    "efi_deficits.csv",
+    EFI_COLUMNS,
+    lambda data_dir: [
+        matches("deficit_id", _ID_PATTERN, "invalid deficit_id {deficit_id!r}"),
+        unique("deficit_id", message="duplicate deficit_id {deficit_id!r}"),
+        lambda _line, row: _deficit_rule_bad(row),
+        _codelists_exist(data_dir),
+    ],
+    _deficit,
+    _thirty_six,
+)
 
 
 def efi_deficits(data_dir: Traversable | None = None) -> list[Deficit]:
     """The 36 eFI deficits from ``data/efi_deficits.csv``, with their codes resolved."""
-    return list(_efi_deficits(data_dir))
+    return list(load(EFI_DEFICITS, data_dir))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,43 +573,33 @@ class Medication:
     indication: str
 
 
-@functools.cache
-def _medications(data_dir: Traversable | None) -> tuple[Medication, ...]:
-    name = "data/medications.csv"
-    indications = {r.register_id for r in _registers(data_dir)} | {GENERAL_INDICATION}
-    seen: dict[str, int] = {}
-    out: list[Medication] = []
-    for line, row in _rows(_resolve(data_dir), "medications.csv", MEDICATION_COLUMNS):
-        code = row["code"]
-        if row["system"] not in MEDICATION_SYSTEMS:
-            raise ClinicalContentError(
-                name,
-                line,
-                f"unknown system {row['system']!r}; expected {sorted(MEDICATION_SYSTEMS)}",
-            )
-        if not is_concept_id(code):
-            raise ClinicalContentError(name, line, f"{code!r} is not a valid SNOMED CT concept id")
-        if code in seen:
-            raise ClinicalContentError(
-                name, line, f"duplicate code {code} (first on line {seen[code]})"
-            )
-        seen[code] = line
-        if not row["term"]:
-            raise ClinicalContentError(name, line, f"code {code} has an empty term")
-        if row["indication"] not in indications:
-            raise ClinicalContentError(
-                name,
-                line,
-                f"unknown indication {row['indication']!r}; expected a register_id from "
-                f"data/registers.csv or {GENERAL_INDICATION!r}",
-            )
-        out.append(Medication(code, row["term"], row["system"], row["indication"]))
-    return tuple(out)
+def _indications(data_dir: Traversable | None) -> Check:
+    indications = {r.register_id for r in load(REGISTERS, data_dir)} | {GENERAL_INDICATION}
+    return one_of(
+        "indication",
+        frozenset(indications),
+        "unknown indication {indication!r}; expected a register_id from "
+        f"data/registers.csv or {GENERAL_INDICATION!r}",
+    )
+
+
+MEDICATIONS = ContentType(
+    "medications.csv",
+    MEDICATION_COLUMNS,
+    lambda data_dir: [
+        one_of("system", MEDICATION_SYSTEMS, "unknown system {system!r}; expected {allowed}"),
+        concept("code"),
+        unique("code", message="duplicate code {code}"),
+        present("term", message="code {code} has an empty term"),
+        _indications(data_dir),
+    ],
+    lambda row, _data_dir: Medication(row["code"], row["term"], row["system"], row["indication"]),
+)
 
 
 def medications(data_dir: Traversable | None = None) -> list[Medication]:
     """The medicines in ``data/medications.csv``."""
-    return list(_medications(data_dir))
+    return list(load(MEDICATIONS, data_dir))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,40 +619,25 @@ class ObservationCode:
     unit: str
 
 
-@functools.cache
-def _observation_codes(data_dir: Traversable | None) -> tuple[ObservationCode, ...]:
-    name = "data/observation_codes.csv"
-    seen_ids: dict[str, int] = {}
-    seen_codes: dict[str, int] = {}
-    out: list[ObservationCode] = []
-    for line, row in _rows(_resolve(data_dir), "observation_codes.csv", OBSERVATION_COLUMNS):
-        observation_id, code = row["observation_id"], row["code"]
-        if not _ID_PATTERN.match(observation_id):
-            raise ClinicalContentError(name, line, f"invalid observation_id {observation_id!r}")
-        if observation_id in seen_ids:
-            raise ClinicalContentError(
-                name,
-                line,
-                f"duplicate observation_id {observation_id!r} "
-                f"(first on line {seen_ids[observation_id]})",
-            )
-        if not is_concept_id(code):
-            raise ClinicalContentError(name, line, f"{code!r} is not a valid SNOMED CT concept id")
-        if code in seen_codes:
-            raise ClinicalContentError(
-                name, line, f"duplicate code {code} (first on line {seen_codes[code]})"
-            )
-        if not row["term"] or not row["unit"]:
-            raise ClinicalContentError(name, line, "term and unit must not be empty")
-        seen_ids[observation_id] = line
-        seen_codes[code] = line
-        out.append(ObservationCode(observation_id, code, row["term"], row["unit"]))
-    return tuple(out)
+OBSERVATION_CODES = ContentType(
+    "observation_codes.csv",
+    OBSERVATION_COLUMNS,
+    lambda _data_dir: [
+        matches("observation_id", _ID_PATTERN, "invalid observation_id {observation_id!r}"),
+        unique("observation_id", message="duplicate observation_id {observation_id!r}"),
+        concept("code"),
+        unique("code", message="duplicate code {code}"),
+        present("term", "unit", message="term and unit must not be empty"),
+    ],
+    lambda row, _data_dir: ObservationCode(
+        row["observation_id"], row["code"], row["term"], row["unit"]
+    ),
+)
 
 
 def observation_codes(data_dir: Traversable | None = None) -> dict[str, ObservationCode]:
     """The observation codes in ``data/observation_codes.csv``, keyed by ``observation_id``."""
-    return {o.observation_id: o for o in _observation_codes(data_dir)}
+    return {o.observation_id: o for o in load(OBSERVATION_CODES, data_dir)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -599,42 +658,41 @@ class Ethnicity:
     england_share_pct: float
 
 
-@functools.cache
-def _ethnicities(data_dir: Traversable | None) -> tuple[Ethnicity, ...]:
-    name = "data/ethnicity.csv"
-    seen: dict[str, int] = {}
-    out: list[Ethnicity] = []
-    last_line = 1
-    for line, row in _rows(_resolve(data_dir), "ethnicity.csv", ETHNICITY_COLUMNS):
-        last_line = line
-        code = row["code"]
-        if not _ETHNICITY_CODE.match(code):
-            raise ClinicalContentError(name, line, f"code {code!r} is not a single capital letter")
-        if code in seen:
-            raise ClinicalContentError(
-                name, line, f"duplicate code {code!r} (first on line {seen[code]})"
-            )
-        seen[code] = line
-        try:
-            share = float(row["england_share_pct"])
-        except ValueError:
-            raise ClinicalContentError(
-                name, line, f"england_share_pct {row['england_share_pct']!r} is not a number"
-            ) from None
-        if not 0 <= share <= 100:
-            raise ClinicalContentError(name, line, "england_share_pct must be between 0 and 100")
-        out.append(Ethnicity(code, row["name"], row["group"], share))
+def _share_bad(row: Row) -> str | None:
+    try:
+        share = float(row["england_share_pct"])
+    except ValueError:
+        return f"england_share_pct {row['england_share_pct']!r} is not a number"
+    if not 0 <= share <= 100:
+        return "england_share_pct must be between 0 and 100"
+    return None
+
+
+def _shares_sum_to_100(out: list[Ethnicity], last_line: int) -> tuple[int, str] | None:
     total = sum(e.england_share_pct for e in out)
     if out and not 99.0 <= total <= 101.0:
-        raise ClinicalContentError(
-            name, last_line, f"england_share_pct sums to {total:.2f}; expected about 100"
-        )
-    return tuple(out)
+        return last_line, f"england_share_pct sums to {total:.2f}; expected about 100"
+    return None
+
+
+ETHNICITIES = ContentType(
+    "ethnicity.csv",
+    ETHNICITY_COLUMNS,
+    lambda _data_dir: [
+        matches("code", _ETHNICITY_CODE, "code {code!r} is not a single capital letter"),
+        unique("code", message="duplicate code {code!r}"),
+        lambda _line, row: _share_bad(row),
+    ],
+    lambda row, _data_dir: Ethnicity(
+        row["code"], row["name"], row["group"], float(row["england_share_pct"])
+    ),
+    _shares_sum_to_100,
+)
 
 
 def ethnicities(data_dir: Traversable | None = None) -> list[Ethnicity]:
     """The ethnic categories in ``data/ethnicity.csv``, in file order."""
-    return list(_ethnicities(data_dir))
+    return list(load(ETHNICITIES, data_dir))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -645,32 +703,22 @@ TREATMENT_FUNCTION_COLUMNS = ("code", "name")
 _TREATMENT_FUNCTION_CODE = re.compile(r"^[0-9]{3}$")
 
 
-@functools.cache
-def _treatment_functions(data_dir: Traversable | None) -> tuple[tuple[str, str], ...]:
-    name = "data/treatment_functions.csv"
-    seen: dict[str, int] = {}
-    out: list[tuple[str, str]] = []
-    for line, row in _rows(
-        _resolve(data_dir), "treatment_functions.csv", TREATMENT_FUNCTION_COLUMNS
-    ):
-        code = row["code"]
-        if not _TREATMENT_FUNCTION_CODE.match(code):
-            raise ClinicalContentError(name, line, f"code {code!r} is not three digits")
-        if code in seen:
-            raise ClinicalContentError(
-                name, line, f"duplicate code {code!r} (first on line {seen[code]})"
-            )
-        if not row["name"]:
-            raise ClinicalContentError(name, line, f"code {code!r} has no name")
-        seen[code] = line
-        out.append((code, row["name"]))
-    return tuple(out)
+TREATMENT_FUNCTIONS = ContentType(
+    "treatment_functions.csv",
+    TREATMENT_FUNCTION_COLUMNS,
+    lambda _data_dir: [
+        matches("code", _TREATMENT_FUNCTION_CODE, "code {code!r} is not three digits"),
+        unique("code", message="duplicate code {code!r}"),
+        present("name", message="code {code!r} has no name"),
+    ],
+    lambda row, _data_dir: (row["code"], row["name"]),
+)
 
 
 def treatment_functions(data_dir: Traversable | None = None) -> dict[str, str]:
     """NHS treatment function code -> name (``data/treatment_functions.csv``): the names of
     the outpatient specialties the indicators break down by."""
-    return dict(_treatment_functions(data_dir))
+    return dict(load(TREATMENT_FUNCTIONS, data_dir))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -698,59 +746,66 @@ class RecordResultCode:
     unit: str
 
 
-@functools.cache
-def _record_results(data_dir: Traversable | None) -> tuple[RecordResultCode, ...]:
-    name = "data/record_results.csv"
-    seen: dict[tuple[str, str], int] = {}
+def _one_label() -> Check:
+    """Every row of one result has the same label."""
     labels: dict[str, str] = {}
-    components: dict[str, set[str]] = {}
-    out: list[RecordResultCode] = []
-    for line, row in _rows(_resolve(data_dir), "record_results.csv", RECORD_RESULT_COLUMNS):
-        result_id, component, system, code = (
-            row["result_id"], row["component"], row["system"], row["code"]
-        )  # fmt: skip
-        if not _ID_PATTERN.match(result_id):
-            raise ClinicalContentError(name, line, f"invalid result_id {result_id!r}")
-        if not row["label"] or not row["unit"]:
-            raise ClinicalContentError(name, line, "label and unit must not be empty")
+
+    def check(_line: int, row: Row) -> str | None:
+        result_id = row["result_id"]
         if labels.setdefault(result_id, row["label"]) != row["label"]:
-            raise ClinicalContentError(
-                name, line, f"result {result_id!r} has two labels: {labels[result_id]!r}"
-            )
-        if component not in RECORD_RESULT_COMPONENTS:
-            raise ClinicalContentError(
-                name,
-                line,
-                f"unknown component {component!r}; "
-                f"expected one of {sorted(RECORD_RESULT_COMPONENTS)}",
-            )
-        if system not in RECORD_RESULT_SYSTEMS:
-            raise ClinicalContentError(
-                name, line, f"system {system!r} is not one of {sorted(RECORD_RESULT_SYSTEMS)}"
-            )
-        if system == "snomed" and not is_concept_id(code):
-            raise ClinicalContentError(name, line, f"{code!r} is not a valid SNOMED CT concept id")
-        if system == "loinc" and not _LOINC_CODE.match(code):
-            raise ClinicalContentError(name, line, f"{code!r} is not a LOINC code (NNNNN-N)")
-        if (system, code) in seen:
-            raise ClinicalContentError(
-                name, line, f"duplicate {system} code {code} (first on line {seen[system, code]})"
-            )
-        seen[system, code] = line
-        components.setdefault(result_id, set()).add(component)
-        out.append(RecordResultCode(result_id, row["label"], component, system, code, row["unit"]))
+            return f"result {result_id!r} has two labels: {labels[result_id]!r}"
+        return None
+
+    return check
+
+
+def _code_of_system(_line: int, row: Row) -> str | None:
+    system, code = row["system"], row["code"]
+    if system == "snomed" and not is_concept_id(code):
+        return f"{code!r} is not a valid SNOMED CT concept id"
+    if system == "loinc" and not _LOINC_CODE.match(code):
+        return f"{code!r} is not a LOINC code (NNNNN-N)"
+    return None
+
+
+def _components_pair(out: list[RecordResultCode], _last_line: int) -> tuple[None, str] | None:
+    components: dict[str, set[str]] = {}
+    for r in out:
+        components.setdefault(r.result_id, set()).add(r.component)
     for result_id, parts in components.items():
         if parts not in ({"value"}, {"systolic", "diastolic"}):
-            raise ClinicalContentError(
-                name,
+            return (
                 None,
                 f"result {result_id!r} has components {sorted(parts)}; expected 'value' "
                 "alone or 'systolic' with 'diastolic'",
             )
-    return tuple(out)
+    return None
+
+
+RECORD_RESULTS = ContentType(
+    "record_results.csv",
+    RECORD_RESULT_COLUMNS,
+    lambda _data_dir: [
+        matches("result_id", _ID_PATTERN, "invalid result_id {result_id!r}"),
+        present("label", "unit", message="label and unit must not be empty"),
+        _one_label(),
+        one_of(
+            "component",
+            RECORD_RESULT_COMPONENTS,
+            "unknown component {component!r}; expected one of {allowed}",
+        ),
+        one_of("system", RECORD_RESULT_SYSTEMS, "system {system!r} is not one of {allowed}"),
+        _code_of_system,
+        unique("system", "code", message="duplicate {system} code {code}"),
+    ],
+    lambda row, _data_dir: RecordResultCode(
+        row["result_id"], row["label"], row["component"], row["system"], row["code"], row["unit"]
+    ),
+    _components_pair,
+)
 
 
 def record_results(data_dir: Traversable | None = None) -> list[RecordResultCode]:
     """The observation codes shown as recent results on the patient page
     (``data/record_results.csv``), in file order: the order the page lists them."""
-    return list(_record_results(data_dir))
+    return list(load(RECORD_RESULTS, data_dir))
