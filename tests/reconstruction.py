@@ -20,8 +20,9 @@ and 95% interval, and every other published row of the same indicator, month and
    the rounded counts (the stated rule). Whichever the publisher did, the attacker keeps
    the pairs consistent with what is shown.
 
-A count is *recovered* when only one value of it survives (a shown zero is exact by the
-rule and counted apart), a pair when only one pair survives.
+A count is *recovered* when only one value of it survives, a pair when only one pair
+survives. Zero is not a disclosure (the rule shows zeros, and a zero total says its parts
+are zero); zeros are counted apart.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class Published:
     interval: tuple | None = None  # (lower, upper): floats, or strings from a page
     digits: int | None = None  # decimals shown on a page; None: full precision
     where: str = ""
+    also_part_of: tuple[str, ...] = ()  # totals besides parent_id this row is a part of
+    breakdown: str = ""  # which breakdown of parent_id the row is a part of (a total can
+    # be the sum of its practices and, separately, of its deprivation quintiles)
 
 
 @dataclass
@@ -82,19 +86,25 @@ def _interval(shown: float | None, hidden: bool, real: bool) -> list[float]:
 
 
 def _propagate(rows: list[Published], column: str, real: bool) -> dict[str, list[float]]:
-    """Bounds of one count for every row of one group, to a fixpoint over the sums."""
+    """Bounds of one count for every row of one group, to a fixpoint over the sums. With
+    rows that are parts of two totals (a neighbourhood's quintile is part of the
+    neighbourhood and of the locality's quintile) the sums no longer form a tree and the
+    fixpoint is an outer bound: a relaxation of the exact attack."""
     bounds = {
         r.org_id: _interval(getattr(r, column), r.suppressed or getattr(r, column) is None, real)
         for r in rows
     }
-    children: dict[str, list[str]] = defaultdict(list)
+    children: dict[tuple[str, str], list[str]] = defaultdict(list)
     ids = set(bounds)
     for r in rows:
         if r.parent_id in ids:
-            children[r.parent_id].append(r.org_id)
+            children[(r.parent_id, r.breakdown)].append(r.org_id)
+        for parent in r.also_part_of:
+            if parent in ids:
+                children[(parent, "also")].append(r.org_id)
     for _ in range(100):
         changed = False
-        for parent, kids in children.items():
+        for (parent, _breakdown), kids in children.items():
             lo = sum(bounds[k][0] for k in kids)
             hi = sum(bounds[k][1] for k in kids)
             p = bounds[parent]
@@ -173,7 +183,7 @@ def _check_row(row: Published, nb, db, only_hidden: bool, out: Finding) -> None:
         lo, hi = db
         if row.suppressed and only_hidden:
             lo, hi = max(lo, 1), min(hi, 7)
-        if lo == hi and (row.suppressed or row.denominator != 0):
+        if lo == hi and lo != 0:
             out.counts_recovered.append(f"{name}: denominator {lo}")
             if lo in SMALL:
                 out.small_recovered.append(f"{name}: denominator {lo}")
@@ -211,7 +221,7 @@ def _check_row(row: Published, nb, db, only_hidden: bool, out: Finding) -> None:
             keep &= _matches(row, nn, dd)
     nn, dd = nn[keep], dd[keep]
     numerators = set(nn.tolist())
-    if len(numerators) == 1 and row.numerator == 0 and not row.suppressed:
+    if numerators == {0}:  # shown as 0, or implied by a zero total: the rule shows zeros
         out.zeros_shown += 1
     elif len(numerators) == 1:
         value = next(iter(numerators))
@@ -220,12 +230,12 @@ def _check_row(row: Published, nb, db, only_hidden: bool, out: Finding) -> None:
             out.small_recovered.append(f"{name}: numerator {value}")
     if not real_d:
         denominators = set(dd.tolist())
-        if len(denominators) == 1 and row.denominator != 0:
+        if len(denominators) == 1 and denominators != {0}:
             value = next(iter(denominators))
             out.counts_recovered.append(f"{name}: denominator {value}")
             if value in SMALL:
                 out.small_recovered.append(f"{name}: denominator {value}")
-        if len(nn) == 1 and not (row.numerator == 0 and row.denominator == 0):
+        if len(nn) == 1 and not (nn[0] == 0 and dd[0] == 0):
             out.pairs_unique.append(f"{name}: {int(nn[0])}/{int(dd[0])}")
 
 

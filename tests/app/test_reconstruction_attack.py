@@ -103,6 +103,25 @@ def _quintile_rows(frame: pl.DataFrame, definitions: dict, locality: str) -> lis
     return _value_rows(frame, definitions, "inequalities ")
 
 
+def _joint_quintile_rows(frame: pl.DataFrame, definitions: dict, locality: str):
+    """Quintile rows as parts of the indicator values' rows: a neighbourhood's (or the
+    locality's) five quintiles sum to its row, and each neighbourhood quintile is also part
+    of the locality's quintile (every patient in the demo has a deprivation quintile)."""
+    rows = _value_rows(
+        frame.with_columns(
+            parent_id=pl.col("org_id"),
+            org_id=pl.col("org_id") + "/q" + pl.col("imd_quintile").cast(pl.String),
+        ),
+        definitions,
+        "joint ",
+    )
+    for row in rows:
+        row.breakdown = "imd"
+        if row.level == "neighbourhood":
+            row.also_part_of = (f"{locality}/{row.org_id.split('/')[1]}",)
+    return rows
+
+
 def _outcome_rows(frame: pl.DataFrame, locality: str) -> list[Published]:
     rows = []
     for r in frame.iter_rows(named=True):
@@ -191,6 +210,12 @@ def test_no_published_row_gives_a_count_away(run_dir, orgs, record_property):
         ),
         "public/outcomes.parquet": attack(
             _outcome_rows(pl.read_parquet(public / "outcomes.parquet"), locality)
+        ),
+        "indicator values and quintiles together": attack(
+            values
+            + _joint_quintile_rows(
+                pl.read_parquet(public / "inequalities.parquet"), definitions, locality
+            )
         ),
     }
     lines = [_report(name, f) for name, f in findings.items()]

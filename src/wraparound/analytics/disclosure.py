@@ -129,17 +129,22 @@ def _start(shown, hidden: bool, real: bool) -> list[float]:
 def count_bounds(rows: list[dict], column: str, real: bool) -> dict[str, list[float]]:
     """Each row's true ``column`` as far as the published rows of one group (an indicator,
     month and subgroup) pin it down: start from what each published count says, then use
-    that a total is the sum of its parts (``parent_id``) until nothing changes. On a tree of
-    sums over intervals this is each count's exact feasible range. Whole counts stay whole
+    that a total is the sum of its parts (``parent_id``; a row may also be part of a second
+    breakdown, ``breakdown`` and ``also_part_of``: a neighbourhood's deprivation quintiles)
+    until nothing changes. On a tree of sums over intervals this is each count's exact
+    feasible range; with two breakdowns it is an outer bound. Whole counts stay whole
     (``real`` for person-years)."""
     bounds = {r["org_id"]: _start(r[column], r["suppressed"], real) for r in rows}
-    children: dict[str, list[str]] = {}
+    children: dict[tuple, list[str]] = {}
     for r in rows:
         if r["parent_id"] in bounds:
-            children.setdefault(r["parent_id"], []).append(r["org_id"])
+            children.setdefault((r["parent_id"], r.get("breakdown", "")), []).append(r["org_id"])
+        for parent in r.get("also_part_of", ()):
+            if parent in bounds:
+                children.setdefault((parent, "also"), []).append(r["org_id"])
     for _ in range(200):
         changed = False
-        for parent, kids in children.items():
+        for (parent, _breakdown), kids in children.items():
             lo = sum(bounds[k][0] for k in kids)
             hi = sum(bounds[k][1] for k in kids)
             p = bounds[parent]
@@ -167,8 +172,8 @@ def _clamp(lo: float, hi: float, small_hi: float) -> tuple[float, float]:
 
 
 def _pinned(row: dict, n: list[float], d: list[float], kind: str, primary: bool) -> bool:
-    """Whether an onlooker can tell one true count of this row exactly (a shown zero is
-    exact by the rule and does not count): every (numerator, denominator) in the ranges, with
+    """Whether an onlooker can tell one true count of this row exactly (other than zero,
+    which the rule shows): every (numerator, denominator) in the ranges, with
     numerator <= denominator for a proportion and, for a suppressed row that is the only one
     hidden among its siblings, a count of 1-7; pinned when only one numerator, one
     denominator (whole counts) or one pair survives."""
@@ -188,16 +193,14 @@ def _pinned(row: dict, n: list[float], d: list[float], kind: str, primary: bool)
             n_lo, n_hi, d_lo, d_hi = nl, nh, dl, dh
         else:
             primary = False
-    exempt_n = not hidden and row["numerator"] == 0
-    exempt_d = not hidden and row["denominator"] == 0
+    # A count pinned to 0 is not a disclosure: the rule shows zeros, and a zero total says
+    # its parts are zero.
     if n_hi - n_lo > ENUMERATE or real or d_hi - d_lo > ENUMERATE:
         # A whole range is too wide to enumerate, or the denominator is person-time.
         numerators = [] if n_hi - n_lo > ENUMERATE else list(range(int(n_lo), int(n_hi) + 1))
         if hidden and primary and real and not (d_lo < small_d and d_hi >= SUPPRESS_MIN):
-            numerators = [x for x in numerators if SUPPRESS_MIN <= x <= SUPPRESS_MAX]
-        pinned_n = len(numerators) == 1 and not exempt_n
-        pinned_d = not real and d_lo == d_hi and not exempt_d
-        return pinned_n or pinned_d or (real and d_lo == d_hi and not exempt_d)
+            numerators = [x for x in numerators if SUPPRESS_MIN <= x <= SUPPRESS_MAX] or numerators
+        return (len(numerators) == 1 and numerators[0] != 0) or (d_lo == d_hi and d_lo != 0)
     pairs = [
         (x, y)
         for x in range(int(n_lo), int(n_hi) + 1)
@@ -207,15 +210,10 @@ def _pinned(row: dict, n: list[float], d: list[float], kind: str, primary: bool)
     if hidden and primary:
         small = [(x, y) for x, y in pairs if 1 <= x <= SUPPRESS_MAX or 1 <= y <= SUPPRESS_MAX]
         pairs = small or pairs  # none: it was a secondary suppression
-    if not pairs:
-        return False
     numerators = {x for x, _ in pairs}
     denominators = {y for _, y in pairs}
-    single = len(pairs) == 1 and not (exempt_n and exempt_d)
-    return (
-        (len(numerators) == 1 and not exempt_n)
-        or (len(denominators) == 1 and not exempt_d)
-        or single
+    return (len(numerators) == 1 and numerators != {0}) or (
+        len(denominators) == 1 and denominators != {0}
     )
 
 
@@ -225,16 +223,16 @@ def _leaks(rows: list[dict], kind: str) -> list[str]:
     db = count_bounds(rows, "denominator", kind == "crude_rate")
     hidden: dict[tuple, int] = {}
     for r in rows:
-        key = (r["level"], r["parent_id"])
+        key = (r["level"], r["parent_id"], r.get("breakdown", ""))
         hidden[key] = hidden.get(key, 0) + int(r["suppressed"])
     out = []
     for r in rows:
-        primary = hidden[(r["level"], r["parent_id"])] == 1
+        primary = hidden[(r["level"], r["parent_id"], r.get("breakdown", ""))] == 1
         if kind == "median":  # the denominator is the only count
             lo, hi = db[r["org_id"]]
             if r["suppressed"] and primary:
                 lo, hi = _clamp(lo, hi, SUPPRESS_MAX)
-            if lo == hi and (r["suppressed"] or r["denominator"] != 0):
+            if lo == hi and lo != 0:
                 out.append(r["org_id"])
             continue
         if _pinned(r, nb[r["org_id"]], db[r["org_id"]], kind, primary):
@@ -261,7 +259,7 @@ def _next_to_hide(rows: list[dict], kind: str) -> str | None:
     nothing (it is their sum), and this search never prefers it."""
     best, best_key = None, None
     for r in rows:
-        if r["suppressed"]:
+        if r["suppressed"] or r.get("fixed"):
             continue
         key = (
             len(_leaks(_hidden(rows, r["org_id"]), kind)),
@@ -380,10 +378,19 @@ def publish_values(values: pl.DataFrame, library: tuple[Indicator, ...]) -> pl.D
     return pl.concat(parts, how="vertical_relaxed") if parts else out
 
 
-def publish_quintiles(quintiles: pl.DataFrame, library: tuple[Indicator, ...]) -> pl.DataFrame:
+def publish_quintiles(
+    quintiles: pl.DataFrame, library: tuple[Indicator, ...], values: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Values by deprivation quintile after rules 1 to 5 (value and intervals from the
-    rounded counts; each quintile's neighbourhoods are the parts of its locality row)."""
-    out = _secondary_by_quintile(disclose(quintiles, COUNTS, INTERVALS), library)
+    rounded counts). Rule 4 treats the quintiles as what they are: each neighbourhood's (and
+    the locality's) quintiles sum to its row of the published indicator values (``values``,
+    from ``publish_values``), and each neighbourhood's quintile is part of the locality's;
+    quintile rows are suppressed until no count of either table can be pinned."""
+    out = disclose(quintiles, COUNTS, INTERVALS)
+    if values is None:
+        out = _secondary_by_quintile(out, library)
+    else:
+        out = _secondary_with_values(out, values, library)
     by_id = {i.id: i for i in library}
     parts = []
     keys = ["indicator_id", "period", "subgroup", "level", "org_id", "imd_quintile"]
@@ -416,6 +423,57 @@ def _secondary_by_quintile(rows: pl.DataFrame, library) -> pl.DataFrame:
     kinds = {i.id: i.type for i in library}
     out = secondary(tagged, COUNTS, INTERVALS, kinds)
     return out.with_columns(subgroup=pl.col("_subgroup")).drop("_subgroup", "parent_id")
+
+
+def _secondary_with_values(quintiles: pl.DataFrame, values: pl.DataFrame, library):
+    """Rule 4 over the indicator values and their quintiles together (see
+    ``publish_quintiles``); only quintile rows are suppressed here (the values are already
+    published)."""
+    kinds = {i.id: i.type for i in library}
+    columns = [*GROUP, "level", "org_id", "suppressed", *COUNTS]
+    shown_values = {
+        key: group.to_dicts() for key, group in values.select(*columns, "parent_id").group_by(GROUP)
+    }
+    locality = values.filter(pl.col("level") == "locality")["org_id"].unique().to_list()
+    top = locality[0] if locality else None
+    extra: list[tuple] = []
+    q_columns = [*columns, "imd_quintile"]
+    for key, group in quintiles.select(q_columns).group_by(GROUP, maintain_order=True):
+        parts = []
+        for r in group.to_dicts():
+            q = f"q{r['imd_quintile']}"
+            parts.append(
+                {
+                    **r,
+                    "org_id": f"{r['org_id']}/{q}",
+                    "parent_id": r["org_id"],
+                    "breakdown": "imd",
+                    "also_part_of": [f"{top}/{q}"] if r["level"] == "neighbourhood" else [],
+                }
+            )
+        rows = [{**v, "fixed": True} for v in shown_values.get(key, [])] + parts
+        kind = kinds.get(key[0], "proportion")
+        while _leaks(rows, kind):
+            target = _next_to_hide(rows, kind)
+            if target is None:
+                break
+            rows = _hidden(rows, target)
+            org, q = target.split("/")
+            extra.append((*key, org, int(q[1:])))
+    if not extra:
+        return quintiles
+    more = pl.DataFrame(
+        extra,
+        schema={
+            **{c: quintiles.schema[c] for c in GROUP},
+            "org_id": pl.String,
+            "imd_quintile": quintiles.schema["imd_quintile"],
+        },
+        orient="row",
+    ).with_columns(_also=pl.lit(True))
+    out = quintiles.join(more, on=[*GROUP, "org_id", "imd_quintile"], how="left")
+    out = out.with_columns(suppressed=pl.col("suppressed") | pl.col("_also").fill_null(False))
+    return _hide(out.drop("_also"), COUNTS, INTERVALS)
 
 
 def publish_outcomes(outcomes: pl.DataFrame, per: float, target_reduction: float) -> pl.DataFrame:

@@ -208,7 +208,7 @@ def _tables(
     )
     # Every published figure is derived from the rounded counts (disclosure.py, rule 3).
     public_values = disclosure.publish_values(values_df.filter(pl.col("publishable")), library)
-    public_quintiles = disclosure.publish_quintiles(quintile_df, library)
+    public_quintiles = disclosure.publish_quintiles(quintile_df, library, public_values)
     public = {
         "indicator_values": public_values,
         "inequalities": public_quintiles,
