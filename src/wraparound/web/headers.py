@@ -12,7 +12,8 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 
 # /public/: published, disclosure-controlled practice figures (apps/scorecard/public_views).
-OPEN_PATHS = ("/login/", "/static/", "/healthz", "/public/")
+# /fhir/: the access API, authenticated by bearer tokens (apps/access/tokens.py).
+OPEN_PATHS = ("/login/", "/static/", "/healthz", "/public/", "/fhir/")
 
 
 class SecurityHeadersMiddleware:

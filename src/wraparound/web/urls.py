@@ -5,6 +5,7 @@ from django.contrib.auth.views import LogoutView
 from django.http import HttpResponse
 from django.urls import include, path
 
+from wraparound.apps.access import views as access
 from wraparound.apps.care import mdt_views, plan_views, review_views
 from wraparound.apps.care import views as care
 from wraparound.apps.records import views as records
@@ -39,6 +40,14 @@ urlpatterns = [
     path("patients/<int:pk>/reviews", review_views.reviews, name="reviews"),
     path("patients/<int:pk>/mdt", mdt_views.mdt_add, name="mdt_add"),
     path("patients/<int:pk>/mdt/<int:item_id>", mdt_views.mdt_outcome, name="mdt_outcome"),
+    path(
+        "patients/<int:pk>/appointments",
+        access.patient_appointments,
+        name="access_patient_appointments",
+    ),
+    path("patients/<int:pk>/appointments/book", access.book_slot, name="access_book"),
+    path("patients/<int:pk>/appointments/change", access.appointment_status, name="access_change"),
+    path("", include("wraparound.apps.access.urls")),
     path("", include("wraparound.apps.scorecard.urls")),
     path("", include("wraparound.apps.access.dashboard_urls")),
 ]

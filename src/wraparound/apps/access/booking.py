@@ -64,6 +64,7 @@ class Actor:
     token: object = None
     request: object = None
     basis: str = ""
+    gated: bool = False  # the request went through records' gate, which audits it once
 
     @property
     def owner(self) -> str:
@@ -294,10 +295,12 @@ def book(
             )
             Slot.objects.filter(pk__in=ids).update(status="booked")
             _version(appt, actor, "booked" + (" (overbooked)" if overbook else ""))
+            # A booking creates a relationship (the hub's staff, around the appointment):
+            # audited as a grant, as the care team and the MDT agenda are.
             actor.audit(
                 patient,
-                "write",
-                f"appointment #{appt.pk} booked at {slot.hub} "
+                "grant",
+                f"relationship booking granted to {slot.hub} staff: appointment #{appt.pk} "
                 f"{timezone.localtime(appt.start):%Y-%m-%d %H:%M} ({count} slot"
                 f"{'s' if count > 1 else ''})" + (" OVERBOOKED" if overbook else ""),
             )
@@ -345,7 +348,12 @@ def change_status(actor: Actor, appt: Appointment, status: str, reason: str = ""
         if cancelling:
             what += f" ({'late, ' if appt.late_cancellation else ''}{reason})"
         _version(appt, actor, what)
-        actor.audit(appt.patient, "write", what)
+        if not actor.gated:
+            actor.audit(appt.patient, "write", what)
+        if status in ("finished", "did_not_attend") or cancelling:
+            actor.audit(
+                appt.patient, "end", f"relationship booking ended for {appt.hub} staff: {what}"
+            )
     return appt
 
 
@@ -370,7 +378,8 @@ def amend(actor: Actor, appt: Appointment, **changes) -> Appointment:
         appt.save()
         what = f"appointment #{appt.pk} amended: {', '.join(changed)}"
         _version(appt, actor, what)
-        actor.audit(appt.patient, "write", what)
+        if not actor.gated:
+            actor.audit(appt.patient, "write", what)
     return appt
 
 
