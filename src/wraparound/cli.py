@@ -201,6 +201,8 @@ def indicators(
     from wraparound.analytics.indicators.run import run
 
     readable_warehouse(warehouse)
+    if out is not None and out.exists() and not out.is_dir():  # before the long computation
+        raise ValueError(f"--out {out} is a file, not a folder")
     manifest = run(warehouse, out=out, baseline_year=baseline_year)
     waiting = [d["id"] for d in manifest["definitions"] if d["status"] != "computed"]
     typer.echo(

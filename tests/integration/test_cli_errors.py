@@ -161,7 +161,8 @@ def test_bad_output_paths_are_one_sentence(good, tmp_path):
     a_file.write_text("x")
     assert_clean(invoke(["synth", "--patients", "5", "--out", str(a_file)]), "Not a directory")
     assert_clean(
-        invoke(["indicators", "--warehouse", str(good), "--out", str(a_file)]), "File exists"
+        invoke(["indicators", "--warehouse", str(good), "--out", str(a_file)]),
+        "is a file, not a folder",
     )
     assert_clean(
         invoke(
