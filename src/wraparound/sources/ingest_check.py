@@ -408,7 +408,7 @@ def _judge(con, table: str, order: int, irefs: bool) -> None:
         first_med = f"({checks[0][0]}) IS NOT NULL"
     n_cleared = " + ".join(f"CAST({c} AS INTEGER)" for c in cleared) or "0"
     con.execute(f"""
-        CREATE OR REPLACE TABLE j_{table} AS
+        CREATE OR REPLACE VIEW j_{table} AS
         SELECT {", ".join(select)}, s._loc, s._sub, {code} AS _err_code, {reason} AS _err_reason,
           CASE WHEN {first_med} THEN -1 ELSE {order} END AS _ord,
           {_RESOURCE_TYPE.get(table, _lit(table))} AS _rtype, {_lit(table)} AS _table,
@@ -442,17 +442,19 @@ def check_staged(
     checked = Checked()
     if not tables:
         return checked
+    # One pass over each table's judged rows (a view: its joins are cheaper to compute
+    # again for the merge than to store): the rows with an error, or a cleared reference.
     union = " UNION ALL ".join(
-        f"SELECT _ord, _loc, _sub, id, _err_code, _err_reason, _rtype, _table FROM j_{t} "
-        "WHERE _err_code IS NOT NULL"
+        f"SELECT _ord, _loc, _sub, id, _err_code, _err_reason, _rtype, _table, _cleared "
+        f"FROM j_{t} WHERE _err_code IS NOT NULL OR _cleared > 0"
         for t in tables
     )
-    con.execute(f"CREATE OR REPLACE TABLE errs AS {union}")
+    con.execute(f"CREATE OR REPLACE TABLE flagged AS {union}")
+    con.execute("CREATE OR REPLACE TABLE errs AS SELECT * FROM flagged WHERE _err_code IS NOT NULL")
     for code, n in con.execute("SELECT _err_code, count(*) FROM errs GROUP BY 1").fetchall():
         checked.error_counts[code] = n
     checked.rejected = con.execute("SELECT count(DISTINCT (_loc, id)) FROM errs").fetchall()[0][0]
-    cleared = " + ".join(f"(SELECT coalesce(sum(_cleared), 0) FROM j_{t})" for t in tables)
-    n = con.execute(f"SELECT {cleared}").fetchall()[0][0]
+    n = con.execute("SELECT coalesce(sum(_cleared), 0) FROM flagged").fetchall()[0][0]
     if n:
         checked.data_quality[DANGLING_IDENTIFIER] += int(n)
     if limit > 0 and checked.error_counts:

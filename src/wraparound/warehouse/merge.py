@@ -204,8 +204,11 @@ def merge_staged(
                 version_id DESC NULLS LAST, _loc DESC, _sub DESC) = 1
         """)
         where = ", o.filename AS _file" if partitioned else ""
+        first = not (tx.warehouse.exists() and tx.warehouse.table_files(name))
+        # A table with no rows yet (a first load) has nothing to compare with.
+        cmp = "m_new" if first else "m_cmp"  # a view, or a table (never the same name)
         con.execute(f"""
-            CREATE OR REPLACE TABLE m_cmp AS
+            CREATE OR REPLACE {"VIEW" if first else "TABLE"} {cmp} AS
             SELECT i.*, o.id IS NOT NULL AS _existed,
                    o.id IS NULL OR ({_newer("i", "o")}) AS _wins {where}
             FROM m_inc i LEFT JOIN (
@@ -216,18 +219,19 @@ def merge_staged(
         inserted, replaced, unchanged = con.execute(
             "SELECT count(*) FILTER (WHERE NOT _existed), "
             "count(*) FILTER (WHERE _existed AND _wins), "
-            "count(*) FILTER (WHERE _existed AND NOT _wins) FROM m_cmp"
+            f"count(*) FILTER (WHERE _existed AND NOT _wins) FROM {cmp}"
         ).fetchall()[0]
         stats = MergeStats(inserted, replaced, unchanged)
-        winners = f"SELECT {', '.join(_q(c) for c in schema.names)} FROM m_cmp WHERE _wins"
-        dropped = "SELECT id FROM m_cmp WHERE _wins"
+        winners = f"SELECT {', '.join(_q(c) for c in schema.names)} FROM {cmp} WHERE _wins"
+        dropped = f"SELECT id FROM {cmp} WHERE _wins"
     else:
         winners = None
+        cmp = "m_cmp"
     deleted = 0
     if deleted_ids is not None:
         con.execute(f"CREATE OR REPLACE TABLE m_del AS SELECT DISTINCT id FROM ({deleted_ids})")
         if winners is not None:
-            present = "SELECT id FROM m_old UNION SELECT id FROM m_cmp WHERE _wins"
+            present = f"SELECT id FROM m_old UNION SELECT id FROM {cmp} WHERE _wins"
         else:
             present = "SELECT id FROM m_old"
         deleted = con.execute(f"SELECT count(*) FROM m_del WHERE id IN ({present})").fetchall()[0][
@@ -236,7 +240,7 @@ def merge_staged(
         dropped = f"{dropped} UNION ALL SELECT id FROM m_del"
     cast = ", ".join(f"CAST({_q(f.name)} AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
     if partitioned:
-        _write_partitions(con, tx, name, winners, dropped, deleted_ids is not None, cast)
+        _write_partitions(con, tx, name, winners, dropped, deleted_ids is not None, cast, cmp)
         return stats, int(deleted)
     body = f"SELECT * FROM m_old WHERE id NOT IN ({dropped})"
     if winners is not None:
@@ -250,7 +254,7 @@ def merge_staged(
     return stats, int(deleted)
 
 
-def _write_partitions(con, tx, name, winners, dropped, deletes, cast) -> None:
+def _write_partitions(con, tx, name, winners, dropped, deletes, cast, cmp) -> None:
     """Rewrite the partitions of ``name`` that the merge touches; hard-link the rest."""
     import shutil
     from pathlib import Path
@@ -269,10 +273,10 @@ def _write_partitions(con, tx, name, winners, dropped, deletes, cast) -> None:
         if winners is not None:
             new_keys = {
                 k
-                for (k,) in con.execute(f"SELECT DISTINCT {key} FROM m_cmp WHERE _wins").fetchall()
+                for (k,) in con.execute(f"SELECT DISTINCT {key} FROM {cmp} WHERE _wins").fetchall()
             }
             old = con.execute(
-                "SELECT DISTINCT _file FROM m_cmp WHERE _wins AND _file IS NOT NULL"
+                f"SELECT DISTINCT _file FROM {cmp} WHERE _wins AND _file IS NOT NULL"
             ).fetchall()
             touched |= {f for (f,) in old}
             touched |= {str(f) for f in files if f.name.split(".")[0] in new_keys}
