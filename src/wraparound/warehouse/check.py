@@ -69,7 +69,7 @@ def _snapshot_number(manifest: Path) -> int:
         data = json.loads(manifest.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WarehouseError(f"{manifest} is not a readable manifest ({one_line(exc)})") from None
-    if not isinstance(data, dict) or not _MANIFEST_KEYS >= set(data):
+    if not isinstance(data, dict) or not set(data) <= _MANIFEST_KEYS:
         raise WarehouseError(f"{manifest} is not a Wraparound manifest")
     if data.get("schema_version") != SCHEMA_VERSION:
         raise WarehouseError(
