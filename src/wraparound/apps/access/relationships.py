@@ -5,12 +5,14 @@ relationship model (``records.relationships``) from ``AccessConfig.ready()``:
                    hub's organisation) a relationship with the patient from
                    ``access_minutes_before`` the appointment starts
                    (``data/access/appointment_length.toml``) until the encounter is closed
-                   (finished, did not attend, cancelled): read what the appointment needs and
-                   record its arrival and outcome; no care-plan writes (the kind's actions in
+                   (finished, did not attend, cancelled): read what the appointment needs; no
+                   writes to the care plan or the case (the kind's actions in
                    ``data/relationships.toml``). The warehouse's bookings (records' provider,
                    ``records.Referral``) stay a second source of the same kind.
-``hub_catchment``  hub staff and clinicians may book (only book: not read) for any patient
-                   registered at a practice in their hub's neighbourhood.
+``hub_catchment``  hub staff and clinicians may book and record an appointment's arrival,
+                   outcome or cancellation (not read) for any patient registered at a practice
+                   in their hub's neighbourhood (the change view keeps them to their own
+                   hub's appointments).
 """
 
 from __future__ import annotations

@@ -291,13 +291,11 @@ def appointment_status(request, patient):
     if request.method != "POST":
         return redirect(reverse("patient", args=[patient.pk]) + "#hub-appointments")
     appt_id = parse_int(request.POST.get("appointment"), "appointment", required=True)
-    appt = get_object_or_404(Appointment.objects.select_related("hub"), pk=appt_id, patient=patient)
     basis = request.access_basis
-    if (
-        basis in ("booking", "hub_catchment")
-        and request.user.service_id != appt.hub.organisation_id
-    ):
-        raise PermissionDenied("only the hub's own staff can change this appointment")
+    found = Appointment.objects.select_related("hub").filter(patient=patient)
+    if basis == "hub_catchment":  # hub staff change their own hub's appointments only
+        found = found.filter(hub__organisation_id=request.user.service_id)
+    appt = get_object_or_404(found, pk=appt_id)
     status = parse_choice(request.POST.get("status"), "status", STATUS_ACTIONS)
     if not status:
         raise BadRequest("status is missing")
