@@ -136,7 +136,7 @@ def server_side(patients: dict[str, list[int]], reps: int) -> dict:
     from django.db import connection
     from django.test import Client
 
-    from wraparound.apps.records.demo import DEMO_PASSWORD
+    from wraparound.apps.demo import DEMO_PASSWORD
 
     times: dict[str, list[float]] = {
         "register": [],
@@ -197,7 +197,7 @@ def free_port() -> int:
 def load(
     directory: Path, patients: dict[str, list[int]], users: int, seconds: float, max_requests: int
 ) -> dict:
-    from wraparound.apps.records.demo import DEMO_PASSWORD
+    from wraparound.apps.demo import DEMO_PASSWORD
 
     port = free_port()
     log = directory / "serve.log"

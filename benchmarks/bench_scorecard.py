@@ -55,7 +55,7 @@ def _setup(db: Path, warehouse: Path) -> dict:
 
     django.setup()
     from wraparound.apps.cli import migrate
-    from wraparound.apps.records.demo import create_demo_users
+    from wraparound.apps.demo import create_demo_users
     from wraparound.apps.records.load import load_organisations
     from wraparound.apps.scorecard.load import load_latest_indicators
     from wraparound.warehouse.engine import connect
@@ -150,7 +150,7 @@ def main() -> None:
     from django.conf import settings
     from django.test import Client
 
-    from wraparound.apps.records.demo import DEMO_PASSWORD
+    from wraparound.apps.demo import DEMO_PASSWORD
 
     settings.ALLOWED_HOSTS = ["testserver"]
     clients = {None: Client()}

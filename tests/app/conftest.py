@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 
 from wraparound.analytics.stratify import run as stratify
-from wraparound.apps.records.demo import DEMO_PASSWORD, create_demo_casework, create_demo_users
+from wraparound.apps.demo import DEMO_PASSWORD, create_demo_casework, create_demo_users
 from wraparound.apps.refresh import refresh
 
 

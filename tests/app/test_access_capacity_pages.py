@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from wraparound.apps.access.capacity import refresh_ledger
 from wraparound.apps.access.dashboard_views import DASHBOARD_ROLES
-from wraparound.apps.records.demo import DEMO_USERS
+from wraparound.apps.demo import DEMO_USERS
 from wraparound.apps.records.models import Organisation, User
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]

@@ -20,7 +20,7 @@ from wraparound.analytics.indicators.run import run as run_indicators
 from wraparound.apps.care.app_events import FILE_NAME, ExportError, export
 from wraparound.apps.care.careplan import save_version
 from wraparound.apps.care.models import CareTeamMember, ClinicalReview
-from wraparound.apps.records.demo import create_demo_reviews
+from wraparound.apps.demo import create_demo_reviews
 from wraparound.apps.records.models import User
 from wraparound.cli import app as cli
 

@@ -33,8 +33,8 @@ from wraparound.apps.care.models import (
     ClinicalReview,
     MdtMeeting,
 )
+from wraparound.apps.demo import DEMO_USERS
 from wraparound.apps.records import relationships
-from wraparound.apps.records.demo import DEMO_USERS
 from wraparound.apps.records.models import AuditEvent, Organisation, Referral, User
 from wraparound.apps.registers.models import RegisterEntry, RegisterRun
 

@@ -6,8 +6,8 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection, transaction
 
+from wraparound.apps.demo import DEMO_PASSWORD
 from wraparound.apps.records.auth import REFUSED_MESSAGE
-from wraparound.apps.records.demo import DEMO_PASSWORD
 from wraparound.apps.records.models import AuditEvent, Patient, User
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]

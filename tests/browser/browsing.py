@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from wraparound.apps.records.demo import DEMO_PASSWORD
+from wraparound.apps.demo import DEMO_PASSWORD
 
 AXE = Path(settings.NODE_MODULES) / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]

@@ -92,7 +92,7 @@ def test_the_warehouse_holds_identity_only_in_its_direct_care_table(loaded):
 def test_register_and_patient_pages_show_the_name_and_nhs_number_from_the_input(
     loaded, client, settings
 ):
-    from wraparound.apps.records.demo import create_demo_users
+    from wraparound.apps.demo import create_demo_users
     from wraparound.apps.records.models import Patient, User
     from wraparound.apps.registers.models import RegisterEntry, RegisterRun
 

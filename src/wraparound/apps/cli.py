@@ -101,7 +101,7 @@ def demo(warehouse: Path = WAREHOUSE) -> None:
     readable_warehouse(warehouse)
     setup_django(warehouse)
     from wraparound.apps.care.app_events import export
-    from wraparound.apps.records.demo import (
+    from wraparound.apps.demo import (
         DEMO_PASSWORD,
         create_demo_casework,
         create_demo_reviews,

@@ -1,5 +1,9 @@
 """Demo users for every role, and a little casework so every page has something on it.
 
+Seeding sits above the apps (it fills records, care and registers, and later apps add their
+own seed calls here), so no app imports it: ``wraparound app demo`` and the tests do
+(the layers are in ``.importlinter``; docs/architecture.md).
+
 Users are placed in the first neighbourhood and its largest practice. All share one demo
 password (printed by ``wraparound app demo``); real deployments create users one by one
 and never use this module.
