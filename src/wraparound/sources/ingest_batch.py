@@ -122,7 +122,3 @@ class Batch:
 
     def file_error(self, file_no: int, problem: Reject, position: str) -> None:
         self.error(self.loc(file_no, 0), problem, None, None, position=position)
-
-    @property
-    def row_count(self) -> int:
-        return sum(len(r) for r in self.rows.values())

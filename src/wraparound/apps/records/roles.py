@@ -88,7 +88,3 @@ SCOPE_CHOICES = [
     ("neighbourhood", "Neighbourhood"),
     ("locality", "Locality"),
 ]
-
-
-def role_of(user) -> Role:
-    return ROLES[user.role]
