@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from wraparound.apps.django_setup import setup_django
+
 audit_cli = typer.Typer(
     no_args_is_help=True, add_completion=False, help="The app's audit trail (tamper evidence)."
 )
@@ -14,8 +16,6 @@ def verify() -> None:
     """Walk the audit trail's hash chain (records/chain.py) from the first row. Exit 0 when
     every row holds its hash and continues from the row before; otherwise print the first
     broken row and exit 1."""
-    from wraparound.apps.cli import setup_django
-
     setup_django()
     from wraparound.apps.records.chain import verify as verify_chain
 
@@ -36,8 +36,6 @@ def restrict_role(role: str = typer.Argument(..., help="The PostgreSQL role the 
     """On PostgreSQL, grant ROLE what the app needs: every app table, with only SELECT and
     INSERT on the audit trail (no UPDATE, DELETE or TRUNCATE). Run it as the tables' owner
     after `wraparound app migrate`; the app then connects as ROLE."""
-    from wraparound.apps.cli import setup_django
-
     setup_django()
     from django.db import connection
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from wraparound.apps.django_setup import migrate, setup_django
+
 app_cli = typer.Typer(
     no_args_is_help=True, add_completion=False, help="The care co-ordination web app (Django)."
 )
@@ -33,25 +35,6 @@ def _note_missing_identity(result: dict) -> None:
             "before the identity table: load its Patients or patients.csv again)",
             err=True,
         )
-
-
-def setup_django(warehouse: Path | None = None) -> None:
-    if warehouse is not None:
-        os.environ["WRAPAROUND_WAREHOUSE"] = str(Path(warehouse).resolve())
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wraparound.web.settings")
-    import django
-
-    django.setup()
-
-
-def migrate() -> None:
-    from django.conf import settings
-    from django.core.management import call_command
-
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 @app_cli.command("migrate")
