@@ -73,7 +73,9 @@ def sample_values(world: dict) -> dict[str, object]:
 
 
 def fill(url: Url, values: dict[str, object]) -> str:
-    return reverse(url.name, kwargs={p: values[p] for p in url.params})
+    """The URL with its parameters filled; one this map does not know yet gets 1 (a page
+    for something that may not exist: still crawled and fuzzed, if only as a 404)."""
+    return reverse(url.name, kwargs={p: values.get(p, 1) for p in url.params})
 
 
 class PatientDataDetector:

@@ -241,10 +241,12 @@ def audit_search(request):
         events = events.filter(at__date__gte=since)
     if until:
         events = events.filter(at__date__lte=until)
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
-    params = urlencode({k: v for k, v in q.items() if v})
+    # Audited before the page is counted, so the results include this search (and the
+    # paginator's count and its lazily read slice agree).
     asked = ", ".join(f"{k}={v}" for k, v in q.items() if v) or "everything"
     audit.record(request, patient=named, action="audit_search", what=f"audit search: {asked}")
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    params = urlencode({k: v for k, v in q.items() if v})
     return render(
         request,
         "records/audit.html",
