@@ -99,7 +99,7 @@ def test_status_and_data_errors():
     asked = at(2026, 6, 10, 9, 0)
     soon = at(2026, 6, 10, 9, 30)
     assert standard_outcome("urgent_2h", asked, soon, "did_not_attend") == NOT_MET
-    assert standard_outcome("urgent_2h", asked, soon, "cancelled_patient") == NOT_MET
+    assert standard_outcome("urgent_2h", asked, soon, "cancelled_patient") is None
     assert standard_outcome("urgent_2h", asked, soon, "booked") == PENDING
     assert standard_outcome("urgent_2h", asked, soon, "arrived") == PENDING
     assert standard_outcome("urgent_2h", None, soon, "seen") == NOT_MEASURABLE

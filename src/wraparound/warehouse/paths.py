@@ -10,6 +10,7 @@ A warehouse directory holds the committed snapshots and everything published bes
     DIR/results/<kind>/<run_id>/               published analytic results (risk, indicators)
     DIR/results/<kind>/latest.json             which run of a kind is current
     DIR/app_events/app_events.parquet          what the app records, for the indicators
+    DIR/app_appointments/appointments.parquet  the app's hub appointments, for the indicators
     DIR/app_index/encounters-000007.parquet    the app's timeline index, per snapshot
     DIR/app_index/record-000007.parquet        the app's medicines and results index
 
@@ -34,6 +35,8 @@ RESULTS = "results"
 LATEST = "latest.json"
 APP_EVENTS_DIR = "app_events"
 APP_EVENTS_FILE = "app_events.parquet"
+APP_APPOINTMENTS_DIR = "app_appointments"
+APP_APPOINTMENTS_FILE = "appointments.parquet"
 TIMELINE_INDEX_DIR = "app_index"
 
 # Results kinds the pipeline publishes (``analytics/results.py``).
@@ -112,6 +115,13 @@ def app_events_dir(root: Root) -> Path:
 def app_events(root: Root) -> Path:
     """``DIR/app_events/app_events.parquet``: the app's export (``app export-events``)."""
     return app_events_dir(root) / APP_EVENTS_FILE
+
+
+def app_appointments(root: Root) -> Path:
+    """``DIR/app_appointments/appointments.parquet``: the app's hub appointments, one row
+    each, for the access indicators (``app export-events``). Not in ``app_events_dir``, whose
+    every ``*.parquet`` holds patient, kind and date rows."""
+    return Path(root) / APP_APPOINTMENTS_DIR / APP_APPOINTMENTS_FILE
 
 
 def timeline_index_dir(root: Root) -> Path:

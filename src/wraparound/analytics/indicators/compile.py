@@ -43,10 +43,13 @@ UNKNOWN_SUBGROUP = "unknown"
 class Inputs:
     """The optional inputs beyond the warehouse, as Ibis tables (None when absent).
 
-    ``app_events``: patient_id, kind, date. ``risk``: patient_id, stream, efi_category."""
+    ``app_events``: patient_id, kind, date. ``risk``: patient_id, stream, efi_category.
+    ``app_appointments``: the app's hub appointments (``inputs.APPOINTMENT_SCHEMA``), counted
+    with the warehouse's GP appointments."""
 
     app_events: ibis.Table | None = None
     risk: ibis.Table | None = None
+    app_appointments: ibis.Table | None = None
 
 
 class Context:
@@ -280,9 +283,13 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
     """Encounters of one kind in the reported months, with the practice the patient was
     registered with on the day, the patient's age then and at the start of the month,
     deprivation quintile, sex, clinician, booking lead time, whether the patient asked to be
-    seen urgently, and length of stay."""
+    seen urgently, and length of stay. GP appointments also carry the app's hub appointments
+    (``Inputs.app_appointments``), alike: whether each was at a hub, its minutes, the need
+    its request recorded and whether its access standard was met (null in the warehouse)."""
     enc = ctx.engine.table("encounters")
     enc = enc.filter(enc.kind == kind)
+    if kind == "gp_appointment":
+        enc = _with_app_appointments(ctx, enc)
     enc = enc.mutate(day=enc.start.date())
     enc = enc.mutate(period=months.column(enc.day))
     enc = enc.filter((enc.period >= ctx.period_set.first) & (enc.period <= ctx.period_set.last))
@@ -305,7 +312,7 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
         "specialty",
     ]
     if kind == "gp_appointment":
-        keys.append("urgent_request")
+        keys += ["urgent_request", "org_id", "need", "standard_met", "start"]
     spells = spells.group_by(keys).agg(practice_id=_.practice_id.max())
     people = _people(ctx.engine)
     joined = spells.join(people, "patient_id")
@@ -319,6 +326,12 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
             clinician=joined.practitioner_role_id,
             lead_days=joined.day.delta(joined.booked_at.date(), unit="day").cast("int32"),
             urgent_request=joined.urgent_request,
+            minutes=joined.end.delta(joined.start, unit="minute").cast("float64"),
+            hub=joined.org_id.isin(hubs)
+            if (hubs := _hub_codes(ctx.engine))
+            else ibis.literal(False),
+            need=joined.need,
+            standard_met=joined.standard_met,
         )
     else:
         columns.update(
@@ -329,11 +342,40 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
     return joined.select("period", "practice_id", "imd_quintile", "status", **columns)
 
 
+def _hub_codes(engine) -> list[str]:
+    orgs = engine.table("organisations")
+    return engine.to_arrow(orgs.filter(orgs.kind == "hub").select("org_id"))["org_id"].to_pylist()
+
+
+def _with_app_appointments(ctx: Context, enc: ibis.Table) -> ibis.Table:
+    """Warehouse GP appointments, and the app's hub appointments after them in the same
+    columns (``need`` and ``standard_met`` null for the warehouse's)."""
+    columns = ["id", "patient_id", "start", "end", "booked_at", "status", "org_id"]
+    columns += ["practitioner_role_id", "urgent_request"]
+    enc = enc.select(
+        *columns,
+        specialty=enc.specialty,
+        need=ibis.null("string"),
+        standard_met=ibis.null("boolean"),
+    )
+    app = ctx.inputs.app_appointments
+    if app is None:
+        return enc
+    app = app.select(
+        *columns, specialty=ibis.null("string"), need=app.need, standard_met=app.standard_met
+    )
+    return enc.union(app.cast(enc.schema()))
+
+
 def _events(ctx: Context, spec: Events) -> ibis.Table:
     ev = ctx.events(spec.kind)
     ev = ev.filter(ev.status.isin(list(spec.status)))
     if spec.urgent_request is not None:  # not recorded (null) is neither
         ev = ev.filter(ev.urgent_request == spec.urgent_request)
+    if spec.need:
+        ev = ev.filter(ev.need.isin(list(spec.need)))
+    if spec.hub is not None:
+        ev = ev.filter(ev.hub == spec.hub)
     return ev
 
 
@@ -363,6 +405,8 @@ def _event_test(ev, condition: Condition):
         return test
     if condition.op == "status":
         return ev.status.isin(list(condition.arg))
+    if condition.op == "standard_met":
+        return ev.standard_met.fill_null(False)
     return ev.lead_days.notnull() & (ev.lead_days <= condition.arg)
 
 
@@ -390,6 +434,8 @@ def _rate_events(ctx: Context, indicator: Indicator) -> ibis.Table:
     ev = _band_filter(_events(ctx, num.events), indicator)
     if num.measure == "excess_bed_days":
         amount = ibis.greatest(ev.stay_days - num.trim_days, 0).cast("float64")
+    elif num.measure == "minutes":
+        amount = ev.minutes.fill_null(0.0)
     else:
         amount = ibis.literal(1.0)
     # An attendance without a specialty is its own group, never the whole-practice row.

@@ -34,9 +34,12 @@ ENCOUNTER_KINDS = (
     "community",
 )
 ENCOUNTER_STATUSES = ("attended", "dna", "cancelled", "booked")
-MEASURES = ("count", "excess_bed_days")
+MEASURES = ("count", "excess_bed_days", "minutes")
 MEDIANS = ("booking_lead_days",)
 BREAKDOWNS = ("specialty",)
+NEEDS = ("under_5s_same_day", "urgent_2h", "same_day", "within_48h")
+"""What a hub appointment's request asked for (apps/access/vocabulary.py; app appointments
+only: the warehouse does not record it)."""
 RISK_STREAMS = ("high_needs", "intermediate", "less_complex")
 EFI_CATEGORIES = ("fit", "mild", "moderate", "severe")
 APP_EVENT_KINDS = (
@@ -129,6 +132,11 @@ class Events:
     # Only GP appointments the patient asked to be seen urgently for (true), or did not
     # (false); None: all, recorded or not. GP appointments only.
     urgent_request: bool | None = None
+    # Only appointments whose request recorded one of these needs (the app's hub
+    # appointments; warehouse appointments record none). Empty: any.
+    need: tuple[str, ...] = ()
+    # Only appointments at a hub (true) or at a practice (false); None: both.
+    hub: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +198,8 @@ class Indicator:
             needs.append("app_events")
         if self.denominator.risk_streams or self.denominator.efi_categories:
             needs.append("risk")
+        if any(e is not None and e.need for e in (self.denominator.events, self.numerator.events)):
+            needs.append("app_appointments")
         return tuple(needs)
 
 
@@ -293,14 +303,16 @@ def parse(text: str, path: str) -> Indicator:
         standard_population=standard,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
-    uses_app = "app_events" in indicator.requires
+    uses_app = bool({"app_events", "app_appointments"} & set(indicator.requires))
     if uses_app != (indicator.source == "app"):
-        check.fail("source must be 'app' exactly when a condition uses app_event")
+        check.fail(
+            "source must be 'app' exactly when a condition uses app_event or events filter on need"
+        )
     return indicator
 
 
 def _events(check: _Checker, raw, where: str) -> Events:
-    check.keys(raw, {"kind", "status", "urgent_request"}, where)
+    check.keys(raw, {"kind", "status", "urgent_request", "need", "hub"}, where)
     if "kind" not in raw or "status" not in raw:
         check.fail(f"{where} needs kind and status")
     kind = check.choice(raw["kind"], ENCOUNTER_KINDS, f"{where}.kind")
@@ -310,10 +322,18 @@ def _events(check: _Checker, raw, where: str) -> Events:
             check.fail(f"{where}.urgent_request must be true or false")
         if kind != "gp_appointment":
             check.fail(f"{where}.urgent_request is recorded only for kind = 'gp_appointment'")
+    need = check.choices(raw["need"], NEEDS, f"{where}.need") if "need" in raw else ()
+    hub = raw.get("hub")
+    if hub is not None and not isinstance(hub, bool):
+        check.fail(f"{where}.hub must be true or false")
+    if (need or hub is not None) and kind != "gp_appointment":
+        check.fail(f"{where}.need and hub are recorded only for kind = 'gp_appointment'")
     return Events(
         kind=kind,
         status=check.choices(raw["status"], ENCOUNTER_STATUSES, f"{where}.status"),
         urgent_request=urgent,
+        need=need,
+        hub=hub,
     )
 
 
@@ -363,6 +383,8 @@ def _numerator(check: _Checker, raw, den: Denominator) -> Numerator:
     trim = raw.get("trim_days")
     if (measure == "excess_bed_days") != (trim is not None):
         check.fail("numerator.trim_days goes with measure = 'excess_bed_days', and only then")
+    if measure == "minutes" and (events is None or events.kind != "gp_appointment"):
+        check.fail("numerator.measure = 'minutes' needs numerator.events of kind 'gp_appointment'")
     return Numerator(
         where=_conditions(check, raw.get("where", []), "numerator.where", den.unit == "events"),
         events=events,
@@ -432,7 +454,7 @@ def _condition(check: _Checker, raw, where: str, on_events: bool) -> Condition:
         "app_event",
         "any",
     }
-    event_ops = {"status", "booking_lead_days_at_most"}
+    event_ops = {"status", "booking_lead_days_at_most", "standard_met"}
     ops = [k for k in raw if k in patient_ops | event_ops]
     if len(ops) != 1:
         unknown = sorted(set(raw) - patient_ops - event_ops - set(_WINDOW_KEYS) - set(_COMPARISONS))
@@ -462,6 +484,11 @@ def _condition(check: _Checker, raw, where: str, on_events: bool) -> Condition:
     if op == "status":
         check.keys(raw, {"status"}, where)
         return Condition("status", check.choices(arg, ENCOUNTER_STATUSES, f"{where}.status"))
+    if op == "standard_met":
+        check.keys(raw, {op}, where)
+        if arg is not True:
+            check.fail(f"{where}.standard_met must be true")
+        return Condition(op, True)
     if op == "booking_lead_days_at_most":
         check.keys(raw, {op}, where)
         return Condition(op, check.integer(arg, f"{where}.{op}"))

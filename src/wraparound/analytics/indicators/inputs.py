@@ -6,6 +6,11 @@
   ``date``, written by ``wraparound app export-events`` (also run by ``wraparound app
   refresh`` and ``demo``). Until there are any, indicators that need them are "awaiting
   data".
+- **App appointments** (``DIR/app_appointments/appointments.parquet``): the app's
+  hub appointments, one row each (``APPOINTMENT_SCHEMA``), in the shape of warehouse GP
+  appointments plus the need recorded with the request and whether its GM access standard
+  was met. The indicators count them with the warehouse's GP and hub appointments, alike
+  (``compile.py``); indicators that filter on ``need`` await them.
 - **Risk results** (``DIR/results/risk/latest.json`` -> ``scores.parquet``): the latest risk
   stratification run's stream and eFI category per patient, for indicators about high-needs
   or frail patients.
@@ -31,6 +36,22 @@ APP_EVENT_SCHEMA = pa.schema(
     [("patient_id", pa.string()), ("kind", pa.string()), ("date", pa.date32())]
 )
 RISK_COLUMNS = ["patient_id", "stream", "efi_category"]
+_TS = pa.timestamp("us", tz="UTC")
+APPOINTMENT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("patient_id", pa.string()),
+        ("start", _TS),
+        ("end", _TS),
+        ("booked_at", _TS),
+        ("status", pa.string()),  # attended | dna | cancelled | booked (the warehouse's)
+        ("org_id", pa.string()),  # the hub's ODS code
+        ("practitioner_role_id", pa.string()),
+        ("urgent_request", pa.bool_()),
+        ("need", pa.string()),  # access/vocabulary.py NEEDS
+        ("standard_met", pa.bool_()),  # null: no standard, or not yet measurable
+    ]
+)
 
 
 class InputError(ValueError):
@@ -43,6 +64,7 @@ class Found:
 
     app_events: pa.Table | None = None
     risk: pa.Table | None = None
+    app_appointments: pa.Table | None = None
     described: dict = field(default_factory=dict)
 
 
@@ -57,6 +79,14 @@ def read(warehouse: Path) -> Found:
         }
         # An export from an app that has recorded nothing yet: still awaiting data.
         found.app_events = events if events.num_rows else None
+    appointments = paths.app_appointments(warehouse)
+    if appointments.exists():
+        table = _app_appointments(appointments)
+        found.described["app_appointments"] = {
+            "files": [{"name": appointments.name, "sha256": _sha256(appointments)}],
+            "rows": table.num_rows,
+        }
+        found.app_appointments = table if table.num_rows else None
     run = results.latest_run(Path(warehouse), paths.RISK)
     if run is not None and (run / "scores.parquet").exists():
         found.risk = pq.read_table(run / "scores.parquet", columns=RISK_COLUMNS)
@@ -85,6 +115,17 @@ def _app_events(files: list[Path]) -> pa.Table:
             )
         tables.append(table)
     return pa.concat_tables(tables)
+
+
+def _app_appointments(path: Path) -> pa.Table:
+    table = pq.read_table(path)
+    missing = [c for c in APPOINTMENT_SCHEMA.names if c not in table.column_names]
+    if missing:
+        raise InputError(f"{path}: app appointments need columns {missing}")
+    try:
+        return table.select(APPOINTMENT_SCHEMA.names).cast(APPOINTMENT_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"{path}: {exc}") from exc
 
 
 def _sha256(path: Path) -> str:

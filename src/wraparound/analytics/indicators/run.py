@@ -78,6 +78,9 @@ def run(
             compiler.Inputs(
                 app_events=engine.memtable(found.app_events) if found.app_events else None,
                 risk=engine.memtable(found.risk) if found.risk else None,
+                app_appointments=engine.memtable(found.app_appointments)
+                if found.app_appointments
+                else None,
             ),
             last_day,
         )

@@ -204,9 +204,10 @@ def access_standards() -> dict[str, AccessStandard]:
 def standard_outcome(
     need: str, requested_at: dt.datetime | None, start: dt.datetime, status: str
 ) -> str | None:
-    """``met``, ``not_met``, ``pending`` (still booked, not yet due or not yet recorded) or
-    ``not_measurable`` (no request time, or an appointment before its request) for one
-    appointment; None when its need has no standard (routine)."""
+    """``met``, ``not_met`` (not in time, or did not attend), ``pending`` (still booked or
+    arrived) or ``not_measurable`` (no request time, or an appointment before its request)
+    for one appointment; None when its need has no standard (routine) or it was cancelled
+    (left out, as the access indicators leave cancellations out: the rebooking counts)."""
     standard = access_standards().get(need)
     if standard is None:
         return None
@@ -214,6 +215,8 @@ def standard_outcome(
         return NOT_MEASURABLE
     if status in ("booked", "arrived"):
         return PENDING
+    if status.startswith("cancelled"):
+        return None  # left out: a cancellation is rebooked, and the rebooking counts
     if status not in ATTENDED:
         return NOT_MET
     if standard.same_day:

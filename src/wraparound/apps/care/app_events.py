@@ -13,6 +13,9 @@ warehouse pseudonym; ``kind``; ``date``; see ``analytics/indicators/inputs.py``)
 - ``ltc_review``, ``frailty_assessment``, ``annual_health_check``: a :class:`ClinicalReview`
   recorded on the patient page, on the day it took place.
 
+Hub appointments go to a file of their own, one row per appointment
+(``DIR/app_appointments/appointments.parquet``, ``access/events.py``).
+
 A new version that keeps the earlier agreement date (an edit, not a review) adds nothing.
 Patients with the national data opt-out are left out. One row per patient, kind and day,
 sorted, so the same records always give the same file. The file is written to a temporary
@@ -123,4 +126,13 @@ def export(warehouse_dir: Path) -> dict:
     counts: dict[str, int] = {}
     for _, kind, _ in rows:
         counts[kind] = counts.get(kind, 0) + 1
-    return {"path": str(target), "events": len(rows), "by_kind": dict(sorted(counts.items()))}
+    # Hub appointments, one row each, for the access indicators (access/events.py).
+    from wraparound.apps.access import events as access_events
+
+    appointments = access_events.export(warehouse_dir)
+    return {
+        "path": str(target),
+        "events": len(rows),
+        "by_kind": dict(sorted(counts.items())),
+        "appointments": appointments,
+    }
