@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
-import os
 import sys
 from pathlib import Path
 
 import typer
 import typer.core
 from typer.exceptions import TyperException
+
+from wraparound import config
 
 
 @contextlib.contextmanager
@@ -37,7 +38,7 @@ def user_errors():
     except (TyperException, typer.Exit, typer.Abort):  # usage errors, exits: typer's own
         raise
     except Exception as exc:
-        if os.environ.get("WRAPAROUND_DEBUG"):
+        if _debug_traceback():
             raise
         if isinstance(
             exc, OutputExistsError | WarehouseError | ValueError | OSError | pa.ArrowException
@@ -51,12 +52,22 @@ def user_errors():
         raise typer.Exit(1) from None
 
 
+def _debug_traceback() -> bool:
+    """``WRAPAROUND_DEBUG`` set, read so that a bad value of another setting (the failure
+    being reported, perhaps) cannot fail again here."""
+    try:
+        return config.current().debug_traceback
+    except config.ConfigurationError:
+        return False
+
+
 class _CleanErrors(typer.core.TyperGroup):
     """The ``wraparound`` group: every sub-command (``app ...`` and ``audit ...`` included,
     whose groups run inside this one) is invoked inside :func:`user_errors`."""
 
     def invoke(self, ctx: typer.Context):
         with user_errors():
+            config.current()  # read once at start-up: a bad value is one line before any work
             return super().invoke(ctx)
 
 

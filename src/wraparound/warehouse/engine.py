@@ -17,10 +17,11 @@ import ibis
 import pyarrow as pa
 from ibis.expr.datatypes import DataType
 
+from wraparound import config
 from wraparound.warehouse.schema import ADDED, DIRECT_CARE, TABLES
 from wraparound.warehouse.store import Warehouse
 
-DEFAULT_ENGINE = "duckdb"
+DEFAULT_ENGINE = config.Settings.engine
 _ENGINE_IDS = itertools.count(1)
 
 
@@ -172,7 +173,7 @@ class SparkEngine(IbisEngine):
         path to the warehouse (a mount), and executors read the snapshot's files straight
         from object storage, which is faster and needs no mount on every executor."""
         local = Path(self.warehouse.table_source(name))
-        url = os.environ.get("WRAPAROUND_SPARK_WAREHOUSE_URL")
+        url = config.current().spark_warehouse_url
         if not url:
             return str(local)
         return f"{url.rstrip('/')}/{local.relative_to(self.warehouse.root).as_posix()}"
@@ -215,33 +216,35 @@ class SparkEngine(IbisEngine):
 
 
 def _duckdb(warehouse: Warehouse) -> IbisEngine:
-    config = {}
-    if limit := os.environ.get("WRAPAROUND_DUCKDB_MEMORY_LIMIT"):
-        config["memory_limit"] = limit
-    if spill := os.environ.get("WRAPAROUND_DUCKDB_TEMP_DIRECTORY"):
-        config["temp_directory"] = spill
-    if threads := os.environ.get("WRAPAROUND_THREADS"):
-        config["threads"] = int(threads)
-    backend = ibis.duckdb.connect(**config)
+    settings = config.current()
+    options = {}
+    if limit := settings.duckdb_memory_limit:
+        options["memory_limit"] = limit
+    if spill := settings.duckdb_temp_directory:
+        options["temp_directory"] = spill
+    if settings.threads is not None:
+        options["threads"] = settings.threads
+    backend = ibis.duckdb.connect(**options)
     return IbisEngine("duckdb", backend, warehouse)
 
 
 def _spark(warehouse: Warehouse) -> IbisEngine:
     """Apache Spark through Ibis's PySpark backend: local mode by default, or the cluster
-    named by ``WRAPAROUND_SPARK_MASTER`` (docs/warehouse.md lists the settings)."""
+    named by ``WRAPAROUND_SPARK_MASTER`` (docs/configuration.md lists the settings)."""
     from pyspark.sql import SparkSession
 
+    settings = config.current()
     builder = (
-        SparkSession.builder.master(os.environ.get("WRAPAROUND_SPARK_MASTER", "local[*]"))
+        SparkSession.builder.master(settings.spark_master)
         .appName("wraparound")
         # Timestamps are UTC in the warehouse; Spark must not shift them to local time.
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", os.environ.get("WRAPAROUND_SPARK_PARTITIONS", "8"))
-        .config("spark.driver.memory", os.environ.get("WRAPAROUND_SPARK_DRIVER_MEMORY", "4g"))
+        .config("spark.sql.shuffle.partitions", settings.spark_partitions)
+        .config("spark.driver.memory", settings.spark_driver_memory)
     )
-    if result_size := os.environ.get("WRAPAROUND_SPARK_MAX_RESULT_SIZE"):
+    if result_size := settings.spark_max_result_size:
         # Feature tables are collected to the driver: about 0.5 GB a million patients.
         builder = builder.config("spark.driver.maxResultSize", result_size)
     session = builder.getOrCreate()
@@ -258,7 +261,7 @@ def connect(warehouse: Warehouse | str | os.PathLike, engine: str | None = None)
     """Open an engine over a warehouse. ``engine`` defaults to ``$WRAPAROUND_ENGINE`` or DuckDB."""
     if not isinstance(warehouse, Warehouse):
         warehouse = Warehouse(warehouse)
-    name = engine or os.environ.get("WRAPAROUND_ENGINE", DEFAULT_ENGINE)
+    name = engine or config.current().engine
     try:
         factory = ENGINES[name]
     except KeyError:

@@ -123,17 +123,18 @@ def duckdb_connection(database, spill):
     """A DuckDB connection for writers, bounded in memory: ``WRAPAROUND_DUCKDB_MEMORY_LIMIT``
     (default 1GB, so a whole-locality load stays small), spilling to ``spill``; UTC session;
     ``WRAPAROUND_THREADS`` threads (default every core)."""
-    import os
-
     import duckdb
 
+    from wraparound import config
+
+    settings = config.current()
     con = duckdb.connect(str(database))
-    con.execute(f"SET memory_limit = '{os.environ.get('WRAPAROUND_DUCKDB_MEMORY_LIMIT', '1GB')}'")
+    con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit or '1GB'}'")
     con.execute(f"SET temp_directory = '{spill}'")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET TimeZone = 'UTC'")
-    if threads := os.environ.get("WRAPAROUND_THREADS"):
-        con.execute(f"SET threads = {int(threads)}")
+    if settings.threads is not None:
+        con.execute(f"SET threads = {settings.threads}")
     return con
 
 

@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 
-DEMO_KEY = "wraparound-synthetic-demo-key-not-for-real-data"
+from wraparound import config
+from wraparound.config import DEMO_PSEUDONYM_KEY as DEMO_KEY
+from wraparound.config import PseudonymKeyError
 
-
-class PseudonymKeyError(RuntimeError):
-    pass
+__all__ = ["DEMO_KEY", "PseudonymKeyError", "Pseudonymiser", "secret_key"]
 
 
 def secret_key() -> bytes:
-    key = os.environ.get("WRAPAROUND_PSEUDONYM_KEY")
-    if key:
-        return key.encode()
-    if os.environ.get("WRAPAROUND_ENV") == "production":
-        raise PseudonymKeyError("WRAPAROUND_PSEUDONYM_KEY must be set in production")
-    return DEMO_KEY.encode()
+    """The key of this deployment (wraparound.config: the built-in one is refused in
+    production)."""
+    return config.current().pseudonym_key_bytes()
 
 
 class Pseudonymiser:

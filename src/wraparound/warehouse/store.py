@@ -31,6 +31,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from wraparound import config
 from wraparound.warehouse import paths
 from wraparound.warehouse.schema import ADDED, SCHEMA_VERSION, TABLES, conform, upgrade
 
@@ -46,11 +47,12 @@ def fault_point(name: str) -> None:
     ``WRAPAROUND_FAULT_KILL=<name>`` kills the process with SIGKILL there (no cleanup runs,
     as with ``kill -9`` or a power cut); ``WRAPAROUND_FAULT_PAUSE=<name>`` sleeps there for
     ``WRAPAROUND_FAULT_SECONDS`` (default 5), so a test can start a second writer meanwhile.
-    Unset, this costs one dictionary lookup."""
-    if os.environ.get("WRAPAROUND_FAULT_KILL") == name:
+    Unset, this costs a look at the kept settings (wraparound.config)."""
+    settings = config.current()
+    if settings.fault_kill == name:
         os.kill(os.getpid(), signal.SIGKILL)
-    if os.environ.get("WRAPAROUND_FAULT_PAUSE") == name:
-        time.sleep(float(os.environ.get("WRAPAROUND_FAULT_SECONDS", "5")))
+    if settings.fault_pause == name:
+        time.sleep(settings.fault_seconds)
 
 
 class WarehouseError(RuntimeError):

@@ -1,36 +1,39 @@
 """Django settings for the care co-ordination app.
 
-Configuration comes from the environment so the same code runs the demo (SQLite under var/,
-plain HTTP on 127.0.0.1) and production (PostgreSQL via ``DATABASE_URL``, HTTPS, secret key
-from the environment). ``WRAPAROUND_ENV=production`` turns on the HTTPS-only settings and
-refuses to start with the built-in development secret key, as the pseudonym key does.
+Configuration comes from the environment, through ``wraparound.config`` (every variable, its
+default and meaning: docs/configuration.md), so the same code runs the demo (SQLite under
+var/, plain HTTP on 127.0.0.1) and production (PostgreSQL via ``DATABASE_URL``, HTTPS, secret
+key from the environment). ``WRAPAROUND_ENV=production`` turns on the HTTPS-only settings,
+keeps ``DEBUG`` off whatever ``WRAPAROUND_DEBUG`` says, and refuses to start with the built-in
+development secret key. (The pseudonym key is not read here: the app never pseudonymises;
+the warehouse's writers refuse the built-in one in production when they need it.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import dj_database_url
 
+from wraparound import config
+
 WEB_DIR = Path(__file__).resolve().parent
 REPO_ROOT = WEB_DIR.parents[2]
-VAR_DIR = Path(os.environ.get("WRAPAROUND_VAR", REPO_ROOT / "var"))
-NODE_MODULES = Path(os.environ.get("WRAPAROUND_NODE_MODULES", REPO_ROOT / "node_modules"))
-PRODUCTION = os.environ.get("WRAPAROUND_ENV") == "production"
+_CONFIG = config.current()
+VAR_DIR = _CONFIG.var
+NODE_MODULES = _CONFIG.node_modules
+PRODUCTION = _CONFIG.production
 
-_DEV_SECRET = "wraparound-development-key-not-for-real-patients"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET)
-if PRODUCTION and SECRET_KEY == _DEV_SECRET:
-    raise RuntimeError("set DJANGO_SECRET_KEY: the development key is refused in production")
+# Refused in production when it is the development key (ConfigurationError: Django stops).
+SECRET_KEY = _CONFIG.django_secret_key()
 # The key of the audit trail's hash chain (records/chain.py). Keep it when rotating the
 # secret key (set WRAPAROUND_AUDIT_KEY), or `wraparound audit verify` fails on older rows.
-AUDIT_CHAIN_KEY = os.environ.get("WRAPAROUND_AUDIT_KEY", SECRET_KEY)
+AUDIT_CHAIN_KEY = _CONFIG.audit_key if _CONFIG.audit_key is not None else SECRET_KEY
 
 # Never on in production, whatever the environment says: a debug page shows settings and data.
-DEBUG = not PRODUCTION and os.environ.get("WRAPAROUND_DEBUG") == "1"
-ALLOWED_HOSTS = os.environ.get("WRAPAROUND_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+DEBUG = _CONFIG.django_debug
+ALLOWED_HOSTS = list(_CONFIG.allowed_hosts)
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -79,9 +82,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{os.environ.get('WRAPAROUND_DB', VAR_DIR / 'app.sqlite3')}",
-        conn_max_age=60,
+    "default": dj_database_url.parse(
+        _CONFIG.database_url or f"sqlite:///{_CONFIG.sqlite_path}", conn_max_age=60
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -178,4 +180,4 @@ LOGGING = {
 }
 
 # Where `wraparound app refresh` reads from unless told otherwise.
-WAREHOUSE_DIR = os.environ.get("WRAPAROUND_WAREHOUSE", str(VAR_DIR / "demo" / "warehouse"))
+WAREHOUSE_DIR = _CONFIG.warehouse_dir
