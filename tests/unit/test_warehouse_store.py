@@ -149,3 +149,30 @@ def test_snapshot_from_before_an_added_column_reads_and_merges_with_it_null(wh):
     merged = pq.read_table(wh.table_path("encounters")).sort_by("id")
     assert merged.schema.equals(current)
     assert merged.column("urgent_request").to_pylist() == [None, True]
+
+
+def test_taking_the_lock_removes_what_a_killed_writer_left(wh):
+    """A staging folder, a snapshot folder the manifest does not name and a half-written
+    manifest are a killed writer's; the published snapshots are kept."""
+    from wraparound.warehouse import paths
+
+    load(wh, areas(["a"]))
+    current = wh.manifest.snapshot
+    (paths.staging(wh.root) / "123-abc" / "areas").mkdir(parents=True)
+    paths.snapshot(wh.root, current + 1).mkdir()
+    paths.manifest_tmp(wh.root).write_text("{")
+    with wh.lock():
+        pass
+    assert not paths.staging(wh.root).exists()
+    assert not paths.snapshot(wh.root, current + 1).exists()
+    assert not paths.manifest_tmp(wh.root).exists()
+    assert paths.snapshot(wh.root, current).is_dir()
+    assert [r["id"] for r in wh.read("areas").to_pylist()] == ["a"]
+
+
+def test_a_held_transaction_needs_the_lock(wh):
+    with pytest.raises(RuntimeError, match="without the warehouse lock"), wh.transaction(held=True):
+        pass
+    with wh.lock(), wh.transaction({"source": "test"}, held=True) as tx:
+        pass
+    assert wh.manifest.batch == tx.batch
