@@ -6,11 +6,12 @@ from django.http import HttpResponse
 from django.urls import include, path
 
 from wraparound.apps.access import views as access
-from wraparound.apps.care import mdt_views, plan_views, review_views
+from wraparound.apps.care import mdt_views, patient_views, plan_views, review_views
 from wraparound.apps.care import views as care
 from wraparound.apps.records import views as records
 from wraparound.apps.records.auth import LoginView
 from wraparound.apps.registers import views as registers
+from wraparound.web import home
 
 # Malformed parameters: a 400 page with the reason (web/bad_request.py), never a 500.
 handler400 = "wraparound.web.bad_request.bad_request"
@@ -19,7 +20,7 @@ urlpatterns = [
     path("healthz", lambda request: HttpResponse("ok", content_type="text/plain")),
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
-    path("", records.home, name="home"),
+    path("", home.home, name="home"),
     path("register/", registers.worklist, name="worklist"),
     path("caseload/", care.caseload, name="caseload"),
     path("tasks/", care.tasks, name="tasks"),
@@ -29,8 +30,8 @@ urlpatterns = [
     path("mdt/<int:meeting_id>/", mdt_views.mdt_detail, name="mdt_detail"),
     path("audit/", records.audit_search, name="audit_search"),
     path("audit/break-glass/", records.break_glass_review, name="break_glass_review"),
-    path("patients/<int:pk>/", records.patient_detail, name="patient"),
-    path("patients/<int:pk>/timeline", records.patient_timeline, name="patient_timeline"),
+    path("patients/<int:pk>/", patient_views.patient_detail, name="patient"),
+    path("patients/<int:pk>/timeline", patient_views.patient_timeline, name="patient_timeline"),
     path("patients/<int:pk>/break-glass", records.break_glass, name="break_glass"),
     path("patients/<int:pk>/case", care.case_manage, name="case_manage"),
     path("patients/<int:pk>/care-plan/", plan_views.care_plan, name="care_plan"),

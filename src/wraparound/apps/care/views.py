@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from wraparound.apps.care import case as case_ops
-from wraparound.apps.care.models import STATUSES, CareTeamMember, CaseRecord, Task
+from wraparound.apps.care.models import STATUSES, Alert, CareTeamMember, CaseRecord, Task
 from wraparound.apps.care.staff import staff_for
 from wraparound.apps.records import audit
 from wraparound.apps.records.access import patient_view
 from wraparound.apps.records.relationships import first_allowing
-from wraparound.apps.records.views import my_alerts
 
 
 def caseload(request):
@@ -50,6 +50,14 @@ def task_done(request, task_id):
         basis="caseload",
     )
     return redirect("tasks")
+
+
+def my_alerts(user):
+    """Alerts for patients the user is named GP or co-ordinator for."""
+    patients = CaseRecord.objects.filter(Q(named_gp=user) | Q(coordinator=user)).values(
+        "patient_id"
+    )
+    return Alert.objects.filter(patient_id__in=patients).select_related("patient")
 
 
 def alerts(request):

@@ -1,4 +1,8 @@
-"""Home, the single patient view, break-glass (and its review queue) and the audit search."""
+"""Break-glass (and its review queue) and the audit search.
+
+The home page is in ``web/home.py`` and the patient page and timeline in
+``care/patient_views.py``: they show what care and registers hold, and records imports no
+other app."""
 
 from __future__ import annotations
 
@@ -11,86 +15,11 @@ from django.http import HttpResponseForbidden, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
-from wraparound.apps.care.models import Alert, CaseRecord, Task
-from wraparound.apps.care.record_index import patient_record
-from wraparound.apps.care.timeline import timeline
 from wraparound.apps.records import audit
 from wraparound.apps.records import break_glass as glass
-from wraparound.apps.records.access import glass_form_context, patient_view
+from wraparound.apps.records.access import glass_form_context
 from wraparound.apps.records.models import AuditEvent, Patient
-from wraparound.apps.registers.models import RegisterEntry
 from wraparound.web.bad_request import parse_choice, parse_date
-
-
-def home(request):
-    user = request.user
-    context = {}
-    if user.role_info.direct_care:
-        context["tasks"] = Task.objects.filter(assignee=user, done_at=None).select_related(
-            "patient"
-        )[:10]
-        context["alerts"] = my_alerts(user)[:10]
-        # The lists name patients, so the page is audited like any other list.
-        audit.record(request, action="read", what="home: my alerts and tasks")
-    return render(request, "records/home.html", context)
-
-
-def my_alerts(user):
-    """Alerts for patients the user is named GP or co-ordinator for."""
-    patients = CaseRecord.objects.filter(Q(named_gp=user) | Q(coordinator=user)).values(
-        "patient_id"
-    )
-    return Alert.objects.filter(patient_id__in=patients).select_related("patient")
-
-
-@patient_view("patient record")
-def patient_detail(request, patient):
-    entries = list(
-        RegisterEntry.objects.filter(patient=patient)
-        .select_related("run")
-        .order_by("-run__index_date")
-    )
-    current = next((e for e in entries if e.run.current), None)
-    case = (
-        CaseRecord.objects.filter(patient=patient).select_related("named_gp", "coordinator").first()
-    )
-    plan = getattr(patient, "care_plan", None)
-    return render(
-        request,
-        "records/patient.html",
-        {
-            "patient": patient,
-            "entry": current,
-            "trend": entries,
-            "case": case,
-            "team": patient.care_team.filter(active=True).select_related("user"),
-            "plan": plan.latest() if plan else None,
-            "mdt_items": patient.agenda_items.select_related("meeting", "meeting__team").order_by(
-                "-meeting__date"
-            ),
-            "alerts": patient.alerts.all()[:20],
-            "tasks": patient.tasks.filter(done_at=None).select_related("assignee"),
-            "reviews": patient.reviews.select_related("recorded_by")[:10],
-            "can_record_reviews": request.user.role_info.records_reviews,
-            "basis": request.access_basis,
-            "access": request.access_relationship,  # its kind, source and end, shown
-            "age": age(patient.birth_date),
-            "record": patient_record(patient),
-        },
-    )
-
-
-@patient_view("contact timeline")
-def patient_timeline(request, patient):
-    page = Paginator(timeline(patient), 25).get_page(request.GET.get("page"))
-    return render(request, "records/timeline.html", {"patient": patient, "page": page})
-
-
-def age(born: dt.date | None) -> int | None:
-    if born is None:
-        return None
-    today = dt.date.today()
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
 def break_glass(request, pk):

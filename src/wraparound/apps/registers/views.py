@@ -11,7 +11,6 @@ from django.db.models import Q
 from django.http import HttpResponseForbidden
 from django.shortcuts import render
 
-from wraparound.apps.care.models import CareTeamMember
 from wraparound.apps.records import audit
 from wraparound.apps.registers.models import RegisterEntry, RegisterRun
 
@@ -48,7 +47,9 @@ def scoped_entries(user, run):
         return entries.filter(practice__in=user.practices(), patient__opted_out=False)
     if role.register_pool:
         return entries.filter(practice__in=user.practices())
-    caseload = CareTeamMember.objects.filter(user=user, active=True).values("patient_id")
+    # The user's active care-team places, through the reverse relation care's CareTeamMember
+    # declares on User (``caseload``): registers sits below care and imports none of it.
+    caseload = user.caseload.filter(active=True).values("patient_id")
     return entries.filter(patient_id__in=caseload)
 
 
