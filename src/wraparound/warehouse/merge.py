@@ -133,6 +133,9 @@ def duckdb_connection(database, spill):
     con.execute(f"SET temp_directory = '{spill}'")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET TimeZone = 'UTC'")
+    # A partitioned write buffers rows per open partition: flush them early, so forty periods
+    # of a whole-locality load do not each hold half a million rows in memory.
+    con.execute("SET partitioned_write_flush_threshold = 65536")
     if settings.threads is not None:
         con.execute(f"SET threads = {settings.threads}")
     return con
@@ -312,7 +315,7 @@ def _write_partitions(con, tx, name, winners, dropped, deletes, cast, cmp) -> No
         con.execute(
             f"COPY (SELECT {cast}, {key} AS _key FROM ({body})) TO {_lit(str(scratch))} "
             f"(FORMAT parquet, PARTITION_BY (_key), COMPRESSION zstd, "
-            f"ROW_GROUP_SIZE {ROW_GROUP}, OVERWRITE_OR_IGNORE)"
+            "ROW_GROUP_SIZE 65536, OVERWRITE_OR_IGNORE)"
         )
     target.mkdir(parents=True, exist_ok=True)
     if scratch.exists():
