@@ -23,8 +23,12 @@ import os
 import pytest
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 from worlds import fresh_patient, patients
 
+from wraparound.apps.access.booking import Actor, book
+from wraparound.apps.access.hubs import create_hub
+from wraparound.apps.access.models import Appointment, Hub, Slot
 from wraparound.apps.care.models import (
     AgendaItem,
     CarePlan,
@@ -56,8 +60,18 @@ PRACTICE_LIST = {"gp", "practice"}  # registration with their practice is a rela
 REGISTER_POOL = {"gp", "practice", "coordinator"}
 WITH_SERVICE = {"nurse", "hub"}  # patients are booked or referred to their service
 RECORDS_REVIEWS = {"gp", "practice", "nurse", "pharmacist"}
+CAN_BOOK = {"gp", "practice", "coordinator", "hub"}  # Role.can_book (access app)
 
-KINDS = ["registered", "caseload", "register", "mdt", "referral", "booking", "break_glass"]
+KINDS = [
+    "registered",
+    "caseload",
+    "register",
+    "mdt",
+    "referral",
+    "booking",
+    "hub_catchment",
+    "break_glass",
+]
 EVERYTHING = {
     "read",
     "case.status",
@@ -66,6 +80,8 @@ EVERYTHING = {
     "mdt.add",
     "mdt.outcome",
     "review.record",
+    "booking.create",
+    "appointment.update",
 }
 ALLOWS = {
     "registered": EVERYTHING,
@@ -74,6 +90,8 @@ ALLOWS = {
     "mdt": {"read", "mdt.outcome", "review.record"},  # an MDT action done with the patient
     "referral": {"read", "review.record"},
     "booking": {"read"},
+    # hub staff book for, and record the outcome of, patients of the hub's neighbourhood
+    "hub_catchment": {"booking.create", "appointment.update"},
     "break_glass": {"read"},
 }
 # view -> the action it needs; reads by GET, writes by POST
@@ -88,6 +106,8 @@ VIEWS = {
     "mdt_add": "mdt.add",
     "mdt_outcome": "mdt.outcome",
     "reviews": "review.record",
+    "access_book": "booking.create",
+    "access_change": "appointment.update",
 }
 GLASS = {
     "reason_code": "urgent_care",
@@ -96,28 +116,43 @@ GLASS = {
 RESULTS: dict[tuple[str, str, str], str] = {}
 
 
-def held_kinds(username: str, kind: str | None) -> set[str]:
+def hub_seeded() -> bool:
+    """Whether the demo hub has an access ``Hub`` already (then the hub user holds
+    ``hub_catchment`` for every patient of the neighbourhood, whatever the cell builds)."""
+    return Hub.objects.filter(organisation=User.objects.get(username="hub").service).exists()
+
+
+def held_kinds(username: str, kind: str | None, seeded: bool = False) -> set[str]:
     """The kinds the setup of ``kind`` should give ``username`` (the role decides)."""
-    if username not in DIRECT_CARE or kind is None:
+    catchment = {"hub_catchment"} if username == "hub" and seeded else set()
+    if username not in DIRECT_CARE:
         return set()
-    return {
-        "registered": {"registered"} if username in PRACTICE_LIST else set(),
-        "caseload": {"caseload"},
-        "register": ({"registered"} if username in PRACTICE_LIST else set())
-        | ({"register"} if username in REGISTER_POOL else set()),
-        # the patient is at another practice of the neighbourhood: a practice GP on the
-        # neighbourhood's MDT gains nothing for them
-        "mdt": set() if username in PRACTICE_LIST else {"mdt"},
-        "referral": {"referral"} if username in WITH_SERVICE else set(),
-        "booking": {"booking"} if username in WITH_SERVICE else set(),
-        "break_glass": {"break_glass"},
-    }[kind]
+    if kind is None:
+        return catchment
+    return (
+        catchment
+        | {
+            "registered": {"registered"} if username in PRACTICE_LIST else set(),
+            "caseload": {"caseload"},
+            "register": ({"registered"} if username in PRACTICE_LIST else set())
+            | ({"register"} if username in REGISTER_POOL else set()),
+            # the patient is at another practice of the neighbourhood: a practice GP on the
+            # neighbourhood's MDT gains nothing for them
+            "mdt": set() if username in PRACTICE_LIST else {"mdt"},
+            "referral": {"referral"} if username in WITH_SERVICE else set(),
+            "booking": {"booking"} if username in WITH_SERVICE else set(),
+            "hub_catchment": {"hub_catchment"} if username == "hub" else set(),
+            "break_glass": {"break_glass"},
+        }[kind]
+    )
 
 
-def expected_basis(username: str, kind: str | None, view: str) -> str | None:
+def expected_basis(username: str, kind: str | None, view: str, seeded=False) -> str | None:
     if view == "reviews" and username not in RECORDS_REVIEWS:
         return None
-    held = held_kinds(username, kind)
+    if view == "access_book" and username not in CAN_BOOK:
+        return None
+    held = held_kinds(username, kind, seeded)
     return next((k for k in KINDS if k in held and VIEWS[view] in ALLOWS[k]), None)
 
 
@@ -172,7 +207,39 @@ def build(kind: str | None, user: User, client):
     elif kind == "break_glass":
         response = client.post(reverse("break_glass", args=[patient.pk]), GLASS)
         assert response.status_code == (302 if user.username in DIRECT_CARE else 403)
+    meetings.update(access_world(kind, patient, coordinator))
     return patient, item, meetings
+
+
+def access_world(kind, patient, coordinator) -> dict:
+    """A hub slot to book and an appointment to change: at a hub none of the demo users
+    works for, except in the ``hub_catchment`` cell, where the hub is the demo hub user's
+    own (so only that cell gives them the relationship)."""
+    neighbourhood = coordinator.scope_org
+    if kind == "hub_catchment":
+        hub = create_hub(User.objects.get(username="hub").service)
+    else:
+        org, _ = Organisation.objects.get_or_create(
+            org_id="H99998",
+            defaults={"name": "Matrix Hub", "kind": "hub", "parent": neighbourhood},
+        )
+        hub = create_hub(org)
+    now = timezone.now()
+    slots = [
+        Slot.objects.create(
+            hub=hub,
+            site=hub.sites.first(),
+            role="gp",
+            mode="face_to_face",
+            slot_type="routine",
+            start=now + dt.timedelta(days=3, minutes=15 * i),
+            end=now + dt.timedelta(days=3, minutes=15 * (i + 1)),
+            released_to_practices_at=now - dt.timedelta(hours=1),
+        )
+        for i in range(2)
+    ]
+    appt, _ = book(Actor(user=coordinator), patient, slots[1], reason="matrix", slots=1)
+    return {"slot": slots[0], "appointment": appt}
 
 
 def attempt(client, view: str, patient, item, meetings, user):
@@ -223,6 +290,19 @@ def attempt(client, view: str, patient, item, meetings, user):
             {"kind": "ltc_review", "date": dt.date.today().isoformat()},
         )
         return response, ClinicalReview.objects.filter(patient=patient).exists()
+    if view == "access_book":
+        slot = meetings["slot"]
+        response = client.post(
+            reverse("access_book", args=[pk]), {"slot": slot.pk, "reason": "Matrix booking"}
+        )
+        return response, Appointment.objects.filter(patient=patient, start=slot.start).exists()
+    if view == "access_change":
+        appt = meetings["appointment"]
+        response = client.post(
+            reverse("access_change", args=[pk]), {"appointment": appt.pk, "status": "arrived"}
+        )
+        appt.refresh_from_db()
+        return response, appt.status == "arrived"
     raise AssertionError(view)
 
 
@@ -231,12 +311,13 @@ def attempt(client, view: str, patient, item, meetings, user):
 def test_matrix(client, login, username, kind):
     user = User.objects.get(username=username)
     login(username)
+    seeded = hub_seeded()
     patient, item, meetings = build(kind, user, client)
     held = {r.kind for r in relationships.current(user, patient)}
-    assert held == held_kinds(username, kind), f"{username} holds {held} after {kind}"
+    assert held == held_kinds(username, kind, seeded), f"{username} holds {held} after {kind}"
     failures = []
     for view in VIEWS:
-        basis = expected_basis(username, kind, view)
+        basis = expected_basis(username, kind, view, seeded)
         with transaction.atomic():
             before = AuditEvent.objects.filter(patient=patient).values_list("pk", flat=True)
             before = set(before)
@@ -269,7 +350,7 @@ def test_matrix(client, login, username, kind):
                     and done
                     and (row.outcome, row.basis) == ("allowed", basis)
                 )
-                if view in ("mdt_add", "case_manage:add_member"):
+                if view in ("mdt_add", "case_manage:add_member", "access_book"):
                     ok = ok and grants == 1  # the relationship granted is audited
             RESULTS[(username, kind or "none", view)] = "allowed" if basis else "refused"
             if not ok:
@@ -283,8 +364,12 @@ def test_matrix(client, login, username, kind):
 def test_matrix_size():
     """Every cell ran (when the whole module ran) and the counts are what the table says."""
     cells = len(ROLES) * len(VIEWS) * (len(KINDS) + 1)
+    seeded = hub_seeded()
     allowed = sum(
-        expected_basis(u, k, v) is not None for u in ROLES for k in [*KINDS, None] for v in VIEWS
+        expected_basis(u, k, v, seeded) is not None
+        for u in ROLES
+        for k in [*KINDS, None]
+        for v in VIEWS
     )
     if len(RESULTS) != cells:
         pytest.skip(f"only {len(RESULTS)} of {cells} cells ran (run the whole module)")

@@ -223,13 +223,14 @@ def book(
     idempotency_key: str = "",
     overbook: bool = False,
     slots: int | None = None,
+    pair: Slot | None = None,
     rebooked_from: Appointment | None = None,
 ) -> tuple[Appointment, bool]:
     """Book ``patient`` into ``slot`` (and the next adjacent slot when the patient's
-    stream needs two, or ``slots`` says so). Returns (appointment, created): created is
-    False when the idempotency key had already booked. Raises :class:`SlotTaken` when the
-    slot (or its pair) has gone, :class:`BookingError` for anything else refused; nothing is
-    written then."""
+    stream needs two, or ``slots`` says so; or ``pair``, named by the caller). Returns
+    (appointment, created): created is False when the idempotency key had already booked.
+    Raises :class:`SlotTaken` when the slot (or its pair) has gone, :class:`BookingError`
+    for anything else refused; nothing is written then."""
     key = (idempotency_key or "").strip()[:100]
     if (found := _existing(actor, key)) is not None:
         return found, False
@@ -249,10 +250,12 @@ def book(
             f"that slot is not released to practices until "
             f"{timezone.localtime(slot.released_to_practices_at):%d %b %Y %H:%M}"
         )
-    count = slots or slots_needed(patient, slot)
+    count = 2 if pair is not None else (slots or slots_needed(patient, slot))
     if count not in (1, 2):
         raise BookingError("an appointment takes one slot or two adjacent slots")
-    run = adjacent_run(slot, count)
+    if pair is not None and (pair.start != slot.end or pair.hub_id != slot.hub_id):
+        raise BookingError("two slots must be adjacent, at the same hub")
+    run = [slot, pair] if pair is not None else adjacent_run(slot, count)
     if len(run) < count:
         raise SlotTaken(
             "this patient needs two adjacent slots and the session has none after this one",

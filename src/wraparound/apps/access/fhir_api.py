@@ -277,7 +277,8 @@ def _book(request, token):
             reason=str(body.get("description") or "")[:500],
             reasonable_adjustments=str(body.get("comment") or ""),
             idempotency_key=request.headers.get("Idempotency-Key", ""),
-            slots=len(slot_ids) if len(slot_ids) == 2 else None,
+            slots=1 if len(slot_ids) == 1 else None,
+            pair=slots[slot_ids[1]] if len(slot_ids) == 2 else None,
         )
     except SlotTaken as taken:
         alternatives = [f"Slot/{s.pk}" for s in taken.alternatives]
