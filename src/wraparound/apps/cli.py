@@ -52,7 +52,7 @@ def refresh(warehouse: Path = WAREHOUSE) -> None:
     what the app records back as app events (DIR/app_events/) for the indicators."""
     readable_warehouse(warehouse)
     setup_django(warehouse)
-    from wraparound.apps.care.app_events import export
+    from wraparound.apps.export_events import export_app_events as export
     from wraparound.apps.refresh import refresh as run_refresh
 
     migrate()
@@ -69,7 +69,8 @@ def export_events(warehouse: Path = WAREHOUSE) -> None:
     replacing the previous export. Opted-out patients are left out."""
     readable_warehouse(warehouse)
     setup_django(warehouse)
-    from wraparound.apps.care.app_events import check_warehouse, export
+    from wraparound.apps.care.app_events import check_warehouse
+    from wraparound.apps.export_events import export_app_events as export
 
     check_warehouse(warehouse)
     migrate()
@@ -83,13 +84,13 @@ def demo(warehouse: Path = WAREHOUSE) -> None:
     plans and reviews, export them as app events, and print the logins."""
     readable_warehouse(warehouse)
     setup_django(warehouse)
-    from wraparound.apps.care.app_events import export
     from wraparound.apps.demo import (
         DEMO_PASSWORD,
         create_demo_casework,
         create_demo_reviews,
         create_demo_users,
     )
+    from wraparound.apps.export_events import export_app_events as export
     from wraparound.apps.refresh import refresh as run_refresh
 
     migrate()

@@ -14,7 +14,8 @@ warehouse pseudonym; ``kind``; ``date``; see ``analytics/indicators/inputs.py``)
   recorded on the patient page, on the day it took place.
 
 Hub appointments go to a file of their own, one row per appointment
-(``DIR/app_appointments/appointments.parquet``, ``access/events.py``).
+(``DIR/app_appointments/appointments.parquet``, ``access/events.py``), written after this
+file by ``apps/export_events.py`` (care does not import access).
 
 A new version that keeps the earlier agreement date (an edit, not a review) adds nothing.
 Patients with the national data opt-out are left out. One row per patient, kind and day,
@@ -126,13 +127,4 @@ def export(warehouse_dir: Path) -> dict:
     counts: dict[str, int] = {}
     for _, kind, _ in rows:
         counts[kind] = counts.get(kind, 0) + 1
-    # Hub appointments, one row each, for the access indicators (access/events.py).
-    from wraparound.apps.access import events as access_events
-
-    appointments = access_events.export(warehouse_dir)
-    return {
-        "path": str(target),
-        "events": len(rows),
-        "by_kind": dict(sorted(counts.items())),
-        "appointments": appointments,
-    }
+    return {"path": str(target), "events": len(rows), "by_kind": dict(sorted(counts.items()))}
