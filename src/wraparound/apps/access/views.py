@@ -165,7 +165,7 @@ def find_slot(request):
         slots = slots.filter(slot_type="long")
     elif length == "15":
         slots = slots.exclude(slot_type="long")
-    slots = slots.select_related("site", "hub", "session", "clinician").order_by("start", "pk")
+    slots = slots.select_related("site", "hub", "session__clinician").order_by("start", "pk")
     shown = list(slots[(page - 1) * PAGE : page * PAGE + 1])
     if patient is not None:
         audit.record(request, patient=patient, action="read", what="find a slot for patient")
