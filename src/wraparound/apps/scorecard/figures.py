@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from django.http import Http404
 
-from wraparound import clinical
+from wraparound import clinical, vocabulary
 from wraparound.apps.records.models import Organisation
 from wraparound.apps.scorecard.models import (
     IndicatorRun,
     IndicatorValue,
+    InequalityGap,
     Outlier,
     PublicValue,
+    QuintileValue,
     SubgroupValue,
 )
 
@@ -27,10 +29,7 @@ VALUE_FIELDS = (
     "lower95",
     "upper95",
     "peer_value",
-    "funnel_lower95",
-    "funnel_upper95",
-    "funnel_lower998",
-    "funnel_upper998",
+    *vocabulary.FUNNEL_LIMITS,
     "funnel_status",
     "assessment",
     "decile",
@@ -148,3 +147,19 @@ def subgroup_rows(run: IndicatorRun, indicator_id: str, ods: str, period: str) -
         r["neighbourhood_value"] = hood.get((r["parent_id"], r["subgroup"]))
         r["consecutive_periods"] = runs.get(r["subgroup"])
     return sorted(rows, key=lambda r: r["label"])
+
+
+def quintiles(run: IndicatorRun, org_id: str) -> dict[str, dict[int, dict]]:
+    """Each indicator's latest month by deprivation quintile for one organisation:
+    indicator id -> quintile (1-5) -> row."""
+    by: dict[str, dict[int, dict]] = {}
+    for q in QuintileValue.objects.filter(run=run, org_id=org_id).values():
+        by.setdefault(q["indicator_id"], {})[q["imd_quintile"]] = q
+    return by
+
+
+def gaps(run: IndicatorRun, org_id: str) -> dict[str, dict]:
+    """Each indicator's gap and ratio between the most and least deprived quintiles."""
+    return {
+        g["indicator_id"]: g for g in InequalityGap.objects.filter(run=run, org_id=org_id).values()
+    }

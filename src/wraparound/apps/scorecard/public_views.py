@@ -18,11 +18,17 @@ from wraparound.apps.scorecard import figures
 from wraparound.apps.scorecard.models import PublicValue
 from wraparound.apps.scorecard.tables import (
     SUPPRESSED,
-    Table,
-    csv_response,
-    digits_for,
-    interval,
-    num,
+    Column,
+    Download,
+    answer,
+    between,
+    count,
+    figure,
+    looked_up,
+    table,
+    text,
+    title,
+    unit,
 )
 
 NOT_PUBLISHED = "not published"
@@ -35,17 +41,48 @@ COMPARED = {
     "low": "lower than most practices",
     "within": "similar to most practices",
 }
-HEADERS = [
-    "Indicator",
-    "Period",
-    "Numerator",
-    "Denominator",
-    "Value",
-    "Unit",
-    "95% interval",
-    "Locality value",
-    "Compared with other practices",
-]
+
+
+def _published(cell, suppressed: str = SUPPRESSED, withheld: str | None = None):
+    """``cell`` unless disclosure control suppressed the row, or the indicator's type is
+    ``WITHHELD`` (when ``withheld`` is given)."""
+
+    def published(row, d) -> str:
+        if row["suppressed"]:
+            return suppressed
+        if withheld is not None and d["type"] in WITHHELD:
+            return withheld
+        return cell(row, d)
+
+    return published
+
+
+COLUMNS = (
+    Column("Indicator", title),
+    Column("Period", text("period")),
+    Column("Numerator", _published(count("numerator")), numeric=True),
+    Column("Denominator", _published(count("denominator")), numeric=True),
+    Column("Value", _published(figure("value"), withheld=NOT_PUBLISHED), numeric=True),
+    Column("Unit", unit),
+    Column(
+        "95% interval",
+        _published(between("lower95", "upper95"), withheld=NOT_PUBLISHED),
+        numeric=True,
+    ),
+    Column(
+        "Locality value",
+        lambda row, d: (
+            figure("peer_value")(row, d)
+            if row["suppressed"] or d["type"] not in WITHHELD
+            else NOT_PUBLISHED
+        ),
+        numeric=True,
+    ),
+    Column("Compared with other practices", _published(looked_up("funnel_status", COMPARED), "")),
+)
+"""A practice's published figures: suppressed counts say so (the locality value is still
+shown); a withheld type shows its counts only."""
+HEADERS = [c.header for c in COLUMNS]
 
 
 def index(request):
@@ -66,51 +103,24 @@ def practice(request, ods: str, fmt: str = "html"):
             PublicValue, run, [ods], fields=(*figures.VALUE_FIELDS, "suppressed"), level="practice"
         )
     }
-    table = Table(f"{org.name}: published figures, latest month", HEADERS, numeric={2, 3, 4, 6, 7})
-    for d in figures.computed(run):
-        r = rows.get(d["id"])
-        if r is None:
-            continue
-        k = digits_for(d)
-        if r["suppressed"]:
-            table.add(
-                [
-                    d["title"],
-                    r["period"],
-                    SUPPRESSED,
-                    SUPPRESSED,
-                    SUPPRESSED,
-                    d["unit"],
-                    SUPPRESSED,
-                    num(r["peer_value"], k),
-                    "",
-                ]
-            )
-            continue
-        withheld = d["type"] in WITHHELD
-        table.add(
-            [
-                d["title"],
-                r["period"],
-                num(r["numerator"], 0),
-                num(r["denominator"], 0),
-                NOT_PUBLISHED if withheld else num(r["value"], k),
-                d["unit"],
-                NOT_PUBLISHED if withheld else interval(r["lower95"], r["upper95"], k),
-                NOT_PUBLISHED if withheld else num(r["peer_value"], k),
-                COMPARED.get(r["funnel_status"] or "", ""),
-            ]
-        )
-    if fmt == "csv":
-        return csv_response(table, f"practice-{ods}-{run.period_last}.csv")
-    return render(
-        request,
-        "scorecard/public_practice.html",
-        {
-            "org": org,
-            "run": run,
-            "table": table,
-            "rule": run.rule,
-            "csv": reverse("public_practice_csv", args=[ods]),
-        },
+    published = table(
+        f"{org.name}: published figures, latest month",
+        COLUMNS,
+        [rows[d["id"]] for d in figures.computed(run) if d["id"] in rows],
+        lambda r: run.definition(r["indicator_id"]),
+    )
+    return answer(
+        fmt,
+        lambda: render(
+            request,
+            "scorecard/public_practice.html",
+            {
+                "org": org,
+                "run": run,
+                "table": published,
+                "rule": run.rule,
+                "csv": reverse("public_practice_csv", args=[ods]),
+            },
+        ),
+        {"csv": Download(published, f"practice-{ods}-{run.period_last}.csv")},
     )

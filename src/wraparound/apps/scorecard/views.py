@@ -8,63 +8,123 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from wraparound.apps.scorecard import access, charts, figures
-from wraparound.apps.scorecard.models import InequalityGap, Outcome, Outlier, QuintileValue
-from wraparound.apps.scorecard.tables import Table, csv_response, digits_for, interval, num
+from wraparound.apps.scorecard.models import InequalityGap, Outcome, Outlier
+from wraparound.apps.scorecard.tables import (
+    Column,
+    Download,
+    answer,
+    between,
+    count,
+    digits_for,
+    figure,
+    looked_up,
+    num,
+    table,
+    text,
+    title,
+    unit,
+    whole,
+)
 
 STATUS = {"high": "above 99.8% limit", "low": "below 99.8% limit", "within": "within limits"}
 STATUS95 = {"high": "above 95% limit", "low": "below 95% limit", "within": "within limits"}
-SCORECARD_HEADERS = [
-    "Indicator",
-    "Period",
-    "Numerator",
-    "Denominator",
-    "Value",
-    "Unit",
-    "95% interval",
-    "Peer value",
-    "Decile",
-    "Funnel (99.8%)",
-    "Assessment",
-    "Trend",
-]
+
+status = looked_up("funnel_status", STATUS)
+"""Funnel status against the 99.8% limits, in words (blank when there is none)."""
+
+SCORECARD = (
+    Column("Indicator", title),
+    Column("Period", text("period")),
+    Column("Numerator", count("numerator"), numeric=True),
+    Column("Denominator", count("denominator"), numeric=True),
+    Column("Value", figure("value"), numeric=True),
+    Column("Unit", unit),
+    Column("95% interval", between("lower95", "upper95"), numeric=True),
+    Column("Peer value", figure("peer_value"), numeric=True),
+    Column("Decile", whole("decile"), numeric=True),
+    Column("Funnel (99.8%)", status),
+    Column("Assessment", text("assessment")),
+    Column("Trend", text("trend")),
+)
+"""The practice scorecard: each indicator's latest month (and, with a clinician column, the
+clinicians' rows)."""
+
+SPECIALTY = (
+    Column("Specialty", text("label")),
+    Column("Period", text("period")),
+    Column("Numerator", count("numerator"), numeric=True),
+    Column("Denominator", count("denominator"), numeric=True),
+    Column("Value", figure("value"), numeric=True),
+    Column("95% interval", between("lower95", "upper95"), numeric=True),
+    Column("Neighbourhood value", figure("neighbourhood_value"), numeric=True),
+    Column("Peer value (locality)", figure("peer_value"), numeric=True),
+    Column("99.8% limits", between("funnel_lower998", "funnel_upper998"), numeric=True),
+    Column("Funnel (99.8%)", status),
+    Column("Funnel (95%)", looked_up("funnel_status95", STATUS95)),
+    Column("Consecutive months outside 99.8%", whole("consecutive_periods"), numeric=True),
+)
+
+TREND = (
+    Column("Period", text("period")),
+    Column("Numerator", count("numerator"), numeric=True),
+    Column("Denominator", count("denominator"), numeric=True),
+    Column("Value", figure("value"), numeric=True),
+    Column("95% interval", between("lower95", "upper95"), numeric=True),
+    Column("Peer value", figure("peer_value"), numeric=True),
+    Column("Funnel (99.8%)", status),
+)
 
 
-SPECIALTY_HEADERS = [
-    "Specialty",
-    "Period",
-    "Numerator",
-    "Denominator",
-    "Value",
-    "95% interval",
-    "Neighbourhood value",
-    "Peer value (locality)",
-    "99.8% limits",
-    "Funnel (99.8%)",
-    "Funnel (95%)",
-    "Consecutive months outside 99.8%",
-]
+def _unless_suppressed(cell, instead: str = "suppressed"):
+    return lambda row, d: instead if row["suppressed"] else cell(row, d)
 
 
-def _status(row) -> str:
-    return STATUS.get(row.get("funnel_status") or "", "")
+FUNNEL = (
+    Column("Practice", text("label")),
+    Column("Numerator", _unless_suppressed(count("numerator")), numeric=True),
+    Column("Denominator", _unless_suppressed(count("denominator")), numeric=True),
+    Column("Value", _unless_suppressed(figure("value")), numeric=True),
+    Column("95% interval", _unless_suppressed(between("lower95", "upper95"), ""), numeric=True),
+    Column(
+        "99.8% limits",
+        _unless_suppressed(between("funnel_lower998", "funnel_upper998"), ""),
+        numeric=True,
+    ),
+    Column("Funnel (99.8%)", _unless_suppressed(status, "")),
+    Column(
+        "Figures",
+        lambda row, _d: "published" if row["suppressed"] or row["published"] else "exact",
+    ),
+)
+"""Every practice in the funnel's month: exact figures where the user may see them, the
+published ones otherwise (suppressed where disclosure control hid them)."""
+
+QUINTILE = (
+    Column("Quintile", lambda row, _d: f"Q{row['imd_quintile']}"),
+    Column("Numerator", count("numerator"), numeric=True),
+    Column("Denominator", count("denominator"), numeric=True),
+    Column("Value", figure("value"), numeric=True),
+    Column("95% interval", between("lower95", "upper95"), numeric=True),
+)
 
 
-def _cells(d: dict, row: dict) -> list[str]:
-    k = digits_for(d)
-    return [
-        d["title"],
-        row["period"],
-        num(row["numerator"], 0),
-        num(row["denominator"], 0),
-        num(row["value"], k),
-        d["unit"],
-        interval(row["lower95"], row["upper95"], k),
-        num(row["peer_value"], k),
-        "" if row["decile"] is None else str(row["decile"]),
-        _status(row),
-        row["assessment"],
-        row["trend"],
-    ]
+def _share_pct(row, _d) -> str:
+    share = row["share_of_way"]
+    return num(share * 100 if share is not None else None)
+
+
+OUTCOME = (
+    Column("Period", text("period")),
+    Column("Events", count("events"), numeric=True),
+    Column("Person-years", count("person_years"), numeric=True),
+    Column("Rate per 1,000", figure("rate_per_1000"), numeric=True),
+    Column("Rolling 12-month rate", figure("rolling_12m_rate"), numeric=True),
+    Column("Baseline rate", figure("baseline_rate"), numeric=True),
+    Column("Target rate (-15%)", figure("target_rate"), numeric=True),
+    Column("Change vs baseline (%)", figure("change_vs_baseline_pct"), numeric=True),
+    Column("Share of the way (%)", _share_pct, numeric=True),
+)
+"""An outcome measure by month (rates to one decimal place: no indicator definition)."""
 
 
 def index(request):
@@ -79,34 +139,16 @@ def index(request):
     )
 
 
-def _specialty_table(run, d: dict, org) -> Table:
+def _specialty_table(run, d: dict, org):
     """One practice's figures for each specialty of a broken-down indicator, latest month.
     Status comes from the funnel limits around the locality value only, never from rank."""
-    k = digits_for(d)
     period = d["latest_period"]
-    table = Table(
+    return table(
         f"{org.name}: by specialty, {period} (value {d['unit']})",
-        SPECIALTY_HEADERS,
-        numeric={2, 3, 4, 5, 6, 7, 8, 11},
+        SPECIALTY,
+        figures.subgroup_rows(run, d["id"], org.org_id, period),
+        d,
     )
-    for r in figures.subgroup_rows(run, d["id"], org.org_id, period):
-        table.add(
-            [
-                r["label"],
-                r["period"],
-                num(r["numerator"], 0),
-                num(r["denominator"], 0),
-                num(r["value"], k),
-                interval(r["lower95"], r["upper95"], k),
-                num(r["neighbourhood_value"], k),
-                num(r["peer_value"], k),
-                interval(r["funnel_lower998"], r["funnel_upper998"], k),
-                _status(r),
-                STATUS95.get(r["funnel_status95"] or "", ""),
-                "" if r["consecutive_periods"] is None else str(r["consecutive_periods"]),
-            ]
-        )
-    return table
 
 
 def practice(request, ods: str, fmt: str = "html", specialty_of: str | None = None):
@@ -116,43 +158,32 @@ def practice(request, ods: str, fmt: str = "html", specialty_of: str | None = No
     org = figures.practice(ods)
     run = figures.current_run()
     definitions = {d["id"]: d for d in figures.computed(run)}
-    table = Table(
-        f"{org.name}: latest month of each indicator", SCORECARD_HEADERS, numeric={2, 3, 4, 6, 7, 8}
-    )
     rows = {
         r["indicator_id"]: r
         for r in figures.latest_for(figures.IndicatorValue, run, [ods], level="practice")
     }
-    for indicator_id, d in definitions.items():
-        if indicator_id in rows:
-            table.add(
-                _cells(d, rows[indicator_id]),
-                reverse("scorecard_indicator", args=[ods, indicator_id]),
-            )
+    definition_of = lambda r: definitions[r["indicator_id"]]  # noqa: E731
+    scorecard = table(
+        f"{org.name}: latest month of each indicator",
+        SCORECARD,
+        [rows[i] for i in definitions if i in rows],
+        definition_of,
+        lambda r: reverse("scorecard_indicator", args=[ods, r["indicator_id"]]),
+    )
     clinicians = None
     if access.sees_clinicians(user, ods):
-        clinicians = Table(
-            f"{org.name}: by clinician, latest month",
-            ["Clinician", *SCORECARD_HEADERS],
-            numeric={3, 4, 5, 7, 8, 9},
-        )
+        name = lambda r: run.clinicians.get(r["org_id"], r["org_id"])  # noqa: E731
         crows = figures.latest_for(
             figures.IndicatorValue, run, [], level="clinician", parent_id=ods
         )
         order = list(definitions)
-        crows.sort(
-            key=lambda r: (
-                order.index(r["indicator_id"]),
-                run.clinicians.get(r["org_id"], r["org_id"]),
-            )
+        crows.sort(key=lambda r: (order.index(r["indicator_id"]), name(r)))
+        clinicians = table(
+            f"{org.name}: by clinician, latest month",
+            (Column("Clinician", lambda r, _d: name(r)), *SCORECARD),
+            crows,
+            definition_of,
         )
-        for r in crows:
-            clinicians.add(
-                [
-                    run.clinicians.get(r["org_id"], r["org_id"]),
-                    *_cells(definitions[r["indicator_id"]], r),
-                ]
-            )
     specialties = [
         {
             "d": d,
@@ -162,98 +193,34 @@ def practice(request, ods: str, fmt: str = "html", specialty_of: str | None = No
         }
         for d in figures.broken_down(run)
     ]
-    if fmt == "csv":
-        return csv_response(table, f"scorecard-{ods}-{run.period_last}.csv")
+    downloads = {"csv": Download(scorecard, f"scorecard-{ods}-{run.period_last}.csv")}
     if fmt == "specialties.csv":
         block = next((b for b in specialties if b["d"]["id"] == specialty_of), None)
         if block is None:
             raise figures.Http404("No indicator by specialty with this id in this run.")
-        return csv_response(
+        downloads[fmt] = Download(
             block["table"], f"{specialty_of}-{ods}-{block['d']['latest_period']}.csv"
         )
     if fmt == "clinicians.csv":
         if clinicians is None:
             return access.refuse(request, "clinician figures of this practice")
-        return csv_response(clinicians, f"scorecard-{ods}-clinicians-{run.period_last}.csv")
-    return render(
-        request,
-        "scorecard/practice.html",
-        {
-            "org": org,
-            "run": run,
-            "table": table,
-            "clinicians": clinicians,
-            "specialties": specialties,
-            "awaiting": [d for d in run.definitions if not d.get("latest_period")],
-        },
+        downloads[fmt] = Download(clinicians, f"scorecard-{ods}-clinicians-{run.period_last}.csv")
+    return answer(
+        fmt,
+        lambda: render(
+            request,
+            "scorecard/practice.html",
+            {
+                "org": org,
+                "run": run,
+                "table": scorecard,
+                "clinicians": clinicians,
+                "specialties": specialties,
+                "awaiting": [d for d in run.definitions if not d.get("latest_period")],
+            },
+        ),
+        downloads,
     )
-
-
-def _trend_table(d: dict, rows: list[dict], name: str) -> Table:
-    k = digits_for(d)
-    table = Table(
-        f"{d['title']}, {name}, by month",
-        [
-            "Period",
-            "Numerator",
-            "Denominator",
-            "Value",
-            "95% interval",
-            "Peer value",
-            "Funnel (99.8%)",
-        ],
-        numeric={1, 2, 3, 4, 5},
-    )
-    for r in rows:
-        table.add(
-            [
-                r["period"],
-                num(r["numerator"], 0),
-                num(r["denominator"], 0),
-                num(r["value"], k),
-                interval(r["lower95"], r["upper95"], k),
-                num(r["peer_value"], k),
-                _status(r),
-            ]
-        )
-    return table
-
-
-def _funnel_table(d: dict, points: list[dict], period: str) -> Table:
-    k = digits_for(d)
-    table = Table(
-        f"{d['title']}, practices, {period}",
-        [
-            "Practice",
-            "Numerator",
-            "Denominator",
-            "Value",
-            "95% interval",
-            "99.8% limits",
-            "Funnel (99.8%)",
-            "Figures",
-        ],
-        numeric={1, 2, 3, 4, 5},
-    )
-    for p in points:
-        if p["suppressed"]:
-            table.add(
-                [p["label"], "suppressed", "suppressed", "suppressed", "", "", "", "published"]
-            )
-            continue
-        table.add(
-            [
-                p["label"],
-                num(p["numerator"], 0),
-                num(p["denominator"], 0),
-                num(p["value"], k),
-                interval(p["lower95"], p["upper95"], k),
-                interval(p["funnel_lower998"], p["funnel_upper998"], k),
-                _status(p),
-                "published" if p["published"] else "exact",
-            ]
-        )
-    return table
 
 
 def indicator(request, ods: str, indicator_id: str, fmt: str = "html"):
@@ -276,44 +243,57 @@ def indicator(request, ods: str, indicator_id: str, fmt: str = "html"):
     visible = set(user.practices().values_list("org_id", flat=True))
     period = d["latest_period"]
     points = figures.funnel_points(run, indicator_id, period, visible, ods)
-    trend_table = _trend_table(d, rows, org.name)
-    funnel_table = _funnel_table(d, points, period)
-    if fmt == "trend.csv":
-        return csv_response(trend_table, f"{indicator_id}-{ods}-trend.csv")
-    if fmt == "funnel.csv":
-        return csv_response(funnel_table, f"{indicator_id}-funnel-{period}.csv")
-    peer = next((p["peer_value"] for p in points if p["peer_value"] is not None), None)
-    plotted = [p for p in points if not p["suppressed"]]
-    funnel_svg = (
-        ""
-        if d["type"] == "median"
-        else charts.funnel(
-            "funnel",
-            f"{d['title']}: practices, {period}",
-            plotted,
-            peer,
-            d["type"],
-            d["multiplier"],
-            d["unit"],
-            "Denominator",
+    trend_table = table(f"{d['title']}, {org.name}, by month", TREND, rows, d)
+    funnel_table = table(f"{d['title']}, practices, {period}", FUNNEL, points, d)
+
+    def page():
+        peer = next((p["peer_value"] for p in points if p["peer_value"] is not None), None)
+        plotted = [p for p in points if not p["suppressed"]]
+        funnel_svg = (
+            ""
+            if d["type"] == "median"
+            else charts.funnel(
+                "funnel",
+                f"{d['title']}: practices, {period}",
+                plotted,
+                peer,
+                d["type"],
+                d["multiplier"],
+                d["unit"],
+                "Denominator",
+            )
         )
-    )
-    trend_svg = charts.trend("trend", f"{d['title']}: {org.name} by month", rows, d["unit"])
-    return render(
-        request,
-        "scorecard/indicator.html",
+        trend_svg = charts.trend("trend", f"{d['title']}: {org.name} by month", rows, d["unit"])
+        return render(
+            request,
+            "scorecard/indicator.html",
+            {
+                "org": org,
+                "run": run,
+                "d": d,
+                "period": period,
+                "trend_svg": trend_svg,
+                "trend_table": trend_table,
+                "funnel_svg": funnel_svg,
+                "funnel_table": funnel_table,
+                "outside_scope": any(p["published"] for p in points),
+            },
+        )
+
+    return answer(
+        fmt,
+        page,
         {
-            "org": org,
-            "run": run,
-            "d": d,
-            "period": period,
-            "trend_svg": trend_svg,
-            "trend_table": trend_table,
-            "funnel_svg": funnel_svg,
-            "funnel_table": funnel_table,
-            "outside_scope": any(p["published"] for p in points),
+            "trend.csv": Download(trend_table, f"{indicator_id}-{ods}-trend.csv"),
+            "funnel.csv": Download(funnel_table, f"{indicator_id}-funnel-{period}.csv"),
         },
     )
+
+
+def _outlier_link(o: dict) -> str:
+    if o["subgroup"] == "all":
+        return reverse("scorecard_indicator", args=[o["org_id"], o["indicator_id"]])
+    return reverse("scorecard_practice", args=[o["org_id"]]) + f"#by-specialty-{o['indicator_id']}"
 
 
 def outliers(request, fmt: str = "html"):
@@ -321,60 +301,45 @@ def outliers(request, fmt: str = "html"):
         return access.refuse(request, "the outlier report")
     run = figures.current_run()
     org_names = figures.names()
-    table = Table(
-        f"Practices outside the 99.8% limits in the latest month ({run.period_last})",
-        [
-            "Practice",
+    rows = (
+        Outlier.objects.filter(run=run, latest=True)
+        .order_by("-consecutive_periods", "indicator_id", "subgroup", "org_id")
+        .values()
+    )
+    columns = (
+        Column("Practice", lambda o, _d: org_names.get(o["org_id"], o["org_id"])),
+        Column(
             "Neighbourhood",
-            "Indicator",
+            lambda o, _d: org_names.get(o["neighbourhood_id"], o["neighbourhood_id"]),
+        ),
+        Column("Indicator", text("title")),
+        Column(
             "Specialty",
-            "Period",
-            "Numerator",
-            "Denominator",
-            "Value",
-            "95% interval",
-            "Peer value",
-            "99.8% limits",
-            "Status",
-            "Assessment",
-            "Consecutive months",
-        ],
-        numeric={5, 6, 7, 8, 9, 10, 13},
+            lambda o, _d: "" if o["subgroup"] == "all" else figures.specialty(o["subgroup"]),
+        ),
+        Column("Period", text("period")),
+        Column("Numerator", count("numerator"), numeric=True),
+        Column("Denominator", count("denominator"), numeric=True),
+        Column("Value", figure("value"), numeric=True),
+        Column("95% interval", between("lower95", "upper95"), numeric=True),
+        Column("Peer value", figure("peer_value"), numeric=True),
+        Column("99.8% limits", between("funnel_lower998", "funnel_upper998"), numeric=True),
+        Column("Status", text("funnel_status")),
+        Column("Assessment", text("assessment")),
+        Column("Consecutive months", whole("consecutive_periods"), numeric=True),
     )
-    rows = Outlier.objects.filter(run=run, latest=True).order_by(
-        "-consecutive_periods", "indicator_id", "subgroup", "org_id"
+    outlier_table = table(
+        f"Practices outside the 99.8% limits in the latest month ({run.period_last})",
+        columns,
+        rows,
+        lambda o: run.definition(o["indicator_id"]),
+        _outlier_link,
     )
-    for o in rows:
-        d = run.definition(o.indicator_id)
-        k = digits_for(d)
-        whole = o.subgroup == "all"
-        link = reverse("scorecard_indicator", args=[o.org_id, o.indicator_id])
-        if not whole:
-            link = (
-                reverse("scorecard_practice", args=[o.org_id]) + f"#by-specialty-{o.indicator_id}"
-            )
-        table.add(
-            [
-                org_names.get(o.org_id, o.org_id),
-                org_names.get(o.neighbourhood_id, o.neighbourhood_id),
-                o.title,
-                "" if whole else figures.specialty(o.subgroup),
-                o.period,
-                num(o.numerator, 0),
-                num(o.denominator, 0),
-                num(o.value, k),
-                interval(o.lower95, o.upper95, k),
-                num(o.peer_value, k),
-                interval(o.funnel_lower998, o.funnel_upper998, k),
-                o.funnel_status,
-                o.assessment,
-                str(o.consecutive_periods),
-            ],
-            link,
-        )
-    if fmt == "csv":
-        return csv_response(table, f"outliers-{run.period_last}.csv")
-    return render(request, "scorecard/outliers.html", {"run": run, "table": table})
+    return answer(
+        fmt,
+        lambda: render(request, "scorecard/outliers.html", {"run": run, "table": outlier_table}),
+        {"csv": Download(outlier_table, f"outliers-{run.period_last}.csv")},
+    )
 
 
 def _org_choice(request, run) -> tuple[str, list[tuple[str, str]]]:
@@ -397,97 +362,93 @@ def _org_choice(request, run) -> tuple[str, list[tuple[str, str]]]:
     return chosen, choices
 
 
+def _quintile_value(i: int):
+    return lambda row, d: num(row["q"][i]["value"], digits_for(d)) if i in row["q"] else ""
+
+
+INEQUALITY = (
+    Column("Indicator", title),
+    Column("Period", text("period")),
+    *(Column(f"Quintile {i}", _quintile_value(i), numeric=True) for i in range(1, 6)),
+    Column(
+        "Gap (1 minus 5)",
+        lambda row, d: num(row["gap"]["gap"], digits_for(d)) if row["gap"] else "",
+        numeric=True,
+    ),
+    Column(
+        "Ratio (1 / 5)",
+        lambda row, _d: num(row["gap"]["ratio"], 2) if row["gap"] else "",
+        numeric=True,
+    ),
+)
+"""Each indicator's latest month by deprivation quintile, with the gap and ratio between
+the most and least deprived."""
+
+
+def _quintile_chart(d: dict, q: dict[int, dict]) -> tuple[str, object]:
+    """The bar chart of one indicator by quintile, and its data table."""
+    present = [q[i] for i in range(1, 6) if i in q]
+    bar_rows = [
+        {
+            "label": f"Q{r['imd_quintile']}",
+            "value": r["value"],
+            "lower95": r["lower95"],
+            "upper95": r["upper95"],
+        }
+        for r in present
+    ]
+    svg = charts.bars("quintiles", f"{d['title']} by deprivation quintile", bar_rows, d["unit"])
+    return svg, table(f"{d['title']} by deprivation quintile", QUINTILE, present, d)
+
+
 def inequalities(request, fmt: str = "html"):
     if not access.commissioning(request.user):
         return access.refuse(request, "inequalities")
     run = figures.current_run()
     org, choices = _org_choice(request, run)
-    gaps = {g.indicator_id: g for g in InequalityGap.objects.filter(run=run, org_id=org)}
-    by = {}
-    for q in QuintileValue.objects.filter(run=run, org_id=org):
-        by.setdefault(q.indicator_id, {})[q.imd_quintile] = q
-    table = Table(
-        "Latest month by deprivation quintile (1 = most deprived)",
-        [
-            "Indicator",
-            "Period",
-            "Quintile 1",
-            "Quintile 2",
-            "Quintile 3",
-            "Quintile 4",
-            "Quintile 5",
-            "Gap (1 minus 5)",
-            "Ratio (1 / 5)",
-        ],
-        numeric={2, 3, 4, 5, 6, 7, 8},
-    )
-    chosen = request.GET.get("indicator") or ""
-    for d in figures.computed(run):
-        if d["id"] not in by:
-            continue
-        k = digits_for(d)
-        q = by[d["id"]]
-        g = gaps.get(d["id"])
-        period = next(iter(q.values())).period
-        table.add(
-            [
-                d["title"],
-                period,
-                *[num(q[i].value, k) if i in q else "" for i in range(1, 6)],
-                num(g.gap, k) if g else "",
-                num(g.ratio, 2) if g else "",
-            ],
-            f"?org={org}&indicator={d['id']}#chart",
-        )
-        chosen = chosen or d["id"]
-    if fmt == "csv":
-        return csv_response(table, f"inequalities-{org}-{run.period_last}.csv")
-    d = run.definition(chosen) if chosen in by else None
-    bar_svg, bar_table = "", None
-    if d:
-        q = by[chosen]
-        bar_rows = [
-            {
-                "label": f"Q{i}",
-                "value": q[i].value,
-                "lower95": q[i].lower95,
-                "upper95": q[i].upper95,
-            }
-            for i in range(1, 6)
-            if i in q
-        ]
-        bar_svg = charts.bars(
-            "quintiles", f"{d['title']} by deprivation quintile", bar_rows, d["unit"]
-        )
-        k = digits_for(d)
-        bar_table = Table(
-            f"{d['title']} by deprivation quintile",
-            ["Quintile", "Numerator", "Denominator", "Value", "95% interval"],
-            numeric={1, 2, 3, 4},
-        )
-        for i in range(1, 6):
-            if i in q:
-                bar_table.add(
-                    [
-                        f"Q{i}",
-                        num(q[i].numerator, 0),
-                        num(q[i].denominator, 0),
-                        num(q[i].value, k),
-                        interval(q[i].lower95, q[i].upper95, k),
-                    ]
-                )
-    return render(
-        request,
-        "scorecard/inequalities.html",
+    gaps = figures.gaps(run, org)
+    by = figures.quintiles(run, org)
+    rows = [
         {
-            "run": run,
-            "table": table,
-            "org": org,
-            "choices": choices,
+            "id": d["id"],
             "d": d,
-            "bar_svg": bar_svg,
-            "bar_table": bar_table,
-        },
+            "period": next(iter(by[d["id"]].values()))["period"],
+            "q": by[d["id"]],
+            "gap": gaps.get(d["id"]),
+        }
+        for d in figures.computed(run)
+        if d["id"] in by
+    ]
+    inequality_table = table(
+        "Latest month by deprivation quintile (1 = most deprived)",
+        INEQUALITY,
+        rows,
+        lambda row: row["d"],
+        lambda row: f"?org={org}&indicator={row['id']}#chart",
+    )
+    chosen = request.GET.get("indicator") or (rows[0]["id"] if rows else "")
+
+    def page():
+        d = run.definition(chosen) if chosen in by else None
+        bar_svg, bar_table = _quintile_chart(d, by[chosen]) if d else ("", None)
+        return render(
+            request,
+            "scorecard/inequalities.html",
+            {
+                "run": run,
+                "table": inequality_table,
+                "org": org,
+                "choices": choices,
+                "d": d,
+                "bar_svg": bar_svg,
+                "bar_table": bar_table,
+            },
+        )
+
+    return answer(
+        fmt,
+        page,
+        {"csv": Download(inequality_table, f"inequalities-{org}-{run.period_last}.csv")},
     )
 
 
@@ -498,56 +459,25 @@ MEASURES = {
 }
 
 
-def _outcome_table(label: str, rows: list[dict]) -> Table:
-    table = Table(
-        f"{label} by month",
-        [
-            "Period",
-            "Events",
-            "Person-years",
-            "Rate per 1,000",
-            "Rolling 12-month rate",
-            "Baseline rate",
-            "Target rate (-15%)",
-            "Change vs baseline (%)",
-            "Share of the way (%)",
-        ],
-        numeric={1, 2, 3, 4, 5, 6, 7, 8},
-    )
-    for r in rows:
-        share = r["share_of_way"]
-        table.add(
-            [
-                r["period"],
-                num(r["events"], 0),
-                num(r["person_years"], 0),
-                num(r["rate_per_1000"]),
-                num(r["rolling_12m_rate"]),
-                num(r["baseline_rate"]),
-                num(r["target_rate"]),
-                num(r["change_vs_baseline_pct"]),
-                num(share * 100 if share is not None else None),
-            ]
-        )
-    return table
-
-
 def outcomes(request, measure: str | None = None, fmt: str = "html"):
     if not access.commissioning(request.user):
         return access.refuse(request, "outcomes")
     run = figures.current_run()
     org, choices = _org_choice(request, run)
-    blocks = []
     present = set(Outcome.objects.filter(run=run, org_id=org).values_list("measure", flat=True))
-    for key, label in MEASURES.items():
-        if key not in present or (measure and key != measure):
-            continue
-        rows = list(
+    shown = [k for k in MEASURES if k in present and (not measure or k == measure)]
+    series = {
+        key: list(
             Outcome.objects.filter(run=run, org_id=org, measure=key).order_by("period").values()
         )
-        table = _outcome_table(label, rows)
-        if fmt == "csv":
-            return csv_response(table, f"outcomes-{org}-{key}.csv")
+        for key in shown
+    }
+    tables = {key: table(f"{MEASURES[key]} by month", OUTCOME, series[key]) for key in shown}
+    if fmt == "csv" and not shown:
+        return redirect(reverse("scorecard_outcomes") + f"?org={org}")
+
+    def block(key: str) -> dict:
+        label, rows = MEASURES[key], series[key]
         last = next((r for r in reversed(rows) if r["rolling_12m_rate"] is not None), None)
         baseline = rows[0]["baseline_rate"] if rows else None
         target = rows[0]["target_rate"] if rows else None
@@ -566,20 +496,21 @@ def outcomes(request, measure: str | None = None, fmt: str = "html"):
                 ("target (-15%)", target, charts.GREEN),
             ),
         )
-        blocks.append(
-            {
-                "key": key,
-                "label": label,
-                "svg": svg,
-                "table": table,
-                "last": last,
-                "csv": reverse("scorecard_outcomes_csv", args=[key]) + f"?org={org}",
-            }
-        )
-    if fmt == "csv":
-        return redirect(reverse("scorecard_outcomes") + f"?org={org}")
-    return render(
-        request,
-        "scorecard/outcomes.html",
-        {"run": run, "org": org, "choices": choices, "blocks": blocks},
+        return {
+            "key": key,
+            "label": label,
+            "svg": svg,
+            "table": tables[key],
+            "last": last,
+            "csv": reverse("scorecard_outcomes_csv", args=[key]) + f"?org={org}",
+        }
+
+    return answer(
+        fmt,
+        lambda: render(
+            request,
+            "scorecard/outcomes.html",
+            {"run": run, "org": org, "choices": choices, "blocks": [block(k) for k in shown]},
+        ),
+        {"csv": Download(tables[shown[0]], f"outcomes-{org}-{shown[0]}.csv")} if shown else {},
     )
