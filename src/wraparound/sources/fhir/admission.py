@@ -19,7 +19,6 @@ import functools
 from importlib.resources.abc import Traversable
 
 from wraparound import clinical
-from wraparound.clinical import ClinicalContentError
 from wraparound.sources.fhir import mapping as m
 
 ADMISSION_METHOD_FILE = "admission_methods.csv"
@@ -28,38 +27,31 @@ GROUPS = frozenset({"elective", "emergency", "maternity", "other", "unknown"})
 KINDS = frozenset({"emergency_admission", "elective_admission"})
 
 
+ADMISSION_METHODS = clinical.ContentType(
+    ADMISSION_METHOD_FILE,
+    ADMISSION_METHOD_COLUMNS,
+    lambda _data_dir: [
+        clinical.present("system", "code", message="system and code are both required"),
+        clinical.unique("system", "code", message="duplicate code {code!r} of {system}"),
+        clinical.one_of("group", GROUPS, "group {group!r} is not one of {allowed}"),
+        clinical.rule(
+            lambda row: bool(row["kind"]) and row["kind"] not in KINDS,
+            "kind {kind!r} is not one of " + f"{sorted(KINDS)} (or empty)",
+        ),
+        clinical.rule(
+            lambda row: (row["group"] == "unknown") != (not row["kind"]),
+            "a kind is empty exactly when the group is 'unknown'",
+        ),
+    ],
+    lambda row, _data_dir: ((row["system"], row["code"]), row["kind"]),
+)
+"""``data/admission_methods.csv``, read by the one content loader (``clinical.load``)."""
+
+
 @functools.cache
 def admission_methods(data_dir: Traversable | None = None) -> dict[tuple[str, str], str]:
     """(system, code) -> warehouse encounter kind, for the codes that decide one."""
-    name = f"data/{ADMISSION_METHOD_FILE}"
-    root = clinical.package_data_dir() if data_dir is None else data_dir
-    seen: dict[tuple[str, str], int] = {}
-    out: dict[tuple[str, str], str] = {}
-    for line, row in clinical._rows(root, ADMISSION_METHOD_FILE, ADMISSION_METHOD_COLUMNS):
-        key = (row["system"], row["code"])
-        if not key[0] or not key[1]:
-            raise ClinicalContentError(name, line, "system and code are both required")
-        if key in seen:
-            raise ClinicalContentError(
-                name, line, f"duplicate code {key[1]!r} of {key[0]} (first on line {seen[key]})"
-            )
-        if row["group"] not in GROUPS:
-            raise ClinicalContentError(
-                name, line, f"group {row['group']!r} is not one of {sorted(GROUPS)}"
-            )
-        kind = row["kind"]
-        if kind and kind not in KINDS:
-            raise ClinicalContentError(
-                name, line, f"kind {kind!r} is not one of {sorted(KINDS)} (or empty)"
-            )
-        if (row["group"] == "unknown") != (not kind):
-            raise ClinicalContentError(
-                name, line, "a kind is empty exactly when the group is 'unknown'"
-            )
-        seen[key] = line
-        if kind:
-            out[key] = kind
-    return out
+    return {key: kind for key, kind in clinical.load(ADMISSION_METHODS, data_dir) if kind}
 
 
 def admission_kind(res: dict) -> str | None:
