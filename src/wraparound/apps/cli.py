@@ -99,6 +99,12 @@ def demo(warehouse: Path = WAREHOUSE) -> None:
     users = create_demo_users()
     create_demo_casework()
     reviews = create_demo_reviews()
+    from wraparound.apps.access.seed import seed_hubs
+
+    hubs = seed_hubs()  # hubs, rotas, four weeks ahead and a year of bookings (issue 13)
+    typer.echo(
+        f"demo hubs: {hubs['hubs']}, {hubs['slots']} slots, {hubs['appointments']} appointments"
+    )
     exported = export(warehouse)
     typer.echo(
         f"demo reviews: {reviews}; {exported['events']} app events written to {exported['path']}"
