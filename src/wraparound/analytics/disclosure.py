@@ -30,6 +30,7 @@ import math
 
 import polars as pl
 
+from wraparound import vocabulary
 from wraparound.analytics.indicators import compute
 from wraparound.analytics.indicators.definition import Indicator
 
@@ -48,23 +49,16 @@ RULE = (
     "data opt-out) are not counted."
 )
 
-COUNTS = ["numerator", "denominator"]
+COUNTS = list(vocabulary.INDICATOR_COUNTS)
 DERIVED = [
-    "value",
-    "lower95",
-    "upper95",
-    "lower998",
-    "upper998",
+    *vocabulary.INDICATOR_INTERVALS,
     "funnel_status",
     "funnel_status95",
     "assessment",
     "decile",
     "percentile_rank",
     "change_12m",
-    "funnel_lower95",
-    "funnel_upper95",
-    "funnel_lower998",
-    "funnel_upper998",
+    *vocabulary.FUNNEL_LIMITS,
     "trend",
 ]
 """Everything calculated from a row's counts (the first five are the quintile tables'). The

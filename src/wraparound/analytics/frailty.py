@@ -21,11 +21,12 @@ import pyarrow as pa
 from ibis import _
 
 from wraparound import clinical
+from wraparound.vocabulary import EFI_CATEGORIES
 
 MIN_AGE = 65
 """The eFI was developed and validated in people aged 65 and over."""
 
-CATEGORIES = (("fit", 0.12), ("mild", 0.24), ("moderate", 0.36), ("severe", None))
+CATEGORIES = tuple(zip(EFI_CATEGORIES, (0.12, 0.24, 0.36, None), strict=True))
 """Upper bounds (inclusive) of each category's score: 0-4, 5-8, 9-12 and 13+ deficits."""
 
 

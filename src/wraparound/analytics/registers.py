@@ -11,21 +11,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from wraparound import vocabulary
 from wraparound.analytics.streams import Rules
 
 LEVELS = {"practice": "practice_id", "neighbourhood": "neighbourhood_id", "locality": None}
-COLUMNS = [
-    "level",
-    "unit_id",
-    "patient_id",
-    "unit_rank",
-    "score",
-    "risk_band",
-    "stream",
-    "efi_category",
-    "reasons",
-]
-KEY = ["level", "unit_id", "patient_id"]
+COLUMNS = list(vocabulary.REGISTER_COLUMNS)
+KEY = list(vocabulary.REGISTER_KEY)
 
 
 def build(scores: pl.DataFrame, rules: Rules, locality_id: str) -> pl.DataFrame:

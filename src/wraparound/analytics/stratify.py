@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from wraparound import clinical
+from wraparound import clinical, vocabulary
 from wraparound.analytics import features as feats
 from wraparound.analytics import registers, results, streams
 from wraparound.analytics.frailty import deficit_columns
@@ -394,7 +394,7 @@ def write_model_files(stage: Path, fitted: Fitted, record: dict, report: dict) -
     (stage / "model_card.md").write_text(card.render(record, report))
 
 
-KIND = paths.RISK
+KIND = vocabulary.RISK
 
 
 def _locality_id(engine) -> str:
@@ -428,20 +428,7 @@ def _record(
 
 def _scores_table(scored: pl.DataFrame, version: str) -> pl.DataFrame:
     return scored.select(
-        "patient_id",
-        "practice_id",
-        "neighbourhood_id",
-        "index_date",
-        "score",
-        "risk_band",
-        "rank",
-        "percentile",
-        "stream",
-        "efi",
-        "efi_category",
-        "deficits",
-        "reasons",
-        "opted_out",
+        *vocabulary.SCORE_COLUMNS,
         *feats.register_columns(),
         "n_ltc",
         model_version=pl.lit(version),

@@ -19,9 +19,9 @@ import polars as pl
 
 from wraparound import clinical
 from wraparound.analytics.risk.metrics import top_k
+from wraparound.vocabulary import EFI_CATEGORIES
 
 CONDITIONS = ("top_percent", "efi_category", "register", "min_ltc")
-EFI_CATEGORIES = ("fit", "mild", "moderate", "severe")
 
 
 class RulesError(ValueError):

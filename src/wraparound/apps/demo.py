@@ -30,6 +30,7 @@ from wraparound.apps.care.models import (
 from wraparound.apps.records.models import Organisation, Patient, User
 from wraparound.apps.registers.models import RegisterEntry, RegisterRun
 from wraparound.clinical import registers
+from wraparound.vocabulary import MDT_ROLES
 
 DEMO_PASSWORD = "wraparound-demo-2026"  # printed by the demo; synthetic data only
 CASELOAD = 25
@@ -126,19 +127,7 @@ def create_demo_casework() -> None:
                 date=dt.date.today() + dt.timedelta(days=7),
                 chair=coordinator,
             )
-            meeting.members.set(
-                User.objects.filter(
-                    role__in=(
-                        "gp",
-                        "coordinator",
-                        "community_nurse",
-                        "social_worker",
-                        "pharmacist",
-                        "mental_health",
-                        "link_worker",
-                    )
-                )
-            )
+            meeting.members.set(User.objects.filter(role__in=("gp", *MDT_ROLES)))
             build_agenda(meeting, coordinator)  # the patients the chair may add
 
 

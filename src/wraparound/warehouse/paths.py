@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from wraparound import vocabulary
+
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 SNAPSHOTS = "snapshots"
@@ -40,8 +42,8 @@ APP_APPOINTMENTS_FILE = "appointments.parquet"
 TIMELINE_INDEX_DIR = "app_index"
 
 # Results kinds the pipeline publishes (``analytics/results.py``).
-RISK = "risk"
-INDICATORS = "indicators"
+RISK = vocabulary.RISK
+INDICATORS = vocabulary.INDICATORS
 
 Root = str | os.PathLike
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from wraparound import vocabulary
+
 SCHEMA_VERSION = 1
 
 TS = pa.timestamp("us", tz="UTC")
@@ -167,15 +169,7 @@ TABLES: dict[str, pa.Schema] = {
     name: pa.schema([f.with_nullable(True) for f in schema]) for name, schema in _DECLARED.items()
 }
 
-ENCOUNTER_KINDS = (
-    "gp_appointment",
-    "ae_attendance",
-    "emergency_admission",
-    "elective_admission",
-    "outpatient",
-    "community",
-    "social_care",  # a contact with adult social care (a social worker's visit or assessment)
-)
+ENCOUNTER_KINDS = vocabulary.ENCOUNTER_KINDS  # the kinds and their labels: wraparound/vocabulary.py
 
 ORGANISATION_KINDS = ("locality", "neighbourhood", "practice", "hub", "trust", "community")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from wraparound import vocabulary
 from wraparound.analytics import stats
 from wraparound.analytics.indicators.definition import Indicator
 
@@ -26,7 +27,7 @@ DSR_TOTAL_WEIGHT = 2 * 100_000.0
 """ESP 2013 weights for each sex: the standard population is the ESP for women plus the ESP
 for men."""
 
-VALUE_COLUMNS = ["numerator", "denominator", "value", "lower95", "upper95", "lower998", "upper998"]
+VALUE_COLUMNS = list(vocabulary.INDICATOR_VALUES)
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def with_funnel(
     columns = {}
     if indicator.type == "median":
         nan = np.full(rows.height, np.nan)
-        for name in ("funnel_lower95", "funnel_upper95", "funnel_lower998", "funnel_upper998"):
+        for name in vocabulary.FUNNEL_LIMITS:
             columns[name] = nan
     else:
         for level, suffix in zip(stats.LEVELS, ("95", "998"), strict=True):

@@ -19,20 +19,13 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from wraparound import clinical
+from wraparound import clinical, vocabulary
 
 TYPES = ("proportion", "crude_rate", "dsr", "median")
 DIRECTIONS = ("higher", "lower", "both")
 SOURCES = ("warehouse", "app")
 STANDARD_POPULATIONS = ("esp2013",)
-ENCOUNTER_KINDS = (
-    "gp_appointment",
-    "ae_attendance",
-    "emergency_admission",
-    "elective_admission",
-    "outpatient",
-    "community",
-)
+ENCOUNTER_KINDS = vocabulary.INDICATOR_ENCOUNTER_KINDS
 ENCOUNTER_STATUSES = ("attended", "dna", "cancelled", "booked")
 MEASURES = ("count", "excess_bed_days", "minutes")
 MEDIANS = ("booking_lead_days",)
@@ -40,8 +33,8 @@ BREAKDOWNS = ("specialty",)
 NEEDS = ("under_5s_same_day", "urgent_2h", "same_day", "within_48h")
 """What a hub appointment's request asked for (apps/access/vocabulary.py; app appointments
 only: the warehouse does not record it)."""
-RISK_STREAMS = ("high_needs", "intermediate", "less_complex")
-EFI_CATEGORIES = ("fit", "mild", "moderate", "severe")
+RISK_STREAMS = vocabulary.STREAMS
+EFI_CATEGORIES = vocabulary.EFI_CATEGORIES
 APP_EVENT_KINDS = (
     "named_gp_assigned",
     "care_plan_agreed",
@@ -197,7 +190,7 @@ class Indicator:
         if any(_uses_app(c) for c in conditions):
             needs.append("app_events")
         if self.denominator.risk_streams or self.denominator.efi_categories:
-            needs.append("risk")
+            needs.append(vocabulary.RISK)
         if any(e is not None and e.need for e in (self.denominator.events, self.numerator.events)):
             needs.append("app_appointments")
         return tuple(needs)

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from wraparound import vocabulary
 from wraparound.analytics import results
 from wraparound.analytics.indicators.definition import APP_EVENT_KINDS
 from wraparound.warehouse import paths
@@ -35,7 +36,7 @@ APP_EVENTS_DIR = paths.APP_EVENTS_DIR
 APP_EVENT_SCHEMA = pa.schema(
     [("patient_id", pa.string()), ("kind", pa.string()), ("date", pa.date32())]
 )
-RISK_COLUMNS = ["patient_id", "stream", "efi_category"]
+RISK_COLUMNS = list(vocabulary.RISK_INPUT_COLUMNS)
 _TS = pa.timestamp("us", tz="UTC")
 APPOINTMENT_SCHEMA = pa.schema(
     [
@@ -90,7 +91,7 @@ def read(warehouse: Path) -> Found:
     run = results.latest_run(Path(warehouse), paths.RISK)
     if run is not None and (run / "scores.parquet").exists():
         found.risk = pq.read_table(run / "scores.parquet", columns=RISK_COLUMNS)
-        found.described["risk"] = {"run_id": run.name, "rows": found.risk.num_rows}
+        found.described[vocabulary.RISK] = {"run_id": run.name, "rows": found.risk.num_rows}
     return found
 
 

@@ -9,36 +9,14 @@ from __future__ import annotations
 
 import polars as pl
 
+from wraparound import vocabulary
 from wraparound.analytics.indicators import compute
 from wraparound.analytics.indicators import periods as months
 from wraparound.analytics.indicators.definition import Indicator
 
-PUBLISHABLE_LEVELS = ("practice", "neighbourhood", "locality")
+PUBLISHABLE_LEVELS = vocabulary.LEVELS
 
-OUTPUT_COLUMNS = [
-    "indicator_id",
-    "indicator_version",
-    "period",
-    "period_end",
-    "level",
-    "org_id",
-    "parent_id",
-    "subgroup",
-    *compute.VALUE_COLUMNS,
-    "peer_value",
-    "funnel_lower95",
-    "funnel_upper95",
-    "funnel_lower998",
-    "funnel_upper998",
-    "funnel_status",
-    "funnel_status95",
-    "assessment",
-    "decile",
-    "percentile_rank",
-    "change_12m",
-    "trend",
-    "publishable",
-]
+OUTPUT_COLUMNS = list(vocabulary.INDICATOR_OUTPUT_COLUMNS)
 
 
 def indicator_values(

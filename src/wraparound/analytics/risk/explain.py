@@ -24,12 +24,14 @@ from importlib.resources import files
 import numpy as np
 import pyarrow as pa
 
+from wraparound.vocabulary import EFI_CATEGORIES
+
 MAX_REASONS = 3
 MIN_CONTRIBUTION = 0.05
 """Log-odds a feature must add to the patient's risk to be named (about +5% relative odds)."""
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
-_CATEGORIES = ("fit", "mild", "moderate", "severe")
+_CATEGORIES = EFI_CATEGORIES
 
 
 @dataclass(frozen=True)

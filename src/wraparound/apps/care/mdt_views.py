@@ -24,8 +24,9 @@ from wraparound.apps.records import audit
 from wraparound.apps.records.access import patient_view, record_grant
 from wraparound.apps.records.models import User
 from wraparound.apps.records.relationships import first_allowing, policy
+from wraparound.vocabulary import MDT_CHAIR_ROLES, MDT_ROLES
 
-CHAIR_ROLES = ("gp", "coordinator")
+CHAIR_ROLES = MDT_CHAIR_ROLES
 
 
 def is_id(value: str) -> bool:
@@ -98,19 +99,7 @@ def mdt_list(request):
 def _team_members(team):
     """Everyone with an MDT role or a GP whose scope is this team or inside it."""
     scoped = Q(scope_org=team) | Q(scope_org__parent=team)
-    return User.objects.filter(scoped, is_active=True).filter(
-        Q(
-            role__in=(
-                "gp",
-                "coordinator",
-                "community_nurse",
-                "social_worker",
-                "pharmacist",
-                "mental_health",
-                "link_worker",
-            )
-        )
-    )
+    return User.objects.filter(scoped, is_active=True).filter(Q(role__in=("gp", *MDT_ROLES)))
 
 
 def _meeting_for(request, meeting_id):

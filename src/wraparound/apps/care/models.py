@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from wraparound.apps.records.models import Organisation, Patient
+from wraparound.vocabulary import ENCOUNTER_KIND_LABELS
 
 STATUSES = [
     ("identified", "Identified"),
@@ -77,15 +78,7 @@ class CareTeamMember(models.Model):
         ]
 
 
-CONTACT_KINDS = [
-    ("gp_appointment", "GP appointment"),
-    ("ae_attendance", "A&E attendance"),
-    ("emergency_admission", "Emergency admission"),
-    ("elective_admission", "Elective admission"),
-    ("outpatient", "Outpatient"),
-    ("community", "Community nursing"),
-    ("social_care", "Social care"),
-]
+CONTACT_KINDS = list(ENCOUNTER_KIND_LABELS.items())  # the warehouse's encounter kinds
 
 
 class Contact(models.Model):

@@ -24,6 +24,7 @@ from pathlib import Path
 import polars as pl
 from django.db import transaction
 
+from wraparound import vocabulary
 from wraparound.analytics import results
 from wraparound.apps.scorecard import models as m
 from wraparound.warehouse import paths
@@ -32,13 +33,7 @@ BATCH = 2000
 LOAD_VERSION = 2
 """Bumped when the loader copies more (2: specialty subgroups): a run loaded by an older
 loader is loaded again."""
-PUBLIC_DERIVED = (
-    "funnel_lower95",
-    "funnel_upper95",
-    "funnel_lower998",
-    "funnel_upper998",
-    "peer_value",
-)
+PUBLIC_DERIVED = (*vocabulary.FUNNEL_LIMITS, "peer_value")
 
 
 def _rows(model, frame: pl.DataFrame, run: m.IndicatorRun):
@@ -87,7 +82,7 @@ def clinician_names(engine) -> dict[str, str]:
 
 def load_latest_indicators(warehouse_dir: Path, engine=None) -> str | None:
     """Load the newest run unless it is loaded already; return the current run id."""
-    run_dir = results.latest_run(Path(warehouse_dir), paths.INDICATORS)
+    run_dir = results.latest_run(Path(warehouse_dir), vocabulary.INDICATORS)
     if run_dir is None:
         current = m.IndicatorRun.latest()
         return current.run_id if current else None
