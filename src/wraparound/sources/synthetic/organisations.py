@@ -119,10 +119,14 @@ def _list_sizes(n: int, rng: np.random.Generator, p: dict) -> np.ndarray:
 def _neighbourhoods(sizes: np.ndarray, p: dict) -> np.ndarray:
     """Group practices into neighbourhoods near the middle of the 30-50k range: as many
     groups as that size allows, filled largest practice first into the smallest group, which
-    keeps every group within a practice's size of the mean."""
+    keeps every group within a practice's size of the mean. A locality of at least one
+    neighbourhood's minimum and two practices has at least two neighbourhoods (a 50k demo
+    locality would otherwise have one, and nothing to compare or book across)."""
     total = sizes.sum()
     target = (p["neighbourhood_min"] + p["neighbourhood_max"]) / 2
     groups = max(1, round(float(total) / target))
+    if groups == 1 and total >= p["neighbourhood_min"] and sizes.size >= 2:
+        groups = 2
     group = np.zeros(sizes.size, dtype=np.int64)
     filled = np.zeros(groups)
     for i in np.argsort(-sizes, kind="stable"):
@@ -159,10 +163,18 @@ def build_locality(n: int, seed: int) -> Locality:
             (code, f"{_PLACES[names[i % len(names)]]} Neighbourhood", "neighbourhood", LOCALITY)
         )
         org_rows.append((hub_codes[i], f"{_PLACES[names[i % len(names)]]} Access Hub", "hub", code))
+    used: set[str] = set()
     for i, code in enumerate(prac_codes):
-        place = _PLACES[(i * 7 + 3) % len(_PLACES)]
+        # Every practice its own name: on a clash, the next place along (then a number).
         suffix = ("Surgery", "Medical Practice", "Health Centre", "Family Practice")[i % 4]
-        org_rows.append((code, f"{place} {suffix}", "practice", nb_codes[group[i]]))
+        for step in range(len(_PLACES)):
+            name = f"{_PLACES[(i * 7 + 3 + step) % len(_PLACES)]} {suffix}"
+            if name not in used:
+                break
+        else:
+            name = f"{_PLACES[(i * 7 + 3) % len(_PLACES)]} {suffix} {i + 1}"
+        used.add(name)
+        org_rows.append((code, name, "practice", nb_codes[group[i]]))
     org_rows.append((ACUTE_TRUST, "Wraparound Hospitals NHS Trust", "trust", None))
     org_rows.append((COMMUNITY_TRUST, "Wraparound Community Health NHS Trust", "community", None))
     organisations = pa.table(
