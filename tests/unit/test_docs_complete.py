@@ -179,3 +179,17 @@ def test_an_undescribed_url_is_caught():
             assert "| `new_page` | `/new-page/` | **undescribed" in script.url_reference()
     finally:
         del sys.modules[urlconf.__name__]
+
+
+# --- the doc list ------------------------------------------------------------------------
+
+
+def test_every_docs_page_is_linked_from_the_readme_and_architecture_links_resolve():
+    readme = (ROOT / "README.md").read_text()
+    unlinked = [p.name for p in sorted(DOCS.glob("*.md")) if f"](docs/{p.name})" not in readme]
+    assert not unlinked, f"README.md's documentation list lacks {unlinked}"
+    architecture = (DOCS / "architecture.md").read_text()
+    broken = [
+        t for t in re.findall(r"\]\(([\w.-]+\.md)\)", architecture) if not (DOCS / t).exists()
+    ]
+    assert not broken, f"docs/architecture.md links pages that do not exist: {broken}"
