@@ -1,0 +1,65 @@
+"""The hub capacity and access-standards dashboards in a real browser, over the demo's year
+of hub activity (``app demo`` seeds it, access/seed.py): a care co-ordinator reads their
+neighbourhood's capacity against the standards, downloads the table, and reads the access
+standards; a commissioner compares a hub. Each page is checked with axe-core (WCAG 2.2 AA)
+and screenshotted; each chart exposes its title and sits beside its table and CSV."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+from browsing import check_page, sign_in
+
+pytestmark = pytest.mark.xdist_group("browser")
+
+
+def test_coordinator_reads_capacity_and_standards(page, tmp_path):
+    sign_in(page, "coordinator")
+    page.goto("/access/capacity/")
+    assert page.get_by_role("heading", name=re.compile("^Hub capacity: .+")).is_visible()
+    chart = page.get_by_role("img", name=re.compile("Minutes offered, booked and used per 1,000"))
+    assert chart.is_visible()
+    weekly = page.locator("#capacity-table tbody tr")
+    assert weekly.count() >= 20
+    assert page.locator("#split-hours tbody tr", has_text="Evening").count() == 1
+    assert page.locator("#split-lead_time tbody tr").count() >= 5
+    check_page(page, "access-capacity")
+    with page.expect_download() as info:
+        page.get_by_role("link", name=re.compile("a CSV file")).first.click()
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:4] == [
+        "Week starting",
+        "Registered patients",
+        "Minutes offered",
+        "Offered per 1,000",
+    ]
+    assert len(rows) - 1 == weekly.count()
+
+    page.get_by_role("link", name="access standards").click()
+    page.wait_for_url(re.compile(r"/access/standards/"))
+    assert page.get_by_role(
+        "img", name=re.compile("Urgent problems seen within 2 hours")
+    ).is_visible()
+    assert page.locator("#standards-summary tbody tr").count() == 4
+    check_page(page, "access-standards")
+
+
+def test_commissioner_picks_a_hub_and_a_nurse_is_refused(page):
+    sign_in(page, "commissioner")
+    page.goto("/access/capacity/")
+    hub = page.locator("#f-org option", has_text="(hub)").first
+    page.select_option("#f-org", value=hub.get_attribute("value"))
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(r"org="))
+    assert page.locator("#capacity-table tbody tr").count() >= 20
+    check_page(page, "access-capacity-hub")
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, "nurse")
+    response = page.goto("/access/capacity/")
+    assert response.status == 403
+    assert page.get_by_role("heading", name=re.compile("You cannot see")).is_visible()
