@@ -7,6 +7,15 @@ recent results (``care/record_index.py``), the newest
 indicators run (scorecards), alerts for hospital events written by warehouse batches
 since the last refresh, then the hub capacity ledger (``access/capacity.py``). Each step
 is an idempotent upsert, so running it twice changes nothing the second time.
+
+After the first, a refresh is **incremental** when it can be (``refresh_changes.py``): the
+warehouse batches since the last refresh touched only patients' rows, so organisations are
+not reloaded, patients, bookings and followed patients' contacts are loaded for the touched
+patients only (and contacts of anyone newly followed), and the two indexes are patched for
+those patients from the previous snapshot's (``care/index_patch.py``). The register and
+indicator runs load only when new (they did already). The result is the same as a full
+refresh of the same warehouse (``tests/app/test_refresh_incremental.py``). Each step's seconds
+are in the summary (``step_seconds``).
 """
 
 from __future__ import annotations
@@ -20,41 +29,80 @@ from wraparound.apps.care.contacts import followed_patients, load_contacts
 from wraparound.apps.care.record_index import write_record_index
 from wraparound.apps.care.timeline import write_index
 from wraparound.apps.records.load import load_organisations, load_patients, load_referrals
-from wraparound.apps.records.models import Organisation, WarehouseLoad
+from wraparound.apps.records.models import Organisation, Patient, WarehouseLoad
+from wraparound.apps.refresh_changes import changes_since
 from wraparound.apps.registers.load import load_latest_run
 from wraparound.apps.scorecard.load import load_latest_indicators
 from wraparound.warehouse.engine import connect
 from wraparound.warehouse.store import Warehouse
 
 
-def refresh(warehouse_dir: Path) -> dict:
+def refresh(warehouse_dir: Path, full: bool = False) -> dict:
+    """Refresh the app from ``warehouse_dir``: incrementally when the last refresh loaded an
+    earlier batch of the same warehouse directory and ``full`` is not asked for."""
     started = time.perf_counter()
     warehouse = Warehouse(warehouse_dir)
-    batch = warehouse.manifest.batch
+    manifest = warehouse.manifest
+    batch = manifest.batch
     previous = WarehouseLoad.objects.first()
-    out: dict = {"warehouse_batch": batch}
+    root = str(Path(warehouse_dir).resolve())
+    out: dict = {"warehouse_batch": batch, "snapshot": manifest.snapshot, "warehouse": root}
+    # Another warehouse (a copy, a rebuild elsewhere) has its own history: load it whole.
+    same = previous is not None and previous.summary.get("warehouse") == root
+    steps: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def step(name: str) -> None:
+        now = time.perf_counter()
+        steps[name] = round(now - clock[0], 3)
+        clock[0] = now
+
     with connect(warehouse) as engine:
-        out["organisations"] = load_organisations(engine)
-        out["patients"] = load_patients(engine, Path(warehouse_dir))
+        changes = None
+        if same and not full:
+            changes = changes_since(
+                engine, manifest, previous.batch, previous.summary.get("snapshot")
+            )
+        only = changes.patients if changes else None
+        out["mode"] = "incremental" if changes else "full"
+        if changes:
+            out["touched_patients"] = len(changes.patients)
+            out["changed_tables"] = sorted(changes.tables)
+        step("changes")
+        if changes is None:
+            out["organisations"] = load_organisations(engine)
+        step("organisations")
+        out["patients"] = load_patients(engine, Path(warehouse_dir), only)
         # Patients the app cannot show: no identity row with an NHS number (a source keyed
         # by local ids only, or a warehouse written before the identity table).
         pats = engine.table("patients")
         total = engine.to_arrow(pats.aggregate(n=pats.patient_id.nunique()))["n"][0].as_py()
-        out["patients_without_identity"] = max(0, total - out["patients"])
-        out["referrals"] = load_referrals(engine)
+        shown = out["patients"] if changes is None else Patient.objects.count()
+        out["patients_without_identity"] = max(0, total - shown)
+        step("patients")
+        out["referrals"] = load_referrals(engine, only)
+        step("referrals")
         run = load_latest_run(Path(warehouse_dir))
         out["register_run"] = run.run_id if run else None
-        out["contacts"] = load_contacts(engine)
-        out["timeline_index_rows"] = write_index(engine, warehouse)
-        out["record_index_rows"] = write_record_index(engine, warehouse)
+        step("register_run")
+        out["contacts"] = load_contacts(engine, only)
+        step("contacts")
+        out["timeline_index_rows"] = write_index(engine, warehouse, changes)
+        step("timeline_index")
+        out["record_index_rows"] = write_record_index(engine, warehouse, changes)
+        step("record_index")
         out["indicator_run"] = load_latest_indicators(Path(warehouse_dir), engine)
+        step("indicator_run")
         names = dict(Organisation.objects.values_list("org_id", "name"))
         out["alerts"] = raise_alerts(
             engine, followed_patients(), previous.batch if previous else None, names
         )
+        step("alerts")
     # The hub capacity ledger and access standards (access/capacity.py), over the lists
     # just loaded.
     out["access_ledger"] = refresh_ledger()
+    step("access_ledger")
+    out["step_seconds"] = steps
     out["seconds"] = round(time.perf_counter() - started, 1)
     WarehouseLoad.objects.create(batch=batch, summary=out)
     return out

@@ -61,8 +61,14 @@ def to_contact(row: dict, pk: int, names: dict[str, str]) -> Contact:
     )
 
 
-def load_contacts(engine) -> int:
+def load_contacts(engine, only: frozenset[str] | None = None) -> int:
+    """Upsert the encounters of every followed patient; with ``only`` (the patients a batch
+    touched), of those followed patients, and of followed patients with no contacts yet
+    (newly on the register or a caseload since the last refresh)."""
     followed = followed_patients()
+    if only is not None and followed:
+        loaded = set(Contact.objects.values_list("patient_id", flat=True).distinct())
+        followed = {p: pk for p, pk in followed.items() if p in only or pk not in loaded}
     if not followed:
         return 0
     names = dict(Organisation.objects.values_list("org_id", "name"))

@@ -22,6 +22,7 @@ on or before that date and had not ended before it.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 from django.conf import settings
 
 from wraparound import clinical
+from wraparound.apps.care.index_patch import patch_sorted
 from wraparound.apps.care.timeline import index_metadata, patient_rows, write_sorted
 from wraparound.warehouse import paths
 from wraparound.warehouse.store import Warehouse
@@ -145,20 +147,39 @@ def index_expr(engine, day: dt.date) -> ibis.Table:
     return medicines.union(results)
 
 
-def write_record_index(engine, warehouse: Warehouse) -> int:
+RECORD_TABLES = frozenset({"medications", "observations"})
+ORDER = ["patient_id", "section", "item", "component", "date", "code"]
+
+
+def write_record_index(engine, warehouse: Warehouse, changes=None) -> int:
     """Write the record index for the warehouse's current snapshot (if not there yet) and
-    remove older ones; returns its rows."""
+    remove older ones; returns its rows. With ``changes`` (``apps/refresh_changes.py``), the
+    index of the snapshot last loaded and the same as-of date, only the touched patients'
+    rows are computed and patched in (``index_patch.py``); a new as-of date changes who is
+    taking what for everyone, so it rebuilds the index whole."""
     path = index_file(warehouse)
     if path.exists():
         return pq.ParquetFile(path).metadata.num_rows
     day = as_of(engine)
     if day is None:
         return 0
+    old = paths.record_index(warehouse.root, changes.previous_snapshot) if changes else None
+    if old is not None and old.exists():
+        before = (pq.read_schema(old).metadata or {}).get(AS_OF_KEY)
+        if before == day.isoformat().encode() and not changes.tables & RECORD_TABLES:
+            os.replace(old, path)  # same rows: neither medicines nor results changed
+            return pq.ParquetFile(path).metadata.num_rows
+        if before == day.isoformat().encode():
+            expr = index_expr(engine, day)
+            fresh = engine.to_arrow(expr.filter(expr.patient_id.isin(sorted(changes.patients))))
+            return patch_sorted(
+                old, path, fresh, changes.patients, ORDER, "record-*.parquet", ROW_GROUP
+            )
     return write_sorted(
         engine,
         index_expr(engine, day),
         path,
-        ["patient_id", "section", "item", "component", "date", "code"],
+        ORDER,
         "record-*.parquet",
         metadata={AS_OF_KEY: day.isoformat().encode()},
         row_group=ROW_GROUP,

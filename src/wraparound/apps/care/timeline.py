@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from django.conf import settings
 
 from wraparound.apps.care.contacts import CONTACT_COLUMNS, contact_rows, to_contact
+from wraparound.apps.care.index_patch import patch_sorted
 from wraparound.apps.care.models import Contact
 from wraparound.apps.records.models import Organisation
 from wraparound.warehouse import paths
@@ -39,13 +40,26 @@ def index_file(warehouse: Warehouse) -> Path:
     return paths.timeline_index(warehouse.root, warehouse.manifest.snapshot)
 
 
-def write_index(engine, warehouse: Warehouse) -> int:
+def write_index(engine, warehouse: Warehouse, changes=None) -> int:
     """Write the timeline index for the warehouse's current snapshot (if not there yet) and
     remove older ones. Written a first character of the pseudonym at a time, each part sorted,
-    so the file is sorted by patient without holding the whole table in memory."""
+    so the file is sorted by patient without holding the whole table in memory. With
+    ``changes`` (``apps/refresh_changes.py``) and the index of the snapshot last loaded, only
+    the touched patients' rows are read from the warehouse and patched in
+    (``index_patch.py``)."""
     path = index_file(warehouse)
     enc = engine.table("encounters").select(*CONTACT_COLUMNS)
-    return write_sorted(engine, enc, path, ["patient_id", "start"], "encounters-*.parquet")
+    order = ["patient_id", "start"]
+    old = paths.timeline_index(warehouse.root, changes.previous_snapshot) if changes else None
+    if old is not None and old.exists() and not path.exists():
+        if "encounters" not in changes.tables:
+            os.replace(old, path)  # same rows: the encounters did not change
+            return pq.ParquetFile(path).metadata.num_rows
+        fresh = engine.to_arrow(enc.filter(enc.patient_id.isin(sorted(changes.patients))))
+        return patch_sorted(
+            old, path, fresh, changes.patients, order, "encounters-*.parquet", INDEX_ROW_GROUP
+        )
+    return write_sorted(engine, enc, path, order, "encounters-*.parquet")
 
 
 def write_sorted(

@@ -58,26 +58,32 @@ def _register_codes() -> pa.Table:
     return pa.table({"code": [c for c, _ in rows], "register": [n for _, n in rows]})
 
 
-def patient_frame(engine, warehouse_dir: Path) -> pl.DataFrame:
-    """One row per patient: identity, demographics, current practice and neighbourhood,
-    register conditions, last A&E attendance and emergency admission."""
-    pats = engine.table("patients").select(
+def _only(table, only: frozenset[str] | None):
+    """``table``'s rows of the patients ``only`` (all rows when ``None``)."""
+    return table if only is None else table.filter(table.patient_id.isin(sorted(only)))
+
+
+def patient_frame(engine, warehouse_dir: Path, only: frozenset[str] | None = None) -> pl.DataFrame:
+    """One row per patient (of ``only``, when given): identity, demographics, current
+    practice and neighbourhood, register conditions, last A&E attendance and emergency
+    admission."""
+    pats = _only(engine.table("patients"), only).select(
         "patient_id", "birth_date", "sex", "death_date", "opted_out"
     )
-    reg = engine.table("registrations")
+    reg = _only(engine.table("registrations"), only)
     current = (
         reg.filter(reg.end_date.isnull())
         .group_by("patient_id")
         .agg(practice_id=reg.practice_id.max())
     )
-    cond = engine.table("conditions")
+    cond = _only(engine.table("conditions"), only)
     codes = engine.memtable(_register_codes())
     on_register = (
         cond.join(codes, cond.code == codes.code)
         .group_by("patient_id")
         .agg(conditions=codes.register.collect(distinct=True))
     )
-    enc = engine.table("encounters")
+    enc = _only(engine.table("encounters"), only)
     last = enc.group_by("patient_id").agg(
         last_ae=enc.start.max(where=enc.kind == "ae_attendance"),
         last_admission=enc.start.max(where=enc.kind == "emergency_admission"),
@@ -111,9 +117,10 @@ def patient_frame(engine, warehouse_dir: Path) -> pl.DataFrame:
     return frame.join(identity, on="patient_id", how="inner")
 
 
-def load_patients(engine, warehouse_dir: Path) -> int:
-    """Insert or update every patient with an identity row, keyed by pseudonym."""
-    frame = patient_frame(engine, warehouse_dir)
+def load_patients(engine, warehouse_dir: Path, only: frozenset[str] | None = None) -> int:
+    """Insert or update every patient (or those of ``only``: the patients a batch touched)
+    with an identity row, keyed by pseudonym."""
+    frame = patient_frame(engine, warehouse_dir, only)
     parents = dict(Organisation.objects.filter(kind="practice").values_list("org_id", "parent_id"))
     fields = [
         "nhs_number",
@@ -155,9 +162,11 @@ def load_patients(engine, warehouse_dir: Path) -> int:
     return frame.height
 
 
-def load_referrals(engine) -> int:
+def load_referrals(engine, only: frozenset[str] | None = None) -> int:
     """Bookings at a hub or community service in the last 90 days of data (and any future
-    bookings) become relationships for that service's staff."""
+    bookings) become relationships for that service's staff. With ``only`` (the patients a
+    batch touched), only their bookings are looked at: the window moves forward only, and a
+    referral is never removed, so nobody else can gain one."""
     enc = engine.table("encounters")
     orgs = engine.table("organisations")
     services = orgs.filter(orgs.kind.isin(["hub", "community"])).select(svc=orgs.org_id)
@@ -165,7 +174,8 @@ def load_referrals(engine) -> int:
     if latest is None:
         return 0
     since = latest - dt.timedelta(days=REFERRAL_DAYS)
-    recent = enc.filter(enc.start >= ibis.literal(since))
+    recent = _only(enc, only)
+    recent = recent.filter(recent.start >= ibis.literal(since))
     recent = recent.join(services, recent.org_id == services.svc)
     rows = engine.to_arrow(recent.select("id", "patient_id", "org_id", "start")).to_pylist()
     ids = dict(
