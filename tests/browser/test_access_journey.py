@@ -63,3 +63,55 @@ def test_commissioner_picks_a_hub_and_a_nurse_is_refused(page):
     response = page.goto("/access/capacity/")
     assert response.status == 403
     assert page.get_by_role("heading", name=re.compile("You cannot see")).is_visible()
+
+
+def _db(site):
+    import sqlite3
+
+    return sqlite3.connect(site.env["WRAPAROUND_DB"])
+
+
+def test_hub_books_an_evening_slot_the_gp_sees_it_and_the_hub_clinician_reads_on_the_day(
+    page, site
+):
+    """Hub staff book an evening slot for a patient of a practice (not the hub's); the GP of
+    that practice sees it on the patient page; on the day (the appointment moved to start in
+    half an hour, as the clock would bring it) the hub clinician opens the record and is
+    refused the care-plan editor."""
+    with _db(site) as db:
+        pk, nhs = db.execute(
+            "select p.id, p.nhs_number from records_patient p join records_user u"
+            " on u.username = 'gp' and p.practice_id = u.scope_org_id"
+            " where p.death_date is null and not p.opted_out order by p.id limit 1"
+        ).fetchone()
+    sign_in(page, "hub")
+    page.goto("/access/find")
+    page.get_by_label("Patient's NHS number").fill(nhs)
+    page.get_by_role("button", name="Find slots").click()
+    evening = page.locator("tbody tr", has_text=re.compile(r", (18:[3-5]\d|19:\d\d)")).filter(
+        has=page.get_by_role("link", name=re.compile("^Book"))
+    )
+    assert evening.count() >= 1
+    evening.first.get_by_role("link", name=re.compile("^Book")).click()
+    page.get_by_label("Reason for the appointment").fill("Evening review of a cough")
+    page.get_by_role("button", name="Book appointment").click()
+    page.wait_for_url(re.compile(r"booked=\d+"))
+    appointment = int(re.search(r"booked=(\d+)", page.url).group(1))
+
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, "gp")
+    page.goto(f"/patients/{pk}/")
+    assert page.get_by_text("Evening review of a cough").is_visible()
+
+    with _db(site) as db:
+        db.execute(
+            "update access_appointment set start = datetime('now', '+30 minutes'),"
+            " \"end\" = datetime('now', '+45 minutes') where id = ?",
+            (appointment,),
+        )
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, "hub")
+    record = page.goto(f"/patients/{pk}/")
+    assert record.status == 200
+    editor = page.goto(f"/patients/{pk}/care-plan/edit")
+    assert editor.status == 403
