@@ -191,6 +191,7 @@ def find_slot(request):
                 "length": length,
             },
             "patient": patient,
+            "book_url": reverse("access_book", args=[patient.pk]) if patient else "",
             "patient_error": patient_error,
             "nhs_number": g.get("nhs_number", "")[:20],
         },
