@@ -170,6 +170,9 @@ def measure(patients: int, root: Path) -> dict:
         "files_hard_linked": len(after) - len(rewritten),
         "refresh_wall_seconds": refresh["seconds"],
         "refresh_seconds": summary.get("seconds"),
+        "refresh_mode": summary.get("mode"),  # incremental after a batch (apps/refresh.py)
+        "refresh_touched_patients": summary.get("touched_patients"),
+        "refresh_step_seconds": summary.get("step_seconds"),
         "alerts": summary.get("alerts"),
         "total_wall_seconds": round(load["seconds"] + refresh["seconds"], 2),
     }
