@@ -145,7 +145,10 @@ def measure(patients: int, root: Path) -> dict:
             if k != "stdout"
         }  # fmt: skip
     (d / "app.sqlite3").unlink(missing_ok=True)
-    warm = run_measured([PY, "-c", INGEST, str(wh), str(batch(wh, d / "batch-1", 1))])
+    # Seeds from the warehouse's batch number, so a rerun on a kept warehouse loads new
+    # resources (fixed seeds would reload the same ones: all unchanged but the discharge).
+    seed = 2 * Warehouse(wh).manifest.batch + 1
+    warm = run_measured([PY, "-c", INGEST, str(wh), str(batch(wh, d / "batch-1", seed))])
     out["warm_up"] = {"wall_seconds": warm["seconds"], **_json(warm["stdout"])}
     first = run_measured([PY, "-c", REFRESH, str(wh)])
     out["initial_refresh"] = {
@@ -153,7 +156,7 @@ def measure(patients: int, root: Path) -> dict:
         "peak_rss_mib": first["peak_rss_mib"],
     }
     before = files(wh)
-    feed = batch(wh, d / "batch-2", 2)
+    feed = batch(wh, d / "batch-2", seed + 1)
     load = run_measured([PY, "-c", INGEST, str(wh), str(feed)])
     report = _json(load["stdout"])
     after = files(wh)
