@@ -14,8 +14,8 @@ restores the environment. :func:`reload` re-reads it outright.
 Where a default is unsafe for real patients (the built-in pseudonym key and the development
 secret key), ``WRAPAROUND_ENV=production`` refuses it, with one message naming the variable to
 set (:meth:`Settings.pseudonym_key_bytes`, :meth:`Settings.django_secret_key`): the CLI prints
-that as one line, and Django refuses to start. ``DEBUG`` is never on in production, whatever
-``WRAPAROUND_DEBUG`` says.
+that as one line, and Django refuses to start. ``WRAPAROUND_DEBUG`` is refused in production
+too: Django's debug pages would show patient data.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Settings:
         "`1` turns on Django's `DEBUG` (never in production); any value lets a CLI command's "
         "exception through with its traceback instead of one line.",
         kind="flag",
-        production="Django's DEBUG stays off whatever it says.",
+        production="Refused: Django does not start with it set.",
     )
     debug_traceback: bool = _setting(
         "WRAPAROUND_DEBUG",
@@ -207,8 +207,13 @@ class Settings:
 
     @property
     def django_debug(self) -> bool:
-        """Django's ``DEBUG``: never on in production, a debug page shows settings and data."""
-        return self.debug and not self.production
+        """Django's ``DEBUG``, refused in production: a debug page shows settings and data, so a
+        deployment asking for it is misconfigured and must not start quietly without it."""
+        if self.debug and self.production:
+            raise ConfigurationError(
+                "WRAPAROUND_DEBUG is refused in production: Django's debug pages show patient data"
+            )
+        return self.debug
 
     def pseudonym_key_bytes(self) -> bytes:
         """The pseudonym key; the built-in one is refused in production."""

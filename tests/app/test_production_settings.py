@@ -1,5 +1,5 @@
 """Production settings, read in a fresh interpreter with ``WRAPAROUND_ENV=production`` (the
-test process has its settings already): Secure cookies, HTTPS with HSTS, DEBUG off even when
+test process has its settings already): Secure cookies, HTTPS with HSTS, DEBUG refused when
 asked for, the development secret key refused, Django's deployment check clean, and a real
 request through the middleware answered with HSTS and a Secure cookie."""
 
@@ -54,7 +54,7 @@ def run(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
 
 
 def test_production_turns_on_the_https_only_settings(tmp_path):
-    result = run(PROBE, tmp_path, WRAPAROUND_DEBUG="1")
+    result = run(PROBE, tmp_path)
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout.strip().splitlines()[-1])
     assert values == {
@@ -68,6 +68,13 @@ def test_production_turns_on_the_https_only_settings(tmp_path):
         "SESSION_COOKIE_SAMESITE": "Strict",
         "CSRF_COOKIE_HTTPONLY": True,
     }
+
+
+def test_production_refuses_to_start_with_debug(tmp_path):
+    result = run(PROBE, tmp_path, WRAPAROUND_DEBUG="1")
+    assert result.returncode != 0
+    assert "WRAPAROUND_DEBUG is refused in production" in result.stderr
+    assert "DEBUG" not in result.stdout
 
 
 @pytest.mark.parametrize("key", [None, "wraparound-development-key-not-for-real-patients"])

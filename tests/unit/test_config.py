@@ -70,7 +70,10 @@ def test_a_bad_value_is_refused_by_name(name, value, what):
 
 def test_production_refuses_the_built_in_keys_and_debug():
     s = config.from_environ({"WRAPAROUND_ENV": "production", "WRAPAROUND_DEBUG": "1"})
-    assert s.production and not s.django_debug
+    assert s.production
+    with pytest.raises(config.ConfigurationError, match="WRAPAROUND_DEBUG is refused"):
+        s.django_debug  # noqa: B018 - reading it is the refusal
+    assert not config.from_environ({"WRAPAROUND_ENV": "production"}).django_debug
     with pytest.raises(PseudonymKeyError, match="WRAPAROUND_PSEUDONYM_KEY must be set"):
         s.pseudonym_key_bytes()
     with pytest.raises(config.ConfigurationError, match="set DJANGO_SECRET_KEY"):

@@ -4,7 +4,7 @@ Configuration comes from the environment, through ``wraparound.config`` (every v
 default and meaning: docs/configuration.md), so the same code runs the demo (SQLite under
 var/, plain HTTP on 127.0.0.1) and production (PostgreSQL via ``DATABASE_URL``, HTTPS, secret
 key from the environment). ``WRAPAROUND_ENV=production`` turns on the HTTPS-only settings,
-keeps ``DEBUG`` off whatever ``WRAPAROUND_DEBUG`` says, and refuses to start with the built-in
+refuses to start with ``WRAPAROUND_DEBUG`` set or with the built-in
 development secret key. (The pseudonym key is not read here: the app never pseudonymises;
 the warehouse's writers refuse the built-in one in production when they need it.)
 """
