@@ -182,7 +182,12 @@ def test_indicator_values_are_identical(runs):
     """Indicator rows are not in a guaranteed order, so both are sorted by their keys."""
     duckdb, spark = runs["duckdb"]["indicator_values"], runs["spark"]["indicator_values"]
     library = definition.load()
-    assert set(duckdb["indicator_id"]) == {i.id for i in library}, "some did not compute"
+    # The locality has the app's events but no hub appointments (those come from the access
+    # app), so only the indicators that need appointments are left awaiting data.
+    expected = {i.id for i in library if "app_appointments" not in i.requires}
+    assert len(expected) >= 21 and expected != {i.id for i in library}
+    assert set(duckdb["indicator_id"]) == expected, "some did not compute"
+    assert set(spark["indicator_id"]) == expected
     keys = [c for c, t in duckdb.schema.items() if not t.is_float()]
     _same_frame(duckdb.sort(keys, nulls_last=True), spark.sort(keys, nulls_last=True))
 
