@@ -54,7 +54,9 @@ def restricted_role():
         **{k: v for k, v in params.items() if k in ("host", "port", "user", "dbname")},
         autocommit=True,
     )
-    role = "wraparound_app_test"
+    # Roles belong to the cluster, not the database: one per test database, so xdist workers
+    # (each with its own test database) never drop a role another worker's database still uses.
+    role = f"wraparound_app_{params['dbname']}"[:63]
     if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
         admin.execute(f"DROP OWNED BY {role}")  # left by an interrupted run
         admin.execute(f"DROP ROLE {role}")
