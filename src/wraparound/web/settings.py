@@ -46,6 +46,14 @@ INSTALLED_APPS = [
     "wraparound.apps.care",
     "wraparound.apps.scorecard",
     "wraparound.apps.access",
+    "wraparound.apps.messaging",
+    "wraparound.apps.referrals",
+    "wraparound.apps.triage",
+    "wraparound.apps.outreach",
+    "wraparound.apps.feedback",
+    "wraparound.apps.portal",
+    "wraparound.apps.commissioning",
+    "wraparound.apps.evaluation",
     "axes",
 ]
 

@@ -51,4 +51,12 @@ urlpatterns = [
     path("", include("wraparound.apps.access.urls")),
     path("", include("wraparound.apps.scorecard.urls")),
     path("", include("wraparound.apps.access.dashboard_urls")),
+    path("", include("wraparound.apps.messaging.urls")),
+    path("", include("wraparound.apps.referrals.urls")),
+    path("", include("wraparound.apps.triage.urls")),
+    path("", include("wraparound.apps.outreach.urls")),
+    path("", include("wraparound.apps.feedback.urls")),
+    path("", include("wraparound.apps.portal.urls")),
+    path("", include("wraparound.apps.commissioning.urls")),
+    path("", include("wraparound.apps.evaluation.urls")),
 ]

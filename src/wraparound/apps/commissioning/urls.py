@@ -1,0 +1,3 @@
+"""The commissioning app's URLs."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""The evaluation app's URLs."""
+
+urlpatterns: list = []

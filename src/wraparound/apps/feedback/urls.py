@@ -1,0 +1,3 @@
+"""The feedback app's URLs."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""The messaging app's URLs."""
+
+urlpatterns: list = []

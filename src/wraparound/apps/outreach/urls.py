@@ -1,0 +1,3 @@
+"""The outreach app's URLs."""
+
+urlpatterns: list = []

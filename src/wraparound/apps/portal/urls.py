@@ -1,0 +1,3 @@
+"""The portal app's URLs."""
+
+urlpatterns: list = []

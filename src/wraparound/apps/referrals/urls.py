@@ -1,0 +1,3 @@
+"""The referrals app's URLs."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""The triage app's URLs."""
+
+urlpatterns: list = []
