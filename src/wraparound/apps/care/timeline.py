@@ -10,6 +10,11 @@ the request path never scans the population. Each index is named after the wareh
 snapshot it was built from, so a stale one is never read; until a refresh has written one
 for the current snapshot, the timeline falls back to a filtered query through the engine.
 ``benchmarks/bench_app.py`` measures the paths.
+
+Apps above care add their own entries (the access app's hub appointments) through
+:func:`register_timeline_source`, called from their ``AppConfig.ready()``: care never imports
+them. A source is ``fn(patient) -> iterable of TimelineEntry``; :func:`timeline` merges every
+source's entries with the warehouse contacts in date order.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import bisect
 import functools
 import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -34,6 +41,36 @@ from wraparound.warehouse.store import Warehouse
 INDEX_ROW_GROUP = 8_192
 """Rows per row group: a patient's few dozen encounters sit in one or two groups, and the
 groups' statistics stay small (about 130 groups per million encounters)."""
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One timeline row from an app (not the warehouse): shaped like a ``Contact`` for the
+    template (start, end, kind, its label, where, detail, status)."""
+
+    start: object
+    kind: str
+    label: str
+    org_name: str
+    detail: str
+    status: str
+    end: object = None
+
+    def get_kind_display(self) -> str:
+        return self.label
+
+
+_SOURCES: dict[str, Callable[[object], Iterable[TimelineEntry]]] = {}
+
+
+def register_timeline_source(name: str, fn: Callable[[object], Iterable[TimelineEntry]]):
+    """Add an app's entries to every patient's timeline (``fn(patient)``); registering a
+    name again replaces it (``ready()`` may run more than once in tests)."""
+    _SOURCES[name] = fn
+
+
+def timeline_sources() -> dict[str, Callable]:
+    return dict(_SOURCES)
 
 
 def index_file(warehouse: Warehouse) -> Path:
@@ -143,7 +180,16 @@ def patient_rows(path: Path, pseudonym: str) -> list[dict]:
     return table.filter(pc.equal(table["patient_id"], pseudonym)).to_pylist()
 
 
-def timeline(patient) -> list[Contact]:
+def timeline(patient) -> list:
+    """The warehouse contacts and every registered source's entries, newest first."""
+    contacts = _contacts(patient)
+    extra = [entry for fn in _SOURCES.values() for entry in fn(patient)]
+    if not extra:
+        return contacts
+    return sorted(contacts + extra, key=lambda c: c.start, reverse=True)
+
+
+def _contacts(patient) -> list[Contact]:
     stored = list(Contact.objects.filter(patient=patient).order_by("-start"))
     if stored:
         return stored
