@@ -154,6 +154,9 @@ class Role:
     can_book: bool = False  # may book hub appointments (with a relationship allowing it)
     can_overbook: bool = False  # may book a slot already taken (audited; access app)
     mdt_chair: bool = False  # may call an MDT meeting of their team
+    scorecards: bool = False  # may see the practice scorecards (within their scope)
+    clinician_rows: bool = False  # may see their own practice's clinician breakdown
+    access_dashboards: bool = False  # may see the capacity and access-standards dashboards
 
 
 ROLES: dict[str, Role] = {
@@ -168,6 +171,9 @@ ROLES: dict[str, Role] = {
             records_reviews=True,
             can_book=True,
             mdt_chair=True,
+            scorecards=True,
+            clinician_rows=True,
+            access_dashboards=True,
         ),
         Role(
             "practice_staff",
@@ -177,6 +183,9 @@ ROLES: dict[str, Role] = {
             register_pool=True,
             records_reviews=True,
             can_book=True,
+            scorecards=True,
+            clinician_rows=True,
+            access_dashboards=True,
         ),
         Role(
             "coordinator",
@@ -186,6 +195,8 @@ ROLES: dict[str, Role] = {
             mdt_member=True,
             can_book=True,
             mdt_chair=True,
+            scorecards=True,
+            access_dashboards=True,
         ),
         Role(
             "community_nurse",
@@ -198,11 +209,30 @@ ROLES: dict[str, Role] = {
         Role("pharmacist", "Pharmacist", direct_care=True, mdt_member=True, records_reviews=True),
         Role("mental_health", "Mental-health worker", direct_care=True, mdt_member=True),
         Role("link_worker", "Voluntary-sector link worker", direct_care=True, mdt_member=True),
-        Role("hub_clinician", "Hub clinician", direct_care=True, can_book=True),
+        Role(
+            "hub_clinician",
+            "Hub clinician",
+            direct_care=True,
+            can_book=True,
+            access_dashboards=True,
+        ),
         # Hub reception and rota staff: book for any patient of the hub's neighbourhood
         # and may overbook (audited), read only what a booking allows.
-        Role("hub_staff", "Hub staff", direct_care=True, can_book=True, can_overbook=True),
-        Role("commissioner", "Commissioner / analyst", pseudonymised=True),
+        Role(
+            "hub_staff",
+            "Hub staff",
+            direct_care=True,
+            can_book=True,
+            can_overbook=True,
+            access_dashboards=True,
+        ),
+        Role(
+            "commissioner",
+            "Commissioner / analyst",
+            pseudonymised=True,
+            scorecards=True,
+            access_dashboards=True,
+        ),
         Role("admin", "Administrator", manage_users=True),
         Role("auditor", "Auditor (Caldicott guardian)", audit=True),
     )
@@ -213,6 +243,14 @@ MDT_ROLES = tuple(code for code, role in ROLES.items() if role.mdt_member)
 """The roles that sit on a team's MDT (a GP of the team is invited as well)."""
 MDT_CHAIR_ROLES = tuple(code for code, role in ROLES.items() if role.mdt_chair)
 """The roles that may call an MDT meeting."""
+SCORECARD_ROLES = tuple(code for code, role in ROLES.items() if role.scorecards)
+"""The roles that see the practice scorecards (apps/scorecard/access.py says which practices)."""
+CLINICIAN_ROLES = tuple(code for code, role in ROLES.items() if role.clinician_rows)
+"""The roles that see the clinician breakdown of their own practice's scorecard."""
+DASHBOARD_ROLES = tuple(code for code, role in ROLES.items() if role.access_dashboards)
+"""The roles that see the access app's capacity and access-standards dashboards."""
+NO_DIRECT_CARE_ROLES = tuple(code for code, role in ROLES.items() if not role.direct_care)
+"""The roles that never open a patient's record, so are never offered as its care staff."""
 
 SCOPE_LABELS = dict(zip(LEVELS, ("Practice", "Neighbourhood", "Locality"), strict=True))
 """A user's scope: the organisation level whose patients they work with."""

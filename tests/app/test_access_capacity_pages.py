@@ -12,9 +12,9 @@ from access_ledger_world import build
 from django.urls import reverse
 
 from wraparound.apps.access.capacity import refresh_ledger
-from wraparound.apps.access.dashboard_views import DASHBOARD_ROLES
 from wraparound.apps.demo import DEMO_USERS
 from wraparound.apps.records.models import Organisation, User
+from wraparound.vocabulary import DASHBOARD_ROLES
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 

@@ -11,7 +11,7 @@ from scorecard_world import indicators_dir  # noqa: F401
 from worlds import patients
 
 from wraparound.apps.demo import DEMO_USERS
-from wraparound.apps.scorecard.access import SCORECARD_ROLES
+from wraparound.vocabulary import SCORECARD_ROLES
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from wraparound import vocabulary
 from wraparound.analytics import frailty, registers, streams
 from wraparound.analytics.indicators import compute, definition, inputs, levels
+from wraparound.apps.scorecard import access as scorecard_access
 from wraparound.warehouse import paths, schema
 
 SRC = Path(vocabulary.__file__).parent
@@ -44,6 +45,37 @@ def test_the_mdt_roles_are_the_roles_flagged_so():
     )
     assert vocabulary.MDT_CHAIR_ROLES == ("gp", "coordinator")
     assert set(vocabulary.MDT_ROLES) <= set(vocabulary.ROLES)
+
+
+def test_the_page_access_role_sets_are_the_roles_flagged_so():
+    # The sets the scorecard and access pages check, as they were before they became flags.
+    assert vocabulary.SCORECARD_ROLES == ("gp", "practice_staff", "coordinator", "commissioner")
+    assert vocabulary.CLINICIAN_ROLES == ("gp", "practice_staff")
+    assert vocabulary.DASHBOARD_ROLES == (
+        "gp",
+        "practice_staff",
+        "coordinator",
+        "hub_clinician",
+        "hub_staff",
+        "commissioner",
+    )
+    assert vocabulary.NO_DIRECT_CARE_ROLES == ("commissioner", "admin", "auditor")
+    assert scorecard_access.SCORECARD_ROLES is vocabulary.SCORECARD_ROLES
+    assert scorecard_access.CLINICIAN_ROLES is vocabulary.CLINICIAN_ROLES
+
+
+def test_no_module_spells_a_role_set_again():
+    # A role set is a flag on the roles: no module lists three or more role codes itself.
+    codes = "|".join(vocabulary.ROLES)
+    listed = re.compile(rf'"(?:{codes})",\s*"(?:{codes})",\s*"(?:{codes})"')
+    found = [
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if path.name != "vocabulary.py"
+        and "migrations" not in path.parts
+        and listed.search(path.read_text())
+    ]
+    assert found == []
 
 
 # Lists that once were spelled in several modules: each may now appear only in the vocabulary.

@@ -34,10 +34,8 @@ from wraparound.apps.access.vocabulary import HCP_ROLES, MODES
 from wraparound.apps.records.models import Organisation
 from wraparound.apps.scorecard import charts
 from wraparound.apps.scorecard.tables import Table, csv_response, num
+from wraparound.vocabulary import DASHBOARD_ROLES
 
-DASHBOARD_ROLES = frozenset(
-    {"commissioner", "coordinator", "hub_staff", "hub_clinician", "gp", "practice_staff"}
-)
 DEFAULT_WEEKS = 26
 MAX_WEEKS = 156
 SPLIT_WEEKS = 12  # the split tables average the latest twelve weeks

@@ -24,7 +24,7 @@ from wraparound.apps.records import audit
 from wraparound.apps.records.access import patient_view, record_grant
 from wraparound.apps.records.models import User
 from wraparound.apps.records.relationships import first_allowing, policy
-from wraparound.vocabulary import MDT_CHAIR_ROLES, MDT_ROLES
+from wraparound.vocabulary import MDT_CHAIR_ROLES, MDT_ROLES, NO_DIRECT_CARE_ROLES
 
 CHAIR_ROLES = MDT_CHAIR_ROLES
 
@@ -182,7 +182,7 @@ def mdt_outcome(request, patient, item_id):
     item = get_object_or_404(
         AgendaItem.objects.select_related("meeting", "meeting__team"), pk=item_id, patient=patient
     )
-    owners = list(staff_for(patient).exclude(role__in=("commissioner", "admin", "auditor")))
+    owners = list(staff_for(patient).exclude(role__in=NO_DIRECT_CARE_ROLES))
     errors: list[str] = []
     values = (
         request.POST

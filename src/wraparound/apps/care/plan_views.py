@@ -14,6 +14,7 @@ from wraparound.apps.care.fhir import care_plan_bundle
 from wraparound.apps.care.models import CarePlan, default_review_date
 from wraparound.apps.care.staff import staff_for
 from wraparound.apps.records.access import patient_view
+from wraparound.vocabulary import NO_DIRECT_CARE_ROLES
 from wraparound.web.bad_request import parse_int
 
 
@@ -74,7 +75,7 @@ def care_plan_fhir(request, patient):
 
 @patient_view("care plan (edit)", writes=True, needs="care_plan.write")
 def care_plan_edit(request, patient):
-    owners = list(staff_for(patient).exclude(role__in=("commissioner", "admin", "auditor")))
+    owners = list(staff_for(patient).exclude(role__in=NO_DIRECT_CARE_ROLES))
     current = _version(_plan(patient), None)
     errors: list[str] = []
     if request.method == "POST":

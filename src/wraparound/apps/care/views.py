@@ -14,6 +14,7 @@ from wraparound.apps.care.staff import staff_for
 from wraparound.apps.records import audit
 from wraparound.apps.records.access import patient_view
 from wraparound.apps.records.relationships import first_allowing
+from wraparound.vocabulary import NO_DIRECT_CARE_ROLES
 
 
 def caseload(request):
@@ -70,7 +71,7 @@ def case_manage(request, patient):
     case, _ = CaseRecord.objects.get_or_create(patient=patient)
     gps = staff_for(patient, ("gp",))
     coordinators = staff_for(patient, ("coordinator",))
-    others = staff_for(patient).exclude(role__in=("commissioner", "admin", "auditor"))
+    others = staff_for(patient).exclude(role__in=NO_DIRECT_CARE_ROLES)
     if request.method == "POST":
         # Look up everyone named first, so a bad id (404, or 400 for a malformed one) is
         # refused before anything changes.

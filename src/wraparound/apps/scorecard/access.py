@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
-SCORECARD_ROLES = frozenset({"gp", "practice_staff", "coordinator", "commissioner"})
-CLINICIAN_ROLES = frozenset({"gp", "practice_staff"})
+from wraparound.vocabulary import CLINICIAN_ROLES, SCORECARD_ROLES
 
 
 def can_view(user) -> bool:
