@@ -13,7 +13,9 @@ from django.contrib.auth.views import redirect_to_login
 
 # /public/: published, disclosure-controlled practice figures (apps/scorecard/public_views).
 # /fhir/: the access API, authenticated by bearer tokens (apps/access/tokens.py).
-OPEN_PATHS = ("/login/", "/static/", "/healthz", "/public/", "/fhir/")
+# /feedback/: one-time Friends and Family Test links (apps/feedback/views.py), as sent by SMS.
+# /portal/: the patient portal, behind its own sign-in (NHS login; apps/portal/session.py).
+OPEN_PATHS = ("/login/", "/static/", "/healthz", "/public/", "/fhir/", "/feedback/", "/portal/")
 
 
 class SecurityHeadersMiddleware:
