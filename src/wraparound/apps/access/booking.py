@@ -125,6 +125,25 @@ def slots_needed(patient, slot: Slot) -> int:
     return length_for(stream_of(patient))["slots"]
 
 
+def check_length(patient, slots: list[Slot]) -> None:
+    """The stream rule for a booker who names the slots (the FHIR API): a patient whose
+    stream needs two slots (``data/access/appointment_length.toml``) is refused one ordinary
+    slot, with the adjacent slot to name too when there is a free one. The page applies the
+    same rule by taking the adjacent slot itself (``slots_needed``)."""
+    needed = slots_needed(patient, slots[0])
+    if len(slots) >= needed:
+        return
+    stream = (stream_of(patient) or "").replace("_", " ")
+    message = (
+        f"a patient in the {stream} stream needs a long slot or {needed} adjacent slots "
+        "booked as one appointment"
+    )
+    run = adjacent_run(slots[0], needed)
+    if len(run) == needed and all(s.status == "free" for s in run):
+        message += "; name " + " and ".join(f"Slot/{s.pk}" for s in run)
+    raise BookingError(message)
+
+
 def adjacent_run(first: Slot, count: int) -> list[Slot]:
     """``first`` and the slots after it in the same session, back to back (start = the
     previous one's end), ``count`` in all; fewer when the session has no more."""
@@ -225,12 +244,15 @@ def book(
     slots: int | None = None,
     pair: Slot | None = None,
     rebooked_from: Appointment | None = None,
+    named: bool = False,
 ) -> tuple[Appointment, bool]:
     """Book ``patient`` into ``slot`` (and the next adjacent slot when the patient's
     stream needs two, or ``slots`` says so; or ``pair``, named by the caller). Returns
     (appointment, created): created is False when the idempotency key had already booked.
     Raises :class:`SlotTaken` when the slot (or its pair) has gone, :class:`BookingError`
-    for anything else refused; nothing is written then."""
+    for anything else refused; nothing is written then. ``named``: the caller named the
+    slots (the FHIR API), so fewer than the patient's stream needs is refused
+    (``check_length``) rather than made up from the adjacent slot."""
     key = (idempotency_key or "").strip()[:100]
     if (found := _existing(actor, key)) is not None:
         return found, False
@@ -250,6 +272,8 @@ def book(
             f"that slot is not released to practices until "
             f"{timezone.localtime(slot.released_to_practices_at):%d %b %Y %H:%M}"
         )
+    if named:
+        check_length(patient, [slot] if pair is None else [slot, pair])
     count = 2 if pair is not None else (slots or slots_needed(patient, slot))
     if count not in (1, 2):
         raise BookingError("an appointment takes one slot or two adjacent slots")

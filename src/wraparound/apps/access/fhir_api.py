@@ -6,7 +6,8 @@
   filter names), with Schedule, PractitionerRole and Location when included;
 - ``POST /fhir/Appointment`` books (UK Core BookingOrganization extension naming the token's
   organisation; ``Idempotency-Key`` header; 409 with the next free slots when the slot has
-  gone);
+  gone; the page's booking rules: the patient's stream decides how many slots, the embargo
+  which are released, refused with a 422 business-rule OperationOutcome);
 - ``PUT /fhir/Appointment/<id>`` cancels (``status: cancelled`` with a cancelationReason)
   or amends (description, comment) or records arrival/outcome;
 - ``GET /fhir/Appointment?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|…`` and
@@ -279,6 +280,7 @@ def _book(request, token):
             idempotency_key=request.headers.get("Idempotency-Key", ""),
             slots=1 if len(slot_ids) == 1 else None,
             pair=slots[slot_ids[1]] if len(slot_ids) == 2 else None,
+            named=True,  # the stream rule refuses too few slots, as the page applies it
         )
     except SlotTaken as taken:
         alternatives = [f"Slot/{s.pk}" for s in taken.alternatives]
