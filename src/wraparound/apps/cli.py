@@ -117,6 +117,27 @@ def demo(warehouse: Path = WAREHOUSE) -> None:
         )
 
 
+@app_cli.command("directory-import")
+def directory_import(
+    file: Path = typer.Argument(..., help="An Open Referral UK-shaped JSON or CSV file."),
+) -> None:
+    """Import the directory of services from FILE (docs/clinical-content.md, "Directory of
+    services"): every service is checked first and one problem refuses the whole file
+    (nothing written); services are matched on their id, so importing again changes only
+    what changed."""
+    setup_django()
+    from wraparound.apps.referrals.directory import import_services, read_file, validate
+
+    services = read_file(file)
+    validate(services, str(file))  # a bad file is refused before the database is touched
+    migrate()
+    counts = import_services(services, str(file))
+    typer.echo(
+        f"directory: {counts['created']} created, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged"
+    )
+
+
 @app_cli.command()
 def serve(
     warehouse: Path = WAREHOUSE,
