@@ -184,6 +184,45 @@ class Settings:
         "Where Spark's executors read the warehouse's files (`s3a://bucket/warehouse`); the "
         "driver still follows the manifest through the warehouse's own path.",
     )
+    messaging_backend: str = _setting(
+        "WRAPAROUND_MESSAGING_BACKEND",
+        "outbox",
+        "How messages to patients are sent: `outbox` (the demo and tests: each message is "
+        "recorded and written as one JSON line under `WRAPAROUND_MESSAGING_OUTBOX`, nothing "
+        "leaves the machine) or `notify` (GOV.UK Notify, with `WRAPAROUND_NOTIFY_API_KEY`).",
+        production="Set `notify` to reach patients; `outbox` sends nothing.",
+    )
+    notify_api_key: str | None = _setting(
+        "WRAPAROUND_NOTIFY_API_KEY",
+        None,
+        "The GOV.UK Notify API key of the `notify` backend. Without it the backend refuses "
+        "to start; under tests or `WRAPAROUND_DEBUG` it also refuses Notify's real address.",
+        production="Required with the `notify` backend.",
+    )
+    notify_base_url: str = _setting(
+        "WRAPAROUND_NOTIFY_BASE_URL",
+        "https://api.notifications.service.gov.uk",
+        "The Notify API the `notify` backend posts to (a local server in tests).",
+    )
+    messaging_outbox: Path | None = _setting(  # noqa: RUF009 (a field: _setting is dataclasses.field)
+        "WRAPAROUND_MESSAGING_OUTBOX",
+        None,
+        "The folder the `outbox` backend writes `messages.jsonl` to. Default "
+        "`WRAPAROUND_VAR/outbox`.",
+        kind="path",
+    )
+    self_referral_rate_ip: str = _setting(
+        "WRAPAROUND_SELF_REFERRAL_RATE_IP",
+        "20/h",
+        "Self-referrals accepted from one IP address, as `N/s`, `N/m`, `N/h` or `N/d` "
+        "(django-ratelimit's rate); more are answered 429.",
+    )
+    self_referral_rate_identity: str = _setting(
+        "WRAPAROUND_SELF_REFERRAL_RATE_IDENTITY",
+        "5/d",
+        "Self-referrals accepted for one NHS number or one name, date of birth and postcode, "
+        "as `WRAPAROUND_SELF_REFERRAL_RATE_IP`.",
+    )
     fault_kill: str | None = _setting(
         "WRAPAROUND_FAULT_KILL",
         None,
@@ -239,6 +278,10 @@ class Settings:
     @property
     def sqlite_path(self) -> Path:
         return self.db if self.db is not None else self.var / "app.sqlite3"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.messaging_outbox if self.messaging_outbox is not None else self.var / "outbox"
 
     @property
     def warehouse_dir(self) -> str:

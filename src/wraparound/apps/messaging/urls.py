@@ -1,3 +1,7 @@
 """The messaging app's URLs."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from wraparound.apps.messaging import views
+
+urlpatterns = [path("messages/", views.outbox, name="messages_outbox")]

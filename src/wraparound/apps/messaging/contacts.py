@@ -1,0 +1,57 @@
+"""Patients' contact details from the warehouse's direct-care identity table (phone, email,
+postcode), read through ``warehouse/identity.py``.
+
+Details recorded by staff or by the patient (``source`` other than ``identity``) are kept: the
+feed never overwrites what the patient told us. Run after a refresh of the patient index
+(``sync_from_identity(warehouse)``); the demo and the triage matching use the postcode.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from wraparound.apps.messaging.models import ContactPreference
+from wraparound.apps.records.models import Patient
+from wraparound.warehouse.identity import read_identity
+
+BATCH = 5000
+
+
+def _clean(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def sync_from_identity(warehouse) -> dict[str, int]:
+    """Create or update ``ContactPreference`` rows of ``source="identity"`` from the identity
+    table; returns counts (created, updated, kept: recorded by staff or the patient)."""
+    cols = ["patient_id", "phone", "email", "postcode"]
+    frame = pl.from_arrow(read_identity(warehouse, columns=[*cols, "updated_at"]))
+    if frame.height:
+        frame = frame.sort("updated_at", descending=True, nulls_last=True).unique(
+            "patient_id", keep="first"
+        )
+    rows = {r["patient_id"]: r for r in frame.select(cols).iter_rows(named=True)}
+    ids = dict(Patient.objects.filter(pseudonym__in=list(rows)).values_list("pseudonym", "pk"))
+    existing = {
+        p.patient_id: p for p in ContactPreference.objects.filter(patient_id__in=ids.values())
+    }
+    create, update, kept = [], [], 0
+    for pseudonym, pk in ids.items():
+        r = rows[pseudonym]
+        values = {
+            "phone": _clean(r["phone"]),
+            "email": _clean(r["email"]),
+            "postcode": _clean(r["postcode"]).upper(),
+        }
+        pref = existing.get(pk)
+        if pref is None:
+            create.append(ContactPreference(patient_id=pk, **values))
+        elif pref.source != "identity":
+            kept += 1
+        elif any(getattr(pref, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(pref, k, v)
+            update.append(pref)
+    ContactPreference.objects.bulk_create(create, batch_size=BATCH)
+    ContactPreference.objects.bulk_update(update, ["phone", "email", "postcode"], batch_size=BATCH)
+    return {"created": len(create), "updated": len(update), "kept": kept}
