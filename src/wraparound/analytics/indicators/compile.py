@@ -187,6 +187,18 @@ def _risk_months(inputs: Inputs, indicator: Indicator, periods) -> ibis.Table:
 
 
 def _patient_cells(engine, indicator: Indicator, periods, inputs: Inputs) -> ibis.Table:
+    flagged = patient_rows(engine, indicator, periods, inputs)
+    return flagged.group_by(["period", "practice_id", "imd_quintile"]).agg(
+        numerator=flagged.met_flag.fill_null(0).sum().cast("float64"),
+        denominator=_.count().cast("float64"),
+    )
+
+
+def patient_rows(engine, indicator: Indicator, periods, inputs: Inputs) -> ibis.Table:
+    """One row per patient and period in a patients indicator's denominator: patient_id,
+    period, practice_id, imd_quintile and ``met_flag`` (1 when the numerator is met, else
+    null). The cells sum these; the local QOF engine (``analytics/local_qof``) reads them
+    per patient to apply personalised care adjustments and list who is missing."""
     den = indicator.denominator
     members = None
     if den.registers:
@@ -214,11 +226,7 @@ def _patient_cells(engine, indicator: Indicator, periods, inputs: Inputs) -> ibi
         met = met.semi_join(
             _condition_months(engine, condition, periods, inputs, base), ["patient_id", "period"]
         )
-    flagged = base.left_join(met.mutate(met_flag=ibis.literal(1)), ["patient_id", "period"])
-    return flagged.group_by(["period", "practice_id", "imd_quintile"]).agg(
-        numerator=flagged.met_flag.fill_null(0).sum().cast("float64"),
-        denominator=_.count().cast("float64"),
-    )
+    return base.left_join(met.mutate(met_flag=ibis.literal(1)), ["patient_id", "period"])
 
 
 def _condition_months(
