@@ -1,0 +1,123 @@
+"""The portal's intake API (triage/intake.py) and the red-flag rules as data (triage/rules.py):
+screening marks a request urgent or emergency with the advice to show, the request lands on
+the patient's practice queue, bad input is refused and records nothing, and a malformed rules
+file is refused naming the key."""
+
+from __future__ import annotations
+
+import pytest
+from worlds import fresh_patient
+
+from wraparound.apps.triage import rules
+from wraparound.apps.triage.intake import IntakeError, submit_request
+from wraparound.apps.triage.models import TriageRequest
+
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
+
+
+def test_routine_request_lands_on_the_practice_queue():
+    patient = fresh_patient(at_gp_practice=True)
+    req = submit_request(
+        patient=patient, category="admin", answers={"request": "A fit note, please"}
+    )
+    assert (req.urgency, req.red_flags, req.match, req.source) == ("routine", [], "known", "portal")
+    assert req.practice == patient.practice and req.status == "open"
+    assert req.advice_card.card == "non-urgent" and req.reference.startswith("WR-")
+    assert req.what_next.startswith("Your practice will read your request")
+
+
+def test_red_flags_mark_it_urgent_with_what_to_do_now():
+    patient = fresh_patient(at_gp_practice=True)
+    chest = submit_request(patient=patient, answers={"request": "Tight chest", "chest_pain": "yes"})
+    assert chest.urgency == "emergency" and chest.red_flags == ["chest_pain"]
+    assert chest.advice_card.heading == "Call 999 or go to A&E now"
+    words = submit_request(patient=patient, answers={"request": "I keep thinking about suicide"})
+    assert (words.urgency, words.red_flags) == ("urgent", ["crisis_words"])
+    assert "116 123" in " ".join(words.advice_card.lines)
+    both = submit_request(
+        patient=patient, answers={"request": "x", "suicidal_thoughts": "yes", "breathing": "yes"}
+    )
+    assert both.urgency == "emergency" and set(both.red_flags) == {"breathing", "suicidal_thoughts"}
+    queue = list(TriageRequest.objects.filter(patient=patient))
+    assert [r.urgency for r in queue] == ["emergency", "emergency", "urgent"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"answers": {}}, "request is required"),
+        ({"answers": {"request": "x", "favourite_colour": "blue"}}, "unknown answers"),
+        ({"answers": {"request": "x", "chest_pain": "maybe"}}, "must be yes or no"),
+        ({"answers": {"request": "x" * 2001}}, "longer than 2000"),
+        ({"answers": {"request": "x"}, "category": "gossip"}, "category must be"),
+        ({"answers": {"request": "x"}, "kind": "self_referral"}, "online_consultation"),
+    ],
+)
+def test_bad_requests_are_refused_and_record_nothing(kwargs, message):
+    patient = fresh_patient(at_gp_practice=True)
+    before = TriageRequest.objects.count()
+    with pytest.raises(IntakeError, match=message):
+        submit_request(patient=patient, **kwargs)
+    assert TriageRequest.objects.count() == before
+
+
+def test_every_form_loads_and_malformed_rules_are_refused():
+    forms = rules.forms()
+    assert {"physiotherapy", "talking_therapies", "counselling", "online_consultation"} <= set(
+        forms
+    )
+    assert {f.id for f in rules.public_forms()} == {
+        "physiotherapy",
+        "talking_therapies",
+        "counselling",
+    }
+    advice = rules.advice()
+    base = {"id": "x", "title": "t", "service": "s", "what_next": "w"}
+    question = {"id": "q", "label": "Q?", "kind": "yesno"}
+    with pytest.raises(rules.RulesError, match="is not a question of the form"):
+        rules.parse_form(
+            {
+                **base,
+                "questions": [question],
+                "red_flags": [
+                    {
+                        "question": "nope",
+                        "urgency": "urgent",
+                        "advice": "urgent",
+                        "answers": ["yes"],
+                    }
+                ],
+            },
+            advice,
+            "x.toml",
+        )
+    with pytest.raises(rules.RulesError, match="urgency must be"):
+        rules.parse_form(
+            {
+                **base,
+                "questions": [question],
+                "red_flags": [
+                    {"question": "q", "urgency": "soon", "advice": "urgent", "answers": ["yes"]}
+                ],
+            },
+            advice,
+            "x.toml",
+        )
+    with pytest.raises(rules.RulesError, match=r"not in advice\.toml"):
+        rules.parse_form(
+            {
+                **base,
+                "questions": [question],
+                "red_flags": [
+                    {"question": "q", "urgency": "urgent", "advice": "shrug", "answers": ["yes"]}
+                ],
+            },
+            advice,
+            "x.toml",
+        )
+    with pytest.raises(rules.RulesError, match="kind must be"):
+        rules.parse_form({**base, "questions": [{**question, "kind": "slider"}]}, advice, "x.toml")
+    with pytest.raises(rules.RulesError, match=r"needs a \[routine\]"):
+        rules.parse_advice({"urgent": {"card": "urgent", "heading": "h"}})
+    with pytest.raises(rules.RulesError, match="title is required"):
+        rules.parse_form({"id": "x"}, advice, "x.toml")
