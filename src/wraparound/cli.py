@@ -232,6 +232,9 @@ def _add_app_commands() -> None:
 
     app.add_typer(app_cli, name="app")
     app.add_typer(audit_cli, name="audit")
+    from wraparound.idp.cli import idp_cli
+
+    app.add_typer(idp_cli, name="idp")
 
 
 _add_app_commands()

@@ -223,6 +223,46 @@ class Settings:
         "Self-referrals accepted for one NHS number or one name, date of birth and postcode, "
         "as `WRAPAROUND_SELF_REFERRAL_RATE_IP`.",
     )
+    portal_oidc_issuer: str = _setting(
+        "WRAPAROUND_PORTAL_OIDC_ISSUER",
+        "http://127.0.0.1:8001/o",
+        "The patient portal's OpenID Connect provider (NHS login, or the local provider "
+        "`wraparound idp serve`): its issuer, whose `/.well-known/openid-configuration` names "
+        "the endpoints and keys.",
+    )
+    portal_oidc_client_id: str = _setting(
+        "WRAPAROUND_PORTAL_OIDC_CLIENT_ID",
+        "wraparound-portal",
+        "The portal's client id at the OpenID Connect provider.",
+    )
+    portal_oidc_key: Path | None = _setting(  # noqa: RUF009 (a dataclasses.field)
+        "WRAPAROUND_PORTAL_OIDC_KEY",
+        None,
+        "The portal's RSA private key (PEM) that signs its `private_key_jwt` client "
+        "assertions; the provider holds the public key (`/portal/jwks.json`). Default "
+        "`WRAPAROUND_VAR/portal/client-key.pem`, made on first use.",
+        kind="path",
+        production="Required: a key made on first use is refused.",
+    )
+    portal_session_minutes: int = _setting(
+        "WRAPAROUND_PORTAL_SESSION_MINUTES",
+        20,
+        "A patient's portal session ends after this many minutes without a request.",
+        kind="int",
+    )
+    portal_max_appointments: int = _setting(
+        "WRAPAROUND_PORTAL_MAX_APPOINTMENTS",
+        2,
+        "How many future hub appointments a patient may hold at once through the portal.",
+        kind="int",
+    )
+    idp_db: Path | None = _setting(  # noqa: RUF009 (a dataclasses.field)
+        "WRAPAROUND_IDP_DB",
+        None,
+        "The local OpenID Connect provider's SQLite database (demo and tests only). Default "
+        "`WRAPAROUND_VAR/idp.sqlite3`.",
+        kind="path",
+    )
     fault_kill: str | None = _setting(
         "WRAPAROUND_FAULT_KILL",
         None,

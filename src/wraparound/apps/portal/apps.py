@@ -7,3 +7,9 @@ class PortalConfig(AppConfig):
 
     name = "wraparound.apps.portal"
     label = "portal"
+
+    def ready(self) -> None:
+        from wraparound.apps.portal.session import proxy_provider
+        from wraparound.apps.records.relationships import register_provider
+
+        register_provider("proxy", proxy_provider)

@@ -1,0 +1,3 @@
+from wraparound.idp.server import main
+
+main()
