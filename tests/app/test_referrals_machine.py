@@ -6,6 +6,7 @@ timers with England's bank holidays; the data files checked when loaded."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from referrals_world import world
@@ -205,3 +206,39 @@ def test_centre_request_to_transport_and_its_relationship():
         machine.create(
             patient=w["patient"], service=svc, referrer=w["gp"], reason="x", machine="request"
         )
+
+
+def test_fhir_service_request_and_task_round_trip():
+    from wraparound.apps.referrals import fhir
+    from wraparound.sources.fhir.validate import structural_problems
+
+    w = world()
+    ref = machine.create(
+        patient=w["patient"], service=w["derm"], referrer=w["gp"], reason="Mole", red_flag=True
+    )
+    machine.apply(ref, "refer", w["gp"])
+    machine.apply(ref, "reject", w["dermatologist"], reason="criteria_not_met")
+    bundle = fhir.to_fhir(ref)
+    sr, task = (e["resource"] for e in bundle["entry"])
+    assert structural_problems(sr) is None and structural_problems(task) is None
+    assert (sr["intent"], sr["status"], task["status"]) == ("order", "revoked", "rejected")
+    assert task["businessStatus"]["coding"][0]["code"] == "rejected"
+
+    def strip(b):
+        out = json.loads(json.dumps(b))
+        for e in out["entry"]:
+            e["resource"].pop("id")
+            e["resource"].pop("focus", None)
+        return out
+
+    ReferralEvent.objects.filter(referral=ref).delete()
+    Referral.objects.filter(pk=ref.pk).delete()
+    back = fhir.import_bundle(bundle)
+    assert back.pk != ref.pk and strip(fhir.to_fhir(back)) == strip(bundle)
+    assert fhir.import_bundle(bundle).pk == back.pk  # idempotent on the identifier
+    task["status"] = "completed"
+    with pytest.raises(fhir.FhirError, match="does not match state"):
+        fhir.import_bundle(bundle)
+    task["status"] = "nonsense"
+    with pytest.raises(fhir.FhirError, match="Task"):
+        fhir.import_bundle(bundle)

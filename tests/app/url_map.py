@@ -69,7 +69,31 @@ def sample_values(world: dict) -> dict[str, object]:
         "indicator_id": "high_needs_named_gp",
         "specialty_of": "high_needs_named_gp",
         "measure": "emergency_admissions",
+        **_referral_values(patient, gp),
     }
+
+
+def _referral_values(patient, gp) -> dict[str, int]:
+    """A referral of the patient sent for advice, with an attachment (referrals app)."""
+    from wraparound.apps.referrals import directory, machine
+    from wraparound.apps.referrals.models import Attachment, Referral, Service
+
+    ref = Referral.objects.filter(patient=patient).first()
+    if ref is None:
+        directory.import_demo()
+        service = Service.objects.get(service_id="dud-derm")
+        ref = machine.create(patient=patient, service=service, referrer=gp, reason="Crawl")
+        machine.apply(ref, "request_advice", gp)
+    att = ref.attachments.first() or Attachment.objects.create(
+        referral=ref,
+        at=ref.created_at,
+        uploaded_by=gp,
+        name="a.txt",
+        content_type="text/plain",
+        size=2,
+        data=b"hi",
+    )
+    return {"referral_id": ref.pk, "attachment_id": att.pk}
 
 
 def fill(url: Url, values: dict[str, object]) -> str:

@@ -10,6 +10,7 @@ from wraparound.apps.care import mdt_views, patient_views, plan_views, review_vi
 from wraparound.apps.care import views as care
 from wraparound.apps.records import views as records
 from wraparound.apps.records.auth import LoginView
+from wraparound.apps.referrals import views as referrals
 from wraparound.apps.registers import views as registers
 from wraparound.web import home
 
@@ -48,6 +49,7 @@ urlpatterns = [
     ),
     path("patients/<int:pk>/appointments/book", access.book_slot, name="access_book"),
     path("patients/<int:pk>/appointments/change", access.appointment_status, name="access_change"),
+    path("patients/<int:pk>/referrals", referrals.patient_referrals, name="referrals_patient"),
     path("", include("wraparound.apps.access.urls")),
     path("", include("wraparound.apps.scorecard.urls")),
     path("", include("wraparound.apps.access.dashboard_urls")),
