@@ -68,8 +68,15 @@ def _account(email, patient_or_number, level, given="Test", family="Patient"):
         birth = p.birth_date.isoformat() if p.birth_date else None
     else:
         number, birth = patient_or_number, "1980-01-01"
-    return {"email": email, "password": PASSWORD, "nhs_number": number, "level": level,
-            "given_name": given, "family_name": family, "birthdate": birth}
+    return {
+        "email": email,
+        "password": PASSWORD,
+        "nhs_number": number,
+        "level": level,
+        "given_name": given,
+        "family_name": family,
+        "birthdate": birth,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +84,10 @@ def portal_provider(django_db_setup, django_db_blocker, tmp_path_factory):
     from wraparound.apps.portal import oidc
 
     root = tmp_path_factory.mktemp("idp")
-    saved = {k: os.environ.get(k) for k in (
-        "WRAPAROUND_PORTAL_OIDC_ISSUER", "WRAPAROUND_PORTAL_OIDC_KEY")}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("WRAPAROUND_PORTAL_OIDC_ISSUER", "WRAPAROUND_PORTAL_OIDC_KEY")
+    }
     port = _free_port()
     issuer = f"http://127.0.0.1:{port}/o"
     os.environ["WRAPAROUND_PORTAL_OIDC_KEY"] = str(root / "portal-key.pem")
@@ -95,19 +104,34 @@ def portal_provider(django_db_setup, django_db_blocker, tmp_path_factory):
         "p0": _account("p0@example.org", patients["a"], "P0"),
     }
     seed = {
-        "clients": [{"client_id": config.current().portal_oidc_client_id,
-                     "redirect_uris": [REDIRECT], "jwks": oidc.public_jwks()}],
+        "clients": [
+            {
+                "client_id": config.current().portal_oidc_client_id,
+                "redirect_uris": [REDIRECT],
+                "jwks": oidc.public_jwks(),
+            }
+        ],
         "accounts": list(accounts.values()),
     }
     (root / "seed.json").write_text(json.dumps(seed))
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",
-                                                            "DJANGO_SETTINGS_MODULE")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")
+    }
     env.update(WRAPAROUND_IDP_DB=str(root / "idp.sqlite3"), WRAPAROUND_VAR=str(root))
     log = (root / "idp.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "wraparound.idp", "--port", str(port), "--seed",
-         str(root / "seed.json")],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "wraparound.idp",
+            "--port",
+            str(port),
+            "--seed",
+            str(root / "seed.json"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -150,9 +174,9 @@ def provider_login(authorize_url: str, email: str, password: str = PASSWORD) -> 
     nxt = urllib.parse.parse_qs(urllib.parse.urlparse(login_url).query)["next"][0]
     response = browser.post(
         login_url,
-        data={"username": email, "password": password, "csrfmiddlewaretoken": token,
-              "next": nxt},
-        allow_redirects=False, timeout=10,
+        data={"username": email, "password": password, "csrfmiddlewaretoken": token, "next": nxt},
+        allow_redirects=False,
+        timeout=10,
     )
     assert response.status_code == 302, form.text[:300]
     back = urllib.parse.urljoin(login_url, response.headers["Location"])
@@ -167,4 +191,4 @@ def sign_in(client, provider: Provider, who: str):
     assert start.status_code == 302
     back = provider_login(start["Location"], provider.accounts[who]["email"])
     assert back.startswith(REDIRECT), back
-    return client.get(back[len("http://testserver"):])
+    return client.get(back[len("http://testserver") :])

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (portal_provider, the fixture imported from portal_world, is each test's argument)
 """Signing in to the portal as NHS login does it, against the local OpenID Connect provider
 over real HTTP (portal_world.py): redirect, the provider's sign-in, authorization code, token
 by private_key_jwt, ID token verified against the provider's JWKS, userinfo. The proofing
@@ -26,7 +27,7 @@ from wraparound.apps.records.models import AuditEvent
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 
 
-def test_p9_patient_signs_in_and_reads_their_record(client, portal_provider):  # noqa: F811
+def test_p9_patient_signs_in_and_reads_their_record(client, portal_provider):
     a = portal_provider.patients["a"]
     response = sign_in(client, portal_provider, "a")
     assert response.status_code == 302, response.content.decode()[-1500:]
@@ -53,13 +54,19 @@ def test_p9_patient_signs_in_and_reads_their_record(client, portal_provider):  #
     assert PortalSession.objects.get(pk=s.pk).ended_at is not None
 
 
-def test_p5_sees_appointments_not_the_record(client, portal_provider):  # noqa: F811
+def test_p5_sees_appointments_not_the_record(client, portal_provider):
     a = portal_provider.patients["a"]
     assert sign_in(client, portal_provider, "a_p5").status_code == 302
     assert client.get("/portal/appointments").status_code == 200
     assert client.get("/portal/feedback").status_code == 200
-    for url in ("/portal/record", "/portal/care-plan", "/portal/who-looked",
-                "/portal/record/fhir", "/portal/record/print", "/portal/proxies"):
+    for url in (
+        "/portal/record",
+        "/portal/care-plan",
+        "/portal/who-looked",
+        "/portal/record/fhir",
+        "/portal/record/print",
+        "/portal/proxies",
+    ):
         response = client.get(url)
         assert response.status_code == 403, url
         assert "P9" in response.content.decode()
@@ -70,7 +77,7 @@ def test_p5_sees_appointments_not_the_record(client, portal_provider):  # noqa: 
     ("who", "title"),
     [("unknown", "We could not find your record"), ("p0", "Your identity has not been checked")],
 )
-def test_refused_with_a_clear_page(client, portal_provider, who, title):  # noqa: F811
+def test_refused_with_a_clear_page(client, portal_provider, who, title):
     response = sign_in(client, portal_provider, who)
     assert response.status_code == 403
     assert title in response.content.decode()
@@ -78,7 +85,7 @@ def test_refused_with_a_clear_page(client, portal_provider, who, title):  # noqa
     assert client.get("/portal/record").status_code == 302
 
 
-def test_state_and_code_are_checked(client, portal_provider):  # noqa: F811
+def test_state_and_code_are_checked(client, portal_provider):
     start = client.get("/portal/sign-in")
     from portal_world import provider_login
 
@@ -88,34 +95,37 @@ def test_state_and_code_are_checked(client, portal_provider):  # noqa: F811
     assert forged.status_code == 400
     # No login cookie at all (another browser): a clear 400, nothing started.
     client.cookies.pop("wraparound_portal_login", None)
-    replay = client.get("/portal/callback", {"code": query["code"][0],
-                                             "state": query["state"][0]})
+    replay = client.get("/portal/callback", {"code": query["code"][0], "state": query["state"][0]})
     assert replay.status_code == 400
     assert not PortalSession.objects.filter(
-        nhs_number=portal_provider.patients["a"].nhs_number, ended_at=None).exists()
+        nhs_number=portal_provider.patients["a"].nhs_number, ended_at=None
+    ).exists()
 
 
 def _token_request(portal_provider, assertion: str | None, code: str = "x"):
-    data = {"grant_type": "authorization_code", "code": code,
-            "redirect_uri": "http://testserver/portal/callback",
-            "client_id": config.current().portal_oidc_client_id}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": "http://testserver/portal/callback",
+        "client_id": config.current().portal_oidc_client_id,
+    }
     if assertion is not None:
-        data.update(client_assertion_type="urn:ietf:params:oauth:client-assertion-type:"
-                    "jwt-bearer", client_assertion=assertion)
+        data.update(
+            client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            client_assertion=assertion,
+        )
     return requests.post(portal_provider.url + "/token/", data=data, timeout=10)
 
 
-def test_provider_refuses_a_bad_client_assertion(portal_provider):  # noqa: F811
+def test_provider_refuses_a_bad_client_assertion(portal_provider):
     token_url = portal_provider.url + "/token/"
     cid = config.current().portal_oidc_client_id
     now = int(time.time())
-    claims = {"iss": cid, "sub": cid, "aud": token_url, "exp": now + 60, "jti": "t-1",
-              "iat": now}
+    claims = {"iss": cid, "sub": cid, "aud": token_url, "exp": now + 60, "jti": "t-1", "iat": now}
     stranger = RSAKey.generate_key(2048)
     refused = {
         "no assertion": None,
-        "unsigned": ".".join(jwt.encode({"alg": "RS256"}, claims, stranger).split(".")[:2])
-        + ".",
+        "unsigned": ".".join(jwt.encode({"alg": "RS256"}, claims, stranger).split(".")[:2]) + ".",
         "signed by another key": jwt.encode({"alg": "RS256"}, claims, stranger),
         "client secret instead": "",
     }
@@ -143,11 +153,18 @@ def test_provider_refuses_a_bad_client_assertion(portal_provider):  # noqa: F811
     assert _token_request(portal_provider, good).json()["error"] == "invalid_client"
 
 
-def test_portal_refuses_a_tampered_or_unsigned_id_token(portal_provider):  # noqa: F811
+def test_portal_refuses_a_tampered_or_unsigned_id_token(portal_provider):
     cid = config.current().portal_oidc_client_id
     now = int(time.time())
-    claims = {"iss": portal_provider.url, "aud": cid, "sub": "1", "exp": now + 60,
-              "iat": now, "nonce": "n", "nhs_number": "9999999999"}
+    claims = {
+        "iss": portal_provider.url,
+        "aud": cid,
+        "sub": "1",
+        "exp": now + 60,
+        "iat": now,
+        "nonce": "n",
+        "nhs_number": "9999999999",
+    }
     stranger = RSAKey.generate_key(2048)
     forged = jwt.encode({"alg": "RS256"}, claims, stranger)
     with pytest.raises(oidc.SignInError):
@@ -165,14 +182,14 @@ def test_portal_refuses_a_tampered_or_unsigned_id_token(portal_provider):  # noq
         oidc.verify_id_token("not a token", "n")
 
 
-def test_staff_session_does_not_open_the_portal(client, login, portal_provider):  # noqa: F811
+def test_staff_session_does_not_open_the_portal(client, login, portal_provider):
     login("gp")
     response = client.get("/portal/record")
     assert response.status_code == 302 and response["Location"] == "/portal/"
     assert "Continue with NHS login" in client.get("/portal/").content.decode()
 
 
-def test_session_times_out(client, portal_provider):  # noqa: F811
+def test_session_times_out(client, portal_provider):
     assert sign_in(client, portal_provider, "a").status_code == 302
     s = PortalSession.objects.filter(ended_at=None).latest("pk")
     idle = config.current().portal_session_minutes

@@ -42,9 +42,7 @@ def level_known(level: str) -> bool:
     return level in proofing()["level"]
 
 
-@functools.cache
-def visibility() -> dict:
-    data = _load("online_visibility.toml")
+def check_visibility(data: dict) -> dict:
     categories = set(data.get("categories") or ())
     for where, spec in [("default", data.get("default") or {})] + [
         (f"practice.{k}", v) for k, v in (data.get("practice") or {}).items()
@@ -55,8 +53,14 @@ def visibility() -> dict:
     return data
 
 
-def shown_categories(practice_id: str | None) -> frozenset[str]:
-    data = visibility()
+@functools.cache
+def visibility() -> dict:
+    return check_visibility(_load("online_visibility.toml"))
+
+
+def shown_categories(practice_id: str | None, data: dict | None = None) -> frozenset[str]:
+    """The categories shown online for a practice's patients (``data``: the file's)."""
+    data = data if data is not None else visibility()
     spec = (data.get("practice") or {}).get(practice_id or "", data["default"])
     return frozenset(spec.get("show", ()))
 
