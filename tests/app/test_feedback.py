@@ -21,7 +21,11 @@ from wraparound.apps.care.models import Alert, CarePlan, CarePlanVersion
 from wraparound.apps.feedback import content, rollup
 from wraparound.apps.feedback.models import Offer, Response
 from wraparound.apps.feedback.offers import make_offers, pending_for
+from wraparound.apps.messaging.api import set_preferences
+from wraparound.apps.messaging.models import Message
 from wraparound.apps.records.models import AuditEvent, Organisation, User
+from wraparound.apps.referrals import directory
+from wraparound.apps.referrals.models import Referral, ReferralEvent, Service
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 
@@ -48,8 +52,9 @@ def seen_appointment(patient, days_ago=1):
 def test_offer_after_a_hub_appointment_is_answered_once_and_anonymously():
     patient = fresh_patient(at_gp_practice=True)
     appt = seen_appointment(patient)
-    summary = make_offers(send=False)
-    assert summary["created"]["hub_appointment"] == 1
+    set_preferences(patient, phone="07700900123", preferred_channel="sms")
+    summary = make_offers()
+    assert summary["created"]["hub_appointment"] == 1 and summary["sent"] == 1
     offers = pending_for(patient)
     assert len(offers) == 1
     offer = offers[0]
@@ -57,6 +62,8 @@ def test_offer_after_a_hub_appointment_is_answered_once_and_anonymously():
     assert offer.touchpoint_label == "After a hub appointment"
     assert offer.service_name == appt.hub.organisation.name
     assert offer.url == f"/feedback/{offer.token}" and len(offer.token) >= 32
+    message = Message.objects.get(patient=patient, purpose="feedback")
+    assert message.channel == "sms" and offer.url in message.body and offer.message_sent
 
     anonymous = Client()
     page = anonymous.get(offer.url)
@@ -114,9 +121,26 @@ def test_expired_forged_and_malformed_tokens_and_bad_answers_record_nothing():
     assert not offer.used
 
 
-def test_discharge_and_care_plan_review_touchpoints():
+def test_referral_seen_discharge_and_care_plan_review_touchpoints():
     patient = fresh_patient(at_gp_practice=True)
     gp = User.objects.get(username="gp")
+    directory.import_demo()
+    derm = Service.objects.get(service_id="dud-derm")
+    now = timezone.now()
+    referral = Referral.objects.create(
+        patient=patient,
+        service=derm,
+        state="discharged",  # seen, then discharged: the offer follows the visit
+        referrer=gp,
+        referrer_org=gp.scope_org,
+        reason="Rash",
+        created_at=now - dt.timedelta(days=20),
+        state_since=now,
+        identifier="fft-referral-1",
+    )
+    ReferralEvent.objects.create(
+        referral=referral, at=now - dt.timedelta(days=1), transition="seen", to_state="seen"
+    )
     Alert.objects.create(
         patient=patient,
         encounter_id="enc-fft-1",
@@ -147,7 +171,10 @@ def test_discharge_and_care_plan_review_touchpoints():
         )
     created = make_offers(send=False)["created"]
     assert created["discharge"] == 1 and created["care_plan_review"] == 1
+    assert created["referral_seen"] == 1
     by_touchpoint = {o.touchpoint: o for o in pending_for(patient)}
+    assert by_touchpoint["referral_seen"].service_org_id == derm.org_id
+    assert by_touchpoint["referral_seen"].service_name == derm.name
     assert by_touchpoint["discharge"].service_name == "Trafford General"
     assert by_touchpoint["care_plan_review"].service_org_id == patient.practice_id
     # A patient who has died is never offered feedback.

@@ -171,3 +171,58 @@ def serve(
         "warning",
     ]
     os.execv(sys.executable, args)
+
+
+outreach_cli = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Proactive outreach: cohorts and call lists."
+)
+app_cli.add_typer(outreach_cli, name="outreach")
+
+
+@outreach_cli.command("list")
+def outreach_list() -> None:
+    """List the cohorts in data/outreach/ (id, kind, title)."""
+    from wraparound.apps.outreach.cohorts import library
+
+    for cohort in library().values():
+        typer.echo(f"{cohort.id:<32} {cohort.kind:<16} {cohort.title}")
+
+
+@outreach_cli.command("build")
+def outreach_build(
+    cohort: str = typer.Argument(..., help="A cohort id (`wraparound app outreach list`)."),
+    warehouse: Path = WAREHOUSE,
+    as_of: str = typer.Option("", "--as-of", help="Build date YYYY-MM-DD (default today)."),
+) -> None:
+    """Build COHORT over the warehouse (through the engine) and the app's state into a new
+    current call list, replacing the previous one (its contact history is kept), with a
+    progress bar for each step; prints the counts and seconds as JSON."""
+    from wraparound.apps.outreach.cohorts import CohortError, get
+    from wraparound.apps.outreach.command import parse_as_of, run_build
+
+    try:
+        on = parse_as_of(as_of)
+        get(cohort)
+    except (ValueError, CohortError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    readable_warehouse(warehouse)
+    setup_django(warehouse)
+    migrate()
+    typer.echo(json.dumps(run_build(cohort, warehouse, on), indent=2))
+
+
+feedback_cli = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="The Friends and Family Test."
+)
+app_cli.add_typer(feedback_cli, name="feedback")
+
+
+@feedback_cli.command("offer")
+def feedback_offer() -> None:
+    """Create the FFT offers due at every touchpoint (data/feedback/fft.toml; at most one per
+    event, so running it again adds nothing) and send them through the messaging app."""
+    setup_django()
+    from wraparound.apps.feedback.offers import make_offers
+
+    migrate()
+    typer.echo(json.dumps(make_offers(), indent=2))

@@ -6,8 +6,8 @@ The touchpoints are data (``data/feedback/fft.toml``, ``[[touchpoints]]``); each
 
 - ``access_appointment_seen``: a hub appointment seen or finished (access app); the service
   is the hub;
-- ``referral_seen``: a referral in the state ``seen`` (referrals app, when it is installed
-  with that state); the service is the receiving service;
+- ``referral_seen``: a referral that reached the state ``seen`` (referrals app); the
+  service is the receiving directory service;
 - ``discharge_alert``: a discharge from hospital as loaded from the warehouse into the app
   (care's ``discharge`` alerts); the service is the discharging provider, by name;
 - ``care_plan_reviewed``: a care-plan version agreed again after an earlier agreement (care);
@@ -77,34 +77,25 @@ def _hub_appointments(since: dt.datetime):
 
 
 def _referrals_seen(since: dt.datetime):
-    """Referrals in the state ``seen``, when the referrals app has them (it sits below
-    feedback; until it has a model with a ``state`` and a receiving ``service``, none)."""
-    try:
-        from wraparound.apps.referrals import models as referral_models
-    except ImportError:  # pragma: no cover - the app is always installed here
-        return
-    model = getattr(referral_models, "Referral", None)
-    if model is None:
-        return
-    fields = {f.name for f in model._meta.get_fields()}
-    state = "state" if "state" in fields else "status" if "status" in fields else None
-    if state is None or "patient" not in fields or "service" not in fields:
-        return
-    for r in model.objects.filter(**{state: "seen"}).select_related("patient"):
-        when = getattr(r, "updated_at", None) or getattr(r, "created_at", None)
-        if when is not None and when < since:
-            continue
-        service = r.service
-        org = service if hasattr(service, "org_id") else getattr(service, "organisation", None)
-        name = getattr(service, "name", str(service))
+    """Referrals that reached the state ``seen`` (the referrals app's state machine,
+    ``data/referrals/transitions.toml``), whatever state they are in now; the service is the
+    directory service's organisation."""
+    from wraparound.apps.referrals.models import ReferralEvent
+
+    found = ReferralEvent.objects.filter(to_state="seen", at__gte=since).select_related(
+        "referral__patient", "referral__service__org"
+    )
+    for event in found:
+        referral = event.referral
+        org = referral.service.org
         yield {
-            "patient": r.patient,
-            "source_key": f"referral:{r.pk}",
-            "service_code": org.org_id if org is not None else f"name:{name}"[:80],
-            "service_name": name,
-            "service_org": org if hasattr(org, "org_id") else None,
+            "patient": referral.patient,
+            "source_key": f"referral:{referral.pk}",
+            "service_code": org.org_id,
+            "service_name": referral.service.name,
+            "service_org": org,
             "hub": None,
-            "at": when or timezone.now(),
+            "at": event.at,
         }
 
 

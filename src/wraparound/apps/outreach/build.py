@@ -1,0 +1,212 @@
+"""Build a cohort into a call list: the population-scale part over the warehouse through the
+engine interface (Ibis; never DuckDB directly), then the app's state, then the list stored.
+
+Never in a request: ``wraparound app outreach build COHORT`` (``apps/outreach/cli.py``,
+with Rich progress bars) runs it, and the pages read the stored list.
+
+Steps (each timed into ``CohortBuild.seconds``):
+
+1. ``warehouse``: patients registered and alive on the build date
+   (``analytics.population.registered_on``), the population's age and register limits, and
+   the warehouse criteria (``cohorts.py``). For ``missed_appointments`` the app's own hub
+   appointments not attended are handed to the engine as a memtable and counted with the
+   warehouse's GP and hub DNAs.
+2. ``app``: the pseudonyms matched to the app's patient index; the app criteria
+   (``risk_stream`` from the current register run, ``no_care_plan``); left out, and counted
+   by reason: not in the app's index, died, and (for a cohort that is not direct care) the
+   national data opt-out.
+3. ``store``: the earlier build of the cohort is no longer current; the new list is written
+   in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+from django.db import transaction
+from django.utils import timezone
+
+from wraparound import clinical
+from wraparound.analytics.population import registered_on
+from wraparound.apps.outreach.cohorts import Cohort, Criterion, get
+from wraparound.apps.outreach.models import CallListEntry, CohortBuild
+from wraparound.apps.records.models import Patient
+from wraparound.warehouse import engine as engines
+from wraparound.warehouse.store import Warehouse
+
+STORE_CHUNK = 5000
+Step = Callable[[str, int, int], None]  # (step, done, total)
+
+
+def _codes(codelist_id: str) -> list[str]:
+    return clinical.codelist(codelist_id)
+
+
+def app_missed(criterion: Criterion, on: dt.date) -> pa.Table:
+    """The app's hub appointments not attended in the criterion's window, per pseudonym."""
+    from django.db.models import Count
+
+    from wraparound.apps.access.models import Appointment
+
+    start = criterion.window_start(on)
+    found = (
+        Appointment.objects.filter(
+            status="did_not_attend", start__date__gte=start, start__date__lte=on
+        )
+        .values("patient__pseudonym")
+        .annotate(n=Count("pk"))
+    )
+    rows = list(found.values_list("patient__pseudonym", "n"))
+    return pa.table(
+        {"patient_id": [r[0] for r in rows], "missed": [int(r[1]) for r in rows]},
+        schema=pa.schema([("patient_id", pa.string()), ("missed", pa.int64())]),
+    )
+
+
+def warehouse_expr(engine, cohort: Cohort, on: dt.date):
+    """The Ibis expression of the warehouse part: patient_id, practice_id, age."""
+    base = registered_on(engine, on)
+    if cohort.min_age is not None:
+        base = base.filter(base.age >= cohort.min_age)
+    if cohort.max_age is not None:
+        base = base.filter(base.age <= cohort.max_age)
+    if cohort.registers:
+        codes = sorted(
+            {c for r in clinical.registers() if r.register_id in cohort.registers for c in r.codes}
+        )
+        cond = engine.table("conditions")
+        active = cond.filter(
+            cond.code.isin(codes)
+            & (cond.onset_date.isnull() | (cond.onset_date <= on))
+            & (cond.abatement_date.isnull() | (cond.abatement_date > on))
+        )
+        base = base.semi_join(active, "patient_id")
+    for c in cohort.warehouse_criteria:
+        start = c.window_start(on)
+        if c.op == "no_procedure":
+            proc = engine.table("procedures")
+            done = proc.filter(
+                proc.code.isin(_codes(c.arg)) & (proc.date >= start) & (proc.date <= on)
+            )
+            base = base.anti_join(done, "patient_id")
+        elif c.op == "medication_issued":
+            meds = engine.table("medications")
+            issued = meds.filter(
+                meds.code.isin(_codes(c.arg)) & (meds.start_date >= start) & (meds.start_date <= on)
+            )
+            base = base.semi_join(issued, "patient_id")
+        elif c.op == "missed_appointments":
+            enc = engine.table("encounters")
+            day = enc.start.date()
+            dna = enc.filter(
+                (enc.kind == "gp_appointment")
+                & (enc.status == "dna")
+                & (day >= start)
+                & (day <= on)
+            )
+            counts = dna.group_by("patient_id").agg(missed=dna.count().cast("int64"))
+            app = engine.memtable(app_missed(c, on))
+            both = counts.union(app.select("patient_id", "missed"))
+            total = both.group_by("patient_id").agg(missed=both.missed.sum())
+            base = base.semi_join(total.filter(total.missed >= c.arg), "patient_id")
+    return base.select("patient_id", "practice_id", "age")
+
+
+def _app_filter(cohort: Cohort, patient_ids: set[int]) -> set[int]:
+    for c in cohort.app_criteria:
+        if c.op == "risk_stream":
+            from wraparound.apps.registers.models import RegisterEntry
+
+            streams = set(
+                RegisterEntry.objects.filter(run__current=True, stream__in=list(c.arg)).values_list(
+                    "patient_id", flat=True
+                )
+            )
+            patient_ids &= streams
+        elif c.op == "no_care_plan":
+            from wraparound.apps.care.models import CarePlanVersion
+
+            planned = set(
+                CarePlanVersion.objects.filter(agreed=True).values_list(
+                    "plan__patient_id", flat=True
+                )
+            )
+            patient_ids -= planned
+    return patient_ids
+
+
+def build(
+    cohort_id: str | Cohort,
+    warehouse_dir: Path,
+    on: dt.date | None = None,
+    progress: Step | None = None,
+) -> CohortBuild:
+    """Build ``cohort_id`` (an id of data/outreach/, or a parsed :class:`Cohort`) as of
+    ``on`` (default today) into a new current call list."""
+    cohort = cohort_id if isinstance(cohort_id, Cohort) else get(cohort_id)
+    on = on or timezone.localdate()
+    tell = progress or (lambda step, done, total: None)
+    seconds: dict[str, float] = {}
+    warehouse = Warehouse(warehouse_dir)
+
+    t = time.perf_counter()
+    tell("warehouse", 0, 1)
+    with engines.connect(warehouse) as engine:
+        found = engine.to_arrow(warehouse_expr(engine, cohort, on))
+    pseudonyms = set(found["patient_id"].to_pylist())
+    seconds["warehouse"] = round(time.perf_counter() - t, 3)
+    tell("warehouse", 1, 1)
+
+    t = time.perf_counter()
+    tell("app", 0, 1)
+    index = {
+        p[0]: p[1:]
+        for p in Patient.objects.values_list(
+            "pseudonym", "pk", "opted_out", "death_date", "practice_id", "neighbourhood_id"
+        ).iterator(chunk_size=20_000)
+        if p[0] in pseudonyms
+    }
+    left_out = {"not_in_app": len(pseudonyms) - len(index), "died": 0, "opted_out": 0}
+    keep: dict[int, tuple] = {}
+    for pk, opted_out, died, practice, neighbourhood in index.values():
+        if died is not None:
+            left_out["died"] += 1
+        elif opted_out and not cohort.direct_care:
+            left_out["opted_out"] += 1
+        else:
+            keep[pk] = (practice, neighbourhood)
+    chosen = _app_filter(cohort, set(keep))
+    seconds["app"] = round(time.perf_counter() - t, 3)
+    tell("app", 1, 1)
+
+    t = time.perf_counter()
+    ordered = sorted(chosen)
+    with transaction.atomic():
+        CohortBuild.objects.filter(cohort_id=cohort.id, current=True).update(current=False)
+        made = CohortBuild.objects.create(
+            cohort_id=cohort.id,
+            cohort_version=cohort.version,
+            as_of=on,
+            warehouse_snapshot=str(warehouse.manifest.snapshot),
+            found=len(pseudonyms),
+            size=len(ordered),
+            left_out=left_out,
+        )
+        for i in range(0, len(ordered), STORE_CHUNK):
+            chunk = ordered[i : i + STORE_CHUNK]
+            CallListEntry.objects.bulk_create(
+                CallListEntry(
+                    build=made, patient_id=pk, practice_id=keep[pk][0], neighbourhood_id=keep[pk][1]
+                )
+                for pk in chunk
+            )
+            tell("store", min(i + STORE_CHUNK, len(ordered)), len(ordered))
+    seconds["store"] = round(time.perf_counter() - t, 3)
+    seconds["total"] = round(sum(seconds.values()), 3)
+    made.seconds = seconds
+    made.save(update_fields=["seconds"])
+    return made
