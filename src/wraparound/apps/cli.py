@@ -105,6 +105,13 @@ def demo(warehouse: Path = WAREHOUSE) -> None:
     typer.echo(
         f"demo hubs: {hubs['hubs']}, {hubs['slots']} slots, {hubs['appointments']} appointments"
     )
+    from wraparound.apps.demo import create_demo_referrals
+
+    referrals = create_demo_referrals()  # the directory and a year of referrals (issue 14)
+    typer.echo(
+        f"demo referrals: {referrals['services']} directory services, "
+        f"{referrals['referrals']} referrals; provider logins: dermatology, transport"
+    )
     exported = export(warehouse)
     typer.echo(
         f"demo reviews: {reviews}; {exported['events']} app events written to {exported['path']}"

@@ -214,6 +214,14 @@ def create_demo_reviews() -> dict[str, int]:
     return counts
 
 
+def create_demo_referrals() -> dict[str, int]:
+    """The directory of services and a year of referral history (referrals app, issue 14);
+    its two provider logins share the demo password."""
+    from wraparound.apps.referrals.seed import seed
+
+    return seed(DEMO_PASSWORD)
+
+
 def _demo_plan(day: dt.date) -> dict:
     return {
         "what_matters": "Staying well at home and knowing who to call",

@@ -1,0 +1,54 @@
+"""The demo's year of referral history and the referral events written back: every seeded
+referral sits in a state its events reach along the machine's transitions, and the export
+carries one row per step, opted-out patients left out."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow.parquet as pq
+import pytest
+
+from wraparound.apps.referrals import events, rules
+from wraparound.apps.referrals.models import Referral
+from wraparound.apps.referrals.seed import seed
+
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
+
+
+def test_seeded_history_follows_the_machine_and_exports(tmp_path):
+    result = seed("pw-not-used-2026", today=dt.date(2026, 11, 30))
+    assert result["referrals"] > 10 and result["services"] >= 40
+    assert seed("pw-not-used-2026")["referrals"] == 0  # run twice: nothing added
+    m = rules.machine("referral")
+    states = set()
+    for ref in Referral.objects.prefetch_related("events"):
+        steps = list(ref.events.all())
+        assert steps[0].transition == "create"
+        for step in steps[1:]:
+            t = m.transition(step.transition)
+            assert step.from_state in t.sources and step.to_state == t.to
+        assert steps[-1].to_state == ref.state and ref.open == m.state(ref.state).open
+        states.add(ref.state)
+    assert {"advice_accepted", "discharged"} <= states
+    out = events.export(tmp_path)
+    table = pq.read_table(events.path(tmp_path))
+    assert out == table.num_rows > result["referrals"]
+    derm = table.filter(
+        pq.read_table(events.path(tmp_path))["specialty"].to_pylist()
+        and [s == "dermatology" for s in table["specialty"].to_pylist()]
+    )
+    assert set(derm["treatment_function"].to_pylist()) == {"330"}
+    gave = [
+        d
+        for t, d in zip(
+            table["transition"].to_pylist(), table["working_days"].to_pylist(), strict=True
+        )
+        if t == "give_advice"
+    ]
+    assert gave and all(d is not None and d >= 0 for d in gave)
+    opted = Referral.objects.first().patient
+    opted.opted_out = True
+    opted.save()
+    events.export(tmp_path)
+    assert opted.pseudonym not in pq.read_table(events.path(tmp_path))["patient_id"].to_pylist()
