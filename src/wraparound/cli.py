@@ -106,12 +106,26 @@ def synth(
     format: SynthFormat = typer.Option(SynthFormat.warehouse, "--format"),
     years: int = typer.Option(3, "--years", min=3, max=10, help="Years of event history."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace DIR if it exists."),
+    intervention: str | None = typer.Option(
+        None,
+        "--intervention",
+        help="Simulate this intervention (a packaged id or a .toml file): its [simulation] "
+        "change in the emergency-admission hazard, written to DIR/oracle/.",
+    ),
 ) -> None:
     """Create a realistic synthetic locality (warehouse, or FHIR R4 for ingest)."""
+    from wraparound.interventions import load as load_intervention
     from wraparound.sources.synthetic.writer import write_synthetic
 
+    simulated = None if intervention is None else load_intervention(intervention)
     result = write_synthetic(
-        out, patients=patients, seed=seed, years=years, fmt=format.value, overwrite=overwrite
+        out,
+        patients=patients,
+        seed=seed,
+        years=years,
+        fmt=format.value,
+        overwrite=overwrite,
+        intervention=simulated,
     )
     typer.echo(json.dumps(result, indent=2))
 
@@ -224,6 +238,31 @@ def indicators(
     )
     if waiting:
         typer.echo(f"Awaiting data: {', '.join(waiting)}")
+
+
+@app.command()
+def evaluate(
+    warehouse: Path = typer.Option(..., "--warehouse", help="Warehouse directory."),
+    intervention: str = typer.Option(
+        ..., "--intervention", help="A packaged intervention id, or a .toml file."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Evaluate an intervention: difference-in-differences (staggered), interrupted time
+    series and placebo per outcome, published under WAREHOUSE/evaluation/<id>/."""
+    from wraparound.analytics.evaluation_run import evaluate as run_evaluation
+    from wraparound.interventions import load as load_intervention
+
+    readable_warehouse(warehouse)
+    report = run_evaluation(warehouse, load_intervention(intervention), progress=not quiet)
+    for outcome, r in report["outcomes"].items():
+        d = r["did"]
+        typer.echo(
+            f"{outcome}: {100 * d['relative']:+.1f}% (95% CI {100 * d['relative_lower']:+.1f}% "
+            f"to {100 * d['relative_upper']:+.1f}%), p={d['p_value']:.3f}; "
+            f"{'attributable' if r['attributable'] else 'not shown to be attributable'}"
+        )
+    typer.echo(f"Written to {warehouse}/evaluation/{report['intervention']['id']}/")
 
 
 def _add_app_commands() -> None:

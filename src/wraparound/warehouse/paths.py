@@ -7,6 +7,10 @@ A warehouse directory holds the committed snapshots and everything published bes
     DIR/snapshots/000007/<table>.parquet       the tables, identity included (schema.py)
     DIR/staging/                               a batch being prepared by ingest
     DIR/oracle/true_risk.parquet               synthetic localities only: true risks
+    DIR/oracle/intervention.parquet            ... and the admissions a simulated intervention
+    DIR/oracle/intervention.json               prevented, with what was simulated
+    DIR/evaluation/<intervention>/             evaluation results (analytics/evaluation.py)
+    DIR/evaluation/demand/                     demand projection (analytics/demand.py)
     DIR/results/<kind>/<run_id>/               published analytic results (risk, indicators)
     DIR/results/<kind>/latest.json             which run of a kind is current
     DIR/app_events/app_events.parquet          what the app records, for the indicators
@@ -91,6 +95,28 @@ def oracle(root: Root) -> Path:
     """``DIR/oracle/true_risk.parquet``: true risks of a synthetic locality, for evaluation
     only; no analytics code reads it, and a warehouse loaded by ingest has none."""
     return Path(root) / ORACLE_DIR / ORACLE_FILE
+
+
+def oracle_intervention(root: Root) -> Path:
+    """``DIR/oracle/intervention.parquet``: one row per emergency admission a simulated
+    intervention prevented (``synth --intervention``); for testing the evaluation only."""
+    return Path(root) / ORACLE_DIR / "intervention.parquet"
+
+
+def oracle_intervention_summary(root: Root) -> Path:
+    """``DIR/oracle/intervention.json``: what ``synth --intervention`` simulated."""
+    return Path(root) / ORACLE_DIR / "intervention.json"
+
+
+def evaluation(root: Root, intervention_id: str) -> Path:
+    """``DIR/evaluation/<intervention_id>``: the published evaluation of one intervention
+    (``report.json``, ``panel.parquet``), written by ``wraparound evaluate``."""
+    return Path(root) / "evaluation" / intervention_id
+
+
+def demand(root: Root) -> Path:
+    """``DIR/evaluation/demand``: the published demand projection (``projection.json``)."""
+    return Path(root) / "evaluation" / "demand"
 
 
 def results(root: Root, kind: str) -> Path:

@@ -15,7 +15,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wraparound import clinical
-from wraparound.sources.synthetic.clock import US_PER_DAY, US_PER_MINUTE, local_to_utc_us, weekday
+from wraparound.interventions import Intervention
+from wraparound.sources.synthetic.clock import (
+    US_PER_DAY,
+    US_PER_MINUTE,
+    day_number,
+    local_to_utc_us,
+    weekday,
+)
 from wraparound.sources.synthetic.organisations import ACUTE_TRUST, COMMUNITY_TRUST, Locality
 from wraparound.sources.synthetic.params import parameters, sigmoid, step_by_age
 from wraparound.sources.synthetic.people import (
@@ -28,6 +35,7 @@ from wraparound.sources.synthetic.people import (
     ae_rate_shape,
     bmi_recorded_probability,
     deficit_sources,
+    efi_at,
     register_rules,
 )
 
@@ -59,6 +67,8 @@ class Chunk:
     # Another stream of its own for social-care contacts, added later still: drawing them
     # leaves every earlier row of every table (urgent-request flags included) as it was.
     social_rng: np.random.Generator | None = None
+    # A simulated intervention (``synth --intervention``): None leaves every row as before.
+    simulation: Simulation | None = None
 
     def ids(self, kind: str, n: int) -> pa.Array:
         return pc.binary_join_element_wise(
@@ -71,6 +81,86 @@ class Chunk:
     def practice_at(self, idx: np.ndarray, day: np.ndarray) -> np.ndarray:
         moved = self.transfer_day[idx] <= day
         return np.where(moved, self.practice2[idx], self.practice[idx])
+
+
+@dataclass
+class Simulation:
+    """A simulated intervention in one chunk: the emergency-admission hazard of the target
+    group at the treated practices is multiplied by ``1 + change`` from each practice's start.
+
+    It is done by thinning: every emergency admission the hazard model gave a group member at
+    a treated practice on or after its start is kept with probability ``1 + change`` (a
+    Poisson process thinned with probability ``q`` is one with rate ``(1 − q)·λ``, first
+    admissions and readmissions alike). The draws come from the chunk's own intervention
+    stream, after every other draw for the admission, so the rows that stay are exactly the
+    rows a run without the intervention writes. A prevented admission takes its A&E
+    attendance and its bed days with it; next year's hazard still sees it (the
+    previous-year term is not re-simulated). The group is fixed on the cohort date from
+    the record as the evaluation will read it: alive, and eFI severe at 65 or over (the
+    deficits recorded by then, polypharmacy from medicines in use) or on a named register.
+    """
+
+    intervention: Intervention
+    change: float
+    start_by_practice: np.ndarray  # day each practice started, NO_DAY if it never did
+    group: np.ndarray  # bool per patient
+    rng: np.random.Generator
+    prevented: list = None  # (patient index, day, practice index) arrays per year
+
+    @classmethod
+    def of(cls, intervention: Intervention, chunk: Chunk, rng: np.random.Generator):
+        loc, people = chunk.locality, chunk.people
+        starts = np.full(loc.practice_codes.size, NO_DAY, dtype=np.int64)
+        for i, code in enumerate(loc.practice_codes.tolist()):
+            nb = loc.neighbourhood_codes[loc.practice_neighbourhood[i]]
+            day = intervention.start_of(code, str(nb))
+            if day is not None:
+                starts[i] = day_number(day)
+        cohort = day_number(intervention.cohort_date)
+        alive = np.ones(people.n, dtype=bool)
+        for y in chunk.years[1:-1]:
+            alive &= y.death_day > cohort
+        alive &= people.birth <= cohort
+        group = np.zeros(people.n, dtype=bool)
+        if intervention.efi_categories:
+            deficits = np.round(efi_at(people, cohort) * 36).astype(int)
+            category = np.select(
+                [deficits <= 4, deficits <= 8, deficits <= 12],
+                ["fit", "mild", "moderate"],
+                "severe",
+            )
+            group |= (people.age_at(cohort) >= 65) & np.isin(
+                category, list(intervention.efi_categories)
+            )
+        for register in intervention.registers:
+            group |= people.cond_onset[register] <= cohort
+        return cls(intervention, intervention.simulated_change, starts, group & alive, rng, [])
+
+    def prevent(self, chunk: Chunk, idx: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Which of these emergency admissions (patient index, day) the intervention
+        prevented; one uniform draw per admission, always, so the stream stays aligned."""
+        u = self.rng.uniform(0, 1, idx.size)
+        practice = chunk.practice_at(idx, day)
+        treated = self.group[idx] & (day >= self.start_by_practice[practice])
+        out = treated & (u < -self.change)
+        self.prevented.append((idx[out], day[out], practice[out]))
+        return out
+
+    def oracle(self, chunk: Chunk) -> pa.Table:
+        """One row per prevented admission: who, when, at which practice."""
+        parts = self.prevented or [(np.empty(0, np.int64),) * 3]
+        idx = np.concatenate([p[0] for p in parts]).astype(np.int64)
+        day = np.concatenate([p[1] for p in parts]).astype(np.int64)
+        practice = np.concatenate([p[2] for p in parts]).astype(np.int64)
+        return pa.table(
+            {
+                "intervention_id": pa.array(np.full(idx.size, self.intervention.id), pa.string()),
+                "patient_id": chunk.patient_ids(idx),
+                "practice_id": pa.array(chunk.locality.practice_codes[practice], pa.string()),
+                "date": _dates(day),
+                "kind": pa.array(np.full(idx.size, "emergency_admission"), pa.string()),
+            }
+        )
 
 
 def _dates(days: np.ndarray) -> pa.Array:
@@ -632,6 +722,12 @@ def _hospital(chunk: Chunk, calibration: Calibration) -> list[dict]:
         death_us = chunk.death[idx] * US_PER_DAY + 12 * US_PER_HOUR
         end = np.where(died & (death_us < end) & (death_us > start), death_us, end)
         end = np.where(end >= chunk.frame.end * US_PER_DAY, -1, end).astype(np.int64)
+        via = rng.uniform(0, 1, m) < h["via_ae_share"]
+        ae_start = (start - rng.uniform(2, 8, m) * US_PER_HOUR).astype(np.int64)
+        if chunk.simulation is not None:
+            kept = ~chunk.simulation.prevent(chunk, idx, day)
+            idx, start, end, via, ae_start = (a[kept] for a in (idx, start, end, via, ae_start))
+            m = idx.size
         parts.append(
             _part(
                 idx,
@@ -646,8 +742,6 @@ def _hospital(chunk: Chunk, calibration: Calibration) -> list[dict]:
                 None,
             )
         )
-        via = rng.uniform(0, 1, m) < h["via_ae_share"]
-        ae_start = (start - rng.uniform(2, 8, m) * US_PER_HOUR).astype(np.int64)
         parts.append(
             _part(
                 idx[via],

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from wraparound import clinical
+from wraparound.interventions import Intervention
 from wraparound.nhs_number import synthetic_numbers
 from wraparound.sources.synthetic import events
 from wraparound.sources.synthetic.clock import US_PER_DAY, day_number
@@ -41,6 +42,10 @@ from ``[seed, 100, ci]``, names from ``[seed, 200, ci]``."""
 SOCIAL_STREAM = 400
 """Seed offset of each chunk's stream for social-care contacts (``Chunk.social_rng``)."""
 
+INTERVENTION_STREAM = 500
+"""Seed offset of each chunk's stream for a simulated intervention (``events.Simulation``):
+without one, no draw is taken from it and every row is as before."""
+
 
 def frame_for(years: int, end_date: dt.date | None = None) -> Frame:
     end = end_date or dt.date.fromisoformat(parameters()["end_date"])
@@ -53,11 +58,17 @@ def chunk_count(patients: int) -> int:
 
 
 def generate(
-    patients: int, seed: int, years: int = 3, end_date: dt.date | None = None
+    patients: int,
+    seed: int,
+    years: int = 3,
+    end_date: dt.date | None = None,
+    intervention: Intervention | None = None,
 ) -> Iterator[PopulationChunk]:
     frame = frame_for(years, end_date)
     calibration = calibrate(frame.end, years)
     locality = build_locality(patients, seed)
+    if intervention is not None and intervention.simulated_change is None:
+        raise ValueError(f"{intervention.source}: no [simulation] admission_hazard_change")
     nhs_numbers = synthetic_numbers(patients, np.random.default_rng([seed, 2]))
     pseudonymiser = Pseudonymiser()
     extract_us = frame.end * US_PER_DAY
@@ -68,6 +79,10 @@ def generate(
         chunk, identities = _people_chunk(
             locality, frame, calibration, rng, seed, ci, lo, hi, nhs_numbers[lo:hi], pseudonymiser
         )
+        if intervention is not None:
+            chunk.simulation = events.Simulation.of(
+                intervention, chunk, np.random.default_rng([seed, INTERVENTION_STREAM, ci])
+            )
         tables = {"registrations": events.registrations(chunk)}
         tables["patients"] = events.patients(
             chunk,
@@ -99,6 +114,7 @@ def generate(
                 }
             ),
             oracle=_oracle(chunk),
+            intervention=None if chunk.simulation is None else chunk.simulation.oracle(chunk),
         )
 
 
@@ -125,7 +141,7 @@ def _people_chunk(
     shift = pop["age_shift_per_decile"] * (locality.practice_imd[practice] - 5.5)
     age, female = draw_ages(n, rng, shift)
     people = new_people(age, female, decile, frame, rng)
-    draw_conditions(people, frame, rng, calibration.intercepts)
+    draw_conditions(people, frame, rng, calibration.intercepts, calibration.expected)
     draw_frailty(people, frame, rng)
     draw_medicines(people, frame, rng)
     years = simulate_years(people, frame, rng, calibration.admission_curve)

@@ -25,3 +25,6 @@ class PopulationChunk:
     tables: dict[str, pa.Table]
     identities: pa.Table
     oracle: pa.Table | None = None
+    # A simulated intervention's ground truth: one row per emergency admission it prevented
+    # (``events.Simulation.oracle``), for ``DIR/oracle/intervention.parquet``.
+    intervention: pa.Table | None = None

@@ -9,6 +9,7 @@ here hold the same thing, and the app reads only the ``identity`` table.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from wraparound.interventions import Intervention
 from wraparound.sources.synthetic.generator import chunk_count, generate
 from wraparound.sources.synthetic.population import PopulationChunk
 from wraparound.warehouse import paths
@@ -83,6 +85,7 @@ def write_synthetic(
     fmt: str = "warehouse",
     overwrite: bool = False,
     progress: bool = True,
+    intervention: Intervention | None = None,
 ) -> dict:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -95,7 +98,12 @@ def write_synthetic(
     rows: dict[str, int] = {}
     with _progress(progress) as bar:
         task = bar.add_task("synthesising", total=chunk_count(patients))
-        chunks = _tee_oracle(generate(patients, seed, years), out, rows, lambda: bar.advance(task))
+        chunks = _tee_oracle(
+            generate(patients, seed, years, intervention=intervention),
+            out,
+            rows,
+            lambda: bar.advance(task),
+        )
         if fmt == "warehouse":
             wh = Warehouse(out)
             with wh.transaction({"source": "synthetic", "patients": patients, "seed": seed}) as tx:
@@ -109,6 +117,16 @@ def write_synthetic(
             write_fhir(chunks, out, progress=False)
         else:
             raise ValueError(f"unknown format {fmt!r}")
+    simulated = None
+    if intervention is not None:
+        simulated = {
+            "intervention_id": intervention.id,
+            "version": intervention.version,
+            "admission_hazard_change": intervention.simulated_change,
+            "cohort_date": intervention.cohort_date.isoformat(),
+            "prevented_admissions": rows.pop("prevented_admissions", 0),
+        }
+        paths.oracle_intervention_summary(out).write_text(json.dumps(simulated, indent=2))
     return {
         "out": str(out),
         "format": fmt,
@@ -117,6 +135,7 @@ def write_synthetic(
         "years": years,
         "rows": rows,
         "seconds": round(time.perf_counter() - started, 1),
+        **({"intervention": simulated} if simulated else {}),
     }
 
 
@@ -125,8 +144,18 @@ def _tee_oracle(
 ) -> Iterator[PopulationChunk]:
     """Pass chunks through, writing the oracle file on the way."""
     writer: pq.ParquetWriter | None = None
+    prevented: pq.ParquetWriter | None = None
     try:
         for chunk in chunks:
+            if chunk.intervention is not None:
+                if prevented is None:
+                    prevented = pq.ParquetWriter(
+                        paths.oracle_intervention(out), chunk.intervention.schema
+                    )
+                prevented.write_table(chunk.intervention)
+                rows["prevented_admissions"] = (
+                    rows.get("prevented_admissions", 0) + chunk.intervention.num_rows
+                )
             if writer is None:
                 writer = pq.ParquetWriter(
                     paths.oracle(out), chunk.oracle.schema, compression="zstd"
@@ -140,6 +169,8 @@ def _tee_oracle(
     finally:
         if writer is not None:
             writer.close()
+        if prevented is not None:
+            prevented.close()
 
 
 def _progress(enabled: bool) -> Progress:
