@@ -265,6 +265,48 @@ def evaluate(
     typer.echo(f"Written to {warehouse}/evaluation/{report['intervention']['id']}/")
 
 
+@app.command("local-qof")
+def local_qof(
+    warehouse: Path = typer.Option(..., "--warehouse", help="Warehouse directory."),
+    scheme: str | None = typer.Option(
+        None, "--scheme", help="Scheme id in data/schemes/ (default: the only one)."
+    ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Stop the scheme year at the end of this month (YYYY-MM)."
+    ),
+    claims: Path | None = typer.Option(
+        None, "--claims", help="Also write the claims CSV (one row per practice and line) here."
+    ),
+) -> None:
+    """Local QOF achievement and payment per practice, month and line of a scheme, with the
+    projection to the year end, published under WAREHOUSE/results/local_qof/."""
+    import datetime as dt
+
+    from wraparound.analytics.local_qof.run import latest, run
+
+    readable_warehouse(warehouse)
+    day = None
+    if as_of is not None:
+        try:
+            day = dt.date.fromisoformat(f"{as_of}-01")
+        except ValueError:
+            raise typer.BadParameter("--as-of must be a month, YYYY-MM") from None
+    if claims is not None and claims.is_dir():
+        raise typer.BadParameter(f"--claims {claims} is a folder, not a file")
+    manifest = run(warehouse, scheme_id=scheme, as_of=day)
+    s, p = manifest["scheme"], manifest["periods"]
+    typer.echo(
+        f"Run {manifest['run_id']}: {s['id']} v{s['version']} {s['year']}, {p['first']} to "
+        f"{p['last']}{' (final)' if p['final'] else ''}; "
+        f"{manifest['row_counts']['claims']} claims rows, "
+        f"£{manifest['totals']['payment_gbp']:,.2f} to date, "
+        f"£{manifest['totals']['projected_payment_gbp']:,.2f} projected"
+    )
+    if claims is not None:
+        claims.write_bytes((latest(warehouse) / "claims.csv").read_bytes())
+        typer.echo(f"Claims written to {claims}")
+
+
 def _add_app_commands() -> None:
     from wraparound.apps.audit_cli import audit_cli
     from wraparound.apps.cli import app_cli

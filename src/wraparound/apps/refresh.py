@@ -28,6 +28,7 @@ from wraparound.apps.care.alerts import raise_alerts
 from wraparound.apps.care.contacts import followed_patients, load_contacts
 from wraparound.apps.care.record_index import write_record_index
 from wraparound.apps.care.timeline import write_index
+from wraparound.apps.commissioning.load import load_latest_local_qof
 from wraparound.apps.records.load import load_organisations, load_patients, load_referrals
 from wraparound.apps.records.models import Organisation, Patient, WarehouseLoad
 from wraparound.apps.refresh_changes import changes_since
@@ -93,6 +94,8 @@ def refresh(warehouse_dir: Path, full: bool = False) -> dict:
         step("record_index")
         out["indicator_run"] = load_latest_indicators(Path(warehouse_dir), engine)
         step("indicator_run")
+        out["local_qof_run"] = load_latest_local_qof(Path(warehouse_dir))
+        step("local_qof_run")
         names = dict(Organisation.objects.values_list("org_id", "name"))
         out["alerts"] = raise_alerts(
             engine, followed_patients(), previous.batch if previous else None, names

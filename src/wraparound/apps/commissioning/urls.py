@@ -1,3 +1,63 @@
-"""The commissioning app's URLs."""
+"""The commissioning app's URLs (included at "" by ``web/urls.py``). Every CSV is a table of
+the page it sits on."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from wraparound.apps.commissioning import governance_views, local_qof_views
+
+Q = "commissioning/local-qof/"
+P = Q + "practices/<str:ods>/"
+
+urlpatterns = [
+    path(Q, local_qof_views.dashboard, name="commissioning_local_qof"),
+    path(
+        Q + "practices.csv",
+        local_qof_views.dashboard,
+        {"fmt": "practices.csv"},
+        name="commissioning_local_qof_practices_csv",
+    ),
+    path(
+        Q + "lines.csv",
+        local_qof_views.dashboard,
+        {"fmt": "lines.csv"},
+        name="commissioning_local_qof_lines_csv",
+    ),
+    path(
+        Q + "trend.csv",
+        local_qof_views.dashboard,
+        {"fmt": "trend.csv"},
+        name="commissioning_local_qof_trend_csv",
+    ),
+    path(
+        Q + "claims.csv",
+        local_qof_views.dashboard,
+        {"fmt": "claims.csv"},
+        name="commissioning_local_qof_claims_csv",
+    ),
+    path(P, local_qof_views.practice, name="commissioning_local_qof_practice"),
+    path(
+        P + "lines.csv",
+        local_qof_views.practice,
+        {"fmt": "lines.csv"},
+        name="commissioning_local_qof_practice_csv",
+    ),
+    path(
+        P + "trend.csv",
+        local_qof_views.practice,
+        {"fmt": "trend.csv"},
+        name="commissioning_local_qof_practice_trend_csv",
+    ),
+    path(
+        P + "claims.csv",
+        local_qof_views.practice,
+        {"fmt": "claims.csv"},
+        name="commissioning_local_qof_practice_claims_csv",
+    ),
+    path("commissioning/decisions/", governance_views.decisions, name="commissioning_decisions"),
+    path(
+        "commissioning/decisions/new",
+        governance_views.record_decision,
+        name="commissioning_decision_new",
+    ),
+    path("commissioning/interests/", governance_views.interests, name="commissioning_interests"),
+]

@@ -1,0 +1,239 @@
+"""The commissioning app on the app tests' locality: the local QOF pages and claims (who sees
+what, the downloads equal to the run's claims), the action list (the practice's own staff
+only, audited), and the decisions log's refusal of a conflicted approver at the form and at
+the model."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from commissioning_world import local_qof_dir  # noqa: F401
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from worlds import neighbour_practice
+
+from wraparound.analytics.local_qof import claims
+from wraparound.apps.commissioning.models import (
+    ActionItem,
+    Attendance,
+    Decision,
+    Interest,
+    LocalQofRun,
+    LocalQofValue,
+    Member,
+)
+from wraparound.apps.records.models import AuditEvent, Organisation, User
+
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
+
+
+def _csv(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+def _own():
+    return User.objects.get(username="gp").scope_org_id
+
+
+def _other():
+    return neighbour_practice().pk
+
+
+def test_run_loaded_whole(local_qof_dir):  # noqa: F811
+    run = LocalQofRun.latest()
+    practices = Organisation.objects.filter(kind="practice").count()
+    months = run.period_last - run.period_first + 1
+    assert LocalQofValue.objects.filter(run=run).count() == practices * 4 * months
+    assert LocalQofValue.objects.filter(run=run, latest=True).count() == practices * 4
+    assert ActionItem.objects.filter(run=run).exists()
+
+
+def test_claims_download_is_the_run_claims(login, local_qof_dir):  # noqa: F811
+    client = login("commissioner")
+    response = client.get(reverse("commissioning_local_qof_claims_csv"))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = _csv(response)
+    published = list(csv.reader(io.StringIO((local_qof_dir / "claims.csv").read_text())))
+    assert rows == published
+    assert tuple(rows[0]) == claims.COLUMNS
+    assert len(rows) - 1 == Organisation.objects.filter(kind="practice").count() * 4
+
+
+def test_commissioner_sees_every_practice_without_names(login, local_qof_dir):  # noqa: F811
+    client = login("commissioner")
+    page = client.get(reverse("commissioning_local_qof"))
+    assert page.status_code == 200
+    for name in ("practices.csv", "lines.csv", "trend.csv"):
+        url = reverse(f"commissioning_local_qof_{name.split('.')[0]}_csv")
+        assert client.get(url).status_code == 200
+    other = client.get(reverse("commissioning_local_qof_practice", args=[_own()]))
+    assert other.status_code == 200
+    assert b'id="lqof-actions"' not in other.content
+    item = ActionItem.objects.filter(practice_id=_own()).select_related("patient").first()
+    assert item.patient.nhs_number_display().encode() not in other.content
+
+
+def test_action_list_for_the_practice_only_and_audited(login, local_qof_dir):  # noqa: F811
+    client = login("gp")
+    url = reverse("commissioning_local_qof_practice", args=[_own()])
+    before = AuditEvent.objects.filter(what=f"local QOF action list {_own()}").count()
+    page = client.get(url)
+    assert page.status_code == 200
+    assert b'id="lqof-actions"' in page.content
+    item = ActionItem.objects.filter(practice_id=_own()).select_related("patient").first()
+    assert item.patient.nhs_number_display().encode() in page.content
+    after = AuditEvent.objects.filter(what=f"local QOF action list {_own()}").count()
+    assert after == before + 1
+    # Not the locality, not another practice.
+    assert client.get(reverse("commissioning_local_qof")).status_code == 403
+    assert client.get(reverse("commissioning_local_qof_claims_csv")).status_code == 403
+    refused = client.get(reverse("commissioning_local_qof_practice", args=[_other()]))
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize("username", ["coordinator", "nurse", "hub", "admin", "auditor"])
+def test_other_roles(login, username, local_qof_dir):  # noqa: F811
+    client = login(username)
+    assert client.get(reverse("commissioning_local_qof")).status_code == 403
+    assert client.get(reverse("commissioning_decisions")).status_code == 403
+    page = client.get(reverse("commissioning_local_qof_practice", args=[_own()]))
+    # Co-ordinators see their neighbourhood's practices' figures, never the names.
+    assert page.status_code == (200 if username == "coordinator" else 403)
+    assert b'id="lqof-actions"' not in page.content
+
+
+def test_unknown_practice_and_download(login, local_qof_dir):  # noqa: F811
+    client = login("commissioner")
+    assert client.get(reverse("commissioning_local_qof_practice", args=["NOPE"])).status_code == 404
+    assert client.get("/commissioning/local-qof/nothing.csv").status_code == 404
+
+
+# Decisions and interests -------------------------------------------------------------------
+
+
+@pytest.fixture
+def members():
+    gp = Member.objects.create(name="Dr Ann Cole", kind="gp")
+    lay = Member.objects.create(name="Ben Lay", kind="lay")
+    officer = Member.objects.create(name="Cara Officer", kind="officer")
+    Interest.objects.create(
+        member=gp,
+        kind="scheme",
+        subject="local_qof",
+        description="Partner at a practice paid under the scheme",
+        declared_on=dt.date(2025, 1, 1),
+    )
+    return gp, lay, officer
+
+
+def _post(gp, lay, officer, **change):
+    data = {
+        "kind": "scheme",
+        "subject": "local_qof",
+        "title": "Adopt local QOF 2025/26 version 1",
+        "decided_on": "2025-03-15",
+        "outcome": "approved",
+        "present": [gp.pk, lay.pk, officer.pk],
+        "declared": [],
+        "excluded": [gp.pk],
+        "approvers": [lay.pk, officer.pk],
+    }
+    data.update(change)
+    return data
+
+
+def test_decision_recorded_and_audited(login, members):
+    client = login("commissioner")
+    response = client.post(reverse("commissioning_decision_new"), _post(*members))
+    assert response.status_code == 302
+    decision = Decision.objects.get()
+    got = {(a.member.name, a.declared, a.excluded, a.approved) for a in decision.attendance.all()}
+    assert got == {
+        ("Dr Ann Cole", False, True, False),
+        ("Ben Lay", False, False, True),
+        ("Cara Officer", False, False, True),
+    }
+    assert AuditEvent.objects.filter(what__startswith=f"decision {decision.pk} ").count() == 1
+    assert b"Adopt local QOF" in client.get(reverse("commissioning_decisions")).content
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "registered",  # the GP's interest in the register covers this scheme
+        "declared",  # the lay member declared one at the meeting
+        "excluded",  # excluded from the decision
+    ],
+)
+def test_conflicted_approver_refused_by_the_form(login, members, change):
+    gp, lay, officer = members
+    data = {
+        "registered": _post(gp, lay, officer, excluded=[], approvers=[gp.pk, officer.pk]),
+        "declared": _post(gp, lay, officer, declared=[lay.pk]),
+        "excluded": _post(gp, lay, officer, excluded=[officer.pk]),
+    }[change]
+    client = login("commissioner")
+    response = client.post(reverse("commissioning_decision_new"), data)
+    assert response.status_code == 400
+    assert b"cannot approve it" in response.content
+    assert not Decision.objects.exists() and not Attendance.objects.exists()
+
+
+def test_interest_on_another_subject_or_ended_does_not_conflict(login, members):
+    gp, lay, officer = members
+    Interest.objects.filter(member=gp).update(ended_on=dt.date(2025, 3, 1))
+    client = login("commissioner")
+    response = client.post(
+        reverse("commissioning_decision_new"),
+        _post(gp, lay, officer, excluded=[], approvers=[gp.pk]),
+    )
+    assert response.status_code == 302
+
+
+def test_conflicted_approver_refused_by_the_model(members):
+    gp, lay, _ = members
+    decision = Decision.objects.create(
+        kind="scheme",
+        subject="local_qof",
+        title="t",
+        decided_on=dt.date(2025, 3, 15),
+        outcome="approved",
+        recorded_by=User.objects.get(username="commissioner"),
+    )
+    with pytest.raises(ValidationError, match="cannot approve it"):
+        Attendance.objects.create(decision=decision, member=gp, approved=True)
+    with pytest.raises(ValidationError, match="cannot approve it"):
+        Attendance.objects.create(decision=decision, member=lay, declared=True, approved=True)
+    Attendance.objects.create(decision=decision, member=lay, approved=True)
+    assert decision.conflicted() == {gp.pk}
+
+
+def test_bad_decision_input_is_a_400(login, members):
+    client = login("commissioner")
+    response = client.post(
+        reverse("commissioning_decision_new"), _post(*members, decided_on="yesterday")
+    )
+    assert response.status_code == 400
+    assert not Decision.objects.exists()
+
+
+def test_interest_declared_and_audited(login, members):
+    gp, *_ = members
+    client = login("commissioner")
+    response = client.post(
+        reverse("commissioning_interests"),
+        {
+            "member": gp.pk,
+            "kind": "budget",
+            "subject": "",
+            "description": "Director of a provider of hub sessions",
+            "declared_on": "2025-04-01",
+        },
+    )
+    assert response.status_code == 302
+    assert AuditEvent.objects.filter(what__startswith="interest ").count() == 1
+    assert b"Director of a provider" in client.get(reverse("commissioning_interests")).content
