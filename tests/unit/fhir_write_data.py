@@ -129,6 +129,12 @@ def population(nhs_numbers: list[str] | None = None) -> list[PopulationChunk]:
              "end": _at(401), "status": "attended", "practitioner_role_id": "rl-2",
              "mode": "home_visit"},
         ]),
+        "letters": table("letters", [
+            {"id": "lt-ae", "patient_id": "pseud1", "org_id": "RX1", "encounter_id": "en-ae",
+             "contact_start": _at(24), "date": _at(40), "type_code": "371531000"},
+            {"id": "lt-min", "patient_id": "pseud3", "contact_start": _at(300),
+             "date": _at(330)},
+        ]),
     }  # fmt: skip
     second = {
         "patients": table("patients", [

@@ -19,7 +19,9 @@ from wraparound.sources.synthetic.population import PopulationChunk
 from wraparound.warehouse.schema import CODE_SYSTEMS
 
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-REFERENCE = re.compile(r"(Patient|Organization|Practitioner|PractitionerRole)/[A-Za-z0-9\-.]{1,64}")
+REFERENCE = re.compile(
+    r"(Patient|Organization|Practitioner|PractitionerRole|Encounter)/[A-Za-z0-9\-.]{1,64}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,8 @@ def test_returns_counts_and_files(written, resources):
     out, result = written
     assert result["resources"] == {k: len(v) for k, v in sorted(resources.items())}
     assert result["resources"] == {
-        "Appointment": 3, "Condition": 4, "Encounter": 6, "EpisodeOfCare": 5,
+        "Appointment": 3, "Condition": 4, "DocumentReference": 2, "Encounter": 6,
+        "EpisodeOfCare": 5,
         "MedicationRequest": 2, "MedicationStatement": 2, "Observation": 3, "Organization": 6,
         "Patient": 5, "Practitioner": 2, "PractitionerRole": 3, "Procedure": 2,
     }  # fmt: skip

@@ -61,6 +61,7 @@ _RESOURCE_TYPE = {
     "conditions": "'Condition'",
     "observations": "'Observation'",
     "procedures": "'Procedure'",
+    "letters": "'DocumentReference'",
     "areas": "'areas'",
     "medications": "CASE WHEN s.kind = 'request' THEN 'MedicationRequest' "
     "ELSE 'MedicationStatement' END",

@@ -28,6 +28,7 @@ REFERENCE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("org_id", "Organization"),
         ("practitioner_role_id", "PractitionerRole"),
     ),
+    "letters": (("patient_id", "Patient"), ("org_id", "Organization")),
     # Patient.generalPractitioner (or the CSV patients file's practice_id), direct care only.
     "identity": (("practice_id", "Organization"),),
 }

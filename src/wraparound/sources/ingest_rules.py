@@ -58,6 +58,7 @@ OPTIONAL_REFERENCES = frozenset(
         ("encounters", "org_id"),
         ("encounters", "practitioner_role_id"),
         ("identity", "practice_id"),
+        ("letters", "org_id"),
     }
 )
 DANGLING_IDENTIFIER = "dangling_identifier_reference"
@@ -71,6 +72,7 @@ EVENT_DATE = {
     "medications": "start_date",
     "procedures": "date",
     "encounters": "start",
+    "letters": "date",
 }
 
 
@@ -115,6 +117,7 @@ RULES: dict[str, Rules] = {
         not_future=("booked_at",),
         ordered=(("start", "end"),),
     ),
+    "letters": Rules(ordered=(("contact_start", "date"),)),
     # Built from the same Patient/CSV row as ``patients``, whose rules already judge the
     # shared fields (sex, birth date): checking them twice would report each error twice.
     "identity": Rules(),
@@ -133,6 +136,8 @@ _PLAN = {
 
 _KIND = INDEX["encounters"]["kind"]
 _URGENT = INDEX["encounters"]["urgent_request"]
+_ENCOUNTER_ID = INDEX["letters"]["encounter_id"]
+_CONTACT_START = INDEX["letters"]["contact_start"]
 
 
 def check_row(table: str, row: tuple, clock: Clock) -> None:
@@ -156,6 +161,10 @@ def check_row(table: str, row: tuple, clock: Clock) -> None:
     for i, j, a, b in ordered:
         if row[i] is not None and row[j] is not None and row[j] < row[i]:
             raise Reject(IMPOSSIBLE_DATE, f"{b} {row[j]} is before {a} {row[i]}")
+    if table == "letters":
+        clock.not_future_instant(row[INDEX["letters"]["date"]], "date")
+        if row[_ENCOUNTER_ID] is None and row[_CONTACT_START] is None:
+            raise Reject(MISSING_FIELD, "letters need an encounter_id or a contact_start")
     if table == "encounters":
         status = row[INDEX["encounters"]["status"]]
         if status not in NOT_YET:

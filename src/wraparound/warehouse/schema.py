@@ -121,6 +121,19 @@ _DECLARED: dict[str, pa.Schema] = {
         # only; null = not recorded (always null for other kinds).
         pa.field("urgent_request", pa.bool_()),
     ),
+    # Clinical letters back to the GP (FHIR DocumentReference, or letters.csv): one row per
+    # letter, about the contact (``encounter_id``, the encounters row's ``id``; and/or
+    # ``contact_start``) a provider (``org_id``, the author organisation's ODS code) had with
+    # the patient; ``date`` is when the letter was issued. The letters app measures letters
+    # back within 2 operational days from these rows (apps/letters).
+    "letters": _table(
+        pa.field("patient_id", pa.string(), nullable=False),
+        pa.field("org_id", pa.string()),  # ODS code of the author organisation
+        pa.field("encounter_id", pa.string()),  # the contact the letter is about
+        pa.field("contact_start", TS),  # DocumentReference.context.period.start
+        pa.field("date", TS, nullable=False),  # DocumentReference.date
+        pa.field("type_code", pa.string()),  # SNOMED CT code of the document type
+    ),
     # Direct care only: who each patient is, for the care app (DIRECT_CARE). One row per
     # patient, keyed like ``patients`` (same ``id``, same pseudonym), from FHIR Patient and
     # the CSV patients file, merged by the same newest-version rule in the same transaction.
@@ -151,7 +164,7 @@ DIRECT_CARE: frozenset[str] = frozenset({"identity"})
 
 # Tables added after the warehouse's first release: a snapshot written before one existed
 # has no file for it, and reads as the empty table until a load writes it.
-ADDED_TABLES: tuple[str, ...] = ("identity",)
+ADDED_TABLES: tuple[str, ...] = ("identity", "letters")
 
 # Columns added to a table after its first release, which snapshots written before them lack.
 # Readers fill them with nulls (``upgrade``), so an older warehouse loads and merges as it is;

@@ -714,6 +714,47 @@ def procedure(res, rid, updated, version, loc, ctx):
     ctx.batch.add("procedures", [rid, who, system, code, day, updated, version], loc)
 
 
+def document_reference(res, rid, updated, version, loc, ctx):
+    """A clinical letter back to the GP (docs/fhir-mapping.md): subject, the author
+    organisation, the contact it is about (context.encounter, context.period.start) and when
+    it was issued (date). Superseded and entered-in-error letters are not loaded."""
+    batch = ctx.batch
+    status = res.get("status")
+    if status in ("superseded", _ENTERED_IN_ERROR):
+        batch.skipped[f"DocumentReference ({status})"] += 1
+        return
+    if status != "current":
+        raise Reject(INVALID_VALUE, f"DocumentReference.status {status!r} is not mapped")
+    who = _ref(res.get("subject"), "DocumentReference.subject", True, "Patient", batch)
+    if "date" not in res:
+        raise Reject(MISSING_FIELD, "DocumentReference.date is missing")
+    issued = _instant(res, "date")
+    org = None
+    for author in res.get("author") or ():
+        ref = _ref(author, "DocumentReference.author", False, "Organization", batch)
+        if ref and reference_type(ref, batch) == "Organization":
+            org = ref
+            break
+    context = res.get("context") or {}
+    encounter_id = None
+    for enc in context.get("encounter") or ():
+        text = enc.get("reference") if isinstance(enc, dict) else None
+        found = batch.full_urls.get(text) if isinstance(text, str) else None
+        if found is not None:  # a fullUrl (urn:uuid) within the bundle being read
+            text = f"{found[0]}/{found[1]}"
+        if isinstance(text, str) and text.rsplit("/", 2)[-2:-1] == ["Encounter"]:
+            encounter_id = text.rsplit("/", 1)[-1]
+            break
+    contact = _instant(context.get("period") or {}, "start", "context.period.start")
+    if encounter_id is None and contact is None:
+        raise Reject(
+            MISSING_FIELD, "DocumentReference.context needs an encounter or a period.start"
+        )
+    type_code = _coded_in(res.get("type") or {}, m.SNOMED)
+    row = [rid, who, org, encounter_id, contact, issued, type_code, updated, version]
+    batch.add("letters", row, loc)
+
+
 Handler = Callable[..., None]
 HANDLERS: dict[str, Handler] = {
     "Patient": patient,
@@ -728,5 +769,6 @@ HANDLERS: dict[str, Handler] = {
     "MedicationRequest": medication_request,
     "MedicationStatement": medication_statement,
     "Procedure": procedure,
+    "DocumentReference": document_reference,
 }
 assert set(HANDLERS) == set(m.SUPPORTED_RESOURCES), "mapping.SUPPORTED_RESOURCES drifted"

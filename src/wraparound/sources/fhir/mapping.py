@@ -113,6 +113,7 @@ SUPPORTED_RESOURCES = (
     "Procedure",
     "Appointment",
     "EpisodeOfCare",
+    "DocumentReference",
 )
 
 # The warehouse tables a ``DELETE <Type>/<id>`` Bundle entry removes the row ``id`` from.
@@ -132,6 +133,7 @@ _DELETE_TABLES = {
     "MedicationRequest": ("medications",),
     "MedicationStatement": ("medications",),
     "Procedure": ("procedures",),
+    "DocumentReference": ("letters",),
 }
 DELETE_TABLES = {
     rtype: tuple(t for t in tables if t in _WAREHOUSE_TABLES)

@@ -42,6 +42,7 @@ _BUILDERS: dict[str, Callable[[pa.Table, References], list[people.Built]] | None
     "medications": events.medications,
     "procedures": events.procedures,
     "encounters": events.encounters,
+    "letters": events.letters,
 }
 _NOT_FHIR = {"areas"}  # written to areas.csv instead
 

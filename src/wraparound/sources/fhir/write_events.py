@@ -325,3 +325,40 @@ def hospital(table: pa.Table, refs: References) -> Built:
             r["serviceProvider"] = refs.organisation(org)
         out.append(r)
     return Built("Encounter", out, patients)
+
+
+_LETTER_CONTENT = [{"attachment": {"contentType": "application/pdf", "title": "Clinical letter"}}]
+
+
+def letters(table: pa.Table, refs: References) -> list[Built]:
+    """DocumentReference (status ``current``): the letter back to the GP, its SNOMED CT
+    type, subject, date, the author organisation, and the contact it is about
+    (context.encounter and context.period.start). The attachment is a placeholder: the
+    warehouse keeps that a letter came, not its text."""
+    out = []
+    patients, subjects = refs.subjects(column(table, "patient_id"))
+    rows = zip(
+        column(table, "id"), metas(table), subjects, column(table, "org_id"),
+        column(table, "encounter_id"), instants(table, "contact_start"),
+        instants(table, "date"), column(table, "type_code"), strict=True,
+    )  # fmt: skip
+    for id_, meta, subject, org, encounter, start, date, type_code in rows:
+        r: dict = {"resourceType": "DocumentReference", "id": id_}
+        if meta:
+            r["meta"] = meta
+        r["status"] = "current"
+        if type_code is not None:
+            r["type"] = {"coding": [{"system": m.SNOMED, "code": type_code}]}
+        r["subject"] = subject
+        r["date"] = date
+        if org is not None:
+            r["author"] = [refs.organisation(org)]
+        r["content"] = _LETTER_CONTENT
+        context: dict = {}
+        if encounter is not None:
+            context["encounter"] = [{"reference": f"Encounter/{encounter}"}]
+        if start is not None:
+            context["period"] = {"start": start}
+        r["context"] = context
+        out.append(r)
+    return [Built("DocumentReference", out, patients)]
