@@ -28,12 +28,15 @@ install: $(BIN)/wraparound node_modules/.package-lock.json
 # `app demo` writes the demo casework to the warehouse as app events (DIR/app_events/); the
 # indicators then count it, and `app refresh` loads that run into the app's scorecards.
 demo: install
-	$(BIN)/wraparound synth --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED) --out $(DEMO_DIR)/warehouse --overwrite
+	$(BIN)/wraparound synth --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED) --out $(DEMO_DIR)/warehouse --overwrite --intervention high_needs_wraparound
 	$(BIN)/wraparound summary --warehouse $(DEMO_DIR)/warehouse
 	$(BIN)/wraparound stratify --warehouse $(DEMO_DIR)/warehouse
+	$(BIN)/wraparound evaluate --warehouse $(DEMO_DIR)/warehouse --intervention high_needs_wraparound --quiet
+	$(BIN)/wraparound demand --warehouse $(DEMO_DIR)/warehouse --quiet
 	rm -f $(DEMO_DIR)/app.sqlite3*
 	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app demo --warehouse $(DEMO_DIR)/warehouse
 	$(BIN)/wraparound indicators --warehouse $(DEMO_DIR)/warehouse
+	$(BIN)/wraparound local-qof --warehouse $(DEMO_DIR)/warehouse
 	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app refresh --warehouse $(DEMO_DIR)/warehouse > /dev/null
 	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)"
 	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app serve --warehouse $(DEMO_DIR)/warehouse
