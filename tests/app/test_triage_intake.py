@@ -121,3 +121,51 @@ def test_every_form_loads_and_malformed_rules_are_refused():
         rules.parse_advice({"urgent": {"card": "urgent", "heading": "h"}})
     with pytest.raises(rules.RulesError, match="title is required"):
         rules.parse_form({"id": "x"}, advice, "x.toml")
+
+
+def test_response_times_flow_back_as_app_events(tmp_path):
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    from wraparound.analytics.indicators import definition
+    from wraparound.analytics.indicators.inputs import _app_events
+    from wraparound.apps.triage import events
+
+    patient = fresh_patient(at_gp_practice=True)
+    # Friday 18 December 2026, 10:00: two working days run to Tuesday 22nd.
+    friday = dt.datetime(2026, 12, 18, 10, tzinfo=dt.UTC)
+    on_time = submit_request(patient=patient, answers={"request": "a"})
+    late = submit_request(patient=fresh_patient(at_gp_practice=True), answers={"request": "b"})
+    unanswered = submit_request(
+        patient=fresh_patient(at_gp_practice=True), answers={"request": "c"}
+    )
+    opted = fresh_patient(at_gp_practice=True)
+    opted.opted_out = True
+    opted.save()
+    submit_request(patient=opted, answers={"request": "d"})
+    TriageRequest.objects.filter(pk__in=[on_time.pk, late.pk, unanswered.pk]).update(
+        received_at=friday
+    )
+    TriageRequest.objects.filter(pk=on_time.pk).update(
+        first_response_at=dt.datetime(2026, 12, 22, 16, tzinfo=dt.UTC)
+    )
+    TriageRequest.objects.filter(pk=late.pk).update(
+        first_response_at=dt.datetime(2026, 12, 23, 9, tzinfo=dt.UTC)
+    )
+    mine = {on_time.patient.pseudonym, late.patient.pseudonym, unanswered.patient.pseudonym}
+    events.export(tmp_path)
+    path = tmp_path / "app_events" / "triage_events.parquet"
+    rows = [
+        r for r in pq.read_table(path).to_pylist() if r["patient_id"] in mine | {opted.pseudonym}
+    ]
+    assert sorted((r["patient_id"] == on_time.patient.pseudonym, r["kind"]) for r in rows) == [
+        (False, "triage_request_received"),
+        (False, "triage_request_received"),
+        (True, "triage_answered_within_2_working_days"),
+        (True, "triage_request_received"),
+    ]
+    assert {r["date"] for r in rows} == {dt.date(2026, 12, 18)}
+    assert _app_events([path]).num_rows >= 4  # the indicators accept the kinds
+    [indicator] = [i for i in definition.load() if i.id == "triage_response_within_2_working_days"]
+    assert indicator.source == "app" and indicator.type == "proportion"

@@ -55,6 +55,15 @@ def app_urls() -> list[Url]:
     return urls
 
 
+def _triage_request(patient):
+    """A request on the practice's triage queue for the world's related patient."""
+    from wraparound.apps.triage.intake import submit_request
+    from wraparound.apps.triage.models import TriageRequest
+
+    found = TriageRequest.objects.filter(patient=patient).first()
+    return found or submit_request(patient=patient, answers={"request": "crawl sample"})
+
+
 def sample_values(world: dict) -> dict[str, object]:
     """A real value for each path parameter, from the test world."""
     patient = world["related"]
@@ -69,6 +78,8 @@ def sample_values(world: dict) -> dict[str, object]:
         "indicator_id": "high_needs_named_gp",
         "specialty_of": "high_needs_named_gp",
         "measure": "emergency_admissions",
+        "form_id": "physiotherapy",
+        "request_id": _triage_request(patient).pk,
         **_referral_values(patient, gp),
     }
 

@@ -15,7 +15,17 @@ from django.contrib.auth.views import redirect_to_login
 # /fhir/: the access API, authenticated by bearer tokens (apps/access/tokens.py).
 # /feedback/: one-time Friends and Family Test links (apps/feedback/views.py), as sent by SMS.
 # /portal/: the patient portal, behind its own sign-in (NHS login; apps/portal/session.py).
-OPEN_PATHS = ("/login/", "/static/", "/healthz", "/public/", "/fhir/", "/feedback/", "/portal/")
+# /self-referral/: the public self-referral forms, rate-limited (apps/triage/public_views.py).
+OPEN_PATHS = (
+    "/login/",
+    "/static/",
+    "/healthz",
+    "/public/",
+    "/fhir/",
+    "/feedback/",
+    "/portal/",
+    "/self-referral/",
+)
 
 
 class SecurityHeadersMiddleware:

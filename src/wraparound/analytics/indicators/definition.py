@@ -43,6 +43,8 @@ APP_EVENT_KINDS = (
     "frailty_assessment",
     "annual_health_check",
     "dementia_care_plan_review",
+    "triage_request_received",
+    "triage_answered_within_2_working_days",
 )
 """Care-coordination events the app records and exports (``docs/indicators.md``)."""
 
