@@ -1,0 +1,134 @@
+# ruff: noqa: F811 (portal_provider, the fixture imported from portal_world, is each test's argument)
+"""Booking, cancelling and rebooking hub appointments from the portal, through the access
+app's one race-free booking function: only slots released to patients, at most
+WRAPAROUND_PORTAL_MAX_APPOINTMENTS future ones, changes up to the hub's cut-off, and a
+confirmation, cancellation and reminder through messaging. Refusals write nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+from portal_world import portal_provider, sign_in  # noqa: F401 (the fixture)
+
+from wraparound.apps.access.generate import generate_slots
+from wraparound.apps.access.hubs import create_hub
+from wraparound.apps.access.models import Appointment, SessionTemplate, Slot
+from wraparound.apps.messaging.models import Message
+from wraparound.apps.portal import booking
+from wraparound.apps.records.models import AuditEvent, User
+
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
+
+
+def evening_slots(days_ahead=3, patients_hours=24 * 14):
+    """An evening session (18:00-20:00, 15-minute slots) at the demo hub, released to
+    patients ``patients_hours`` before each slot."""
+    hub_user = User.objects.get(username="hub")
+    hub = create_hub(hub_user.service)
+    day = timezone.localdate() + dt.timedelta(days=days_ahead)
+    while day.weekday() >= 5:  # weekday evenings: the hub is open until 20:00
+        day += dt.timedelta(days=1)
+    SessionTemplate.objects.create(
+        hub=hub,
+        site=hub.sites.first(),
+        clinician=hub_user,
+        role="gp",
+        mode="face_to_face",
+        slot_type="routine",
+        slot_minutes=15,
+        weekday=day.weekday(),
+        start=dt.time(18, 0),
+        end=dt.time(20, 0),
+        valid_from=day,
+        release_to_practices_hours=24 * 28,
+        release_to_patients_hours=patients_hours,
+    )
+    generate_slots(hub, day, weeks=1)
+    return hub, list(Slot.objects.filter(hub=hub, start__date__gte=day).order_by("start"))
+
+
+def test_book_cancel_and_rebook_with_messages(client, portal_provider):
+    a = portal_provider.patients["a"]
+    hub, slots = evening_slots()
+    sign_in(client, portal_provider, "a")
+    page = client.get("/portal/appointments/book").content.decode()
+    assert f'value="{slots[0].pk}"' in page
+    response = client.post("/portal/appointments/book", {"slot": slots[0].pk, "key": "k1"})
+    assert response.status_code == 302
+    appt = Appointment.objects.get(patient=a, status="booked")
+    assert appt.booked_by is None and appt.booking_org_id == a.practice_id
+    assert appt.idempotency_owner == f"portal:{a.nhs_number}"
+    assert timezone.localtime(appt.start).hour == 18
+    # A double click (same form key) books once.
+    client.post("/portal/appointments/book", {"slot": slots[0].pk, "key": "k1"})
+    assert Appointment.objects.filter(patient=a, status="booked").count() == 1
+    assert Message.objects.filter(patient=a, template="appointment_booked").count() == 1
+    assert AuditEvent.objects.filter(patient=a, role="patient", action="grant").exists()
+    assert "18:00" in client.get(f"/portal/appointments/{appt.pk}").content.decode()
+    # Rebook to a later slot: the first is cancelled by the patient, the new one linked.
+    free = [s for s in Slot.objects.filter(hub=hub, status="free").order_by("start")]
+    response = client.post(
+        f"/portal/appointments/{appt.pk}/change", {"action": "rebook", "slot": free[-3].pk}
+    )
+    assert response.status_code == 302, response.content.decode()[-800:]
+    appt.refresh_from_db()
+    new = Appointment.objects.get(patient=a, status="booked")
+    assert appt.status == "cancelled_patient" and new.rebooked_from_id == appt.pk
+    # Cancel it.
+    response = client.post(
+        f"/portal/appointments/{new.pk}/change", {"action": "cancel", "reason": "feeling better"}
+    )
+    assert response.status_code == 302
+    new.refresh_from_db()
+    assert new.status == "cancelled_patient" and new.cancel_reason == "feeling better"
+    assert Message.objects.filter(patient=a, template="appointment_cancelled").exists()
+    assert Slot.objects.get(pk=free[-3].pk).status == "free"
+
+
+def test_embargo_limit_and_cut_off(client, portal_provider, monkeypatch):
+    a = portal_provider.patients["a"]
+    _hub, slots = evening_slots(days_ahead=10, patients_hours=48)  # not yet released
+    sign_in(client, portal_provider, "a")
+    assert f'value="{slots[0].pk}"' not in client.get("/portal/appointments/book").content.decode()
+    response = client.post("/portal/appointments/book", {"slot": slots[0].pk, "key": "e"})
+    assert response.status_code == 400 and b"not yet open" in response.content
+    assert not Appointment.objects.filter(patient=a).exists()
+    # At most N future appointments.
+    monkeypatch.setenv("WRAPAROUND_PORTAL_MAX_APPOINTMENTS", "1")
+    _, open_slots = evening_slots(days_ahead=2)
+    assert (
+        client.post(
+            "/portal/appointments/book", {"slot": open_slots[0].pk, "key": "m1"}
+        ).status_code
+        == 302
+    )
+    response = client.post("/portal/appointments/book", {"slot": open_slots[4].pk, "key": "m2"})
+    assert response.status_code == 400 and b"already have 1" in response.content
+    assert Appointment.objects.filter(patient=a).count() == 1
+    # Inside the hub's cut-off, no change online: the page says phone; a POST is refused.
+    appt = Appointment.objects.get(patient=a)
+    Appointment.objects.filter(pk=appt.pk).update(
+        start=timezone.now() + booking.cutoff() - dt.timedelta(hours=1)
+    )
+    assert b"phone your practice" in client.get("/portal/appointments").content
+    response = client.post(f"/portal/appointments/{appt.pk}/change", {"action": "cancel"})
+    assert response.status_code == 400
+    appt.refresh_from_db()
+    assert appt.status == "booked"
+    # Bad input: a clear 400, nothing booked.
+    assert client.post("/portal/appointments/book", {"slot": "x"}).status_code == 400
+    assert client.post("/portal/appointments/book", {"slot": "999999"}).status_code == 400
+
+
+def test_reminder_sent_once(client, portal_provider):
+    a = portal_provider.patients["a"]
+    _, slots = evening_slots(days_ahead=1)
+    sign_in(client, portal_provider, "a")
+    client.post("/portal/appointments/book", {"slot": slots[0].pk, "key": "r"})
+    appt = Appointment.objects.get(patient=a)
+    at = appt.start - dt.timedelta(hours=20)
+    assert booking.send_reminders(now=at) == 1
+    assert booking.send_reminders(now=at) == 0
+    assert Message.objects.filter(patient=a, template="appointment_reminder").count() == 1
