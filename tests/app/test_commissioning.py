@@ -237,3 +237,38 @@ def test_interest_declared_and_audited(login, members):
     assert response.status_code == 302
     assert AuditEvent.objects.filter(what__startswith="interest ").count() == 1
     assert b"Director of a provider" in client.get(reverse("commissioning_interests")).content
+
+
+# Budget against spend ------------------------------------------------------------------------
+
+
+def test_budget_against_spend(login, local_qof_dir):  # noqa: F811
+    from wraparound.apps.commissioning import budget
+
+    plan = budget.load()
+    assert sum(line.rate for line in plan.lines) == pytest.approx(23_100_000 / 200_000)
+    figures = budget.compute(plan)
+    run = LocalQofRun.latest()
+    first_lists = LocalQofValue.objects.filter(run=run, period=run.period_first, code="LQ01")
+    total_list = sum(v.list_size for v in first_lists)
+    lines = {r["code"]: r for r in budget.by_line(figures)}
+    # Per-patient lines: the rate x the list in the year's first month.
+    assert lines["enhanced"]["annual"] == pytest.approx(12.0 * total_list)
+    # The weighted list is normalised to the list.
+    assert lines["core"]["annual"] == pytest.approx(82.0 * total_list, rel=0.05)
+    # Fixed lines spend their budget; local QOF spend is the payment earned to date.
+    assert lines["mdt_roles"]["variance"] == pytest.approx(0.0, abs=0.01)
+    earned = sum(v.payment for v in LocalQofValue.objects.filter(run=run, latest=True))
+    assert lines["local_qof"]["ytd_spend"] == pytest.approx(earned)
+    shift = budget.by_category(figures)
+    assert sum(r["budget_share"] for r in shift) == pytest.approx(100.0)
+
+    client = login("commissioner")
+    assert client.get(reverse("commissioning_budget")).status_code == 200
+    rows = _csv(client.get(reverse("commissioning_budget_lines_csv")))
+    assert [r[0] for r in rows[1:]] == [line.title for line in plan.lines]
+    months = _csv(client.get(reverse("commissioning_budget_months_csv")))
+    assert len(months) - 1 == run.period_last - run.period_first + 1
+    for name in ("shift", "practices"):
+        assert client.get(reverse(f"commissioning_budget_{name}_csv")).status_code == 200
+    assert login("gp").get(reverse("commissioning_budget")).status_code == 403

@@ -14,7 +14,8 @@ there). Opted-out patients are left out, as in every indicator.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import ibis
 import polars as pl
@@ -44,6 +45,7 @@ class Result:
     missing: pl.DataFrame
     first_period: int
     last_period: int
+    timings: dict = field(default_factory=dict)
 
 
 def scheme_periods(scheme: Scheme, data_start: dt.date, data_end: dt.date) -> months.Periods:
@@ -72,43 +74,64 @@ def _window(month, n: int):
     return month, month + (n - 1)
 
 
-def _exception_months(engine, line: Line, rule: Exception_, periods, patients) -> ibis.Table:
-    """(patient_id, period): months in which the adjustment applies to a patient."""
+def _exception_source(engine, line: Line, rule: Exception_, period_set) -> ibis.Table:
+    """(patient_id, m_from, m_to): the months in which the adjustment applies to a patient,
+    kept to those overlapping the scheme year (so recent registrations only, not every
+    spell)."""
     if rule.kind == "codelist":
         codes = clinical.codelist(str(rule.arg))
         parts = []
         for name, date in (("conditions", "onset_date"), ("observations", "date")):
             t = engine.table(name)
-            t = t.filter(t.code.isin(codes) & t[date].notnull()).semi_join(patients, "patient_id")
+            t = t.filter(t.code.isin(codes) & t[date].notnull())
             first, last = _window(months.column(t[date]), rule.within_months)
             parts.append(t.select("patient_id", m_from=first, m_to=last))
-        return _in_range(parts[0].union(parts[1]), periods)
-    if rule.kind == "registered_within_months":
-        reg = engine.table("registrations").semi_join(patients, "patient_id")
+        rows = parts[0].union(parts[1])
+    elif rule.kind == "registered_within_months":
+        reg = engine.table("registrations")
         first, last = _window(months.column(reg.start_date), int(rule.arg))
-        return _in_range(reg.select("patient_id", m_from=first, m_to=last), periods)
-    # diagnosed_within_months: the first coding of the denominator's registers
-    register_ids = line.indicator.denominator.registers
-    codes = sorted(
-        {c for r in clinical.registers() if r.register_id in register_ids for c in r.codes}
-    )
-    cond = engine.table("conditions")
-    cond = cond.filter(cond.code.isin(codes) & cond.onset_date.notnull())
-    cond = cond.semi_join(patients, "patient_id")
-    onset = cond.group_by("patient_id").agg(onset=cond.onset_date.min())
-    first, last = _window(months.column(onset.onset), int(rule.arg))
-    return _in_range(onset.select("patient_id", m_from=first, m_to=last), periods)
+        rows = reg.select("patient_id", m_from=first, m_to=last)
+    else:  # diagnosed_within_months: the first coding of the denominator's registers
+        register_ids = line.indicator.denominator.registers
+        codes = sorted(
+            {c for r in clinical.registers() if r.register_id in register_ids for c in r.codes}
+        )
+        cond = engine.table("conditions")
+        cond = cond.filter(cond.code.isin(codes) & cond.onset_date.notnull())
+        onset = cond.group_by("patient_id").agg(onset=cond.onset_date.min())
+        first, last = _window(months.column(onset.onset), int(rule.arg))
+        rows = onset.select("patient_id", m_from=first, m_to=last)
+    return rows.filter((rows.m_to >= period_set.first) & (rows.m_from <= period_set.last))
 
 
-def line_rows(engine, line: Line, periods, inputs: compiler.Inputs) -> ibis.Table:
+class _Sources:
+    """Each adjustment's source rows, run once per scheme and shared by the lines that use
+    it (every line excepts recent registrations: one scan, not four)."""
+
+    def __init__(self, engine, period_set) -> None:
+        self.engine = engine
+        self.period_set = period_set
+        self._cache: dict[tuple, ibis.Table] = {}
+
+    def get(self, line: Line, rule: Exception_) -> ibis.Table:
+        diagnosed = rule.kind == "diagnosed_within_months"
+        key = (rule, line.indicator.denominator.registers if diagnosed else ())
+        if key not in self._cache:
+            expr = _exception_source(self.engine, line, rule, self.period_set)
+            self._cache[key] = self.engine.memtable(self.engine.to_arrow(expr))
+        return self._cache[key]
+
+
+def line_rows(
+    engine, line: Line, periods, inputs: compiler.Inputs, sources: _Sources
+) -> ibis.Table:
     """One row per patient and month in the line's denominator: patient_id, period,
     practice_id, met, excepted (an adjustment applies and the numerator is not met)."""
     rows = compiler.patient_rows(engine, line.indicator, periods, inputs)
     rows = rows.select("patient_id", "period", "practice_id", met=rows.met_flag.notnull())
     if not line.exceptions:
         return rows.mutate(excepted=ibis.literal(False))
-    patients = rows.select("patient_id").distinct()
-    parts = [_exception_months(engine, line, r, periods, patients) for r in line.exceptions]
+    parts = [_in_range(sources.get(line, r), periods) for r in line.exceptions]
     excepted = ibis.union(*parts, distinct=True).mutate(exc_flag=ibis.literal(True))
     joined = rows.left_join(excepted, ["patient_id", "period"])
     return joined.select(
@@ -138,15 +161,19 @@ def compute(
 ) -> Result:
     """Every line of ``scheme`` for every practice (``practices``: every practice with a list,
     and any named with none, shown at zero) and month of the year in the data."""
+    started = time.perf_counter()
     period_set = scheme_periods(scheme, data_start, data_end)
     periods = engine.memtable(period_set.table())
     sizes = engine.to_polars(list_sizes(engine, periods)).with_columns(
         pl.col("period").cast(pl.Int32), pl.col("list_size").cast(pl.Float64)
     )
+    timings = {"list_sizes_s": round(time.perf_counter() - started, 2)}
+    sources = _Sources(engine, period_set)
     counts, missing = [], []
     for line in scheme.lines:
+        clock = time.perf_counter()
         # Run once, read twice (the counts and who is missing).
-        rows = engine.memtable(engine.to_arrow(line_rows(engine, line, periods, inputs)))
+        rows = engine.memtable(engine.to_arrow(line_rows(engine, line, periods, inputs, sources)))
         agg = rows.group_by(["period", "practice_id"]).agg(
             numerator=rows.met.cast("int64").sum(),
             denominator=rows.count(),
@@ -159,6 +186,7 @@ def compute(
                 code=pl.lit(line.code), action=pl.lit(line.action)
             )
         )
+        timings[f"line:{line.code}_s"] = round(time.perf_counter() - clock, 2)
     grid = _grid(scheme, period_set, sizes, practices)
     cells = pl.concat(counts, how="vertical_relaxed").with_columns(
         pl.col("period").cast(pl.Int32),
@@ -172,7 +200,7 @@ def compute(
     missing_df = pl.concat(missing, how="vertical_relaxed").sort(
         ["practice_id", "code", "patient_id"]
     )
-    return Result(monthly, year, missing_df, period_set.first, period_set.last)
+    return Result(monthly, year, missing_df, period_set.first, period_set.last, timings)
 
 
 def _grid(scheme: Scheme, period_set, sizes: pl.DataFrame, practices) -> pl.DataFrame:

@@ -128,7 +128,7 @@ def run(
                 float(result.year["projected_payment"].fill_null(0.0).sum()), 2
             ),
         },
-        "timings": {"compute_s": round(seconds, 2)},
+        "timings": {"compute_s": round(seconds, 2), **result.timings},
     }
     paths.run_manifest(stage).write_text(json.dumps(manifest, indent=2, default=str))
     results.publish(warehouse, KIND, run_id, {"created_at": manifest["created_at"]})

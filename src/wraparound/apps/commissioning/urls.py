@@ -3,7 +3,7 @@ the page it sits on."""
 
 from django.urls import path
 
-from wraparound.apps.commissioning import governance_views, local_qof_views
+from wraparound.apps.commissioning import budget_views, governance_views, local_qof_views
 
 Q = "commissioning/local-qof/"
 P = Q + "practices/<str:ods>/"
@@ -52,6 +52,16 @@ urlpatterns = [
         local_qof_views.practice,
         {"fmt": "claims.csv"},
         name="commissioning_local_qof_practice_claims_csv",
+    ),
+    path("commissioning/budget/", budget_views.view, name="commissioning_budget"),
+    *(
+        path(
+            f"commissioning/budget/{name}.csv",
+            budget_views.view,
+            {"fmt": f"{name}.csv"},
+            name=f"commissioning_budget_{name}_csv",
+        )
+        for name in ("lines", "months", "shift", "practices")
     ),
     path("commissioning/decisions/", governance_views.decisions, name="commissioning_decisions"),
     path(
