@@ -307,6 +307,30 @@ def local_qof(
         typer.echo(f"Claims written to {claims}")
 
 
+@app.command()
+def demand(
+    warehouse: Path = typer.Option(..., "--warehouse", help="Warehouse directory."),
+    growth: str = typer.Option(
+        "east_leicestershire", "--growth", help="Population growth: a packaged id or a .toml file."
+    ),
+    years: int = typer.Option(5, "--years", min=1, max=15, help="Years to project."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Project GP appointments, hub minutes, A&E attendances and emergency admissions from
+    today's use rates and population growth, with and without the -15% target; published
+    under WAREHOUSE/evaluation/demand/."""
+    from wraparound.analytics.demand import load_growth, project
+
+    readable_warehouse(warehouse)
+    result = project(warehouse, load_growth(growth), years=years, progress=not quiet)
+    for m in result["measures"]:
+        last = m["years"][-1]
+        typer.echo(
+            f"{m['name']}: {m['baseline']:,.0f} a year now, {last['projected']:,.0f} in "
+            f"{last['year']} ({last['projected_with_target']:,.0f} with the target)"
+        )
+
+
 def _add_app_commands() -> None:
     from wraparound.apps.audit_cli import audit_cli
     from wraparound.apps.cli import app_cli

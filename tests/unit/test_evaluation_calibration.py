@@ -20,51 +20,14 @@ anything, conservative).
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
-import polars as pl
 import pytest
+from evaluation_panels import simulate_panel
 
 from wraparound.analytics import evaluation
 
 RUNS = 20
-MONTHS = 24
 OUTCOME = "emergency_admissions"
-
-
-def simulate_panel(
-    seed: int, effect: float, practices: int = 14, treated: int = 6, group: int = 300
-) -> pl.DataFrame:
-    """A practice-by-month panel: ``treated`` practices start in month 12 or 15 (a staggered
-    rollout), the rest never; the treated practices' event rate is multiplied by
-    ``1 + effect`` from their start."""
-    rng = np.random.default_rng([16, seed])
-    rows = []
-    month0 = dt.date(2023, 4, 1)
-    for p in range(practices):
-        size = int(rng.integers(group // 2, group * 2))
-        base = 90 * rng.gamma(20, 1 / 20)  # per 1,000 person-months
-        start = (12 if p % 2 == 0 else 15) if p < treated else None
-        for t in range(MONTHS):
-            season = 1 + 0.12 * np.cos(2 * np.pi * (t - 9) / 12)
-            trend = 1 - 0.003 * t
-            lam = size * base / 1000 * season * trend
-            if start is not None and t >= start:
-                lam *= 1 + effect
-            lam *= rng.gamma(25, 1 / 25)  # extra-Poisson variation
-            y, m = divmod(month0.month - 1 + t, 12)
-            rows.append(
-                {
-                    "practice_id": f"P{p:05d}",
-                    "period": t,
-                    "month": dt.date(month0.year + y, m + 1, 1),
-                    "first_treated": start,
-                    "exposure": float(size),
-                    "emergency_admissions": int(rng.poisson(lam)),
-                }
-            )
-    return pl.DataFrame(rows, schema_overrides={"first_treated": pl.Int64})
 
 
 @pytest.fixture(scope="module")
