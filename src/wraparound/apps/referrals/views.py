@@ -28,6 +28,8 @@ from wraparound.apps.referrals import directory, machine, rules, worklists
 from wraparound.apps.referrals.models import URGENCY, Attachment, Referral, Service
 from wraparound.web.bad_request import parse_choice, parse_int
 
+SEARCH_PAGE = 25  # services shown a page (eligible first)
+
 
 def _staff_only(request):
     if not request.user.role_info.direct_care:
@@ -61,11 +63,14 @@ def directory_search(request):
     _staff_only(request)
     args = _search_args(request)
     hits = directory.search(**args)
+    page = Paginator(hits, SEARCH_PAGE).get_page(parse_int(request.GET.get("page"), "page") or 1)
     return render(
         request,
         "referrals/directory.html",
         {
-            "hits": hits,
+            "hits": page.object_list,
+            "page": page,
+            "count": len(hits),
             "args": args,
             "terms": directory.taxonomy(),
             "localities": directory.localities(),
@@ -125,7 +130,7 @@ def patient_referrals(request, patient):
             if args.get("text") or args.get("term")
             else []
         )
-    ]
+    ][:SEARCH_PAGE]
     referrals = (
         Referral.objects.filter(patient=patient).select_related("service").order_by("-created_at")
     )
