@@ -29,6 +29,7 @@ from wraparound.apps.care.contacts import followed_patients, load_contacts
 from wraparound.apps.care.record_index import write_record_index
 from wraparound.apps.care.timeline import write_index
 from wraparound.apps.commissioning.load import load_latest_local_qof
+from wraparound.apps.letters.load import load_letters
 from wraparound.apps.records.load import load_organisations, load_patients, load_referrals
 from wraparound.apps.records.models import Organisation, Patient, WarehouseLoad
 from wraparound.apps.refresh_changes import changes_since
@@ -101,6 +102,9 @@ def refresh(warehouse_dir: Path, full: bool = False) -> dict:
             engine, followed_patients(), previous.batch if previous else None, names
         )
         step("alerts")
+        # Letters back to the GP (letters/load.py): expected, met, escalated.
+        out["letters"] = load_letters(engine, only)
+        step("letters")
     # The hub capacity ledger and access standards (access/capacity.py), over the lists
     # just loaded.
     out["access_ledger"] = refresh_ledger()

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "wraparound.apps.triage",
     "wraparound.apps.outreach",
     "wraparound.apps.feedback",
+    "wraparound.apps.letters",
     "wraparound.apps.portal",
     "wraparound.apps.commissioning",
     "wraparound.apps.evaluation",

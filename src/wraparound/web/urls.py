@@ -58,6 +58,7 @@ urlpatterns = [
     path("", include("wraparound.apps.triage.urls")),
     path("", include("wraparound.apps.outreach.urls")),
     path("", include("wraparound.apps.feedback.urls")),
+    path("", include("wraparound.apps.letters.urls")),
     path("", include("wraparound.apps.portal.urls")),
     path("", include("wraparound.apps.commissioning.urls")),
     path("", include("wraparound.apps.evaluation.urls")),

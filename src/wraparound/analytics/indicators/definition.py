@@ -43,6 +43,8 @@ APP_EVENT_KINDS = (
     "frailty_assessment",
     "annual_health_check",
     "dementia_care_plan_review",
+    "letter_expected",
+    "letter_within_2_operational_days",
     "triage_request_received",
     "triage_answered_within_2_working_days",
 )
