@@ -52,3 +52,40 @@ def test_seeded_history_follows_the_machine_and_exports(tmp_path):
     opted.save()
     events.export(tmp_path)
     assert opted.pseudonym not in pq.read_table(events.path(tmp_path))["patient_id"].to_pylist()
+
+
+def test_app_events_for_the_referral_indicators(tmp_path):
+    import datetime as dt
+
+    from referrals_world import world
+
+    from wraparound.analytics.indicators.definition import APP_EVENT_KINDS, load
+    from wraparound.apps.referrals import machine
+
+    w = world()
+    at = dt.datetime(2026, 12, 24, 10, tzinfo=dt.UTC)  # due 30 December (2 working days)
+    ref = machine.create(
+        patient=w["patient"], service=w["derm"], referrer=w["gp"], reason="x", at=at
+    )
+    machine.apply(ref, "request_advice", w["gp"], at=at)
+    machine.apply(ref, "give_advice", w["dermatologist"], message="m", at=at + dt.timedelta(days=6))
+    machine.apply(ref, "accept_advice", w["gp"], at=at + dt.timedelta(days=7))
+    late = machine.create(
+        patient=w["patient"], service=w["derm"], referrer=w["gp"], reason="y", at=at
+    )
+    machine.apply(late, "request_advice", w["gp"], at=at)
+    machine.apply(
+        late, "give_advice", w["dermatologist"], message="m", at=at + dt.timedelta(days=7)
+    )
+    events.export(tmp_path)
+    table = pq.read_table(events.app_events_path(tmp_path)).to_pylist()
+    mine = {(r["kind"], r["date"]) for r in table if r["patient_id"] == w["patient"].pseudonym}
+    day = dt.date(2026, 12, 24)
+    assert mine == {
+        ("advice_requested", day),
+        ("advice_answered_in_time", day),  # 30 December: the 2nd working day
+        ("advice_avoided_referral", day),
+    }
+    assert {r["kind"] for r in table} <= set(APP_EVENT_KINDS)
+    ids = {i.id for i in load()}
+    assert {"advice_answered_in_time", "advice_avoided_referral", "triage_in_time"} <= ids

@@ -47,6 +47,11 @@ APP_EVENT_KINDS = (
     "letter_within_2_operational_days",
     "triage_request_received",
     "triage_answered_within_2_working_days",
+    "advice_requested",
+    "advice_answered_in_time",
+    "advice_avoided_referral",
+    "referral_received",
+    "triage_in_time",
 )
 """Care-coordination events the app records and exports (``docs/indicators.md``)."""
 
