@@ -272,3 +272,68 @@ def test_budget_against_spend(login, local_qof_dir):  # noqa: F811
     for name in ("shift", "practices"):
         assert client.get(reverse(f"commissioning_budget_{name}_csv")).status_code == 200
     assert login("gp").get(reverse("commissioning_budget")).status_code == 403
+
+
+# Early warning --------------------------------------------------------------------------------
+
+
+def test_signals_are_data_and_flags_name_their_threshold():
+    from wraparound.apps.commissioning import early_warning
+
+    signals = {s.code: s for s in early_warning.load()}
+    per_gp = signals["patients_per_gp"]
+    assert per_gp.flagged(2001) and not per_gp.flagged(2000) and not per_gp.flagged(None)
+    assert signals["outliers"].flagged(2) and not signals["outliers"].flagged(1)
+    assert signals["fft"].flagged(79.9) and not signals["fft"].flagged(80)
+    assert per_gp.rule == "above 2000 patients"
+    bad = (
+        '[[signals]]\ncode="x"\ntitle="x"\nsource="nope"\nflag_when="above"\n'
+        'threshold=1\nweight=1\nunit="u"\n'
+    )
+    with pytest.raises(early_warning.SignalError, match="unknown"):
+        early_warning.parse(bad, "t.toml")
+
+
+def test_early_warning_scores(login, local_qof_dir):  # noqa: F811
+    from wraparound.apps.commissioning import early_warning
+
+    run = LocalQofRun.latest()
+    gps = run.manifest["gp_roles"][_own()]
+    rows = early_warning.scores([_own()], early_warning.load())
+    last = next(r for r in rows if r["period"] == max(r["period"] for r in rows))
+    size = LocalQofValue.objects.get(run=run, latest=True, practice_id=_own(), code="LQ01")
+    assert last["patients_per_gp"] == pytest.approx(size.list_size / gps)
+    flagged = last["patients_per_gp"] > 2000
+    assert any(f.startswith("Patients per GP") for f in last["flags"]) == flagged
+    assert last["score"] == sum(s.weight for s in early_warning.load() if s.flagged(last[s.code]))
+    client = login("commissioner")
+    page = client.get(reverse("commissioning_early_warning"))
+    assert page.status_code == 200
+    rows = _csv(client.get(reverse("commissioning_early_warning_csv")))
+    assert [r[0] for r in rows[1:]] == [Organisation.objects.get(pk=_own()).name]
+    trend = _csv(client.get(reverse("commissioning_early_warning_practice_csv", args=[_own()])))
+    assert len(trend) - 1 == run.period_last - run.period_first + 1
+    assert login("gp").get(reverse("commissioning_early_warning")).status_code == 403
+
+
+def test_support_hub_sees_only_its_practices(client, local_qof_dir):  # noqa: F811
+    from wraparound.apps.commissioning.models import SupportAssignment
+
+    other = neighbour_practice()
+    commissioner = User.objects.get(username="commissioner")
+    hub = User.objects.create_user(
+        "support", password="x-support-9", role="commissioner", scope="locality",
+        scope_org=commissioner.scope_org,
+    )  # fmt: skip
+    SupportAssignment.objects.create(user=hub, practice=other)
+    client.force_login(hub)
+    rows = _csv(client.get(reverse("commissioning_early_warning_csv")))
+    assert [r[0] for r in rows[1:]] == [other.name]
+    assert (
+        client.get(reverse("commissioning_early_warning_practice", args=[other.pk])).status_code
+        == 200
+    )
+    refused = client.get(reverse("commissioning_early_warning_practice", args=[_own()]))
+    assert refused.status_code == 403
+    csv_refused = client.get(reverse("commissioning_early_warning_practice_csv", args=[_own()]))
+    assert csv_refused.status_code == 403

@@ -40,6 +40,20 @@ def _data_window(engine) -> tuple[dt.date, dt.date]:
     return first.as_py().date(), last.as_py().date()
 
 
+def _gp_roles(engine) -> dict[str, int]:
+    """GP roles per practice (practitioner roles with role ``gp``): the early warning's
+    patients-per-GP signal. A headcount: the organisation data hold no whole-time
+    equivalents yet."""
+    roles = engine.table("practitioner_roles")
+    gp = roles.filter(roles.role == "gp").group_by("org_id").agg(n=roles.id.count())
+    table = engine.to_arrow(gp)
+    return {
+        org: int(n)
+        for org, n in zip(table["org_id"].to_pylist(), table["n"].to_pylist(), strict=True)
+        if org is not None
+    }
+
+
 def run(
     warehouse: Path,
     scheme_id: str | None = None,
@@ -91,6 +105,7 @@ def run(
             last_day,
             practices=practices["org_id"].to_pylist(),
         )
+        gps = _gp_roles(engine)
     seconds = time.perf_counter() - started
     run_id = results.new_run_id()
     stage = results.staging(warehouse, KIND, run_id)
@@ -128,6 +143,7 @@ def run(
                 float(result.year["projected_payment"].fill_null(0.0).sum()), 2
             ),
         },
+        "gp_roles": gps,
         "timings": {"compute_s": round(seconds, 2), **result.timings},
     }
     paths.run_manifest(stage).write_text(json.dumps(manifest, indent=2, default=str))

@@ -81,6 +81,19 @@ class ActionItem(models.Model):
         indexes = [models.Index(fields=["run", "practice", "code"])]
 
 
+class SupportAssignment(models.Model):
+    """A practice the support and development hub works with: a commissioner-role user with
+    assignments sees only these practices in the early warning."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    practice = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "practice"], name="one_assignment"),
+        ]
+
+
 # Governance ----------------------------------------------------------------------------------
 
 DECISION_KINDS = [

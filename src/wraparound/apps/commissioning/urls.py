@@ -3,7 +3,12 @@ the page it sits on."""
 
 from django.urls import path
 
-from wraparound.apps.commissioning import budget_views, governance_views, local_qof_views
+from wraparound.apps.commissioning import (
+    budget_views,
+    early_warning_views,
+    governance_views,
+    local_qof_views,
+)
 
 Q = "commissioning/local-qof/"
 P = Q + "practices/<str:ods>/"
@@ -62,6 +67,28 @@ urlpatterns = [
             name=f"commissioning_budget_{name}_csv",
         )
         for name in ("lines", "months", "shift", "practices")
+    ),
+    path(
+        "commissioning/early-warning/",
+        early_warning_views.listing,
+        name="commissioning_early_warning",
+    ),
+    path(
+        "commissioning/early-warning.csv",
+        early_warning_views.listing,
+        {"fmt": "csv"},
+        name="commissioning_early_warning_csv",
+    ),
+    path(
+        "commissioning/early-warning/<str:ods>/",
+        early_warning_views.practice,
+        name="commissioning_early_warning_practice",
+    ),
+    path(
+        "commissioning/early-warning/<str:ods>/trend.csv",
+        early_warning_views.practice,
+        {"fmt": "csv"},
+        name="commissioning_early_warning_practice_csv",
     ),
     path("commissioning/decisions/", governance_views.decisions, name="commissioning_decisions"),
     path(
