@@ -34,23 +34,25 @@ def test_self_referral_with_a_red_flag_lands_at_the_practice(page):
     page.get_by_label("NHS number (optional)").fill(number)
     page.get_by_label("First name").fill(given)
     page.get_by_label("Last name").fill(family.title())
-    page.get_by_label("Day").fill(str(born.day))
-    page.get_by_label("Month").fill(str(born.month))
-    page.get_by_label("Year").fill(str(born.year))
-    page.get_by_label("Postcode").fill("M1 1AA")
+    page.get_by_label("Day", exact=True).fill(str(born.day))
+    page.get_by_label("Month", exact=True).fill(str(born.month))
+    page.get_by_label("Year", exact=True).fill(str(born.year))
+    page.get_by_label("Postcode", exact=True).fill("M1 1AA")
     page.get_by_label("Phone number").fill("07700900123")
-    page.get_by_role("group", name="Where is the problem?").get_by_label("Back").check()
+    page.get_by_role("group", name="Where is the problem?").get_by_label("Back", exact=True).check()
     page.get_by_role("group", name="How long have you had it?").get_by_label(
         "Less than 6 weeks"
     ).check()
     page.get_by_label("Tell us about the problem").fill("Low back pain since lifting")
     page.get_by_role("group", name=re.compile("difficulty passing urine")).get_by_label(
-        "Yes"
+        "Yes", exact=True
     ).check()
     page.get_by_role("group", name=re.compile("numbness around your bottom")).get_by_label(
-        "No"
+        "No", exact=True
     ).check()
-    page.get_by_role("group", name=re.compile("high temperature")).get_by_label("No").check()
+    page.get_by_role("group", name=re.compile("high temperature")).get_by_label(
+        "No", exact=True
+    ).check()
     page.get_by_role("button", name="Send my request").click()
 
     assert page.get_by_role("heading", name=re.compile("Call 999 or go to A&E now")).is_visible()
