@@ -18,6 +18,7 @@ from wraparound.analytics.stats import wilson
 from wraparound.apps.access.hubs import create_hub
 from wraparound.apps.access.models import Appointment
 from wraparound.apps.care.models import Alert, CarePlan, CarePlanVersion
+from wraparound.apps.demo import create_demo_feedback
 from wraparound.apps.feedback import content, rollup
 from wraparound.apps.feedback.models import Offer, Response
 from wraparound.apps.feedback.offers import make_offers, pending_for
@@ -276,19 +277,19 @@ def test_free_text_is_shown_to_the_service_only_and_never_published(client, logi
         login(username)
         assert client.get("/fft/comments/").status_code == 403, username
 
-    # Every public page and every scorecard page, as the commissioner and signed out.
+    # Every public page signed out, every scorecard page as the commissioner.
     values = sample_values(world)
-    targets = [
+    urls = app_urls()
+    public = [fill(u, values) for u in urls if u.route.startswith("public/")]
+    staff = [
         fill(u, values)
-        for u in app_urls()
-        if u.route.startswith(("public/", "scorecard/")) or u.name == "feedback_results"
+        for u in urls
+        if u.route.startswith("scorecard/") or u.name == "feedback_results"
     ]
-    assert any(t.startswith("/public/") for t in targets)
-    assert any(t.startswith("/scorecard/") for t in targets)
+    assert "/public/feedback/" in public and any(t.startswith("/scorecard/") for t in staff)
     login("commissioner")
-    anonymous = Client()
-    for target in targets:
-        for who in (client, anonymous):
+    for who, targets in ((Client(), public), (client, staff)):
+        for target in targets:
             body = who.get(target).content.decode(errors="replace")
             assert "Zebedee" not in body, target
 
@@ -314,3 +315,17 @@ def test_the_content_file_is_checked():
     for bad, message in broken:
         with pytest.raises(content.ContentError, match=message.replace("[", r"\[")):
             content.parse(bad)
+
+
+def test_demo_seed_gives_months_of_anonymous_responses_and_a_public_rollup():
+    summary = create_demo_feedback()
+    assert summary["responses"] > 100
+    months = set(Response.objects.values_list("month", flat=True))
+    assert len(months) == 6
+    assert set(Response.objects.values_list("touchpoint", flat=True)) >= {
+        "hub_appointment",
+        "care_plan_review",
+        "discharge",
+    }
+    shown = [r for r in rollup.public_rows() if not r.suppressed]
+    assert shown and all(r.responses % 5 == 0 for r in shown)

@@ -112,6 +112,11 @@ def demo(warehouse: Path = WAREHOUSE) -> None:
         f"demo referrals: {referrals['services']} directory services, "
         f"{referrals['referrals']} referrals; provider logins: dermatology, transport"
     )
+    from wraparound.apps.demo import create_demo_feedback, create_demo_outreach
+
+    feedback = create_demo_feedback()  # FFT responses and offers (issue 15)
+    outreach = create_demo_outreach(warehouse)  # the outreach call lists (issue 14)
+    typer.echo(f"demo feedback: {feedback}; outreach call lists: {outreach}")
     exported = export(warehouse)
     typer.echo(
         f"demo reviews: {reviews}; {exported['events']} app events written to {exported['path']}"
@@ -122,6 +127,15 @@ def demo(warehouse: Path = WAREHOUSE) -> None:
             f"  {user.username:<14} {user.role_info.label:<30} "
             f"{user.get_scope_display()}: {user.scope_org.name}"
         )
+    from wraparound.apps.portal.demo import create_demo_portal, seed_path
+
+    portal_logins = create_demo_portal(DEMO_PASSWORD)  # the patient portal (issue 15)
+    typer.echo(
+        f"\nPatient portal http://127.0.0.1:8000/portal/ through the local NHS login "
+        f"(wraparound idp serve --seed {seed_path()}; password {DEMO_PASSWORD})"
+    )
+    for login in portal_logins:
+        typer.echo(f"  {login['email']:<26} {login['note']}")
 
 
 @app_cli.command("directory-import")

@@ -222,6 +222,22 @@ def create_demo_referrals() -> dict[str, int]:
     return seed(DEMO_PASSWORD)
 
 
+def create_demo_feedback() -> dict[str, int]:
+    """Six months of anonymous Friends and Family Test responses and the offers due now
+    (feedback app, issue 15)."""
+    from wraparound.apps.feedback.seed import seed_demo
+
+    return seed_demo()
+
+
+def create_demo_outreach(warehouse) -> dict[str, int]:
+    """Every outreach cohort of data/outreach/ built into a call list (issue 14)."""
+    from wraparound.apps.outreach.build import build
+    from wraparound.apps.outreach.cohorts import library
+
+    return {cohort_id: build(cohort_id, warehouse).size for cohort_id in library()}
+
+
 def _demo_plan(day: dt.date) -> dict:
     return {
         "what_matters": "Staying well at home and knowing who to call",

@@ -4,6 +4,9 @@ engine interface (Ibis; never DuckDB directly), then the app's state, then the l
 Never in a request: ``wraparound app outreach build COHORT`` (``apps/outreach/cli.py``,
 with Rich progress bars) runs it, and the pages read the stored list.
 
+The build date is today, or the warehouse's data end when that is earlier (the day after its
+last encounter, as ``stratify`` takes it), so a look-back covers months the warehouse holds.
+
 Steps (each timed into ``CohortBuild.seconds``):
 
 1. ``warehouse``: patients registered and alive on the build date
@@ -11,12 +14,12 @@ Steps (each timed into ``CohortBuild.seconds``):
    the warehouse criteria (``cohorts.py``). For ``missed_appointments`` the app's own hub
    appointments not attended are handed to the engine as a memtable and counted with the
    warehouse's GP and hub DNAs.
-2. ``app``: the pseudonyms matched to the app's patient index; the app criteria
-   (``risk_stream`` from the current register run, ``no_care_plan``); left out, and counted
+2. ``app``: ``risk_stream`` (the current register run) narrows the pseudonyms first; they
+   are matched to the app's patient index; then ``no_care_plan``; left out, and counted
    by reason: not in the app's index, died, and (for a cohort that is not direct care) the
    national data opt-out.
 3. ``store``: the earlier build of the cohort is no longer current; the new list is written
-   in one transaction.
+   in one transaction (one multi-row insert per 5,000 entries, not one object each).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from wraparound import clinical
@@ -39,6 +42,8 @@ from wraparound.warehouse import engine as engines
 from wraparound.warehouse.store import Warehouse
 
 STORE_CHUNK = 5000
+FULL_SCAN = 50_000  # more pseudonyms than this: read the whole patient index once
+LOOKUP_CHUNK = 5000  # pseudonyms per query (well under SQLite's 32,766 variables)
 Step = Callable[[str, int, int], None]  # (step, done, total)
 
 
@@ -116,18 +121,22 @@ def warehouse_expr(engine, cohort: Cohort, on: dt.date):
     return base.select("patient_id", "practice_id", "age")
 
 
-def _app_filter(cohort: Cohort, patient_ids: set[int]) -> set[int]:
+def _in_streams(cohort: Cohort, pseudonyms: set[str]) -> set[str]:
+    """The pseudonyms in every ``risk_stream`` criterion's streams (current register run),
+    applied before the patient index is read, so a whole-population warehouse part costs
+    only the register."""
+    from wraparound.apps.registers.models import RegisterEntry
+
     for c in cohort.app_criteria:
         if c.op == "risk_stream":
-            from wraparound.apps.registers.models import RegisterEntry
+            members = RegisterEntry.objects.filter(run__current=True, stream__in=list(c.arg))
+            pseudonyms &= set(members.values_list("patient__pseudonym", flat=True))
+    return pseudonyms
 
-            streams = set(
-                RegisterEntry.objects.filter(run__current=True, stream__in=list(c.arg)).values_list(
-                    "patient_id", flat=True
-                )
-            )
-            patient_ids &= streams
-        elif c.op == "no_care_plan":
+
+def _app_filter(cohort: Cohort, patient_ids: set[int]) -> set[int]:
+    for c in cohort.app_criteria:
+        if c.op == "no_care_plan":
             from wraparound.apps.care.models import CarePlanVersion
 
             planned = set(
@@ -139,6 +148,18 @@ def _app_filter(cohort: Cohort, patient_ids: set[int]) -> set[int]:
     return patient_ids
 
 
+def default_date(engine) -> dt.date:
+    """Today, or the warehouse's data end (the day after its last encounter, as
+    ``stratify`` takes it) when that is earlier: a cohort of "no review in 12 months" is
+    built over months the warehouse holds."""
+    today = timezone.localdate()
+    enc = engine.table("encounters")
+    last = engine.to_arrow(enc.aggregate(last=enc.start.max())).column("last")[0]
+    if not last.is_valid:
+        return today
+    return min(today, last.as_py().date() + dt.timedelta(days=1))
+
+
 def build(
     cohort_id: str | Cohort,
     warehouse_dir: Path,
@@ -146,16 +167,16 @@ def build(
     progress: Step | None = None,
 ) -> CohortBuild:
     """Build ``cohort_id`` (an id of data/outreach/, or a parsed :class:`Cohort`) as of
-    ``on`` (default today) into a new current call list."""
+    ``on`` (default :func:`default_date`) into a new current call list."""
     cohort = cohort_id if isinstance(cohort_id, Cohort) else get(cohort_id)
-    on = on or timezone.localdate()
+    warehouse = Warehouse(warehouse_dir)
     tell = progress or (lambda step, done, total: None)
     seconds: dict[str, float] = {}
-    warehouse = Warehouse(warehouse_dir)
 
     t = time.perf_counter()
     tell("warehouse", 0, 1)
     with engines.connect(warehouse) as engine:
+        on = on or default_date(engine)
         found = engine.to_arrow(warehouse_expr(engine, cohort, on))
     pseudonyms = set(found["patient_id"].to_pylist())
     seconds["warehouse"] = round(time.perf_counter() - t, 3)
@@ -163,13 +184,20 @@ def build(
 
     t = time.perf_counter()
     tell("app", 0, 1)
-    index = {
-        p[0]: p[1:]
-        for p in Patient.objects.values_list(
-            "pseudonym", "pk", "opted_out", "death_date", "practice_id", "neighbourhood_id"
-        ).iterator(chunk_size=20_000)
-        if p[0] in pseudonyms
-    }
+    found_count = len(pseudonyms)
+    pseudonyms = _in_streams(cohort, pseudonyms)
+    columns = ("pseudonym", "pk", "opted_out", "death_date", "practice_id", "neighbourhood_id")
+    index = {}
+    if len(pseudonyms) > FULL_SCAN:  # most of the index: one pass beats many IN lists
+        for p in Patient.objects.values_list(*columns).iterator(chunk_size=20_000):
+            if p[0] in pseudonyms:
+                index[p[0]] = p[1:]
+    else:
+        wanted = sorted(pseudonyms)
+        for i in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[i : i + LOOKUP_CHUNK]
+            for p in Patient.objects.filter(pseudonym__in=chunk).values_list(*columns):
+                index[p[0]] = p[1:]
     left_out = {"not_in_app": len(pseudonyms) - len(index), "died": 0, "opted_out": 0}
     keep: dict[int, tuple] = {}
     for pk, opted_out, died, practice, neighbourhood in index.values():
@@ -192,19 +220,26 @@ def build(
             cohort_version=cohort.version,
             as_of=on,
             warehouse_snapshot=str(warehouse.manifest.snapshot),
-            found=len(pseudonyms),
+            found=found_count,
             size=len(ordered),
             left_out=left_out,
         )
-        for i in range(0, len(ordered), STORE_CHUNK):
-            chunk = ordered[i : i + STORE_CHUNK]
-            CallListEntry.objects.bulk_create(
-                CallListEntry(
-                    build=made, patient_id=pk, practice_id=keep[pk][0], neighbourhood_id=keep[pk][1]
+        table = CallListEntry._meta.db_table
+        sql = (
+            f"INSERT INTO {table} (build_id, patient_id, practice_id, neighbourhood_id, state, "
+            "updated_at) VALUES (%s, %s, %s, %s, %s, %s)"
+        )
+        stamp = timezone.now()
+        with connection.cursor() as cursor:
+            for i in range(0, len(ordered), STORE_CHUNK):
+                cursor.executemany(
+                    sql,
+                    [
+                        (made.pk, pk, keep[pk][0], keep[pk][1], "to_contact", stamp)
+                        for pk in ordered[i : i + STORE_CHUNK]
+                    ],
                 )
-                for pk in chunk
-            )
-            tell("store", min(i + STORE_CHUNK, len(ordered)), len(ordered))
+                tell("store", min(i + STORE_CHUNK, len(ordered)), len(ordered))
     seconds["store"] = round(time.perf_counter() - t, 3)
     seconds["total"] = round(sum(seconds.values()), 3)
     made.seconds = seconds
