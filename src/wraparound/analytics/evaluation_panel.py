@@ -7,7 +7,8 @@ at every practice of the locality, treated or not.
   to simulate an effect). Each belongs to the practice they were registered with that day,
   for the whole window (an intention-to-treat assignment: a later move does not move them).
 * **Exposure**: each member's registered, living person-days in each month (from the
-  registrations and deaths, ``population.person_days_by_period``), in person-months.
+  registrations and deaths, as ``population.person_days_by_period`` counts them), in
+  person-months.
 * **Outcomes**: the members' attended emergency admissions and A&E attendances starting in
   the month, and excess bed days (days beyond the 14-day trim point of
   ``data/indicators/excess_bed_days_rate.toml``, counted in the month of admission).
@@ -28,7 +29,7 @@ from ibis import _
 
 from wraparound import clinical
 from wraparound.analytics import frailty
-from wraparound.analytics.population import person_days_by_period, registered_on
+from wraparound.analytics.population import registered_on
 from wraparound.interventions import Intervention
 
 OUTCOMES = ("emergency_admissions", "ae_attendances", "excess_bed_days")
@@ -107,9 +108,8 @@ def build(engine, intervention: Intervention) -> tuple[pl.DataFrame, pl.DataFram
         )
     )
     assign = group.select("patient_id", home=group.practice_id)
-    days = person_days_by_period(engine, periods).semi_join(assign, "patient_id")
     exposure = (
-        days.join(assign, "patient_id")
+        _person_days(engine, periods, assign)
         .group_by(["home", "period"])
         .agg(exposure=_.days.sum() / DAYS_PER_MONTH)
     )
@@ -174,6 +174,29 @@ def build(engine, intervention: Intervention) -> tuple[pl.DataFrame, pl.DataFram
     )
     practices = practices.join(pre_rates, on="practice_id", how="left")
     return panel, practices
+
+
+def _person_days(engine, periods: ibis.Table, assign: ibis.Table) -> ibis.Table:
+    """Registered, living person-days of the group's members in each period (the
+    ``population.person_days_by_period`` definition), restricted to the members before the
+    range join, so a million-patient list is not expanded month by month: home, period,
+    days."""
+    reg = engine.table("registrations").semi_join(assign, "patient_id")
+    pats = engine.table("patients").semi_join(assign, "patient_id")
+    joined = reg.join(pats, "patient_id").join(assign, "patient_id")
+    far = ibis.date(9999, 12, 31)
+    spells = joined.select(
+        "home",
+        begin_at=joined.start_date,
+        stop_at=ibis.least(joined.end_date.fill_null(far), joined.death_date.fill_null(far)),
+    )
+    overlap = periods.join(
+        spells, (spells.begin_at < periods.end) & (spells.stop_at > periods.start)
+    )
+    days = ibis.least(overlap.stop_at, overlap.end).delta(
+        ibis.greatest(overlap.begin_at, overlap.start), unit="day"
+    )
+    return overlap.select("home", "period", days=days)
 
 
 def _practices(engine, group: ibis.Table, intervention: Intervention) -> pl.DataFrame:
