@@ -38,6 +38,8 @@ demo: install
 	$(BIN)/wraparound indicators --warehouse $(DEMO_DIR)/warehouse
 	$(BIN)/wraparound local-qof --warehouse $(DEMO_DIR)/warehouse
 	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app refresh --warehouse $(DEMO_DIR)/warehouse > /dev/null
+	@echo "Local NHS login (the portal's OpenID Connect provider) on http://127.0.0.1:8001/o"
+	$(BIN)/wraparound idp serve --seed var/idp-seed.json &
 	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)"
 	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app serve --warehouse $(DEMO_DIR)/warehouse
 

@@ -282,3 +282,24 @@ def test_patient_a_with_patient_b_identifiers_sees_nothing_of_b(
     # Still signed in as A throughout (sign-out was skipped), and A's own pages still work.
     assert client.get("/portal/record").status_code == 200
     assert a.pk != b.pk
+
+
+def test_ask_my_practice_shows_what_to_do_now_on_a_red_flag(client, portal_provider):
+    from wraparound.apps.triage.models import TriageRequest
+
+    a = portal_provider.patients["a"]
+    sign_in(client, portal_provider, "a")
+    assert "Ask your GP practice" in client.get("/portal/ask").content.decode()
+    assert client.post("/portal/ask", {"category": "clinical"}).status_code == 400
+    assert client.post("/portal/ask", {"category": "x", "request": "hi"}).status_code == 400
+    assert not TriageRequest.objects.filter(patient=a).exists()
+    routine = client.post("/portal/ask", {"category": "admin", "request": "A fit note please"})
+    assert routine.status_code == 200 and b"Request sent" in routine.content
+    urgent = client.post(
+        "/portal/ask", {"category": "clinical", "request": "Pain", "chest_pain": "yes"}
+    )
+    assert b"nhsuk-card--care--emergency" in urgent.content
+    reqs = {r.urgency: r for r in TriageRequest.objects.filter(patient=a)}
+    assert set(reqs) == {"routine", "emergency"}
+    assert reqs["emergency"].source == "portal" and reqs["emergency"].practice_id == a.practice_id
+    assert AuditEvent.objects.filter(patient=a, what="portal: ask my practice").count() == 5

@@ -24,5 +24,6 @@ urlpatterns = [
     path("portal/proxies", views.proxy_list, name="portal_proxies"),
     path("portal/proxies/accept", views.accept, name="portal_proxy_accept"),
     path("portal/feedback", views.feedback, name="portal_feedback"),
+    path("portal/ask", views.ask, name="portal_ask"),
     path("patients/<int:pk>/portal", staff_views.portal_admin, name="portal_admin"),
 ]

@@ -366,3 +366,37 @@ def _offers(who):
 @portal_view("feedback", what="feedback offers")
 def feedback(request, who):
     return _page(request, "portal/feedback.html", who, offers=_offers(who))
+
+
+@portal_view("ask", what="ask my practice", methods=("GET", "HEAD", "POST"))
+def ask(request, who):
+    """Ask my practice (online consultation): the triage app's own form and red-flag
+    screening; a red flag shows what to do now, and the request lands on the practice's
+    triage queue marked urgent."""
+    from wraparound.apps.triage import intake
+    from wraparound.apps.triage import rules as triage_rules
+
+    form = triage_rules.forms()["online_consultation"]
+    error, done = "", None
+    if request.method == "POST":
+        answers = {
+            q.id: (request.POST.get(q.id) or "").strip()
+            for q in form.questions
+            if (request.POST.get(q.id) or "").strip()
+        }
+        category = request.POST.get("category", "clinical")
+        try:
+            done = intake.submit_request(
+                patient=who.patient, category=category, answers=answers, source="portal"
+            )
+        except intake.IntakeError as exc:
+            error = str(exc)
+    return _page(
+        request,
+        "portal/ask.html",
+        who,
+        status=400 if error else 200,
+        form=form,
+        error=error,
+        done=done,
+    )
