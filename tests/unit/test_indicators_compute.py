@@ -206,6 +206,40 @@ def _add_app_and_risk(root):
         ),
         root / "app_events" / "export-1.parquet",
     )
+    # The referrals app's steps: p1's dermatology referral sent after advice (counted once,
+    # though it entered "referred" twice), p2's advice accepted with no referral (not counted).
+    (root / "app_referrals").mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "referral_id": ["r1", "r1", "r1", "r2", "r2"],
+                "patient_id": ["p1", "p1", "p1", "p2", "p2"],
+                "transition": [
+                    "request_advice",
+                    "convert",
+                    "convert",
+                    "request_advice",
+                    "accept_advice",
+                ],
+                "to_state": [
+                    "advice_requested",
+                    "referred",
+                    "referred",
+                    "advice_requested",
+                    "advice_accepted",
+                ],
+                "at": [
+                    _ts("2025-03-03"),
+                    _ts("2025-03-10"),
+                    _ts("2025-04-10"),
+                    _ts("2025-03-03"),
+                    _ts("2025-03-05"),
+                ],
+                "treatment_function": ["330", "330", "330", "330", "330"],
+            }
+        ),
+        root / "app_referrals" / "referral_events.parquet",
+    )
     run_dir = root / "results" / "risk" / "r1"
     run_dir.mkdir(parents=True)
     pq.write_table(
@@ -488,6 +522,21 @@ def test_app_indicators_await_data_without_the_app_export(published):
     assert status["high_needs_named_gp"] == "awaiting data: app_events, risk"
     values = pl.read_parquet(d / "indicator_values.parquet")
     assert "ltc_annual_review" not in values["indicator_id"].to_list()
+
+
+def test_referrals_per_1000_by_specialty_count_referrals_sent(with_app):
+    """Real referral events, not outpatient attendances: one referral sent by p1 (P1) in
+    March 2025, dermatology (treatment function 330); advice that avoided a referral is not
+    a referral; in April the same referral entering "referred" again is not counted twice."""
+    manifest, d = with_app
+    status = {x["id"]: x["status"] for x in manifest["definitions"]}
+    assert status["referrals_by_specialty"] == "computed"
+    assert _value(d, "referrals_by_specialty", "2025-03", "P1", subgroup="330")["numerator"] == 1
+    values = pl.read_parquet(d / "indicator_values.parquet").filter(
+        (pl.col("indicator_id") == "referrals_by_specialty") & (pl.col("level") == "practice")
+    )
+    assert values["numerator"].sum() == 1
+    assert set(values["subgroup"]) == {"330"}
 
 
 def test_app_and_risk_indicators_when_present(with_app):

@@ -50,6 +50,7 @@ class Inputs:
     app_events: ibis.Table | None = None
     risk: ibis.Table | None = None
     app_appointments: ibis.Table | None = None
+    app_referrals: ibis.Table | None = None
 
 
 class Context:
@@ -295,7 +296,11 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
     (``Inputs.app_appointments``), alike: whether each was at a hub, its minutes, the need
     its request recorded and whether its access standard was met (null in the warehouse)."""
     enc = ctx.engine.table("encounters")
-    enc = enc.filter(enc.kind == kind)
+    if kind == "referral":  # the app's referrals sent, shaped as encounters (inputs.py)
+        shape = enc.select(*REFERRAL_COLUMNS).schema()
+        enc = ctx.inputs.app_referrals.cast(shape)
+    else:
+        enc = enc.filter(enc.kind == kind)
     if kind == "gp_appointment":
         enc = _with_app_appointments(ctx, enc)
     enc = enc.mutate(day=enc.start.date())
@@ -348,6 +353,19 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
             stay_days=stop.delta(joined.day, unit="day").cast("int32"),
         )
     return joined.select("period", "practice_id", "imd_quintile", "status", **columns)
+
+
+REFERRAL_COLUMNS = (
+    "id",
+    "patient_id",
+    "start",
+    "end",
+    "booked_at",
+    "status",
+    "practitioner_role_id",
+    "specialty",
+)
+"""The encounter columns the app's referrals sent are given (``inputs.REFERRAL_EVENT_SCHEMA``)."""
 
 
 def _hub_codes(engine) -> list[str]:

@@ -25,7 +25,11 @@ TYPES = ("proportion", "crude_rate", "dsr", "median")
 DIRECTIONS = ("higher", "lower", "both")
 SOURCES = ("warehouse", "app")
 STANDARD_POPULATIONS = ("esp2013",)
-ENCOUNTER_KINDS = vocabulary.INDICATOR_ENCOUNTER_KINDS
+APP_ENCOUNTER_KINDS = ("referral",)
+"""Events an indicator may count that the app records, not the warehouse: ``referral``, a
+referral sent (the referrals app's steps entering ``referred``; ``inputs.app_referrals``),
+with status ``booked`` and the specialty's treatment function."""
+ENCOUNTER_KINDS = (*vocabulary.INDICATOR_ENCOUNTER_KINDS, *APP_ENCOUNTER_KINDS)
 ENCOUNTER_STATUSES = ("attended", "dna", "cancelled", "booked")
 MEASURES = ("count", "excess_bed_days", "minutes")
 MEDIANS = ("booking_lead_days",)
@@ -202,6 +206,11 @@ class Indicator:
             needs.append(vocabulary.RISK)
         if any(e is not None and e.need for e in (self.denominator.events, self.numerator.events)):
             needs.append("app_appointments")
+        if any(
+            e is not None and e.kind in APP_ENCOUNTER_KINDS
+            for e in (self.denominator.events, self.numerator.events)
+        ):
+            needs.append("app_referrals")
         return tuple(needs)
 
 
@@ -305,7 +314,7 @@ def parse(text: str, path: str) -> Indicator:
         standard_population=standard,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
-    uses_app = bool({"app_events", "app_appointments"} & set(indicator.requires))
+    uses_app = bool({"app_events", "app_appointments", "app_referrals"} & set(indicator.requires))
     if uses_app != (indicator.source == "app"):
         check.fail(
             "source must be 'app' exactly when a condition uses app_event or events filter on need"

@@ -55,6 +55,31 @@ APPOINTMENT_SCHEMA = pa.schema(
 )
 
 
+APP_REFERRALS = ("app_referrals", "referral_events.parquet")
+"""``DIR/app_referrals/referral_events.parquet``: every step of every referral, written by the
+referrals app (``apps/referrals/events.py``); the indicators read the referrals sent."""
+APP_REFERRAL_STEP_COLUMNS = ("referral_id", "patient_id", "transition", "to_state", "at")
+REFERRAL_EVENT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("patient_id", pa.string()),
+        ("start", _TS),
+        ("end", _TS),
+        ("booked_at", _TS),
+        ("status", pa.string()),
+        ("practitioner_role_id", pa.string()),
+        ("specialty", pa.string()),
+    ]
+)
+"""Referrals sent, in the columns of warehouse encounters (``compile.py`` counts them as
+events of kind ``referral``): one row per referral, when it first entered ``referred``,
+status ``booked``, ``specialty`` the treatment function of its pathway."""
+
+
+def app_referrals_path(warehouse: Path) -> Path:
+    return Path(warehouse).joinpath(*APP_REFERRALS)
+
+
 class InputError(ValueError):
     """An optional input is present but malformed."""
 
@@ -66,6 +91,7 @@ class Found:
     app_events: pa.Table | None = None
     risk: pa.Table | None = None
     app_appointments: pa.Table | None = None
+    app_referrals: pa.Table | None = None
     described: dict = field(default_factory=dict)
 
 
@@ -88,6 +114,14 @@ def read(warehouse: Path) -> Found:
             "rows": table.num_rows,
         }
         found.app_appointments = table if table.num_rows else None
+    referrals = app_referrals_path(warehouse)
+    if referrals.exists():
+        table = _app_referrals(referrals)
+        found.described["app_referrals"] = {
+            "files": [{"name": referrals.name, "sha256": _sha256(referrals)}],
+            "rows": table.num_rows,
+        }
+        found.app_referrals = table if table.num_rows else None
     run = results.latest_run(Path(warehouse), paths.RISK)
     if run is not None and (run / "scores.parquet").exists():
         found.risk = pq.read_table(run / "scores.parquet", columns=RISK_COLUMNS)
@@ -127,6 +161,43 @@ def _app_appointments(path: Path) -> pa.Table:
         return table.select(APPOINTMENT_SCHEMA.names).cast(APPOINTMENT_SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InputError(f"{path}: {exc}") from exc
+
+
+def _app_referrals(path: Path) -> pa.Table:
+    """The referrals sent: each referral's first step into ``referred``."""
+    table = pq.read_table(path)
+    need = [*APP_REFERRAL_STEP_COLUMNS, "treatment_function"]
+    missing = [c for c in need if c not in table.column_names]
+    if missing:
+        raise InputError(f"{path}: referral events need columns {missing}")
+    sent = table.filter(pc.equal(table["to_state"], "referred")).sort_by(
+        [("referral_id", "ascending"), ("at", "ascending")]
+    )
+    seen: set[str] = set()
+    keep = []
+    for i, rid in enumerate(sent["referral_id"].to_pylist()):
+        if rid not in seen:
+            seen.add(rid)
+            keep.append(i)
+    sent = sent.take(keep)
+    n = sent.num_rows
+    try:
+        start = sent["at"].cast(_TS)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    return pa.table(
+        {
+            "id": sent["referral_id"].cast(pa.string()),
+            "patient_id": sent["patient_id"].cast(pa.string()),
+            "start": start,
+            "end": pa.nulls(n, _TS),
+            "booked_at": pa.nulls(n, _TS),
+            "status": pa.array(["booked"] * n, pa.string()),
+            "practitioner_role_id": pa.nulls(n, pa.string()),
+            "specialty": sent["treatment_function"].cast(pa.string()),
+        },
+        schema=REFERRAL_EVENT_SCHEMA,
+    )
 
 
 def _sha256(path: Path) -> str:

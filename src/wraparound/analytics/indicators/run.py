@@ -81,6 +81,7 @@ def run(
                 app_appointments=engine.memtable(found.app_appointments)
                 if found.app_appointments
                 else None,
+                app_referrals=engine.memtable(found.app_referrals) if found.app_referrals else None,
             ),
             last_day,
         )

@@ -18,8 +18,9 @@ each dated the day its clock started so both halves of a pair fall in the same m
 - ``referral_received`` (a referral entering triage) and, when it was accepted, redirected
   or rejected within the service's triage days, ``triage_in_time``.
 
-The step file is not read by ``analytics/indicators`` yet: the referrals-per-1,000 indicator
-still counts outpatient attendances.
+The step file is read back by ``analytics/indicators/inputs.py``: each referral's first step
+into ``referred`` is a referral sent, counted by ``referrals_by_specialty`` (per 1,000
+person-years by treatment function, high and low outliers).
 """
 
 from __future__ import annotations
@@ -32,13 +33,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.utils import timezone
 
-from wraparound.analytics.indicators.inputs import APP_EVENT_SCHEMA
+from wraparound.analytics.indicators.inputs import APP_EVENT_SCHEMA, APP_REFERRALS
 from wraparound.apps.referrals import rules, timers
 from wraparound.apps.referrals.models import ReferralEvent
 from wraparound.warehouse import paths
 
-DIR_NAME = "app_referrals"
-FILE_NAME = "referral_events.parquet"
+DIR_NAME, FILE_NAME = APP_REFERRALS  # read back by analytics/indicators/inputs.py
 SCHEMA = pa.schema(
     [
         ("referral_id", pa.string()),
