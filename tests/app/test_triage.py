@@ -219,6 +219,10 @@ def test_honeypot_csrf_and_bad_input(client):
     assert (
         no_contact.status_code == 400 and "Enter your date of birth" in no_contact.content.decode()
     )
+    huge = client.post(
+        "/self-referral/physiotherapy/", {**person(), **PHYSIO, "dob_year": "9" * 30}
+    )
+    assert huge.status_code == 400
     assert client.get("/self-referral/nope/").status_code == 404
     assert client.get("/self-referral/online_consultation/").status_code == 404  # not public
     assert client.put("/self-referral/physiotherapy/").status_code == 405
@@ -348,6 +352,7 @@ def test_review_queue_resolves_to_a_patient(client, login):
     page = client.get(f"/triage/{req.pk}/").content.decode()
     assert patient.nhs_number_display() in page and other.nhs_number_display() in page
     assert client.post(f"/triage/{req.pk}/resolve", {}).status_code == 400
+    assert client.post(f"/triage/{req.pk}/resolve", {"patient": "9" * 40}).status_code == 400
     assert (
         client.post(f"/triage/{req.pk}/resolve", {"nhs_number": "9990000018"}).status_code == 400
     )  # not ours

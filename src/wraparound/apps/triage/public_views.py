@@ -65,7 +65,7 @@ def _identity(post) -> tuple[dict, dict[str, str]]:
         )
         if not dt.date(1900, 1, 1) <= birth <= dt.date.today():
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         errors["dob"] = "Enter your date of birth as day, month and year, for example 27 3 1980"
     postcode = matching.normalise_postcode(_text(post, "postcode", 10))
     if not 5 <= len(postcode) <= 7 or not postcode.isalnum():

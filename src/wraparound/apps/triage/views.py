@@ -271,7 +271,7 @@ def resolve(request, req):
     nhs = matching.normalise_nhs(request.POST.get("nhs_number", ""))
     pk = request.POST.get("patient", "")
     patients = Patient.objects.filter(practice__in=request.user.practices())
-    if pk.isdigit():
+    if pk.isascii() and pk.isdigit() and len(pk) < 16:
         patient = patients.filter(pk=int(pk)).first()
     elif nhs:
         patient = patients.filter(nhs_number=nhs).first()
