@@ -111,6 +111,20 @@ def test_the_wrong_people_are_refused(client, login):
     assert client.get(reverse("referrals_queue")).status_code == 403
 
 
+def test_the_service_updates_its_capacity_and_waiting_time(client):
+    w = world()
+    client.force_login(w["dermatologist"])
+    queue = reverse("referrals_queue")
+    assert client.post(queue, {"capacity": "full", "waiting_weeks": "3"}).status_code == 400
+    assert client.post(queue, {"capacity": "limited", "waiting_weeks": "999"}).status_code == 400
+    derm = Service.objects.get(pk=w["derm"].pk)
+    assert (derm.capacity, derm.waiting_weeks) == ("open", 14)
+    assert client.post(queue, {"capacity": "limited", "waiting_weeks": "9"}).status_code == 302
+    derm.refresh_from_db()
+    assert (derm.capacity, derm.waiting_weeks) == ("limited", 9)
+    assert derm.status_updated > w["derm"].status_updated
+
+
 def test_centre_worklist_shows_everything_open_for_a_patient(client):
     w = world()
     patient = w["patient"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,7 +25,7 @@ from django.utils import timezone
 from wraparound.apps.records import audit
 from wraparound.apps.records.access import patient_view
 from wraparound.apps.referrals import directory, machine, rules, worklists
-from wraparound.apps.referrals.models import URGENCY, Attachment, Referral, Service
+from wraparound.apps.referrals.models import CAPACITY, URGENCY, Attachment, Referral, Service
 from wraparound.web.bad_request import parse_choice, parse_int
 
 SEARCH_PAGE = 25  # services shown a page (eligible first)
@@ -308,6 +308,15 @@ def triage_queue(request):
     service = Service.objects.filter(org_id=request.user.service_id).first()
     if service is None:
         raise PermissionDenied("your account is not with a service in the directory")
+    if request.method == "POST":  # the service's capacity and waiting time, now
+        capacity = parse_choice(request.POST.get("capacity"), "capacity", dict(CAPACITY))
+        weeks = parse_int(request.POST.get("waiting_weeks"), "waiting_weeks")
+        if not capacity or (weeks is not None and not 0 <= weeks <= 104):
+            raise BadRequest("capacity is required, and waiting weeks from 0 to 104")
+        service.capacity, service.waiting_weeks = capacity, weeks
+        service.status_updated = timezone.now()
+        service.save(update_fields=["capacity", "waiting_weeks", "status_updated"])
+        return redirect("referrals_queue")
     only_overdue = request.GET.get("overdue") == "yes"
     found = worklists.service_queue(service, only_overdue=only_overdue)
     return _worklist_page(
@@ -319,6 +328,7 @@ def triage_queue(request):
             "queue": True,
             "only_overdue": only_overdue,
             "here": reverse("referrals_queue"),
+            "capacities": dict(CAPACITY),
         },
         "referral triage queue",
     )
