@@ -169,3 +169,18 @@ def test_response_times_flow_back_as_app_events(tmp_path):
     assert _app_events([path]).num_rows >= 4  # the indicators accept the kinds
     [indicator] = [i for i in definition.load() if i.id == "triage_response_within_2_working_days"]
     assert indicator.source == "app" and indicator.type == "proportion"
+
+
+def test_demo_seed_fills_the_queue_once():
+    from wraparound.apps.triage.events import IN_TIME, collect
+    from wraparound.apps.triage.seed import seed_demo
+
+    TriageRequest.objects.all().delete()
+    first = seed_demo()
+    assert first["requests"] >= 80
+    assert seed_demo() == first  # a second demo run adds nothing
+    open_now = TriageRequest.objects.exclude(status="closed")
+    assert open_now.count() == 4 and not open_now.filter(urgency="emergency").exists()
+    assert open_now.filter(urgency="urgent", match="matched").count() == 1
+    assert open_now.filter(match="ambiguous").count() == 1
+    assert any(kind == IN_TIME for _, kind, _ in collect())

@@ -117,6 +117,10 @@ def demo(warehouse: Path = WAREHOUSE) -> None:
     feedback = create_demo_feedback()  # FFT responses and offers (issue 15)
     outreach = create_demo_outreach(warehouse)  # the outreach call lists (issue 14)
     typer.echo(f"demo feedback: {feedback}; outreach call lists: {outreach}")
+    from wraparound.apps.triage.seed import seed_demo as seed_triage
+
+    triage = seed_triage()  # a year of answered requests, today's triage queue (issue 14/15)
+    typer.echo(f"demo triage: {triage['requests']} requests")
     exported = export(warehouse)
     typer.echo(
         f"demo reviews: {reviews}; {exported['events']} app events written to {exported['path']}"
