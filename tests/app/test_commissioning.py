@@ -337,3 +337,14 @@ def test_support_hub_sees_only_its_practices(client, local_qof_dir):  # noqa: F8
     assert refused.status_code == 403
     csv_refused = client.get(reverse("commissioning_early_warning_practice_csv", args=[_own()]))
     assert csv_refused.status_code == 403
+
+
+def test_demo_governance_seed_is_idempotent_and_keeps_the_rule():
+    from wraparound.apps.commissioning.seed import seed_governance
+
+    first = seed_governance()
+    assert seed_governance() == first
+    decision = Decision.objects.get()
+    approvers = {a.member.name for a in decision.attendance.filter(approved=True)}
+    assert "Dr Asha Patel" not in approvers and len(approvers) == 2
+    assert decision.conflicted() == {Member.objects.get(name="Dr Asha Patel").pk}

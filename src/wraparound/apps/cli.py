@@ -117,6 +117,9 @@ def demo(warehouse: Path = WAREHOUSE) -> None:
     feedback = create_demo_feedback()  # FFT responses and offers (issue 15)
     outreach = create_demo_outreach(warehouse)  # the outreach call lists (issue 14)
     typer.echo(f"demo feedback: {feedback}; outreach call lists: {outreach}")
+    from wraparound.apps.commissioning.seed import seed_governance
+
+    typer.echo(f"demo governance: {seed_governance()}")  # decisions, interests (issue 16)
     from wraparound.apps.triage.seed import seed_demo as seed_triage
 
     triage = seed_triage()  # a year of answered requests, today's triage queue (issue 14/15)
