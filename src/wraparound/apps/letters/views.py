@@ -16,14 +16,16 @@ from wraparound.apps.records import audit
 from wraparound.apps.records.models import Organisation
 from wraparound.web.bad_request import parse_choice
 
-PATIENT_ROLES = ("gp", "practice_staff", "coordinator")
-AGGREGATE_ROLES = ("commissioner",)
+# Who sees what, by the roles' flags (vocabulary.ROLES): those whose register pool is their
+# practices' patients (GPs, practice staff, care co-ordinators) see the overdue list by
+# patient; pseudonymised roles (commissioners) the shares only.
 OVERDUE_SHOWN = 200
 
 
 def dashboard(request):
     user = request.user
-    if user.role not in PATIENT_ROLES + AGGREGATE_ROLES:
+    shows_patients = user.role_info.register_pool
+    if not (shows_patients or user.role_info.pseudonymised):
         audit.record(request, action="denied", what="letters dashboard", outcome="denied")
         return render(request, "letters/refused.html", status=403)
     practices = user.practices()
@@ -63,13 +65,12 @@ def dashboard(request):
     }
     totals["share"] = round(100 * totals["on_time"] / totals["expected"], 1) if rows else None
     overdue = []
-    shows_patients = user.role in PATIENT_ROLES
     if shows_patients:
         escalate = rules()["escalate"]
         found = (
             mine.filter(received_at__isnull=True, due__lt=today)
             .select_related("patient", "practice", "task__assignee")
-            .order_by("due", "pk")[:OVERDUE_SHOWN]
+            .order_by("-due", "pk")[:OVERDUE_SHOWN]
         )
         for letter in found:
             letter.days_overdue = operational_days_between(letter.due, today)
