@@ -4,7 +4,8 @@ true -15%, through the code ``wraparound evaluate`` publishes with: the browser 
 one practice, too small to evaluate), and a commissioner opens it from the evaluation
 index: the logic model, the effects table, the chart beside its table, the balance table,
 and the effects CSV, which is the table row for row. Each page passes axe-core (WCAG 2.2
-AA). (The local QOF claims download is tests/browser/test_commissioning_journey.py.)"""
+AA); then the demand projection page, its chart, table and axe check. (The local QOF claims
+download is tests/browser/test_commissioning_journey.py.)"""
 
 from __future__ import annotations
 
@@ -47,3 +48,12 @@ def test_commissioner_opens_the_evaluation_of_the_demo_intervention(page, publis
         rows = list(csv.reader(handle))
     assert rows[0][0] == "Outcome" and rows[1][0] == "Emergency admissions"
     assert rows[1][1] == effect
+
+
+def test_commissioner_reads_the_demand_projection(page, published):
+    sign_in(page, "commissioner")
+    page.goto("/evaluation/demand/")
+    assert page.get_by_role("heading", name="Demand projection", exact=True).is_visible()
+    assert page.get_by_role("img", name=re.compile("Emergency admissions a year")).is_visible()
+    assert page.locator("#demand-emergency_admissions-table tbody tr").count() == 5
+    check_page(page, "evaluation-demand")
