@@ -18,6 +18,7 @@ from wraparound.interventions import Intervention
 from wraparound.nhs_number import synthetic_numbers
 from wraparound.sources.synthetic import events
 from wraparound.sources.synthetic.clock import US_PER_DAY, day_number
+from wraparound.sources.synthetic.letters import letters as synthetic_letters
 from wraparound.sources.synthetic.names import draw_names
 from wraparound.sources.synthetic.organisations import Locality, build_locality
 from wraparound.sources.synthetic.params import parameters
@@ -43,6 +44,7 @@ SOCIAL_STREAM = 400
 """Seed offset of each chunk's stream for social-care contacts (``Chunk.social_rng``)."""
 
 INTERVENTION_STREAM = 500
+LETTERS_STREAM = 600  # letters back to the GP (synthetic/letters.py), their own draws
 """Seed offset of each chunk's stream for a simulated intervention (``events.Simulation``):
 without one, no draw is taken from it and every row is as before."""
 
@@ -95,6 +97,9 @@ def generate(
         tables["medications"] = events.medications(chunk)
         tables["observations"] = events.observations(chunk)
         tables["encounters"] = events.encounters(chunk, calibration)
+        tables["letters"] = synthetic_letters(
+            tables["encounters"], np.random.default_rng([seed, LETTERS_STREAM, ci]), extract_us
+        )
         if ci == 0:
             tables.update(locality.tables)
         # Reference data (LSOA deprivation) carries no source version.
