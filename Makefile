@@ -31,12 +31,12 @@ demo: install
 	$(BIN)/wraparound synth --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED) --out $(DEMO_DIR)/warehouse --overwrite --intervention high_needs_wraparound
 	$(BIN)/wraparound summary --warehouse $(DEMO_DIR)/warehouse
 	$(BIN)/wraparound stratify --warehouse $(DEMO_DIR)/warehouse
-	# A locality under 30k has one neighbourhood: nothing to compare with, so no evaluation (the demo goes on).
-	-$(BIN)/wraparound evaluate --warehouse $(DEMO_DIR)/warehouse --intervention high_needs_wraparound --quiet
 	$(BIN)/wraparound demand --warehouse $(DEMO_DIR)/warehouse --quiet
 	rm -f $(DEMO_DIR)/app.sqlite3*
 	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app demo --warehouse $(DEMO_DIR)/warehouse
 	$(BIN)/wraparound indicators --warehouse $(DEMO_DIR)/warehouse
+	# A locality under 30k has one neighbourhood: nothing to compare with, so no evaluation (the demo goes on); after the indicators, whose series it evaluates too.
+	-$(BIN)/wraparound evaluate --warehouse $(DEMO_DIR)/warehouse --intervention high_needs_wraparound --quiet
 	$(BIN)/wraparound local-qof --warehouse $(DEMO_DIR)/warehouse
 	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app refresh --warehouse $(DEMO_DIR)/warehouse > /dev/null
 	@echo "Local NHS login (the portal's OpenID Connect provider) on http://127.0.0.1:8001/o"

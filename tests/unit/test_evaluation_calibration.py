@@ -56,3 +56,31 @@ def test_true_effect_inside_the_95_interval_in_at_least_90_percent_of_runs(runs)
 def test_zero_effect_rarely_significant(runs):
     false = sum(r["significant"] for r in runs["null"])
     assert false <= 2, f"{false}/{RUNS} null runs significant"
+
+
+def test_an_indicator_series_is_evaluated_as_its_own_panel():
+    """A published indicator's practice rows (numerator over denominator, monthly) become the
+    same panel the evaluation builds from encounters, and give the same estimate."""
+    import datetime as dt
+
+    import polars as pl
+
+    from wraparound.analytics.evaluation_run import indicator_panel
+
+    panel = simulate_panel(5, -0.15)
+    values = panel.select(
+        pl.lit("x").alias("indicator_id"),
+        pl.col("month").dt.strftime("%Y-%m").alias("period"),
+        pl.lit("practice").alias("level"),
+        pl.col("practice_id").alias("org_id"),
+        pl.lit("all").alias("subgroup"),
+        pl.col(OUTCOME).alias("numerator"),
+        pl.col("exposure").alias("denominator"),
+    )
+    practices = panel.group_by("practice_id").agg(pl.col("first_treated").first())
+    rebuilt = indicator_panel(values, "x", practices, dt.date(2023, 4, 1))
+    assert rebuilt.height == panel.height
+    again = evaluation.did(rebuilt, "x", event_study=False)
+    direct = evaluation.did(panel, OUTCOME, event_study=False)
+    assert again["att"] == pytest.approx(direct["att"])
+    assert indicator_panel(values, "missing", practices, dt.date(2023, 4, 1)) is None

@@ -95,6 +95,75 @@ def series(panel: pl.DataFrame, outcome: str) -> list[dict]:
     return list(rows.values())
 
 
+def indicator_panel(
+    values: pl.DataFrame, indicator_id: str, practices: pl.DataFrame, first: dt.date
+) -> pl.DataFrame | None:
+    """The practice-by-month panel of one published indicator (``indicator_values.parquet``
+    of the newest indicators run): its numerator as the events and its denominator as the
+    exposure, so the analyses run on the indicator's own figure (rescaled: the relative
+    effect is the same). Whole practices, not the intervention's group: an indicator already
+    says whom it counts. None if the run has no practice series of it."""
+    rows = values.filter(
+        (pl.col("indicator_id") == indicator_id)
+        & (pl.col("level") == "practice")
+        & (pl.col("subgroup").is_null() | (pl.col("subgroup") == "all"))
+        & pl.col("denominator").is_not_null()
+        & (pl.col("denominator") > 0)
+    )
+    if rows.is_empty():
+        return None
+    panel = (
+        rows.with_columns(month=pl.col("period").str.to_date("%Y-%m"))
+        .with_columns(
+            period=(pl.col("month").dt.year() - first.year) * 12
+            + pl.col("month").dt.month().cast(pl.Int32)
+            - first.month
+        )
+        .filter(pl.col("period") >= 0)
+        .select(
+            pl.col("org_id").alias("practice_id"),
+            pl.col("period").cast(pl.Int64),
+            "month",
+            pl.col("numerator").cast(pl.Float64).alias(indicator_id),
+            pl.col("denominator").cast(pl.Float64).alias("exposure"),
+        )
+        .join(practices.select("practice_id", "first_treated"), on="practice_id", how="inner")
+        .sort(["practice_id", "period"])
+    )
+    return panel if panel["period"].n_unique() >= 6 else None
+
+
+def _indicators(warehouse: Path, names: list[str], practices, first) -> tuple[dict, list]:
+    """Each named indicator's analyses, and the ones that could not be evaluated, why."""
+    from wraparound.analytics.results import latest_run
+    from wraparound.vocabulary import INDICATORS
+
+    run = latest_run(Path(warehouse), INDICATORS)
+    results, skipped = {}, []
+    values = None
+    if run is not None and (run / "indicator_values.parquet").exists():
+        values = pl.read_parquet(run / "indicator_values.parquet")
+    for name in names:
+        panel = None if values is None else indicator_panel(values, name, practices, first)
+        if panel is None:
+            reason = (
+                "no indicators run has been published (wraparound indicators)"
+                if values is None
+                else "no monthly practice series of it in the newest indicators run"
+            )
+            skipped.append({"measure": name, "reason": reason})
+            continue
+        try:
+            results[name] = evaluation.analyse(panel, name) | {
+                "name": f"Indicator {name} (whole practices)",
+                "series": series(panel, name),
+                "indicator": True,
+            }
+        except ValueError as exc:
+            skipped.append({"measure": name, "reason": str(exc)})
+    return results, skipped
+
+
 def evaluate(
     warehouse: Path, intervention: Intervention, *, progress: bool = True, engine: str | None = None
 ) -> dict:
@@ -115,6 +184,7 @@ def evaluate(
             first, last = window(eng)
             panel, practices = build(eng, intervention)
         bar.advance(task)
+        bar.update(task, total=1 + len(outcomes) + len(other))
         results = {}
         for outcome in outcomes:
             bar.update(task, description=f"evaluation: {outcome}")
@@ -123,19 +193,16 @@ def evaluate(
                 "series": series(panel, outcome),
             }
             bar.advance(task)
+        bar.update(task, description="evaluation: indicators")
+        indicator_results, skipped = _indicators(warehouse, other, practices, first)
+        results.update(indicator_results)
+        bar.advance(task, len(other))
     report = {
         "intervention": intervention_summary(intervention),
         "window": {"first_month": first.isoformat(), "last_month": last.isoformat()},
         "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "outcomes": results,
-        "not_evaluated": [
-            {
-                "measure": m,
-                "reason": "an indicator: shown on the scorecards, not yet a monthly "
-                "practice series the evaluation can difference",
-            }
-            for m in other
-        ],
+        "not_evaluated": skipped,
         "balance": evaluation.balance(practices, list(BALANCE)),
         "practices": practices.select(
             "practice_id",
