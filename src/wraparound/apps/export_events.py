@@ -15,7 +15,6 @@ from pathlib import Path
 from wraparound.apps.access import events as access_events
 from wraparound.apps.care import app_events as care_events
 from wraparound.apps.letters import events as letters_events
-from wraparound.apps.triage import events as triage_events
 from wraparound.apps.referrals import events as referral_events
 from wraparound.apps.triage import events as triage_events
 
@@ -25,7 +24,6 @@ def export_app_events(warehouse_dir: Path) -> dict:
     neither."""
     result = care_events.export(warehouse_dir)
     result["appointments"] = access_events.export(warehouse_dir)
-    result["triage_events"] = triage_events.export(warehouse_dir)
     result["triage_events"] = triage_events.export(warehouse_dir)
     result["referral_events"] = referral_events.export(warehouse_dir)
     result["letters_events"] = letters_events.export(warehouse_dir)
