@@ -298,7 +298,7 @@ def test_early_warning_scores(login, local_qof_dir):  # noqa: F811
     from wraparound.apps.commissioning import early_warning
 
     run = LocalQofRun.latest()
-    gps = run.manifest["gp_roles"][_own()]
+    gps = run.manifest["gp_fte"][_own()]
     rows = early_warning.scores([_own()], early_warning.load())
     last = next(r for r in rows if r["period"] == max(r["period"] for r in rows))
     size = LocalQofValue.objects.get(run=run, latest=True, practice_id=_own(), code="LQ01")

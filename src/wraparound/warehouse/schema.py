@@ -75,6 +75,7 @@ _DECLARED: dict[str, pa.Schema] = {
         pa.field("practitioner_id", pa.string(), nullable=False),
         pa.field("org_id", pa.string()),
         pa.field("role", pa.string(), nullable=False),
+        pa.field("fte", pa.float64()),  # whole-time equivalent (1.0 = 37.5 hours a week)
     ),
     "conditions": _table(
         pa.field("patient_id", pa.string(), nullable=False),
@@ -171,6 +172,7 @@ ADDED_TABLES: tuple[str, ...] = ("identity", "letters")
 # only a nullable column may ever be added here.
 ADDED: dict[str, tuple[str, ...]] = {
     "encounters": ("urgent_request",),
+    "practitioner_roles": ("fte",),
 }
 
 # Columns that must never be null, checked by ``conform``. The stored Parquet schemas mark

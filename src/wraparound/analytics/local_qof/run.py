@@ -40,15 +40,15 @@ def _data_window(engine) -> tuple[dt.date, dt.date]:
     return first.as_py().date(), last.as_py().date()
 
 
-def _gp_roles(engine) -> dict[str, int]:
-    """GP roles per practice (practitioner roles with role ``gp``): the early warning's
-    patients-per-GP signal. A headcount: the organisation data hold no whole-time
-    equivalents yet."""
+def _gp_roles(engine) -> dict[str, float]:
+    """GP whole-time equivalents per practice (practitioner roles with role ``gp``; a role
+    without an FTE counts as 1.0): the early warning's patients-per-GP signal."""
     roles = engine.table("practitioner_roles")
-    gp = roles.filter(roles.role == "gp").group_by("org_id").agg(n=roles.id.count())
+    gp = roles.filter(roles.role == "gp")
+    gp = gp.group_by("org_id").agg(n=gp.fte.fill_null(1.0).sum())
     table = engine.to_arrow(gp)
     return {
-        org: int(n)
+        org: float(n)
         for org, n in zip(table["org_id"].to_pylist(), table["n"].to_pylist(), strict=True)
         if org is not None
     }
@@ -143,7 +143,7 @@ def run(
                 float(result.year["projected_payment"].fill_null(0.0).sum()), 2
             ),
         },
-        "gp_roles": gps,
+        "gp_fte": gps,
         "timings": {"compute_s": round(seconds, 2), **result.timings},
     }
     paths.run_manifest(stage).write_text(json.dumps(manifest, indent=2, default=str))

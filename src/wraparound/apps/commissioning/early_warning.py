@@ -5,7 +5,8 @@ data (``data/early_warning/signals.toml``, format in ``docs/clinical-content.md`
 Sources of a signal's value for a practice and month:
 
 - ``patients_per_gp``: the list at the month's end (the local QOF run) over the practice's
-  GP roles in the organisation data (a headcount: no whole-time equivalents are held yet);
+  GP whole-time equivalents in the organisation data (``practitioner_roles.fte``; a role
+  without one counts as 1.0);
 - ``indicator:ID``: the practice's value of that indicator in the scorecard (access: booking
   lead time, DNA, the hub access standards); missing when not computed (awaiting data);
 - ``outliers_worse``: indicators worse than peers outside the 99.8% limits that month;
@@ -140,7 +141,7 @@ def scores(practices: list[str], signals: tuple[Signal, ...]) -> list[dict] | No
         lists[key] = v["list_size"]
         points[key][0] += v["points"]
         points[key][1] += v["max_points"]
-    gps = run.manifest.get("gp_roles", {})
+    gps = run.manifest.get("gp_fte", {})
     indicators: dict[tuple[str, str, int], float] = {}
     wanted = [s.source.split(":", 1)[1] for s in signals if s.source.startswith("indicator:")]
     outliers: dict[tuple[str, int], int] = defaultdict(int)

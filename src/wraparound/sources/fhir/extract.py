@@ -441,9 +441,15 @@ def practitioner_role(res, rid, updated, version, loc, ctx):
     role = _first_code(res.get("code"))
     if not role:
         raise Reject(MISSING_FIELD, "PractitionerRole.code is missing")
+    fte = None
+    if (ext := _extension(res, m.FTE_EXT)) is not None:
+        fte = ext.get("valueDecimal")
+        if isinstance(fte, bool) or not isinstance(fte, int | float) or fte < 0:
+            raise Reject(INVALID_VALUE, "whole-time-equivalent extension needs a valueDecimal >= 0")
+        fte = float(fte)
     _index_identifiers(res, "PractitionerRole", rid, ctx.batch)
     ctx.batch.roles.add(rid)
-    ctx.batch.add("practitioner_roles", [rid, who, org, role, updated, version], loc)
+    ctx.batch.add("practitioner_roles", [rid, who, org, role, fte, updated, version], loc)
 
 
 def episode_of_care(res, rid, updated, version, loc, ctx):

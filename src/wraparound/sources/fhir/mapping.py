@@ -36,6 +36,9 @@ ORG_KIND_SYSTEM = f"{_W}/CodeSystem/organisation-kind"
 EPISODE_TYPE_SYSTEM = f"{_W}/CodeSystem/episode-type"
 GP_REGISTRATION = "gp-registration"
 STAFF_ROLE_SYSTEM = f"{_W}/CodeSystem/staff-role"
+# PractitionerRole: the role's whole-time equivalent (valueDecimal; 1.0 = 37.5 hours a week).
+# Neither R4 nor UK Core has an element for it.
+FTE_EXT = f"{_W}/StructureDefinition/whole-time-equivalent"
 APPOINTMENT_MODE_SYSTEM = f"{_W}/CodeSystem/appointment-mode"
 SPECIALTY_SYSTEM = f"{_W}/CodeSystem/treatment-function"
 # Server base of the ``fullUrl`` of entries in the transaction Bundles that synth writes.

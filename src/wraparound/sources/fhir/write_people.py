@@ -69,16 +69,20 @@ def practitioners(table: pa.Table, refs: References) -> list[Built]:
 
 
 def practitioner_roles(table: pa.Table, refs: References) -> list[Built]:
-    """PractitionerRole: the practitioner, the organisation, and the staff role code."""
+    """PractitionerRole: the practitioner, the organisation, the staff role code and the
+    whole-time equivalent (an extension, ``mapping.FTE_EXT``)."""
     out = []
+    ftes = column(table, "fte") if "fte" in table.column_names else [None] * table.num_rows
     rows = zip(
         column(table, "id"), metas(table), column(table, "practitioner_id"),
-        column(table, "org_id"), column(table, "role"), strict=True,
+        column(table, "org_id"), column(table, "role"), ftes, strict=True,
     )  # fmt: skip
-    for id_, meta, practitioner, org, role in rows:
+    for id_, meta, practitioner, org, role, fte in rows:
         r: dict = {"resourceType": "PractitionerRole", "id": id_}
         if meta:
             r["meta"] = meta
+        if fte is not None:
+            r["extension"] = [{"url": m.FTE_EXT, "valueDecimal": fte}]
         r["practitioner"] = {"reference": f"Practitioner/{practitioner}"}
         if org is not None:
             r["organization"] = refs.organisation(org)

@@ -79,6 +79,9 @@ _SURNAMES = (
     "Hughes",
 )
 
+FTE_CYCLE = (1.0, 0.8, 0.6, 0.75)
+"""Whole-time equivalents of the synthetic staff roles, in turn (37.5 hours a week is 1.0)."""
+
 
 @dataclass
 class Locality:
@@ -230,6 +233,11 @@ def build_locality(n: int, seed: int) -> Locality:
                 "practitioner_id": role_pr,
                 "org_id": role_org,
                 "role": role_role,
+                # Whole-time equivalents from a fixed cycle, not the random stream (the
+                # locality's other draws are unchanged): GPs average about 0.79.
+                "fte": pa.array(
+                    [FTE_CYCLE[k % len(FTE_CYCLE)] for k in range(len(role_ids))], pa.float64()
+                ),
             }
         ),
     }
