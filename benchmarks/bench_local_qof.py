@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def main() -> None:
         "seconds": m["seconds"],
         "peak_rss_mib": m["peak_rss_mib"],
         "compute_s": manifest["timings"]["compute_s"],
+        "timings": manifest["timings"],
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "months": f"{manifest['periods']['first']} to {manifest['periods']['last']}",
         "row_counts": manifest["row_counts"],
         "output": m["stdout"].strip(),
