@@ -7,24 +7,42 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import quick_hasher
 from django.conf import settings
+from django.test import override_settings
 
-from wraparound.analytics.stratify import run as stratify
 from wraparound.apps.demo import DEMO_PASSWORD, create_demo_casework, create_demo_users
 from wraparound.apps.refresh import refresh
 
+APP_GROUP = "app"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Each app test module is its own xdist group: the modules mark themselves
+    ``xdist_group("app")`` so that a module's tests stay together on one worker (module
+    fixtures, the permission matrix's size check, the fuzz report), and this spreads the
+    modules over the workers (``--dist loadgroup``) instead of queueing the whole app suite
+    on one. Each worker then loads the session world into its own test database."""
+    for item in items:
+        marker = item.get_closest_marker("xdist_group")
+        if marker is not None and marker.args[:1] == (APP_GROUP,):
+            item.add_marker(pytest.mark.xdist_group(f"{APP_GROUP}-{item.path.stem}"))
+
 
 @pytest.fixture(scope="session")
-def app_warehouse(small_warehouse, tmp_path_factory):
+def app_warehouse(stratified_warehouse, tmp_path_factory):
+    """This process's own copy of the stratified locality (tests/conftest.py)."""
     out = tmp_path_factory.mktemp("app") / "warehouse"
-    shutil.copytree(small_warehouse, out)
-    stratify(out)
+    shutil.copytree(stratified_warehouse, out)
     return out
 
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker, app_warehouse):
     settings.WAREHOUSE_DIR = str(app_warehouse)
+    # Argon2 at its lowest cost for this process's users and sign-ins (quick_hasher.py).
+    override_settings(PASSWORD_HASHERS=quick_hasher.PASSWORD_HASHERS).enable()
     with django_db_blocker.unblock():
         refresh(app_warehouse)
         create_demo_users()

@@ -26,8 +26,6 @@ from pathlib import Path
 
 import pytest
 
-from wraparound.analytics.stratify import run as stratify
-
 CHROMIUM = os.environ.get("WRAPAROUND_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -81,11 +79,10 @@ def _wait_until_up(url: str, server: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def site(small_warehouse, tmp_path_factory):
+def site(stratified_warehouse, tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     warehouse = root / "warehouse"
-    shutil.copytree(small_warehouse, warehouse)
-    stratify(warehouse)
+    shutil.copytree(stratified_warehouse, warehouse)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
         WRAPAROUND_DB=str(root / "app.sqlite3"),
