@@ -202,6 +202,8 @@ def measure(world: dict, n: int) -> dict:
         "triage_queue_overdue_page": ("provider", "/referrals/queue?overdue=yes"),
         "referrer_worklist_page": ("gp", "/referrals/"),
         "centre_worklist_page": ("coordinator", "/referrals/centre"),
+        # For scale on a loaded machine: an existing audited list page of the care app.
+        "baseline_caseload_page": ("coordinator", "/caseload/"),
     }
     for name, (who, url) in pages.items():
         client = Client()

@@ -19,8 +19,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django.core.paginator import Paginator
-from django.db.models import F, Q
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -58,11 +57,40 @@ def _waiting_on(side: str) -> list[str]:
     ]
 
 
-def _overdue_first(qs, today: dt.date):
-    """Soonest due first: the overdue (due before today) are the earliest, so they lead;
-    items with no timer running come last. One order the indexes can serve, no sort key
-    computed per row."""
-    return qs.order_by(F("due").asc(nulls_last=True), "pk")
+class TimedFirst:
+    """Items with a timer running, soonest due first (the overdue, due before today, are
+    the earliest, so they lead), then those with none, oldest first: two queries each
+    ordered as its index is (``due`` then ``pk``, no NULLS LAST sort over every row),
+    sliced for Django's ``Paginator``."""
+
+    def __init__(self, qs):
+        self.timed = qs.filter(due__isnull=False).order_by("due", "pk")
+        self.untimed = qs.filter(due__isnull=True).order_by("pk")
+        self._n: int | None = None
+
+    def _timed_count(self) -> int:
+        if self._n is None:
+            self._n = self.timed.count()
+        return self._n
+
+    def count(self) -> int:
+        return self._timed_count() + self.untimed.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, window):
+        if not isinstance(window, slice):
+            return self[window : window + 1][0]
+        a, b, n = window.start or 0, window.stop, self._timed_count()
+        out = list(self.timed[a : min(b, n)]) if a < n else []
+        if b > n:
+            out += list(self.untimed[max(0, a - n) : b - n])
+        return out
+
+
+def _overdue_first(qs, today: dt.date) -> TimedFirst:
+    return TimedFirst(qs)
 
 
 def service_queue(service: Service, only_overdue: bool = False, today: dt.date | None = None):
@@ -87,21 +115,46 @@ def referrer_list(user, only_overdue: bool = False, today: dt.date | None = None
     return _overdue_first(qs, today)
 
 
+@dataclass(frozen=True)
+class Page:
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
 def centre(user, page_no: int = 1, per_page: int = 25):
     """One page of patients with anything open, and for each what is open."""
     today = timezone.localdate()
     practices = list(user.practices().values_list("pk", flat=True))
-    with_referrals = Referral.objects.filter(
-        open=True, patient__practice_id__in=practices, patient__death_date=None
-    ).values_list("patient_id", flat=True)
-    with_tasks = Task.objects.filter(
-        done_at=None, patient__practice_id__in=practices, patient__death_date=None
-    ).values_list("patient_id", flat=True)
-    ids = with_referrals.order_by().union(with_tasks.order_by()).order_by("patient_id")  # union: distinct ids
-    page = Paginator(ids, per_page).get_page(page_no)
+    page_no = max(1, page_no)
+    want = page_no * per_page + 1  # the first ids of each source hold the union's first
+    streams = [
+        Referral.objects.filter(
+            open=True, patient__practice_id__in=practices, patient__death_date=None
+        ),
+        Task.objects.filter(
+            done_at=None, patient__practice_id__in=practices, patient__death_date=None
+        ),
+    ]
+    ids: set[int] = set()
+    for qs in streams:  # walked in patient order on the (patient, ...) indexes, stopping early
+        ids.update(qs.order_by("patient_id").values_list("patient_id", flat=True).distinct()[:want])
+    window = sorted(ids)[(page_no - 1) * per_page : page_no * per_page + 1]
+    page = Page(page_no, has_next=len(window) > per_page)
     patients = {
         p.pk: p
-        for p in Patient.objects.filter(pk__in=list(page.object_list)).order_by(
+        for p in Patient.objects.filter(pk__in=window[:per_page]).order_by(
             "family_name", "given_name", "pk"
         )
     }
