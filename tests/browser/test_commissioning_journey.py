@@ -50,3 +50,26 @@ def test_commissioner_downloads_the_local_qof_claims(page, local_qof, tmp_path):
     page.wait_for_url(re.compile(r"/commissioning/local-qof/practices/"))
     assert page.locator("#lqof-actions").count() == 0  # names are for the practice only
     check_page(page, "commissioning-local-qof-practice")
+
+
+def test_commissioner_reads_budget_early_warning_and_decisions(page, local_qof):
+    sign_in(page, "commissioner")
+    page.goto("/commissioning/budget/")
+    assert page.get_by_role("img", name=re.compile("Spend against budget by month")).is_visible()
+    assert page.locator("#budget-lines tbody tr").count() == 6
+    assert page.locator("#budget-shift tbody tr").count() == 4
+    check_page(page, "commissioning-budget")
+    page.goto("/commissioning/early-warning/")
+    assert page.locator("#early-warning tbody tr").count() >= 1
+    check_page(page, "commissioning-early-warning")
+    page.locator("#early-warning tbody tr th a").first.click()
+    page.wait_for_url(re.compile(r"/commissioning/early-warning/.+/"))
+    assert page.locator("#ew-trend-table tbody tr").count() >= 1
+    check_page(page, "commissioning-early-warning-practice")
+    page.goto("/commissioning/decisions/")
+    assert page.locator("tbody tr", has_text="Adopt Local QOF").count() == 1
+    check_page(page, "commissioning-decisions")
+    page.goto("/commissioning/decisions/new")
+    page.get_by_role("button", name="Record the decision").click()
+    assert page.get_by_role("heading", name="There is a problem").is_visible()
+    check_page(page, "commissioning-decision-refused")
