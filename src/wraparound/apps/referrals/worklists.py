@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -138,19 +138,16 @@ def centre(user, page_no: int = 1, per_page: int = 25):
     today = timezone.localdate()
     practices = list(user.practices().values_list("pk", flat=True))
     page_no = max(1, page_no)
-    want = page_no * per_page + 1  # the first ids of each source hold the union's first
-    streams = [
-        Referral.objects.filter(
-            open=True, patient__practice_id__in=practices, patient__death_date=None
-        ),
-        Task.objects.filter(
-            done_at=None, patient__practice_id__in=practices, patient__death_date=None
-        ),
-    ]
-    ids: set[int] = set()
-    for qs in streams:  # walked in patient order on the (patient, ...) indexes, stopping early
-        ids.update(qs.order_by("patient_id").values_list("patient_id", flat=True).distinct()[:want])
-    window = sorted(ids)[(page_no - 1) * per_page : page_no * per_page + 1]
+    # Patients of the scope in id order, each checked for anything open by an indexed
+    # EXISTS: the walk stops at the page's end (no count, no sort over every open item).
+    open_referral = Referral.objects.filter(patient_id=OuterRef("pk"), open=True)
+    open_task = Task.objects.filter(patient_id=OuterRef("pk"), done_at=None)
+    window = list(
+        Patient.objects.filter(practice_id__in=practices, death_date=None)
+        .filter(Exists(open_referral) | Exists(open_task))
+        .order_by("pk")
+        .values_list("pk", flat=True)[(page_no - 1) * per_page : page_no * per_page + 1]
+    )
     page = Page(page_no, has_next=len(window) > per_page)
     patients = {
         p.pk: p
