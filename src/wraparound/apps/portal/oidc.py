@@ -50,8 +50,12 @@ def _key_path(cfg) -> Path:
 _key_lock = threading.Lock()
 
 
+_keys: dict[tuple[str, float], RSAKey] = {}
+
+
 def client_key() -> RSAKey:
-    """The portal's private key; made on first use outside production."""
+    """The portal's private key; made on first use outside production. Parsed once per file
+    version (loading an RSA private key checks it, which is slow)."""
     cfg = config.current()
     path = _key_path(cfg)
     with _key_lock:
@@ -72,8 +76,11 @@ def client_key() -> RSAKey:
             )
             os.chmod(tmp, 0o600)
             os.replace(tmp, path)
-        pem = path.read_bytes()
-    return RSAKey.import_key(pem, {"use": "sig", "alg": "RS256"})
+        stamp = (str(path), path.stat().st_mtime)
+        if stamp not in _keys:
+            _keys.clear()
+            _keys[stamp] = RSAKey.import_key(path.read_bytes(), {"use": "sig", "alg": "RS256"})
+        return _keys[stamp]
 
 
 def public_jwks() -> dict:

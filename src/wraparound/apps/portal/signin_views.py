@@ -56,7 +56,10 @@ def sign_in(request):
     try:
         url = oidc.authorization_url(redirect_uri(request), state, nonce, verifier)
     except oidc.SignInError as exc:
-        return _problem(request, "NHS login is not available", str(exc), status=503)
+        # A clear page, not a server error: the provider is down, not the portal.
+        return _problem(
+            request, "NHS login is not available just now", f"Try again later ({exc}).", 200
+        )
     response = redirect(url)
     response.set_signed_cookie(
         LOGIN_COOKIE,
