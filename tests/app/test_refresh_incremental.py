@@ -180,12 +180,23 @@ def test_a_batch_touching_one_patient_writes_only_that_patients_rows(app_warehou
     Patient.objects.exclude(pk=followed.pk).update(given_name="UNTOUCHED")
     contacts = Contact.objects.exclude(patient=followed).count()
     Contact.objects.exclude(patient=followed).update(detail="UNTOUCHED")
+    others_referrals = set(
+        Referral.objects.exclude(patient=followed).values_list("pk", "source_id", "service_id")
+    )
+    own_referrals = Referral.objects.filter(patient=followed).count()
 
     summary = refresh(warehouse)
 
     assert summary["mode"] == "incremental" and summary["touched_patients"] == 1
     assert summary["patients"] == 1 and summary["contacts"] > 0
-    assert summary["referrals"] == 0
+    # Only the followed patient's own bookings are looked at again (already there: nothing new);
+    # nobody else's referral rows are written or removed.
+    assert summary["referrals"] <= own_referrals
+    assert Referral.objects.filter(patient=followed).count() == own_referrals
+    assert (
+        set(Referral.objects.exclude(patient=followed).values_list("pk", "source_id", "service_id"))
+        == others_referrals
+    )
     assert not Patient.objects.exclude(pk=followed.pk).exclude(given_name="UNTOUCHED").exists()
     assert Contact.objects.exclude(patient=followed).filter(detail="UNTOUCHED").count() == contacts
     followed.refresh_from_db()
