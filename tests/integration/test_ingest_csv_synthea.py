@@ -130,6 +130,20 @@ def test_csv_urgent_request_is_an_optional_boolean(tmp_path, header, value, urge
     assert appt["urgent_request"] is urgent
 
 
+@pytest.mark.parametrize(("value", "first"), [("true", True), ("false", False), ("", None)])
+def test_csv_first_attendance_is_an_optional_boolean(tmp_path, value, first):
+    src = locality_csv(tmp_path / "csv")
+    columns = ["id", "patient_ref", "kind", "start", "end", "booked_at", "status", "mode",
+               "org_id", "practitioner_role_id", "specialty", "first_attendance"]  # fmt: skip
+    row = ["op-9", "pat-1", "outpatient", "2024-04-01T09:00:00Z", "", "", "attended", "",
+           "RX101", "", "130", value]  # fmt: skip
+    write_csv(src / "encounters.csv", columns, [row])
+    result = ingest([src], tmp_path / "wh")
+    assert result.ok, result.report["errors"]
+    (op,) = [e for e in contents(tmp_path / "wh")["encounters"] if e["id"] == "op-9"]
+    assert op["first_attendance"] is first
+
+
 def test_csv_patient_without_nhs_number_uses_local_id(tmp_path):
     write_csv(
         tmp_path / "in" / "patients.csv",

@@ -122,7 +122,7 @@ def population(nhs_numbers: list[str] | None = None) -> list[PopulationChunk]:
              "start": _at(200), "status": "booked", "org_id": "RX1"},
             {"id": "en-op", "patient_id": "pseud3", "kind": "outpatient", "start": _at(300),
              "end": _at(300.5), "status": "cancelled", "org_id": "RX1", "specialty": "320",
-             "mode": "face_to_face"},
+             "mode": "face_to_face", "first_attendance": False},
             {"id": "en-op-dna", "patient_id": "pseud3", "kind": "outpatient", "start": _at(310),
              "end": _at(310.5), "status": "dna", "org_id": "RX1", "specialty": "420"},
             {"id": "en-cm", "patient_id": "pseud2", "kind": "community", "start": _at(400),

@@ -256,7 +256,8 @@ def test_encounter_fields(resources):
     assert outpatient["serviceType"] == {"coding": [{"system": m.SPECIALTY_SYSTEM, "code": "320"}]}
     assert outpatient["status"] == "cancelled" and "extension" not in outpatient
     assert outpatient["type"] == [
-        {"coding": [{"system": m.APPOINTMENT_MODE_SYSTEM, "code": "face_to_face"}]}
+        {"coding": [{"system": m.APPOINTMENT_MODE_SYSTEM, "code": "face_to_face"}]},
+        {"coding": [{"system": m.ATTENDANCE_TYPE_SYSTEM, "code": "follow-up"}]},
     ]
     dna = resources["Encounter"]["en-op-dna"]
     assert dna["status"] == "cancelled"

@@ -121,6 +121,9 @@ _DECLARED: dict[str, pa.Schema] = {
         # The patient asked to be seen urgently (within 48 hours): GP and hub appointments
         # only; null = not recorded (always null for other kinds).
         pa.field("urgent_request", pa.bool_()),
+        # Outpatients: true = a first attendance, false = a follow-up (NHS Data Dictionary
+        # FIRST ATTENDANCE); null = not recorded, never guessed.
+        pa.field("first_attendance", pa.bool_()),
     ),
     # Clinical letters back to the GP (FHIR DocumentReference, or letters.csv): one row per
     # letter, about the contact (``encounter_id``, the encounters row's ``id``; and/or
@@ -171,7 +174,7 @@ ADDED_TABLES: tuple[str, ...] = ("identity", "letters")
 # Readers fill them with nulls (``upgrade``), so an older warehouse loads and merges as it is;
 # only a nullable column may ever be added here.
 ADDED: dict[str, tuple[str, ...]] = {
-    "encounters": ("urgent_request",),
+    "encounters": ("urgent_request", "first_attendance"),
     "practitioner_roles": ("fte",),
 }
 

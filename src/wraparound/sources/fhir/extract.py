@@ -529,11 +529,16 @@ def encounter(res, rid, updated, version, loc, ctx):
             break
     # A social-care serviceType says what the contact was, not an outpatient specialty.
     specialty = None if social_care else _first_code(res.get("serviceType"))
-    mode = None
+    mode = first = None
     for concept in res.get("type", ()):
         for coding in concept.get("coding", ()):
             if coding.get("system") == m.APPOINTMENT_MODE_SYSTEM:
                 mode = coding.get("code")
+            elif coding.get("system") == m.ATTENDANCE_TYPE_SYSTEM:
+                code = coding.get("code")
+                if code not in m.ATTENDANCE_FIRST:
+                    raise Reject(INVALID_VALUE, f"attendance-type {code!r} is not mapped")
+                first = m.ATTENDANCE_FIRST[code]
     outcome = m.ENCOUNTER_STATUS_FROM_FHIR[status]
     if outcome == "cancelled":  # R4 Encounter has no no-show status: an extension says so
         ext = _extension(res, m.DID_NOT_ATTEND_EXT)
@@ -541,8 +546,8 @@ def encounter(res, rid, updated, version, loc, ctx):
             outcome = "dna"
     # urgent_request: not mapped from Encounter (only Appointment.priority carries it).
     row = [
-        rid, who, kind, start, end, None, outcome, mode, org, role, specialty, None, updated,
-        version,
+        rid, who, kind, start, end, None, outcome, mode, org, role, specialty, None, first,
+        updated, version,
     ]  # fmt: skip
     if ambulatory:
         batch.ambulatory.append(row)
@@ -600,6 +605,7 @@ def appointment(res, rid, updated, version, loc, ctx):
         role,
         _first_code(res.get("serviceType")),
         _urgent(res.get("priority")),
+        None,  # first_attendance: outpatients only (Encounter.type)
         updated,
         version,
     ]

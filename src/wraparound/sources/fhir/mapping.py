@@ -41,6 +41,11 @@ STAFF_ROLE_SYSTEM = f"{_W}/CodeSystem/staff-role"
 FTE_EXT = f"{_W}/StructureDefinition/whole-time-equivalent"
 APPOINTMENT_MODE_SYSTEM = f"{_W}/CodeSystem/appointment-mode"
 SPECIALTY_SYSTEM = f"{_W}/CodeSystem/treatment-function"
+# Encounter.type: an outpatient attendance's place on its pathway, ``first`` (a first
+# attendance) or ``follow-up``: the NHS Data Dictionary's FIRST ATTENDANCE, without its
+# face-to-face / telephone split (that is Encounter.type in APPOINTMENT_MODE_SYSTEM).
+ATTENDANCE_TYPE_SYSTEM = f"{_W}/CodeSystem/attendance-type"
+ATTENDANCE_FIRST = {"first": True, "follow-up": False}
 # Server base of the ``fullUrl`` of entries in the transaction Bundles that synth writes.
 FULL_URL_BASE = f"{_W}/synthetic"
 

@@ -201,6 +201,8 @@ def appointments(table: pa.Table, refs: References) -> Built:
         column(table, "practitioner_role_id"), column(table, "specialty"),
         column(table, "urgent_request"), strict=True,
     )  # fmt: skip
+    if any(v is not None for v in _first_attendance(table)):
+        raise ValueError("encounters: first_attendance is only mapped for Encounter (outpatients)")
     for (
         id_, meta, subject, start, end, minutes, booked, status, mode, org, role, specialty, urgent,
     ) in rows:  # fmt: skip
@@ -264,6 +266,13 @@ _SOCIAL_CARE_CLASS = {
 }
 
 
+def _first_attendance(table: pa.Table) -> list:
+    """``first_attendance`` (null for every row of a table read before it was added)."""
+    if "first_attendance" not in table.column_names:
+        return [None] * table.num_rows
+    return column(table, "first_attendance")
+
+
 def hospital(table: pa.Table, refs: References) -> Built:
     """Encounter: class and priority by kind, type (= mode), period, status (a DNA is
     ``cancelled`` with the did-not-attend extension), serviceProvider, the PractitionerRole as
@@ -272,7 +281,8 @@ def hospital(table: pa.Table, refs: References) -> Built:
 
     Encounter has no element for ``booked_at`` or ``urgent_request``, so a row with either is
     refused rather than silently losing it: only GP appointments (Appointment ``created`` and
-    ``priority``) carry them.
+    ``priority``) carry them. ``first_attendance`` is a second type coding
+    (``mapping.ATTENDANCE_TYPE_SYSTEM``: ``first`` or ``follow-up``).
     """
     out = []
     patients, subjects = refs.subjects(column(table, "patient_id"))
@@ -280,7 +290,7 @@ def hospital(table: pa.Table, refs: References) -> Built:
         column(table, "id"), metas(table), subjects, column(table, "kind"),
         instants(table, "start"), instants(table, "end"), column(table, "status"),
         column(table, "mode"), column(table, "org_id"), column(table, "practitioner_role_id"),
-        column(table, "specialty"), strict=True,
+        column(table, "specialty"), _first_attendance(table), strict=True,
     )  # fmt: skip
     if table.column("booked_at").null_count != table.num_rows:
         raise ValueError("encounters: booked_at is only mapped for gp_appointment (Appointment)")
@@ -288,7 +298,7 @@ def hospital(table: pa.Table, refs: References) -> Built:
         raise ValueError(
             "encounters: urgent_request is only mapped for gp_appointment (Appointment)"
         )
-    for id_, meta, subject, kind, start, end, status, mode, org, role, specialty in rows:
+    for id_, meta, subject, kind, start, end, status, mode, org, role, specialty, first in rows:
         r: dict = {"resourceType": "Encounter", "id": id_}
         if meta:
             r["meta"] = meta
@@ -309,8 +319,11 @@ def hospital(table: pa.Table, refs: References) -> Built:
             except KeyError:
                 raise ValueError(f"encounters: kind {kind!r} of {id_!r} is unknown") from None
         r["class"] = act_class
-        if mode is not None:
-            r["type"] = [_concept(m.APPOINTMENT_MODE_SYSTEM, mode)]
+        types = [] if mode is None else [_concept(m.APPOINTMENT_MODE_SYSTEM, mode)]
+        if first is not None:
+            types.append(_concept(m.ATTENDANCE_TYPE_SYSTEM, "first" if first else "follow-up"))
+        if types:
+            r["type"] = types
         if kind == "social_care":
             r["serviceType"] = _social_care_service()
         elif specialty is not None:

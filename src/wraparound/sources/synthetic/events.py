@@ -562,15 +562,16 @@ def encounters(chunk: Chunk, calibration: Calibration) -> pa.Table:
             "practitioner_role_id": pa.array(cols["role_id"]),
             "specialty": pa.array(cols["specialty"]),
             "urgent_request": pa.array(cols["urgent"] == 1, mask=cols["urgent"] < 0),
+            "first_attendance": pa.array(cols["first"] == 1, mask=cols["first"] < 0),
         }
     )
 
 
 def _part(
-    idx, kind, start, end, booked, status, mode, org, role_id, specialty, urgent=None
+    idx, kind, start, end, booked, status, mode, org, role_id, specialty, urgent=None, first=None
 ) -> dict:
-    """One kind of encounter's columns; ``urgent`` is a bool array (GP appointments) or None
-    (not recorded)."""
+    """One kind of encounter's columns; ``urgent`` (GP appointments) and ``first``
+    (outpatients) are bool arrays or None (not recorded)."""
     n = idx.size
 
     def full(v):
@@ -588,6 +589,7 @@ def _part(
         "role_id": full(role_id),
         "specialty": full(specialty),
         "urgent": np.full(n, -1, np.int8) if urgent is None else urgent.astype(np.int8),
+        "first": np.full(n, -1, np.int8) if first is None else first.astype(np.int8),
     }
 
 
@@ -843,7 +845,34 @@ def _outpatients(chunk: Chunk) -> dict:
         ACUTE_TRUST,
         None,
         specialty,
+        first=_first_attendances(idx, day, specialty, status == "attended", o["new_pathway_days"]),
     )
+
+
+def _first_attendances(
+    idx: np.ndarray, day: np.ndarray, specialty: np.ndarray, attended: np.ndarray, gap: int
+) -> np.ndarray:
+    """Whether each outpatient appointment is a first attendance: it is a follow-up when the
+    patient attended the same specialty in the ``gap`` days before (same day included, in
+    start order), else a first (a new pathway; an appointment after a missed first is still a
+    first). Drawn from nothing, so every other column and table is as before."""
+    n = idx.size
+    if n == 0:
+        return np.zeros(0, bool)
+    codes, code_i = np.unique(specialty.astype(str), return_inverse=True)
+    group = idx.astype(np.int64) * len(codes) + code_i.ravel()
+    order = np.lexsort((np.arange(n), day, group))
+    g, d = group[order], day[order].astype(np.int64)
+    base = g * 1_000_000  # days are far below 1,000,000
+    # The last attended day (+1) so far in the row's group: a running max over offsets per group.
+    seen = np.maximum.accumulate(np.where(attended[order], base + d + 1, base))
+    before = np.concatenate([[-1], seen[:-1]])
+    same = np.concatenate([[False], g[1:] == g[:-1]])
+    last = before - base - 1  # -1: none attended before in the group
+    follow_up = same & (last >= 0) & (d - last <= gap)
+    first = np.empty(n, bool)
+    first[order] = ~follow_up
+    return first
 
 
 def _community(chunk: Chunk) -> dict:
