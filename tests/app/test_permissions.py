@@ -100,6 +100,7 @@ VIEWS = {
     "patient_timeline": "read",
     "care_plan": "read",
     "care_plan_print": "read",
+    "referrals_patient": "read",  # the referrals app's patient page (GET: read)
     "case_manage:status": "case.status",
     "case_manage:add_member": "care_team.manage",
     "care_plan_edit": "care_plan.write",
@@ -247,7 +248,7 @@ def attempt(client, view: str, patient, item, meetings, user):
     pk = patient.pk
     other = User.objects.get(username="linkworker" if user.username == "social" else "social")
     nurse = User.objects.get(username="nurse")
-    if view in ("patient", "patient_timeline", "care_plan", "care_plan_print"):
+    if view in ("patient", "patient_timeline", "care_plan", "care_plan_print", "referrals_patient"):
         response = client.get(reverse(view, args=[pk]))
         return response, response.status_code == 200
     if view == "case_manage:status":
@@ -421,3 +422,70 @@ def test_commissioner_sees_pseudonyms_only(client, login):
     assert related.pseudonym in html
     assert related.nhs_number_display() not in html and related.family_name.upper() not in html
     assert reverse("patient", args=[related.pk]) not in html
+
+
+# The new apps' main pages (no patient in the URL): role x page, from each view's own gate
+# (read in the view, not from the DESIGN). A refusal is a 403 and, where the app audits its
+# refusals, one ``denied`` row naming the user. ``referrals_queue`` needs an account with a
+# service in the directory: no demo login has one (the provider login below does).
+REGISTER_POOL_OR_PSEUDO = REGISTER_POOL | {"commissioner"}
+PAGES = {
+    # name: (reverse args, roles allowed, refusals audited)
+    "referrals_directory": ((), DIRECT_CARE, False),
+    "referrals_worklist": ((), DIRECT_CARE, False),
+    "referrals_queue": ((), set(), False),
+    "referrals_centre": ((), REGISTER_POOL, False),  # register_pool or practice_list
+    "triage_queue": ((), PRACTICE_LIST, True),
+    "messages_outbox": ((), DIRECT_CARE, True),
+    "letters_dashboard": ((), REGISTER_POOL_OR_PSEUDO, True),
+    "commissioning_local_qof": ((), {"commissioner"}, True),
+    "commissioning_budget": ((), {"commissioner"}, True),
+    "commissioning_early_warning": ((), {"commissioner"}, True),
+    "commissioning_decisions": ((), {"commissioner"}, True),
+    "commissioning_interests": ((), {"commissioner"}, True),
+    # scorecard.access.refuse: a 403 page, no audit row (as the scorecard pages)
+    "evaluation": ((), {"commissioner"}, False),
+    "evaluation_demand": ((), {"commissioner"}, False),
+    "outreach": ((), PRACTICE_LIST | {"commissioner"}, True),
+    "outreach_list": (("flu_65_unvaccinated",), PRACTICE_LIST, True),
+    # scorecards or access dashboards
+    "feedback_results": ((), REGISTER_POOL | {"hub", "commissioner"}, True),
+}
+# Allowed but with nothing published in the test world: the page says so with a 404.
+NOTHING_PUBLISHED = {"commissioning_local_qof"}
+
+
+@pytest.mark.parametrize("username", ROLES)
+def test_new_app_pages_by_role(client, login, username):
+    from referrals_world import world
+
+    world()  # the demo directory
+    login(username)
+    failures = []
+    for name, (args, allowed, audited) in PAGES.items():
+        before = AuditEvent.objects.filter(what__isnull=False).order_by("-pk").first()
+        response = client.get(reverse(name, args=args))
+        denied = AuditEvent.objects.filter(
+            pk__gt=before.pk if before else 0, outcome="denied", username=username
+        ).count()
+        if username in allowed:
+            want = 404 if name in NOTHING_PUBLISHED else 200
+            if response.status_code != want or denied:
+                failures.append(f"{name}: expected {want}, got {response.status_code}")
+        elif response.status_code != 403 or (audited and denied != 1):
+            failures.append(f"{name}: expected 403, got {response.status_code} ({denied} denied)")
+    assert not failures, f"{username}: " + "; ".join(failures)
+
+
+def test_the_service_queue_is_its_services_own():
+    """The queue's one allowed cell: a login with a service in the directory (the demo
+    provider logins are made by the referrals seed; referrals_world makes one the same way)."""
+    from django.test import Client
+    from referrals_world import world
+
+    w = world()
+    client = Client()
+    client.force_login(w["dermatologist"])
+    assert client.get(reverse("referrals_queue")).status_code == 200
+    client.force_login(User.objects.get(username="hub"))  # a service not in the directory
+    assert client.get(reverse("referrals_queue")).status_code == 403
