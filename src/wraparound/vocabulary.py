@@ -46,9 +46,16 @@ ENCOUNTER_KIND_LABELS = {
 ENCOUNTER_KINDS = tuple(ENCOUNTER_KIND_LABELS)
 """The values of ``encounters.kind`` (warehouse/schema.py), checked at ingest."""
 
-INDICATOR_ENCOUNTER_KINDS = tuple(k for k in ENCOUNTER_KINDS if k != "social_care")
+APP_EVENT_KINDS = ("referral",)
+"""Events only the app records (the referrals app's referral steps, written back under
+``DIR/app_referrals/``): an indicator may count them, the warehouse never holds them."""
+
+INDICATOR_ENCOUNTER_KINDS = (
+    *(k for k in ENCOUNTER_KINDS if k != "social_care"),
+    *APP_EVENT_KINDS,
+)
 """The kinds an indicator's ``events`` may count (docs/indicators.md): social-care contacts are
-not yet among them."""
+not yet among them; the app's own events are."""
 
 # ---------------------------------------------------------------------------------------
 # Organisation levels

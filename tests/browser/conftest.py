@@ -122,8 +122,12 @@ def site(stratified_warehouse, tmp_path_factory):
             server.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Per module, not per session: Playwright's sync API runs an event loop in the worker's
+    main thread while it is open, and Django then refuses every database call of any test
+    that follows on that worker ("cannot call this from an async context"). Starting
+    Chromium costs about a second a module."""
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(
             f"no chromium at {CHROMIUM}: install Debian's package "

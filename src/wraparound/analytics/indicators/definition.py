@@ -25,11 +25,11 @@ TYPES = ("proportion", "crude_rate", "dsr", "median")
 DIRECTIONS = ("higher", "lower", "both")
 SOURCES = ("warehouse", "app")
 STANDARD_POPULATIONS = ("esp2013",)
-APP_ENCOUNTER_KINDS = ("referral",)
-"""Events an indicator may count that the app records, not the warehouse: ``referral``, a
-referral sent (the referrals app's steps entering ``referred``; ``inputs.app_referrals``),
-with status ``booked`` and the specialty's treatment function."""
-ENCOUNTER_KINDS = (*vocabulary.INDICATOR_ENCOUNTER_KINDS, *APP_ENCOUNTER_KINDS)
+# Events an indicator may count that the app records, not the warehouse: ``referral``, a
+# referral sent (the referrals app's steps entering ``referred``; ``inputs.app_referrals``),
+# with status ``booked`` and the specialty's treatment function.
+APP_ENCOUNTER_KINDS = vocabulary.APP_EVENT_KINDS
+ENCOUNTER_KINDS = vocabulary.INDICATOR_ENCOUNTER_KINDS
 ENCOUNTER_STATUSES = ("attended", "dna", "cancelled", "booked")
 MEASURES = ("count", "excess_bed_days", "minutes")
 MEDIANS = ("booking_lead_days",)
