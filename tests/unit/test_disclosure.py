@@ -244,3 +244,62 @@ def test_the_attack_recovers_nothing_from_random_localities(counts, rate):
     assert not found.small_recovered, found.small_recovered
     assert not found.counts_recovered, found.counts_recovered
     assert not found.pairs_unique, found.pairs_unique
+
+
+def _quintile_part(org: str, level: str, q: int, shown: tuple | None) -> dict:
+    """One row of ``_secondary_with_values``'s joint group: a quintile of ``org``, part of
+    ``org``'s row and, for a neighbourhood, of the locality's quintile."""
+    n, d = shown if shown else (None, None)
+    return {
+        "level": level,
+        "org_id": f"{org}/q{q}",
+        "parent_id": org,
+        "breakdown": "imd",
+        "also_part_of": [f"L/q{q}"] if level == "neighbourhood" else [],
+        "suppressed": shown is None,
+        "numerator": n,
+        "denominator": d,
+    }
+
+
+def test_a_quintile_hidden_alone_among_neighbourhoods_is_covered():
+    """The published inequalities table on its own (as the attack reads it): locality 35/35
+    in quintile 3, two neighbourhoods 15/20 and 20/20 shown, the third hidden leaves it a
+    denominator of 0 or 1, and as the only neighbourhood hidden in that quintile it looks
+    like a primary suppression (1-7): 1. Jointly with the values its siblings are its own
+    other quintiles (q2 hidden too), so the joint check alone missed it (ckd_egfr_recorded,
+    2025-03, neighbourhood U90003 of the attack world)."""
+    rows = [
+        _quintile_part("L", "locality", 2, (30.0, 35.0)),
+        _quintile_part("N1", "neighbourhood", 2, (20.0, 20.0)),
+        _quintile_part("N2", "neighbourhood", 2, (10.0, 10.0)),
+        _quintile_part("N3", "neighbourhood", 2, None),
+        _quintile_part("L", "locality", 3, (35.0, 35.0)),
+        _quintile_part("N1", "neighbourhood", 3, (15.0, 20.0)),
+        _quintile_part("N2", "neighbourhood", 3, (20.0, 20.0)),
+        _quintile_part("N3", "neighbourhood", 3, None),
+    ]
+    assert disclosure._leaks(rows, "proportion") == []
+    assert disclosure._joint_and_alone_leaks(rows, "proportion") == ["N3/q3"]
+    hidden = 0
+    while disclosure._joint_and_alone_leaks(rows, "proportion"):
+        target = disclosure._next_to_hide(rows, "proportion", disclosure._joint_and_alone_leaks)
+        assert target is not None
+        rows, hidden = disclosure._hidden(rows, target), hidden + 1
+    assert hidden >= 1
+    alone = [
+        Published(
+            key=("i", "2025-03", r["org_id"].split("/")[1]),
+            level=r["level"],
+            org_id=r["org_id"],
+            parent_id=r["also_part_of"][0] if r["also_part_of"] else None,
+            kind="proportion",
+            multiplier=100.0,
+            numerator=r["numerator"],
+            denominator=r["denominator"],
+            suppressed=r["suppressed"],
+        )
+        for r in rows
+    ]
+    found = attack(alone)
+    assert not found.small_recovered and not found.counts_recovered, found

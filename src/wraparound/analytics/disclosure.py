@@ -246,17 +246,19 @@ def _hidden(rows: list[dict], org_id: str) -> list[dict]:
     ]
 
 
-def _next_to_hide(rows: list[dict], kind: str) -> str | None:
-    """The shown row whose suppression leaves the fewest rows that can be pinned; among
-    equals a practice before a neighbourhood before the locality, then the smallest
-    denominator, then the lowest id. Hiding a total whose parts are all shown would achieve
-    nothing (it is their sum), and this search never prefers it."""
+def _next_to_hide(rows: list[dict], kind: str, leaks=None) -> str | None:
+    """The shown row whose suppression leaves the fewest rows that can be pinned (by
+    ``leaks``, ``_leaks`` unless given); among equals a practice before a neighbourhood
+    before the locality, then the smallest denominator, then the lowest id. Hiding a total
+    whose parts are all shown would achieve nothing (it is their sum), and this search never
+    prefers it."""
+    leaks = leaks or _leaks
     best, best_key = None, None
     for r in rows:
         if r["suppressed"] or r.get("fixed"):
             continue
         key = (
-            len(_leaks(_hidden(rows, r["org_id"]), kind)),
+            len(leaks(_hidden(rows, r["org_id"]), kind)),
             LEVEL_ORDER.get(r["level"], 3),
             r["denominator"] or 0,
             r["org_id"],
@@ -379,7 +381,8 @@ def publish_quintiles(
     rounded counts). Rule 4 treats the quintiles as what they are: each neighbourhood's (and
     the locality's) quintiles sum to its row of the published indicator values (``values``,
     from ``publish_values``), and each neighbourhood's quintile is part of the locality's;
-    quintile rows are suppressed until no count of either table can be pinned."""
+    quintile rows are suppressed until no count can be pinned from the two tables together
+    or from the quintiles alone (``_joint_and_alone_leaks``)."""
     out = disclose(quintiles, COUNTS, INTERVALS)
     if values is None:
         out = _secondary_by_quintile(out, library)
@@ -447,8 +450,8 @@ def _secondary_with_values(quintiles: pl.DataFrame, values: pl.DataFrame, librar
             )
         rows = [{**v, "fixed": True} for v in shown_values.get(key, [])] + parts
         kind = kinds.get(key[0], "proportion")
-        while _leaks(rows, kind):
-            target = _next_to_hide(rows, kind)
+        while _joint_and_alone_leaks(rows, kind):
+            target = _next_to_hide(rows, kind, _joint_and_alone_leaks)
             if target is None:
                 break
             rows = _hidden(rows, target)
@@ -468,6 +471,33 @@ def _secondary_with_values(quintiles: pl.DataFrame, values: pl.DataFrame, librar
     out = quintiles.join(more, on=[*GROUP, "org_id", "imd_quintile"], how="left")
     out = out.with_columns(suppressed=pl.col("suppressed") | pl.col("_also").fill_null(False))
     return _hide(out.drop("_also"), COUNTS, INTERVALS)
+
+
+def _quintiles_alone(rows: list[dict]) -> list[list[dict]]:
+    """The quintile rows of ``_secondary_with_values`` as the inequalities table shows them
+    on its own: one group per quintile, the neighbourhoods the parts of the locality."""
+    by_quintile: dict[str, list[dict]] = {}
+    for r in rows:
+        if r.get("breakdown") != "imd":
+            continue
+        q = r["org_id"].split("/")[1]
+        parent = r["also_part_of"][0] if r["also_part_of"] else None
+        part = {**r, "parent_id": parent, "breakdown": "", "also_part_of": []}
+        by_quintile.setdefault(q, []).append(part)
+    return list(by_quintile.values())
+
+
+def _joint_and_alone_leaks(rows: list[dict], kind: str) -> list[str]:
+    """Rows an onlooker can pin from the values and quintiles together (``_leaks`` on the
+    joint rows) or from the inequalities table alone. Neither view covers the other: the
+    joint one bounds counts more tightly, but a neighbourhood's quintile that is the only
+    one hidden among the neighbourhoods of that quintile looks like a primary suppression
+    (a count of 1-7) only in the table alone, where its siblings are the other
+    neighbourhoods rather than its own other quintiles."""
+    out = set(_leaks(rows, kind))
+    for group in _quintiles_alone(rows):
+        out.update(_leaks(group, kind))
+    return sorted(out)
 
 
 def publish_outcomes(outcomes: pl.DataFrame, per: float, target_reduction: float) -> pl.DataFrame:
