@@ -56,7 +56,14 @@ def test_public_page_shows_only_the_published_figures(ods, indicators_dir):  # n
                 assert cell == ""
             else:
                 assert float(cell) == row[column] and float(cell) % 5 == 0
-    assert suppressed >= 1, "the small practice should have a suppressed count"
+    # Every figure with a true count of 1 to 7 is shown suppressed (the converse of the loop's
+    # check). Whether the generated practice has one in its latest month depends on the
+    # seed's data, so the count may be zero; the suppressed path is then still checked by
+    # test_reconstruction_attack.py and tests/unit/test_disclosure.py.
+    small = exact.filter(
+        pl.col("numerator").is_between(1, 7) | pl.col("denominator").is_between(1, 7)
+    )
+    assert suppressed >= small.height
 
 
 def test_public_page_has_no_clinician_or_exact_count(ods, indicators_dir):  # noqa: F811
