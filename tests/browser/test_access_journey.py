@@ -11,6 +11,7 @@ import re
 
 import pytest
 from browsing import check_page, sign_in
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -101,7 +102,9 @@ def test_hub_books_an_evening_slot_the_gp_sees_it_and_the_hub_clinician_reads_on
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, "gp")
     page.goto(f"/patients/{pk}/")
-    assert page.get_by_text("Evening review of a cough").is_visible()
+    # The hub appointments (and the timeline) load into the page by htmx after it opens:
+    # wait for them rather than look once.
+    expect(page.get_by_text("Evening review of a cough").first).to_be_visible()
 
     with _db(site) as db:
         db.execute(
