@@ -1,14 +1,14 @@
-"""The letters data file (``data/letters.toml``), read once and checked, and operational
-days: Monday to Friday, England's bank holidays (the ``holidays`` package) excluded."""
+"""The letters data file (``data/letters.toml``), read once and checked. Operational days are
+the referrals app's working days (``referrals.timers``: Monday to Friday, England's bank
+holidays excluded), one calendar for every service-level clock."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import tomllib
 
-import holidays
-
+from wraparound.apps.referrals.timers import add_working_days as add_operational_days
+from wraparound.apps.referrals.timers import working_days_between as operational_days_between
 from wraparound.clinical import package_data_dir
 from wraparound.vocabulary import ENCOUNTER_KINDS
 
@@ -50,28 +50,4 @@ def rules() -> dict:
         return parse(tomllib.load(f))
 
 
-@functools.cache
-def _bank_holidays(year: int) -> frozenset[dt.date]:
-    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
-
-
-def operational(day: dt.date) -> bool:
-    return day.weekday() < 5 and day not in _bank_holidays(day.year)
-
-
-def add_operational_days(day: dt.date, n: int) -> dt.date:
-    """The ``n``-th operational day after ``day`` (``day`` itself never counts)."""
-    while n > 0:
-        day += dt.timedelta(days=1)
-        if operational(day):
-            n -= 1
-    return day
-
-
-def operational_days_between(first: dt.date, last: dt.date) -> int:
-    """Operational days after ``first`` up to and including ``last`` (0 when not after)."""
-    count, day = 0, first
-    while day < last:
-        day += dt.timedelta(days=1)
-        count += operational(day)
-    return count
+__all__ = ["RulesError", "add_operational_days", "operational_days_between", "parse", "rules"]
