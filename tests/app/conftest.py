@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 import quick_hasher
+import static_index
 from django.conf import settings
 from django.test import override_settings
 
@@ -15,6 +16,9 @@ from wraparound.apps.demo import DEMO_PASSWORD, create_demo_casework, create_dem
 from wraparound.apps.refresh import refresh
 
 APP_GROUP = "app"
+
+# WhiteNoise indexes the static files once per process, not once per test client (static_index.py).
+static_index.install()
 
 
 @pytest.hookimpl(tryfirst=True)
