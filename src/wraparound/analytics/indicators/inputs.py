@@ -179,7 +179,7 @@ def _app_referrals(path: Path) -> pa.Table:
         if rid not in seen:
             seen.add(rid)
             keep.append(i)
-    sent = sent.take(keep)
+    sent = sent.take(pa.array(keep, pa.int64()))  # typed: an empty list is not null-typed
     n = sent.num_rows
     try:
         start = sent["at"].cast(_TS)
