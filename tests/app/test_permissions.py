@@ -39,6 +39,7 @@ from wraparound.apps.care.models import (
 )
 from wraparound.apps.demo import DEMO_USERS
 from wraparound.apps.records import relationships
+from wraparound.apps.records.clock import data_today
 from wraparound.apps.records.models import AuditEvent, Organisation, Referral, User
 from wraparound.apps.registers.models import RegisterEntry, RegisterRun
 
@@ -202,7 +203,7 @@ def build(kind: str | None, user: User, client):
             patient=patient,
             service=user.service or Organisation.objects.filter(kind="hub").first(),
             kind=kind,
-            on=today,
+            on=data_today(),  # dated in the data, as the warehouse load dates it
             source_id=f"matrix-{kind}-{patient.pk}",
         )
     elif kind == "break_glass":

@@ -23,6 +23,7 @@ from wraparound.apps.care.models import (
     MdtMeeting,
 )
 from wraparound.apps.records import relationships
+from wraparound.apps.records.clock import data_today
 from wraparound.apps.records.models import AuditEvent, BreakGlass, Referral, User
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
@@ -128,13 +129,8 @@ def test_the_policy_file_cannot_let_break_glass_create_relationships():
     data = {
         "actions": {"read": "r", "mdt.add": "m"},
         "creates_relationships": ["mdt.add"],
-        "kind": {"break_glass": {"label": "bg", "actions": ["read", "mdt.add"]}},
-        "mdt": {
-            "preparation_days": 14,
-            "follow_up_days": 28,
-            "call_days_before_today": 7,
-            "call_days_after_today": 180,
-        },
+        "kind": {"break_glass": {"label": "bg", "actions": ["read", "mdt.add"], "ends": "source"}},
+        "mdt": {"call_days_before_today": 7, "call_days_after_today": 180},
     }
     with pytest.raises(relationships.PolicyError, match="break_glass"):
         relationships.parse_policy(data)
@@ -342,7 +338,7 @@ def test_hub_clinician_reads_but_cannot_write(client, login):
     hub = User.objects.get(username="hub")
     patient = fresh_patient()
     Referral.objects.create(
-        patient=patient, service=hub.service, kind="booking", on=dt.date.today(), source_id="hb-1"
+        patient=patient, service=hub.service, kind="booking", on=data_today(), source_id="hb-1"
     )
     login("hub")
     for view in ("patient", "care_plan", "care_plan_print", "case_manage"):

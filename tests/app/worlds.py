@@ -2,9 +2,10 @@
 
 ``related``: on the GP's practice register, named GP and co-ordinator set, the nurse on the
 care team, on the demo MDT agenda (so every MDT member has a relationship) and booked to the
-hub. ``practice_only``: registered with the GP's practice, on no register or caseload.
-``stranger``: registered in another neighbourhood's practice (made here: the small test
-locality has one practice), on no register, caseload or agenda, booked nowhere.
+hub (a warehouse booking on the today for data, so in force). ``practice_only``:
+registered with the GP's practice, on no register or caseload. ``stranger``: registered in
+another neighbourhood's practice (made here: the small test locality has one practice), on
+no register, caseload or agenda, booked nowhere.
 
 ``fresh_patient`` makes a patient with no relationship to anyone, at the GP's practice or at
 a second practice of the demo neighbourhood (``neighbour_practice``), for tests that build
@@ -17,6 +18,7 @@ import datetime as dt
 import itertools
 
 from wraparound.apps.care.models import AgendaItem, CareTeamMember, MdtMeeting
+from wraparound.apps.records.clock import data_today
 from wraparound.apps.records.models import Organisation, Patient, Referral, User
 from wraparound.apps.registers.models import RegisterEntry
 
@@ -75,7 +77,8 @@ def patients() -> dict[str, Patient]:
             "patient": related,
             "service": User.objects.get(username="hub").service,
             "kind": "booking",
-            "on": dt.date.today(),
+            # dated in the data, as a warehouse booking is: the today for data
+            "on": data_today(),
         },
     )
     return {

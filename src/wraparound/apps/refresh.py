@@ -30,6 +30,7 @@ from wraparound.apps.care.record_index import write_record_index
 from wraparound.apps.care.timeline import write_index
 from wraparound.apps.commissioning.load import load_latest_local_qof
 from wraparound.apps.letters.load import load_letters
+from wraparound.apps.records.clock import for_load as data_clock_for_load
 from wraparound.apps.records.load import load_organisations, load_patients, load_referrals
 from wraparound.apps.records.models import Organisation, Patient, WarehouseLoad
 from wraparound.apps.refresh_changes import changes_since
@@ -82,7 +83,10 @@ def refresh(warehouse_dir: Path, full: bool = False) -> dict:
         shown = out["patients"] if changes is None else Patient.objects.count()
         out["patients_without_identity"] = max(0, total - shown)
         step("patients")
-        out["referrals"] = load_referrals(engine, only)
+        # The today for data (records/clock.py): the gate judges warehouse-dated
+        # relationships on it, from the data end recorded here.
+        out["data_end"], day = data_clock_for_load(engine)
+        out["referrals"] = load_referrals(engine, only, day)
         step("referrals")
         run = load_latest_run(Path(warehouse_dir))
         out["register_run"] = run.run_id if run else None

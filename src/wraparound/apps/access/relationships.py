@@ -4,8 +4,10 @@ relationship model (``records.relationships``) from ``AccessConfig.ready()``:
 ``booking``        a hub appointment gives the hub's staff (users whose ``service`` is the
                    hub's organisation) a relationship with the patient from
                    ``access_minutes_before`` the appointment starts
-                   (``data/access/appointment_length.toml``) until the encounter is closed
-                   (finished, did not attend, cancelled): read what the appointment needs; no
+                   (``data/access/appointment_length.toml``) while it is booked, arrived or
+                   seen (finished, did not attend and cancelled end it), and never past the
+                   kind's window (``[kind.booking]`` ``days_after`` the appointment's day,
+                   applied by the gate): read what the appointment needs; no
                    writes to the care plan or the case (the kind's actions in
                    ``data/relationships.toml``). The warehouse's bookings (records' provider,
                    ``records.Referral``) stay a second source of the same kind.
@@ -18,6 +20,8 @@ relationship model (``records.relationships``) from ``AccessConfig.ready()``:
 from __future__ import annotations
 
 import datetime as dt
+
+from django.utils import timezone
 
 from wraparound.apps.access.models import Appointment, Hub
 from wraparound.apps.access.rules import booking_rules
@@ -39,7 +43,7 @@ def hub_booking(user, patient, now):
             source=f"appointment at {appt.hub} on {appt.start:%Y-%m-%d %H:%M} (#{appt.pk})",
             source_basis="hub booking",
             start=appt.start - before,
-            end=None,
+            on=timezone.localdate(appt.start),  # the gate ends it days_after this day
         )
 
 

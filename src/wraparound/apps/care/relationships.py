@@ -3,8 +3,8 @@ model (``records.relationships``) from ``CareConfig.ready()``:
 
 ``caseload``  an active place on the patient's care team (named GP, co-ordinator, member);
 ``mdt``       the patient is on the agenda of an MDT meeting the user is a member of, today
-              is inside the meeting's window (``[mdt]`` in ``data/relationships.toml``: from
-              the preparation days before to the follow-up days after), and the patient's
+              is inside the meeting's window (``[kind.mdt]`` in ``data/relationships.toml``:
+              from ``days_before`` the meeting to ``days_after`` it), and the patient's
               practice is inside the user's own scope: a practice GP on a neighbourhood MDT
               gains nothing for other practices' patients by being a member.
 """
@@ -37,9 +37,9 @@ def mdt(user, patient, now):
     if not user.practices().filter(pk=patient.practice_id).exists():
         return
     today = timezone.localdate(now)
-    rules = policy().mdt
-    earliest = today - dt.timedelta(days=rules["follow_up_days"])
-    latest = today + dt.timedelta(days=rules["preparation_days"])
+    rules = policy().kinds["mdt"]
+    earliest = today - dt.timedelta(days=rules["days_after"])
+    latest = today + dt.timedelta(days=rules["days_before"])
     items = AgendaItem.objects.filter(
         patient=patient,
         meeting__members=user,
@@ -61,6 +61,7 @@ def mdt(user, patient, now):
             source_basis=item.raised_basis,
             start=start,
             end=end,
+            on=meeting.date,
         )
 
 

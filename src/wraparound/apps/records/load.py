@@ -16,13 +16,16 @@ import ibis
 import polars as pl
 import pyarrow as pa
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
-from wraparound.apps.records.models import Organisation, Patient, Referral
+from wraparound.apps.records.clock import load_day
+from wraparound.apps.records.models import AuditEvent, Organisation, Patient, Referral
+from wraparound.apps.records.relationships import policy
 from wraparound.clinical import registers
 from wraparound.warehouse.identity import read_identity
 
 BATCH = 5000
-REFERRAL_DAYS = 90
 
 
 def load_organisations(engine) -> int:
@@ -162,20 +165,29 @@ def load_patients(engine, warehouse_dir: Path, only: frozenset[str] | None = Non
     return frame.height
 
 
-def load_referrals(engine, only: frozenset[str] | None = None) -> int:
-    """Bookings at a hub or community service in the last 90 days of data (and any future
-    bookings) become relationships for that service's staff. With ``only`` (the patients a
-    batch touched), only their bookings are looked at: the window moves forward only, and a
-    referral is never removed, so nobody else can gain one."""
+def load_referrals(engine, only: frozenset[str] | None = None, day: dt.date | None = None) -> int:
+    """Bookings at a hub or community service become ``booking`` relationships for that
+    service's staff, each in the kind's window (``[kind.booking]`` of
+    ``data/relationships.toml``: from ``days_before`` the appointment to ``days_after`` it),
+    its end stored. ``day`` is the today for data (``clock.load_day``): bookings whose window
+    has not ended by then are loaded (future ones too: the gate holds them until they start).
+
+    Idempotent, and it reconciles: a booking loaded before is updated when its row changed
+    (moved, rescheduled) while it is still in force; one still in force whose row is gone
+    (removed, cancelled, moved to another service or out of the window) is ended, the day
+    before ``day``, with its reason and an ``end`` audit row; an ended one is final (a later
+    load never reopens or extends it, even when the same row is posted again). With ``only``
+    (the patients a batch touched), only their bookings are looked at; nobody else's change,
+    and theirs end by date at the gate. Returns the bookings in the window."""
+    day = day or load_day(engine)
+    after = dt.timedelta(days=policy().kinds["booking"]["days_after"])
     enc = engine.table("encounters")
     orgs = engine.table("organisations")
     services = orgs.filter(orgs.kind.isin(["hub", "community"])).select(svc=orgs.org_id)
-    latest = engine.to_arrow(enc.select(m=enc.start.max())).column("m")[0].as_py()
-    if latest is None:
-        return 0
-    since = latest - dt.timedelta(days=REFERRAL_DAYS)
+    # the appointments whose window still reaches ``day``: on or after ``day - days_after``
+    since = dt.datetime.combine(day - after, dt.time(), tzinfo=dt.UTC)
     recent = _only(enc, only)
-    recent = recent.filter(recent.start >= ibis.literal(since))
+    recent = recent.filter((recent.start >= ibis.literal(since)) & (recent.status != "cancelled"))
     recent = recent.join(services, recent.org_id == services.svc)
     rows = engine.to_arrow(recent.select("id", "patient_id", "org_id", "start")).to_pylist()
     ids = dict(
@@ -183,16 +195,82 @@ def load_referrals(engine, only: frozenset[str] | None = None) -> int:
             "pseudonym", "pk"
         )
     )
-    objs = [
-        Referral(
+    wanted = {
+        r["id"]: Referral(
             patient_id=ids[r["patient_id"]],
             service_id=r["org_id"],
             kind="booking",
             on=r["start"].date(),
+            end=r["start"].date() + after,
             source_id=r["id"],
         )
         for r in rows
         if r["patient_id"] in ids
-    ]
-    Referral.objects.bulk_create(objs, batch_size=BATCH, ignore_conflicts=True)
-    return len(objs)
+    }
+
+    def open_on(row: Referral) -> bool:  # in force on ``day`` (a row from before ends: null)
+        return row.ended_at is None and (row.end or row.on + after) >= day
+
+    # The bookings in force now (of ``only``'s patients), and any row of a wanted id.
+    in_force = Referral.objects.filter(kind="booking", ended_at__isnull=True).filter(
+        Q(end__gte=day) | Q(end__isnull=True, on__gte=day - after)
+    )
+    if only is not None:
+        in_force = in_force.filter(patient__pseudonym__in=only)
+    held = {r.source_id: r for r in in_force}
+    keys = sorted(set(wanted) - set(held))
+    for i in range(0, len(keys), BATCH):
+        held.update(
+            (r.source_id, r) for r in Referral.objects.filter(source_id__in=keys[i : i + BATCH])
+        )
+    fields = ("patient_id", "service_id", "on", "end")
+    changed, new = [], []
+    for source_id, want in wanted.items():
+        row = held.get(source_id)
+        if row is None:
+            new.append(want)
+        elif open_on(row) and any(getattr(row, f) != getattr(want, f) for f in fields):
+            for f in fields:
+                setattr(row, f, getattr(want, f))
+            changed.append(row)
+        # an ended row (by date or by a load) is final, whatever its source row says now
+    gone = [r for r in held.values() if r.source_id not in wanted and open_on(r)]
+    with transaction.atomic():
+        Referral.objects.bulk_create(new, batch_size=BATCH, ignore_conflicts=True)
+        Referral.objects.bulk_update(changed, fields, batch_size=BATCH)
+        if gone:
+            _end_gone(engine, gone, day, after)
+    return len(wanted)
+
+
+def _end_gone(engine, gone: list[Referral], day: dt.date, after: dt.timedelta) -> None:
+    """End the bookings whose warehouse row is no longer a booking in force, the day before
+    ``day``, each with its reason and one ``end`` audit row."""
+    enc = engine.table("encounters")
+    found = engine.to_arrow(
+        enc.filter(enc.id.isin([r.source_id for r in gone])).select("id", "status", "org_id")
+    ).to_pylist()
+    now_rows = {r["id"]: r for r in found}
+    at = timezone.now()
+    for ref in gone:
+        row = now_rows.get(ref.source_id)
+        if row is None:
+            reason = "removed from the warehouse"
+        elif row["status"] == "cancelled":
+            reason = "cancelled"
+        elif row["org_id"] != ref.service_id:
+            reason = "moved to another service"
+        else:
+            reason = "moved out of the booking window"
+        ref.end = min(ref.end or ref.on + after, day - dt.timedelta(days=1))
+        ref.ended_at, ref.ended_reason = at, f"{reason} (load of {day:%Y-%m-%d})"
+    Referral.objects.bulk_update(gone, ["end", "ended_at", "ended_reason"], batch_size=BATCH)
+    for ref in gone:
+        AuditEvent.objects.create(
+            username="warehouse load",
+            patient_id=ref.patient_id,
+            action="end",
+            what=f"relationship booking ended for staff of {ref.service_id}: "
+            f"{ref.ended_reason} ({ref.source_id})"[:200],
+            outcome="allowed",
+        )

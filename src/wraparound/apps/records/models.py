@@ -86,8 +86,15 @@ class Patient(models.Model):
 
 
 class Referral(models.Model):
-    """A referral or booking of a patient to a service (hub, community team): one of the
-    legitimate relationships for direct care."""
+    """A referral or booking of a patient to a service (hub, community team), from the
+    warehouse: one of the legitimate relationships for direct care, dated in the data.
+
+    It runs from ``on`` (the appointment or referral day) to ``end``, the last day it holds,
+    which the load computes from the kind's window (``data/relationships.toml``) or the
+    data's earlier end (the referral closed). When the load finds its source row gone
+    (removed, cancelled, moved) it ends it: ``end`` becomes the day before the data's today
+    and ``ended_at``/``ended_reason`` say when and why. An ended relationship is final: no
+    later load reopens or extends it (``load.load_referrals``)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="referrals")
     service = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
@@ -95,6 +102,11 @@ class Referral(models.Model):
         max_length=10, choices=[("referral", "Referral"), ("booking", "Booking")]
     )
     on = models.DateField()
+    # The last day it holds (inclusive); null: the kind's window from ``on`` (the gate
+    # narrows every relationship to its window whatever is stored here).
+    end = models.DateField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)  # when a load ended it early
+    ended_reason = models.CharField(max_length=200, blank=True)
     source_id = models.CharField(max_length=64, unique=True)
 
     class Meta:

@@ -1,6 +1,8 @@
 """The relationships the records app holds the records of: registration with a practice in
-the user's scope, bookings and referrals to the user's service, and break-glass. Registered
-with ``relationships.register_provider`` from ``RecordsConfig.ready()``."""
+the user's scope, bookings and referrals to the user's service (from the warehouse, dated in
+the data: ``Referral``, each in its kind's window and ended by the load when its source row
+goes), and break-glass. Registered with ``relationships.register_provider`` from
+``RecordsConfig.ready()``."""
 
 from __future__ import annotations
 
@@ -22,13 +24,18 @@ def _service(kind: str):
         if not user.service_id:
             return
         for ref in Referral.objects.filter(
-            patient=patient, service_id=user.service_id, kind=kind
+            patient=patient, service_id=user.service_id, kind=kind, ended_at__isnull=True
         ).select_related("service"):
+            # Dated in the data: the gate judges it on the today for data and narrows it to
+            # the kind's window around ``on`` whatever ``end`` says.
             yield Relationship(
                 kind,
                 source=f"{kind} to {ref.service} on {ref.on:%Y-%m-%d} ({ref.source_id})",
                 source_basis="warehouse load",
                 start=ref.on,
+                end=ref.end,
+                on=ref.on,
+                data_clock=True,
             )
 
     provider.__name__ = f"{kind}_provider"

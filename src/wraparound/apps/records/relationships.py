@@ -3,9 +3,9 @@ patient, whichever app holds the record of it, checked in one place.
 
 A relationship has a *kind* (``registered``, ``caseload``, ``register``, ``mdt``, ``booking``,
 ``referral``, ``break_glass``; later apps add theirs), a *source* (who or what created it and
-the basis the creator acted on), a *start* and, where it applies, an *end*, and the *actions*
-it allows. What each kind allows, and the MDT windows, are data
-(``data/relationships.toml``), not code.
+the basis the creator acted on), a *start*, an *end*, and the *actions* it allows. What each
+kind allows and how it ends (``ends``: while its source lasts, or a window of days around
+the event it is dated from) are data (``data/relationships.toml``), not code.
 
 Apps register a provider for each kind they hold the records of, from their
 ``AppConfig.ready()``: ``register_provider("mdt", fn)``. A provider is
@@ -14,8 +14,14 @@ records (registration, bookings, break-glass), care (caseload, MDT) and register
 register) each register their own, and a later app (access, referrals, portal) adds a kind by
 registering a provider and adding its table to the data file, without editing records.
 
-Two rules hold here, whatever a provider returns:
+Three rules hold here, whatever a provider returns:
 
+- a relationship holds only from its start to its end (``in_force``): dates are days,
+  both included; times are instants, the end excluded. A window kind's start and end are
+  narrowed to its window around the event (``Relationship.on``), and one reported without
+  the event grants nothing. Dates from the warehouse (``Relationship.data_clock``) are
+  judged on the app's today for data (``clock.data_today``: today, or the data end when
+  that is earlier), everything else on now;
 - roles without direct care hold no relationship at all;
 - a relationship whose source acted under break-glass is no relationship: nothing done
   under break-glass creates or extends another relationship (the gate also refuses the
@@ -24,6 +30,7 @@ Two rules hold here, whatever a provider returns:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import tomllib
@@ -36,6 +43,7 @@ from wraparound.clinical import package_data_dir
 
 POLICY_FILE = "relationships.toml"
 BREAK_GLASS = "break_glass"
+ENDS = ("source", "window")
 
 
 class PolicyError(ValueError):
@@ -45,7 +53,7 @@ class PolicyError(ValueError):
 @dataclass(frozen=True)
 class Policy:
     version: str
-    kinds: dict[str, dict]  # code -> {"label", "actions"}, in the file's order
+    kinds: dict[str, dict]  # code -> {"label", "actions", "ends", ...}, in the file's order
     actions: dict[str, str]  # code -> plain words
     creates_relationships: frozenset[str]
     mdt: dict[str, int]
@@ -56,12 +64,17 @@ class Policy:
     def label(self, kind: str) -> str:
         return self.kinds[kind]["label"]
 
+    def window(self, kind: str, date: dt.date) -> tuple[dt.date, dt.date]:
+        """The days (inclusive) a ``window`` kind dated from an event on ``date`` runs."""
+        spec = self.kinds[kind]
+        return (
+            date - dt.timedelta(days=spec["days_before"]),
+            date + dt.timedelta(days=spec["days_after"]),
+        )
+
     def mdt_window(self, date: dt.date) -> tuple[dt.date, dt.date]:
         """The days (inclusive) an MDT meeting on ``date`` gives its members access."""
-        return (
-            date - dt.timedelta(days=self.mdt["preparation_days"]),
-            date + dt.timedelta(days=self.mdt["follow_up_days"]),
-        )
+        return self.window("mdt", date)
 
 
 def parse_policy(data: dict) -> Policy:
@@ -80,12 +93,24 @@ def parse_policy(data: dict) -> Policy:
         if unknown or "label" not in kind:
             raise PolicyError(f"kind {code!r}: needs a label and known actions ({unknown})")
         kind["actions"] = frozenset(kind["actions"])
+        ends = kind.get("ends")
+        days = [k for k in ("days_before", "days_after") if k in kind]
+        if ends not in ENDS:
+            raise PolicyError(f"kind {code!r}: ends must be one of {', '.join(ENDS)}")
+        if ends == "window":
+            for key in ("days_before", "days_after"):
+                value = kind.get(key)
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise PolicyError(f"kind {code!r}: {key} must be a whole number of days")
+        elif days:
+            raise PolicyError(f'kind {code!r}: {", ".join(days)} need ends = "window"')
+    if "mdt" in kinds and kinds["mdt"]["ends"] != "window":
+        raise PolicyError("kind 'mdt': ends must be \"window\" (the meeting's)")
     if BREAK_GLASS in kinds and kinds[BREAK_GLASS]["actions"] & creates:
         raise PolicyError("break_glass may not allow an action that creates a relationship")
     mdt = data.get("mdt") or {}
-    for key in ("preparation_days", "follow_up_days", "call_days_before_today"):
-        if not isinstance(mdt.get(key), int) or mdt[key] < 0:
-            raise PolicyError(f"[mdt] {key} must be a whole number of days")
+    if not isinstance(mdt.get("call_days_before_today"), int) or mdt["call_days_before_today"] < 0:
+        raise PolicyError("[mdt] call_days_before_today must be a whole number of days")
     if not isinstance(mdt.get("call_days_after_today"), int):
         raise PolicyError("[mdt] call_days_after_today must be a whole number of days")
     return Policy(str(data.get("version", "")), kinds, actions, creates, mdt)
@@ -104,9 +129,11 @@ class Relationship:
     kind: str
     source: str  # who or what created it ("care team: added by Jo Okafor", "registration")
     source_basis: str = ""  # the basis the creator acted on ("register", "registration feed")
-    start: dt.datetime | dt.date | None = None
+    start: dt.datetime | dt.date | None = None  # None: since the source began
     end: dt.datetime | dt.date | None = None  # None: until the source record ends it
     actions: frozenset[str] = field(default=frozenset(), compare=False)
+    on: dt.date | None = None  # the event a "window" kind is dated from
+    data_clock: bool = False  # dates from the warehouse: judged on the today for data
 
     def allows(self, action: str) -> bool:
         return action in self.actions
@@ -136,23 +163,96 @@ def registered_kinds() -> list[str]:
     return [k for k in policy().kinds if _PROVIDERS.get(k)]
 
 
-def _of_kind(kind: str, user, patient, now) -> Iterable[Relationship]:
+class Clock:
+    """Now, and the two todays a relationship can be judged on: the wall clock's and the
+    data's (``clock.data_today``, read once, only when a relationship dated in the data is
+    looked at)."""
+
+    def __init__(self, now: dt.datetime | None = None):
+        self.now = now or timezone.now()
+        self.today = timezone.localdate(self.now)
+        self._data_today: dt.date | None = None
+
+    @property
+    def data_today(self) -> dt.date:
+        if self._data_today is None:
+            from wraparound.apps.records.clock import data_today
+
+            self._data_today = data_today(self.now)
+        return self._data_today
+
+
+def _date(value: dt.datetime | dt.date) -> dt.date:
+    return timezone.localdate(value) if isinstance(value, dt.datetime) else value
+
+
+def _later(a, b):
+    """The later of two starts; of a time and a day, the time unless its day is earlier."""
+    if a is None or b is None:
+        return b if a is None else a
+    if type(a) is type(b):
+        return max(a, b)
+    time, day = (a, b) if isinstance(a, dt.datetime) else (b, a)
+    return time if _date(time) >= day else day
+
+
+def _earlier(a, b):
+    """The earlier of two ends; of a time and a day, the time unless its day is later."""
+    if a is None or b is None:
+        return b if a is None else a
+    if type(a) is type(b):
+        return min(a, b)
+    time, day = (a, b) if isinstance(a, dt.datetime) else (b, a)
+    return time if _date(time) <= day else day
+
+
+def in_force(rel: Relationship, clock: Clock | None = None) -> Relationship | None:
+    """``rel`` with its kind's rule applied (a window kind's start and end narrowed to its
+    window around ``rel.on``) when it holds at ``clock``; None when it has not started, has
+    ended, or is a window kind reported without its event."""
+    clock = clock or Clock()
+    spec = policy().kinds[rel.kind]
+    start, end = rel.start, rel.end
+    if spec["ends"] == "window":
+        if rel.on is None:
+            return None  # a window with nothing to date it from: no relationship
+        first, last = policy().window(rel.kind, _date(rel.on))
+        start, end = _later(start, first), _earlier(end, last)
+    if rel.data_clock:  # days in the data, judged on the data's today
+        today = clock.data_today
+        if (start is not None and _date(start) > today) or (end is not None and _date(end) < today):
+            return None
+    else:
+        for bound, late in ((start, False), (end, True)):
+            if bound is None:
+                continue
+            if isinstance(bound, dt.datetime):
+                if (clock.now >= bound) if late else (clock.now < bound):
+                    return None
+            elif (clock.today > bound) if late else (clock.today < bound):
+                return None
+    return dataclasses.replace(rel, start=start, end=end)
+
+
+def _of_kind(kind: str, user, patient, clock: Clock) -> Iterable[Relationship]:
     actions = policy().kinds[kind]["actions"]
     for provider in _PROVIDERS.get(kind, ()):
-        for rel in provider(user, patient, now):
+        for rel in provider(user, patient, clock.now):
             if rel.kind != kind:
                 raise PolicyError(f"a {kind} provider returned a {rel.kind} relationship")
             if kind != BREAK_GLASS and rel.source_basis == BREAK_GLASS:
                 continue  # created under break-glass: no relationship
-            yield Relationship(rel.kind, rel.source, rel.source_basis, rel.start, rel.end, actions)
+            held = in_force(rel, clock)
+            if held is not None:  # not yet started, or ended: no relationship
+                yield dataclasses.replace(held, actions=actions)
 
 
 def current(user, patient, now: dt.datetime | None = None) -> list[Relationship]:
     """Every relationship ``user`` holds with ``patient`` now, in the policy's order."""
     if not user.role_info.direct_care:
         return []
-    now = now or timezone.now()
-    return [rel for kind in policy().kinds for rel in _of_kind(kind, user, patient, now)]
+    clock = Clock(now)
+    return [rel for kind in policy().kinds for rel in _of_kind(kind, user, patient, clock)]
 
 
 def first_allowing(user, patient, action: str, now=None) -> Relationship | None:
@@ -161,10 +261,10 @@ def first_allowing(user, patient, action: str, now=None) -> Relationship | None:
     request)."""
     if not user.role_info.direct_care:
         return None
-    now = now or timezone.now()
+    clock = Clock(now)
     for kind, spec in policy().kinds.items():
         if action in spec["actions"]:
-            for rel in _of_kind(kind, user, patient, now):
+            for rel in _of_kind(kind, user, patient, clock):
                 return rel
     return None
 
