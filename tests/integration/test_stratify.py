@@ -11,6 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from wraparound.analytics import results, stratify
+from wraparound.analytics.risk import config as risk_config
+from wraparound.analytics.risk.metrics import top_k
 from wraparound.analytics.stratify import run
 from wraparound.cli import app
 from wraparound.warehouse.engine import connect
@@ -130,3 +132,26 @@ def test_a_second_refresh_reproduces_scores_and_records_register_changes(warehou
     assert set(changes["change"]) == {"stayed"}
     pointer = json.loads((warehouse / "results" / "risk" / "latest.json").read_text())
     assert pointer["previous_run_id"] == first["run_id"]
+
+
+def test_reasons_are_given_where_they_are_read_and_only_there(warehouse, first):
+    run_dir = results.latest_run(warehouse, "risk")
+    scores = pl.read_parquet(run_dir / "scores.parquet")
+    regs = pl.read_parquet(run_dir / "registers.parquet")
+    cfg = risk_config.load()
+    on_register = scores["patient_id"].is_in(regs["patient_id"].unique().implode())
+    read = (
+        on_register
+        | scores["stream"].is_in(list(cfg.reasons.streams))
+        | (scores["rank"] <= top_k(scores.height, cfg.reasons.top_percent))
+    )
+    explained = scores["reasons"].is_not_null()
+    assert 0 < explained.sum() < scores.height
+    assert (explained == read).all()
+    assert regs["reasons"].is_not_null().all()
+    assert regs["reasons"].list.len().sum() > 0
+    assert first["reasons"]["patients"] == explained.sum()
+    record = json.loads((run_dir / "model.json").read_text())
+    assert record["risk_config_version"] == cfg.version
+    assert record["training"]["max_trees"] == cfg.model.max_trees
+    assert first["trees"]["deployed"] == record["best_iteration"] <= cfg.model.max_trees

@@ -12,7 +12,8 @@ import pytest
 from wraparound.analytics import features as feats
 from wraparound.analytics import stratify
 from wraparound.analytics.risk import explain
-from wraparound.analytics.risk.model import train
+from wraparound.analytics.risk.config import ModelConfig
+from wraparound.analytics.risk.model import stratified_sample, train
 from wraparound.warehouse.engine import connect
 
 FEATURE_NAME = re.compile(r"[a-z]+_[a-z]+")
@@ -73,3 +74,24 @@ def test_severe_frailty_is_worded_as_a_clinician_would():
     phrase = explain.phrases()["efi_deficits"]
     assert phrase.render(14, "severe") == "severe frailty (eFI 0.39)"
     assert phrase.render(14, None) == "14 frailty deficits recorded"
+
+
+def test_the_tree_cap_bounds_the_model_whatever_the_data(training):
+    (x, y), _ = training
+    capped = train(x, y, feats.model_features(), seed=1, config=ModelConfig(max_trees=5))
+    assert capped.best_iteration <= 5 and capped.booster.num_trees() <= 5
+    assert capped.training["max_trees"] == 5
+
+
+def test_a_training_sample_keeps_the_admission_rate_and_the_seed_fixes_it(training):
+    (x, y), _ = training
+    config = ModelConfig(max_training_rows=1000)
+    a = train(x, y, feats.model_features(), seed=3, config=config)
+    b = train(x, y, feats.model_features(), seed=3, config=config)
+    assert a.training["rows"] == y.size > 1000
+    assert abs(a.training["sample_rows"] - 1000) <= 1
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))
+    rows = stratified_sample(y, 1000, seed=3)
+    assert np.all(np.diff(rows) > 0)
+    assert abs(y[rows].mean() - y.mean()) < 1 / 1000 + 1e-9
+    assert stratified_sample(y, y.size, seed=3) is None

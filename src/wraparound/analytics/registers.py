@@ -19,10 +19,9 @@ COLUMNS = list(vocabulary.REGISTER_COLUMNS)
 KEY = list(vocabulary.REGISTER_KEY)
 
 
-def build(scores: pl.DataFrame, rules: Rules, locality_id: str) -> pl.DataFrame:
-    """The registers of every practice, neighbourhood and the locality, one row per patient
-    per register."""
-    parts = []
+def _units(scores: pl.DataFrame, rules: Rules, locality_id: str):
+    """Each level's register rows: ``scores`` ranked within each unit and cut at the rule's
+    size, with ``level``, ``unit_id``, ``unit_rank`` and ``unit_size`` added."""
     for level, column in LEVELS.items():
         unit = pl.col(column) if column else pl.lit(locality_id)
         ranked = scores.with_columns(level=pl.lit(level), unit_id=unit).filter(
@@ -41,8 +40,22 @@ def build(scores: pl.DataFrame, rules: Rules, locality_id: str) -> pl.DataFrame:
                 .ceil()
                 .clip(lower_bound=1)
             )
-        parts.append(ranked.filter(pl.col("unit_rank") <= size).select(COLUMNS))
+        yield ranked.filter(pl.col("unit_rank") <= size)
+
+
+def build(scores: pl.DataFrame, rules: Rules, locality_id: str) -> pl.DataFrame:
+    """The registers of every practice, neighbourhood and the locality, one row per patient
+    per register."""
+    parts = [part.select(COLUMNS) for part in _units(scores, rules, locality_id)]
     return pl.concat(parts).sort(["level", "unit_id", "unit_rank"])
+
+
+def members(scores: pl.DataFrame, rules: Rules, locality_id: str) -> pl.Series:
+    """The patient ids on at least one register that ``build`` would make from ``scores``
+    (which need only patient_id, score and the unit columns)."""
+    keep = ["patient_id", "score", *(c for c in LEVELS.values() if c)]
+    ids = [part["patient_id"] for part in _units(scores.select(keep), rules, locality_id)]
+    return pl.concat(ids).unique()
 
 
 def changes(current: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:

@@ -36,6 +36,7 @@ from wraparound.analytics import registers, results, streams
 from wraparound.analytics.frailty import deficit_columns
 from wraparound.analytics.population import AGE_BANDS
 from wraparound.analytics.risk import baselines, card, explain, governance, metrics
+from wraparound.analytics.risk import config as risk_config
 from wraparound.analytics.risk.model import RiskModel, matrix, train
 from wraparound.warehouse import paths
 from wraparound.warehouse.engine import connect
@@ -64,6 +65,10 @@ class Phases:
 
     def restart(self) -> None:
         self._clock, self._wall = time.perf_counter(), time.time()
+
+    def elapsed(self) -> float:
+        """Seconds since the current phase began."""
+        return time.perf_counter() - self._clock
 
     def end(self, name: str) -> None:
         seconds = time.perf_counter() - self._clock
@@ -160,13 +165,17 @@ def oracle_auroc(warehouse: Path, valid: pl.DataFrame, index_date: dt.date) -> f
 
 
 def validate(
-    train_df: pl.DataFrame, valid_df: pl.DataFrame, seed: int, threads: int | None
+    train_df: pl.DataFrame,
+    valid_df: pl.DataFrame,
+    seed: int,
+    threads: int | None,
+    config: risk_config.ModelConfig | None = None,
 ) -> tuple[RiskModel, dict, np.ndarray]:
     """Train on the training year, evaluate it and the baselines on the held-out year."""
     names = feats.model_features()
     x_tr, y_tr = _xy(train_df, names)
     x_va, y_va = _xy(valid_df, names)
-    model = train(x_tr, y_tr, names, seed, threads=threads)
+    model = train(x_tr, y_tr, names, seed, threads=threads, config=config)
     p = model.predict(x_va)
     report = metrics.full_report(y_va, p)
     cols = {c: train_df[c].to_numpy() for c in ("age", "female", "emergency_admissions")}
@@ -192,24 +201,54 @@ def validate(
 
 
 def score(model: RiskModel, current: pl.DataFrame) -> pl.DataFrame:
-    """Calibrated scores, eFI deficits present and plain-words reasons for every patient."""
+    """Calibrated scores and the eFI deficits present, for every patient; ``reasons`` is
+    null until ``add_reasons`` fills it in for the patients a person will read."""
     x = matrix(current.to_arrow(), model.features)
-    category = current["efi_category"].to_list()
-    scores, reasons = [], []
+    scores = [model.predict(x[lo : lo + SCORE_CHUNK]) for lo in range(0, x.shape[0], SCORE_CHUNK)]
+    return current.with_columns(
+        score=pl.Series(np.concatenate(scores) if scores else np.empty(0)),
+        deficits=pl.from_arrow(_deficit_lists(current)),
+        reasons=pl.lit(None, dtype=pl.List(pl.String)),
+    )
+
+
+def to_explain(
+    scored: pl.DataFrame, reasons: risk_config.ReasonsConfig, rules: streams.Rules, locality: str
+) -> np.ndarray:
+    """Who is given reasons (``scored`` as ``streams.assign`` returns it): everyone on a
+    register, in one of ``reasons.streams`` or in the locality's top ``reasons.top_percent``
+    (or everyone, with ``reasons.everyone``)."""
+    n = scored.height
+    if reasons.everyone:
+        return np.ones(n, dtype=bool)
+    wanted = scored["stream"].is_in(list(reasons.streams))
+    if reasons.top_percent:
+        wanted = wanted | (scored["rank"] <= metrics.top_k(n, reasons.top_percent))
+    on_register = registers.members(scored, rules, locality).implode()
+    wanted = wanted | scored["patient_id"].is_in(on_register)
+    return wanted.fill_null(False).to_numpy()
+
+
+def add_reasons(model: RiskModel, scored: pl.DataFrame, who: np.ndarray) -> pl.DataFrame:
+    """``scored`` with ``reasons`` for the rows where ``who`` is true (null elsewhere).
+    Only these rows pay for the per-patient SHAP contributions, ``SCORE_CHUNK`` at a time."""
+    chosen = np.flatnonzero(who)
+    picked = scored.filter(pl.Series(who)) if chosen.size < scored.height else scored
+    x = matrix(picked.select(model.features).to_arrow(), model.features)
+    category = picked["efi_category"].to_list()
+    parts = []
     for lo in range(0, x.shape[0], SCORE_CHUNK):
         part = x[lo : lo + SCORE_CHUNK]
-        scores.append(model.predict(part))
-        reasons.append(
+        parts.append(
             explain.reasons(
                 model.contributions(part), part, model.features, category[lo : lo + SCORE_CHUNK]
             )
         )
-    reason_array = pa.chunked_array(reasons, pa.list_(pa.string()))
-    return current.with_columns(
-        score=pl.Series(np.concatenate(scores) if scores else np.empty(0)),
-        deficits=pl.from_arrow(_deficit_lists(current)),
-        reasons=pl.from_arrow(reason_array),
-    )
+    given = pa.chunked_array(parts, pa.list_(pa.string())).combine_chunks()
+    position = np.full(scored.height, -1, dtype=np.int64)
+    position[chosen] = np.arange(chosen.size)
+    full = given.take(pa.array(position, mask=position < 0))
+    return scored.with_columns(reasons=pl.from_arrow(full))
 
 
 def _deficit_lists(current: pl.DataFrame) -> pa.ListArray:
@@ -251,19 +290,40 @@ def run(
     seed: int = DEFAULT_SEED,
     rules_path: Path | None = None,
     threads: int | None = None,
+    config_path: Path | None = None,
 ) -> dict:
     """One stratification run: read, validate and refit, score and stream, record, publish.
     Returns the published metrics (what ``--json`` prints)."""
     warehouse = Path(warehouse)
     rules = streams.load_rules(rules_path)
+    config = risk_config.load(config_path)
+    where = str(config_path or "data/risk.toml")
+    risk_config.check_streams(config, [s.id for s in rules.streams], where)
     phases = Phases()
     cohorts = read_cohorts(warehouse, current, phases)
-    fitted = fit(cohorts, seed, threads)
+    fitted = fit(cohorts, seed, threads, config.model)
     phases.end("training_s")
     scored = streams.assign(score(fitted.deployed, cohorts.current), rules)
+    scores_s = phases.elapsed()
+    who = to_explain(scored, config.reasons, rules, cohorts.locality)
+    scored = add_reasons(fitted.deployed, scored, who)
+    reasons_s = phases.elapsed() - scores_s
     phases.end("scoring_s")
-    record = model_record(warehouse, fitted, cohorts.dates, rules)
+    record = model_record(warehouse, fitted, cohorts.dates, rules, config.version)
     report = run_report(warehouse, fitted, cohorts, record, scored, rules)
+    report["reasons"] = {
+        "patients": int(who.sum()),
+        "share": round(float(who.mean()), 4) if who.size else 0.0,
+        "scores_s": round(scores_s, 2),
+        "reasons_s": round(reasons_s, 2),
+    }
+    report["trees"] = {
+        "validated": fitted.validated.best_iteration,
+        "deployed": fitted.deployed.best_iteration,
+        "max_trees": config.model.max_trees,
+        "learning_rate": config.model.learning_rate,
+    }
+    report["risk_config_version"] = config.version
 
     run_id = results.new_run_id()
     previous = results.latest_run(warehouse, KIND)
@@ -304,17 +364,29 @@ def read_cohorts(warehouse: Path, current: dt.date | None, phases: Phases) -> Co
     return Cohorts(dates, train_df, _for_secondary_use(valid_all), current_df, locality)
 
 
-def fit(cohorts: Cohorts, seed: int, threads: int | None) -> Fitted:
+def fit(
+    cohorts: Cohorts,
+    seed: int,
+    threads: int | None,
+    config: risk_config.ModelConfig | None = None,
+) -> Fitted:
     """Step 2: validate the recipe on the held-out year, then refit it on that year for
-    deployment (same features, parameters and seed)."""
-    validated, report, y_va = validate(cohorts.train, cohorts.valid, seed, threads)
+    deployment (same features, parameters, size limits and seed)."""
+    config = config or risk_config.load().model
+    validated, report, y_va = validate(cohorts.train, cohorts.valid, seed, threads, config)
     names = feats.model_features()
-    deployed = train(*_xy(cohorts.valid, names), names, seed, threads=threads)
+    deployed = train(*_xy(cohorts.valid, names), names, seed, threads=threads, config=config)
     curves = report.pop("curves")
     return Fitted(validated, deployed, report, curves, y_va)
 
 
-def model_record(warehouse: Path, fitted: Fitted, dates: IndexDates, rules: streams.Rules) -> dict:
+def model_record(
+    warehouse: Path,
+    fitted: Fitted,
+    dates: IndexDates,
+    rules: streams.Rules,
+    config_version: str | None = None,
+) -> dict:
     """Step 3: the deployed model's governance record (``model.json``): what made it, its
     content-hash version, the validated model it inherits its figures from, the rules."""
     snapshot = governance.data_snapshot(Warehouse(warehouse))
@@ -328,9 +400,11 @@ def model_record(warehouse: Path, fitted: Fitted, dates: IndexDates, rules: stre
     record["validated_model"] = {
         "model_version": validated_record["model_version"],
         "training": validated_record["training"],
+        "best_iteration": fitted.validated.best_iteration,
         "evaluated_at_index_date": dates.validation.isoformat(),
     }
     record["rules_version"] = rules.version
+    record["risk_config_version"] = config_version
     return record
 
 

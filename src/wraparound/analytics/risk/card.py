@@ -61,6 +61,24 @@ def _f(value, digits=3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _size(record: dict) -> str:
+    """The model's size and what it learnt from (bounded by ``data/risk.toml``)."""
+    t, p = record["training"], record["parameters"]
+    rows, sample = t["rows"], t.get("sample_rows", t["rows"])
+    learnt = (
+        f"learnt from a sample of {sample:,} of the {rows:,} patients, stratified by outcome"
+        if sample < rows
+        else f"learnt from all {rows:,} patients"
+    )
+    validated = record["validated_model"].get("best_iteration")
+    return (
+        f"- Size: {record['best_iteration']} trees of depth {p.get('max_depth')} (at most "
+        f"{t.get('max_trees', '–')}, learning rate {p.get('learning_rate')})"
+        + (f", the validated model {validated}" if validated is not None else "")
+        + f"; {learnt} (`data/risk.toml`, version {record.get('risk_config_version', '–')})."
+    )
+
+
 def render(record: dict, metrics: dict) -> str:
     """The card's Markdown, from the model version record and the validation metrics."""
     m = metrics
@@ -95,6 +113,7 @@ def render(record: dict, metrics: dict) -> str:
         f"- {len(record['features'])} features: age, sex, deprivation, long-term conditions "
         "and their count, the 36 eFI deficits, medicines, care-home residence, and hospital "
         "and GP use in the previous 12 months (see docs/risk.md).",
+        _size(record),
         "",
         "## Performance on the held-out year",
         "",

@@ -11,6 +11,12 @@ as deeper ones (the risk is close to additive in log-odds), and the per-patient 
 contributions behind every patient's reasons cost time in proportion to leaves x depth^2,
 which decides whether a million patients are scored in one or in several minutes.
 
+The model's size is bounded whatever the size of the locality: ``data/risk.toml`` caps the
+trees (``max_trees``; early stopping ends sooner on small data) and sets the learning rate,
+both chosen on the held-out year (``benchmarks/bench_scoring.py --sweep``), and caps the
+training rows with a sample stratified by outcome (each class sampled at the same seeded
+rate, so the admission rate, and with it the calibration, is the cohort's).
+
 Everything that defines a model (features in order, parameters, seed, best iteration,
 calibration) is kept on the ``RiskModel`` so that a model version can be recorded and
 re-created exactly.
@@ -25,15 +31,13 @@ import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
 
+from wraparound.analytics.risk import config as risk_config
 from wraparound.analytics.risk.metrics import logistic_fit, sigmoid
 
 HOLDOUT_SHARE = 0.2
-MAX_ROUNDS = 2000
-EARLY_STOPPING_ROUNDS = 50
 
 DEFAULT_PARAMS = {
     "objective": "binary",
-    "learning_rate": 0.1,
     "num_leaves": 8,
     "max_depth": 3,
     "min_data_in_leaf": 200,
@@ -54,6 +58,20 @@ def matrix(table: pa.Table, features: list[str]) -> np.ndarray:
     for j, name in enumerate(features):
         out[:, j] = table.column(name).to_numpy(zero_copy_only=False).astype(np.float32)
     return out
+
+
+def stratified_sample(y: np.ndarray, limit: int | None, seed: int) -> np.ndarray | None:
+    """Row indices (ascending) of a seeded sample of at most ``limit`` rows that keeps the
+    share of each outcome, or None when there are no more than ``limit`` rows."""
+    if limit is None or y.size <= limit:
+        return None
+    rng = np.random.default_rng([seed, 20261202])
+    share = limit / y.size
+    chosen = []
+    for value in np.unique(y):
+        rows = np.flatnonzero(y == value)
+        chosen.append(rng.choice(rows, round(rows.size * share), replace=False))
+    return np.sort(np.concatenate(chosen))
 
 
 def holdout_mask(n: int, seed: int, share: float = HOLDOUT_SHARE) -> np.ndarray:
@@ -93,23 +111,32 @@ def train(
     seed: int,
     params: dict | None = None,
     threads: int | None = None,
+    config: risk_config.ModelConfig | None = None,
 ) -> RiskModel:
-    """Fit the trees on most of the rows, stop early and calibrate on the held-out rest."""
+    """Fit the trees on most of the rows (at most ``max_training_rows``, a stratified
+    sample), stop early (at ``max_trees`` at the latest) and calibrate on the held-out rest.
+    ``config`` defaults to ``data/risk.toml``'s ``[model]``."""
+    config = config or risk_config.load().model
     params = {
         **DEFAULT_PARAMS,
+        "learning_rate": config.learning_rate,
         **(params or {}),
         "seed": seed,
         "num_threads": threads or os.cpu_count() or 1,
     }
+    cohort_rows, cohort_events = int(y.size), int(y.sum())
+    sample = stratified_sample(y, config.max_training_rows, seed)
+    if sample is not None:
+        x, y = x[sample], y[sample]
     hold = holdout_mask(y.size, seed)
     fit_set = lgb.Dataset(x[~hold], y[~hold], feature_name=features, free_raw_data=True)
     hold_set = lgb.Dataset(x[hold], y[hold], reference=fit_set)
     booster = lgb.train(
         params,
         fit_set,
-        num_boost_round=MAX_ROUNDS,
+        num_boost_round=config.max_trees,
         valid_sets=[hold_set],
-        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
     )
     best = booster.best_iteration or booster.current_iteration()
     raw = booster.predict(x[hold], raw_score=True, num_iteration=best)
@@ -121,5 +148,12 @@ def train(
         seed,
         platt,
         best,
-        {"rows": int(y.size), "events": int(y.sum()), "holdout_rows": int(hold.sum())},
+        {
+            "rows": cohort_rows,
+            "events": cohort_events,
+            "sample_rows": int(y.size),
+            "holdout_rows": int(hold.sum()),
+            "max_trees": config.max_trees,
+            "early_stopping_rounds": config.early_stopping_rounds,
+        },
     )
