@@ -387,3 +387,386 @@ def test_naming_a_coordinator_grants_and_ends_with_an_audit_row_each(client, log
         patient=patient, user__username="coordinator", team_role="coordinator"
     )
     assert not ended.active and ended.ended_at is not None
+
+
+# -- every relationship ends: the gate holds each to start <= today <= end --------------------
+#
+# The attacker here is anyone whose relationship was once legitimate: a service a patient was
+# booked or referred to months ago, a row whose source was cancelled or removed, a stored end
+# somebody moved. Warehouse bookings and referrals are dated in the data, so "today" is the
+# app's today for data (records/clock.py): the synthetic locality ends before the wall clock.
+
+
+def test_every_kind_declares_how_it_ends():
+    pol = relationships.policy()
+    for code, spec in pol.kinds.items():
+        assert spec["ends"] in relationships.ENDS, code
+    for code in ("booking", "referral", "mdt"):
+        assert pol.kinds[code]["ends"] == "window", code
+        first, last = pol.window(code, dt.date(2026, 3, 1))
+        assert first <= dt.date(2026, 3, 1) <= last
+    base = {
+        "actions": {"read": "r"},
+        "kind": {"booking": {"label": "b", "actions": ["read"]}},
+        "mdt": {"call_days_before_today": 7, "call_days_after_today": 180},
+    }
+    bad = [
+        ({}, "ends must be one of"),  # no end rule at all
+        ({"ends": "never"}, "ends must be one of"),
+        ({"ends": "window", "days_before": 0}, "days_after must be a whole number"),
+        ({"ends": "window", "days_before": 0, "days_after": -1}, "days_after must be"),
+        ({"ends": "window", "days_before": 0, "days_after": "28"}, "days_after must be"),
+        ({"ends": "window", "days_before": 0, "days_after": True}, "days_after must be"),
+        ({"ends": "source", "days_after": 28}, 'need ends = "window"'),
+    ]
+    for extra, message in bad:
+        data = {**base, "kind": {"booking": {"label": "b", "actions": ["read"], **extra}}}
+        with pytest.raises(relationships.PolicyError, match=message):
+            relationships.parse_policy(data)
+
+
+def test_the_today_for_data_is_the_data_end_moving_on_with_the_clock():
+    from wraparound.apps.records.clock import data_today
+    from wraparound.apps.records.models import WarehouseLoad
+
+    today = timezone.localdate()
+    world = WarehouseLoad.objects.order_by("-id").first()
+    end = dt.date.fromisoformat(world.summary["data_end"])
+    assert end < today  # the synthetic locality ends before the wall clock
+    assert data_today() == end  # refreshed today: the data end
+    later = timezone.now() + dt.timedelta(days=10)
+    assert data_today(later) == end + dt.timedelta(days=10)  # a stopped feed does not stop time
+    WarehouseLoad.objects.filter(pk=world.pk).update(at=world.at - dt.timedelta(days=3))
+    assert data_today() == end + dt.timedelta(days=3)
+    live = WarehouseLoad.objects.create(batch=world.batch + 1, summary={"data_end": str(today)})
+    assert data_today() == today  # a live feed: today
+    WarehouseLoad.objects.filter(pk=live.pk).update(summary={"data_end": "2999-01-01"})
+    assert data_today() == today  # bookings ahead never move the clock past today
+    WarehouseLoad.objects.filter(pk=live.pk).update(summary={"data_end": "not a date"})
+    assert data_today() == today
+    WarehouseLoad.objects.filter(pk=live.pk).update(summary={})
+    assert data_today() == today  # a refresh from before the data end was recorded
+
+
+def _patient_urls():
+    """Every URL a patient's data is reachable by: the patient URLs (but the glass itself,
+    tested above), and the referral thread and its attachments (resolved to their patient)."""
+    from url_map import app_urls
+
+    return [
+        u
+        for u in app_urls()
+        if (u.route.startswith("patients/<int:pk>/") and u.name != "break_glass")
+        or u.name in ("referral_thread", "referral_attachment")
+    ]
+
+
+def _values(patient) -> dict:
+    from url_map import _referral_values
+
+    coordinator = User.objects.get(username="coordinator")
+    meeting = MdtMeeting.objects.create(
+        team=coordinator.scope_org,
+        date=timezone.localdate() - dt.timedelta(days=90),
+        chair=coordinator,
+    )
+    item = AgendaItem.objects.create(meeting=meeting, patient=patient, reason="raised")
+    return {
+        "pk": patient.pk,
+        "item_id": item.pk,
+        "meeting": meeting,
+        **_referral_values(patient, User.objects.get(username="gp")),
+    }
+
+
+def _sweep(client, patient, username, values, method="get") -> dict[str, tuple[int, list]]:
+    """Each patient URL fetched (htmx fragments as htmx asks for them) or posted to:
+    {name: (status, [(outcome, username) of its audit rows])}."""
+    from url_map import fill
+
+    nurse = User.objects.get(username="nurse")
+    form = {
+        "status": "identified",
+        "member": nurse.pk,
+        "coordinator": nurse.pk,
+        "what_matters": "x",
+        "goals": "y",
+        "review_date": "2027-05-01",
+        "meeting": values["meeting"].pk,
+        "kind": "ltc_review",
+        "date": timezone.localdate().isoformat(),
+        "action": "message",
+        "text": "let me back in",
+        "summary": "s",
+        "decisions": "d",
+    }
+    out = {}
+    for url in _patient_urls():
+        path = fill(url, values)
+        before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        if method == "get":
+            response = client.get(path, HTTP_HX_REQUEST="true")
+        else:
+            response = client.post(path, form, HTTP_HX_REQUEST="true")
+        rows = AuditEvent.objects.filter(id__gt=before).exclude(action__in=("grant", "end"))
+        out[url.name] = (response.status_code, [(r.outcome, r.username) for r in rows])
+    return out
+
+
+def _service_row(kind, patient, user, on, end=None, **extra):
+    return Referral.objects.create(
+        patient=patient,
+        service=user.service,
+        kind=kind,
+        on=on,
+        end=end,
+        source_id=f"ends-{kind}-{patient.pk}",
+        **extra,
+    )
+
+
+READS_OPENED = {  # what a booking or referral in force opens, at least
+    "patient",
+    "patient_timeline",
+    "care_plan",
+    "care_plan_print",
+    "access_patient_appointments",
+    "referrals_patient",
+    "referral_thread",
+    "referral_attachment",
+}
+
+
+@pytest.mark.parametrize("kind", ["booking", "referral"])
+def test_an_ended_service_relationship_opens_no_route(client, login, kind):
+    """The same relationship, in force and then ended by date: in force it opens the record,
+    timeline, care plan, print, appointments and referrals fragments, referral threads and
+    their documents; ended, every patient URL (GET or POST, htmx or not) is refused with one
+    ``denied`` row naming the user, nothing is written, and the row stays ended."""
+    from wraparound.apps.care.models import ClinicalReview
+    from wraparound.apps.referrals.models import Message
+
+    patient = fresh_patient()
+    nurse = User.objects.get(username="nurse")  # community service: booked or referred to
+    values = _values(patient)
+    day = data_today()
+    row = _service_row(kind, patient, nurse, on=day)
+    login("nurse")
+    opened = {
+        n for n, (status, _) in _sweep(client, patient, "nurse", values).items() if status == 200
+    }
+    assert opened >= READS_OPENED, READS_OPENED - opened
+
+    after = relationships.policy().kinds[kind]["days_after"]
+    Referral.objects.filter(pk=row.pk).update(on=day - dt.timedelta(days=after + 1))
+    assert kinds("nurse", patient) == set()
+    for method in ("get", "post"):
+        for name, (status, rows) in _sweep(client, patient, "nurse", values, method).items():
+            assert status in (403, 405), (method, name, status)
+            assert rows == [("denied", "nurse")], (method, name, rows)
+    assert not CareTeamMember.objects.filter(patient=patient).exists()
+    assert not CarePlan.objects.filter(patient=patient).exists()
+    assert not ClinicalReview.objects.filter(patient=patient).exists()
+    assert not AgendaItem.objects.filter(patient=patient).exclude(pk=values["item_id"]).exists()
+    assert not Message.objects.filter(referral_id=values["referral_id"]).exists()
+    row.refresh_from_db()
+    assert row.on == day - dt.timedelta(days=after + 1) and row.ended_at is None
+    assert kinds("nurse", patient) == set()
+    # the refusal offers the glass, which reads for an hour and restores nothing else
+    response = client.post(reverse("break_glass", args=[patient.pk]), GLASS)
+    assert response.status_code == 302
+    assert kinds("nurse", patient) == {"break_glass"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "on", "end", "ended_at", "holds"),
+    [
+        ("booking", 0, None, False, True),  # the day of the appointment
+        ("booking", -28, None, False, True),  # its last day
+        ("booking", -29, None, False, False),  # the day after: ended
+        ("booking", 1, None, False, False),  # tomorrow's appointment: not yet started
+        ("booking", -29, "2099-01-01", False, False),  # a stored end cannot stretch the window
+        ("booking", -3, None, True, False),  # ended by a load (its row gone), end not moved
+        ("referral", -90, None, False, True),
+        ("referral", -91, None, False, False),
+        ("referral", -10, -1, False, False),  # closed (discharged) before its 90 days
+        ("referral", -10, 0, False, True),  # closed today: today is its last day
+        ("referral", 2, None, False, False),  # not yet started
+    ],
+)
+def test_a_service_relationship_holds_only_inside_its_window(kind, on, end, ended_at, holds):
+    patient = fresh_patient()
+    nurse = User.objects.get(username="nurse")
+    day = data_today()
+    stored_end = (
+        None
+        if end is None
+        else dt.date.fromisoformat(end)
+        if isinstance(end, str)
+        else day + dt.timedelta(days=end)
+    )
+    _service_row(
+        kind,
+        patient,
+        nurse,
+        on=day + dt.timedelta(days=on),
+        end=stored_end,
+        ended_at=timezone.now() if ended_at else None,
+    )
+    assert kinds("nurse", patient) == ({kind} if holds else set())
+    rel = relationships.first_allowing(nurse, patient, "read")
+    assert (rel is not None) == holds
+    if rel is not None:  # the end the page shows is the one the gate enforces
+        assert rel.end <= day + dt.timedelta(
+            days=relationships.policy().kinds[kind]["days_after"] + on
+        )
+
+
+def test_a_refusal_for_an_ended_booking_is_audited_like_any_other(client, login):
+    patient = fresh_patient()
+    nurse = User.objects.get(username="nurse")
+    _service_row("booking", patient, nurse, on=data_today() - dt.timedelta(days=60))
+    login("nurse")
+    response = client.get(reverse("patient", args=[patient.pk]))
+    assert response.status_code == 403 and b"break the glass" in response.content.lower()
+    row = last_row(patient, "nurse")
+    assert (row.action, row.outcome, row.basis, row.what) == (
+        "denied",
+        "denied",
+        "",
+        "patient record",
+    )
+
+
+def test_a_window_relationship_without_its_event_grants_nothing():
+    """The gate's own line: a provider that forgets to date a window kind gives nothing."""
+    rel = relationships.Relationship("booking", source="a provider with a bug")
+    assert relationships.in_force(rel) is None
+    dated = relationships.Relationship("booking", source="x", on=timezone.localdate())
+    assert relationships.in_force(dated) is not None
+    ended = relationships.Relationship("break_glass", source="x", end=timezone.now())
+    assert relationships.in_force(ended) is None  # a time is an instant: its end excluded
+    later = relationships.Relationship(
+        "break_glass", source="x", start=timezone.now() + dt.timedelta(minutes=1)
+    )
+    assert relationships.in_force(later) is None
+
+
+def test_a_hub_appointment_ends_days_after_it_even_when_never_closed():
+    """An appointment left at ``seen`` (never finished) used to hold for ever."""
+    from wraparound.apps.access.hubs import create_hub
+    from wraparound.apps.access.models import Appointment, Hub
+
+    patient = fresh_patient()
+    clinician = User.objects.get(username="hub")
+    hub = Hub.objects.filter(organisation=clinician.service).first()
+    hub = hub or create_hub(clinician.service)
+    start = timezone.now() - dt.timedelta(days=2)
+    Appointment.objects.create(
+        patient=patient,
+        hub=hub,
+        start=start,
+        end=start + dt.timedelta(minutes=15),
+        status="seen",
+        reason="x",
+        booking_org=clinician.scope_org,
+        mode="face_to_face",
+        slot_type="routine",
+    )
+    last = relationships.policy().kinds["booking"]["days_after"]
+    in_window = start + dt.timedelta(days=last)
+    assert relationships.first_allowing(clinician, patient, "read", now=in_window).kind == "booking"
+    after = start + dt.timedelta(days=last + 1)
+    assert relationships.first_allowing(clinician, patient, "read", now=after) is None
+
+
+# -- re-loads: the source row gone ends it, and nothing re-posted reopens it -------------------
+
+ENC_V = (
+    "id,nhs_number,kind,start,end,booked_at,status,mode,org_id,practitioner_role_id,specialty,"
+    "updated_at"
+)
+
+
+def _ingest(folder, warehouse, rows: list[str]) -> None:
+    from wraparound.sources.ingest import run_ingest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "encounters.csv").write_text("\n".join([ENC_V, *rows]) + "\n")
+    assert run_ingest([folder / "encounters.csv"], warehouse, progress=False).ok
+
+
+def _load(warehouse, only=None) -> int:
+    from wraparound.apps.records.load import load_referrals
+    from wraparound.warehouse.engine import connect
+    from wraparound.warehouse.store import Warehouse
+
+    with connect(Warehouse(warehouse)) as engine:
+        return load_referrals(engine, only)
+
+
+def test_a_reload_ends_bookings_whose_row_went_and_never_reopens_them(
+    client, login, app_warehouse, tmp_path
+):
+    import shutil
+
+    from worlds import _unrelated
+
+    nurse = User.objects.get(username="nurse")
+    patient = _unrelated().first()
+    only = frozenset({patient.pseudonym})
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(app_warehouse, warehouse)
+    day = data_today()
+    on = (day - dt.timedelta(days=2)).isoformat()
+
+    def enc(eid, status, version):
+        return (
+            f"{eid},{patient.nhs_number},community,{on}T10:00:00Z,{on}T10:30:00Z,,{status},"
+            f"home_visit,{nurse.service_id},,,{on}T1{version}:00:00Z"
+        )
+
+    _ingest(
+        tmp_path / "1", warehouse, [enc("ends-b1", "attended", 1), enc("ends-b2", "attended", 1)]
+    )
+    _load(warehouse, only)
+    rows = Referral.objects.filter(patient=patient).order_by("source_id")
+    assert [(r.source_id, r.end, r.ended_at) for r in rows] == [
+        (s, day - dt.timedelta(days=2) + dt.timedelta(days=28), None)
+        for s in ("ends-b1", "ends-b2")
+    ]
+    assert kinds("nurse", patient) == {"booking"}
+    before = list(Referral.objects.order_by("pk").values_list())
+    _load(warehouse, only)  # idempotent: nothing changes, no duplicates
+    assert list(Referral.objects.order_by("pk").values_list()) == before
+
+    # The first booking is cancelled at the source: the next load ends it, audited.
+    _ingest(tmp_path / "2", warehouse, [enc("ends-b1", "cancelled", 2)])
+    _load(warehouse, only)
+    b1 = Referral.objects.get(source_id="ends-b1")
+    assert b1.ended_at is not None and b1.end == day - dt.timedelta(days=1)
+    assert b1.ended_reason.startswith("cancelled")
+    end_row = AuditEvent.objects.get(patient=patient, action="end", what__contains="ends-b1")
+    assert end_row.username == "warehouse load" and "booking ended" in end_row.what
+    assert kinds("nurse", patient) == {"booking"}  # the second still holds
+
+    # The second is gone from the warehouse (a rebuild without it): a full load ends it.
+    _load(app_warehouse)
+    b2 = Referral.objects.get(source_id="ends-b2")
+    assert b2.ended_reason.startswith("removed from the warehouse")
+    assert kinds("nurse", patient) == set()
+    login("nurse")
+    assert client.get(reverse("patient", args=[patient.pk])).status_code == 403
+    assert last_row(patient, "nurse").outcome == "denied"
+
+    # Re-posting both rows as they were (a resend, a replayed feed) reopens neither.
+    _ingest(
+        tmp_path / "3", warehouse, [enc("ends-b1", "attended", 3), enc("ends-b2", "attended", 3)]
+    )
+    ended = list(Referral.objects.filter(patient=patient).order_by("pk").values_list())
+    _load(warehouse, only)
+    _load(warehouse)
+    assert list(Referral.objects.filter(patient=patient).order_by("pk").values_list()) == ended
+    assert kinds("nurse", patient) == set()
+    assert client.get(reverse("patient", args=[patient.pk])).status_code == 403
+    assert AuditEvent.objects.filter(patient=patient, action="end").count() == 2
