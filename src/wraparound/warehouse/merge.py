@@ -89,11 +89,10 @@ def _cast_file(path, name):
 
     from wraparound.warehouse.store import write_parquet
 
-    table = pq.read_table(path)
     want = TABLES[name]
-    if table.schema.equals(want):
+    if pq.read_schema(path).equals(want):  # the footer only: most files are already right
         return path
-    write_parquet(conform(name, table), path)
+    write_parquet(conform(name, pq.read_table(path)), path)
     return path
 
 
@@ -198,17 +197,28 @@ def merge_staged(
     )
     stats = MergeStats()
     dropped = "SELECT NULL::VARCHAR AS id WHERE FALSE"
+    cast = ", ".join(f"CAST({_q(f.name)} AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
+    first = not (tx.warehouse.exists() and tx.warehouse.table_files(name))
     if incoming_sql is not None:
         listed = ", ".join(_q(c) for c in cols)
         # The newest incoming version of each id; on a tie, the one read last.
-        con.execute(f"""
-            CREATE OR REPLACE TABLE m_inc AS
+        newest = f"""
             SELECT {listed}, {int(tx.batch)} AS batch FROM ({incoming_sql}) i
             QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST,
                 version_id DESC NULLS LAST, _loc DESC, _sub DESC) = 1
-        """)
+        """
+        if first and deleted_ids is None:
+            # A table with no rows yet (a first load): every newest version is inserted, so
+            # it is written straight from the query, counted by the write itself, without
+            # storing the batch in DuckDB first and reading it back.
+            winners = f"SELECT {', '.join(_q(c) for c in schema.names)} FROM ({newest})"
+            if partitioned:
+                n = _write_partitions(con, tx, name, winners, dropped, False, cast, None)
+            else:
+                n = _write_whole(con, tx, name, winners, cast)
+            return MergeStats(inserted=n), 0
+        con.execute(f"CREATE OR REPLACE TABLE m_inc AS {newest}")
         where = ", o.filename AS _file" if partitioned else ""
-        first = not (tx.warehouse.exists() and tx.warehouse.table_files(name))
         # A table with no rows yet (a first load) has nothing to compare with.
         cmp = "m_new" if first else "m_cmp"  # a view, or a table (never the same name)
         con.execute(f"""
@@ -242,24 +252,30 @@ def merge_staged(
             0
         ]
         dropped = f"{dropped} UNION ALL SELECT id FROM m_del"
-    cast = ", ".join(f"CAST({_q(f.name)} AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
     if partitioned:
         _write_partitions(con, tx, name, winners, dropped, deleted_ids is not None, cast, cmp)
         return stats, int(deleted)
     body = f"SELECT * FROM m_old WHERE id NOT IN ({dropped})"
     if winners is not None:
         body += f" UNION ALL {winners}"
-    scratch = tx.scratch(name)
-    con.execute(
-        f"COPY (SELECT {cast} FROM ({body}) ORDER BY id) TO {_lit(str(scratch))} "
-        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})"
-    )
-    tx.adopt(name, _cast_file(scratch, name))
+    _write_whole(con, tx, name, body, cast)
     return stats, int(deleted)
 
 
-def _write_partitions(con, tx, name, winners, dropped, deletes, cast, cmp) -> None:
-    """Rewrite the partitions of ``name`` that the merge touches; hard-link the rest."""
+def _write_whole(con, tx, name, body, cast) -> int:
+    """Write ``body`` as the one file of table ``name``, in id order; the rows written."""
+    scratch = tx.scratch(name)
+    (n,) = con.execute(
+        f"COPY (SELECT {cast} FROM ({body}) ORDER BY id) TO {_lit(str(scratch))} "
+        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})"
+    ).fetchall()[0]
+    tx.adopt(name, _cast_file(scratch, name))
+    return int(n)
+
+
+def _write_partitions(con, tx, name, winners, dropped, deletes, cast, cmp) -> int:
+    """Rewrite the partitions of ``name`` that the merge touches; hard-link the rest.
+    Returns the rows written."""
     import shutil
     from pathlib import Path
 
@@ -310,13 +326,14 @@ def _write_partitions(con, tx, name, winners, dropped, deletes, cast, cmp) -> No
     target = tx.partitions_dir(name)
     scratch = tx.dir / f"_{name}.parts"
     shutil.rmtree(scratch, ignore_errors=True)
+    written = 0
     if parts:
         body = " UNION ALL ".join(parts)
-        con.execute(
+        (written,) = con.execute(
             f"COPY (SELECT {cast}, {key} AS _key FROM ({body})) TO {_lit(str(scratch))} "
             f"(FORMAT parquet, PARTITION_BY (_key), COMPRESSION zstd, "
             "ROW_GROUP_SIZE 65536, OVERWRITE_OR_IGNORE)"
-        )
+        ).fetchall()[0]
     target.mkdir(parents=True, exist_ok=True)
     if scratch.exists():
         for folder in sorted(scratch.iterdir()):
@@ -330,3 +347,4 @@ def _write_partitions(con, tx, name, winners, dropped, deletes, cast, cmp) -> No
     for path in target.glob("*.parquet"):
         _cast_file(Path(path), name)
     tx.adopt_partitions(name, target, keep)
+    return int(written)

@@ -66,6 +66,10 @@ class Context:
         self.strict = strict
 
 
+# The last meta.lastUpdated parsed and its value (a string compare instead of a parse).
+_last_stamp: list = [None, None]
+
+
 def extract(res: dict, loc: int, ctx: Context, full_url: str | None = None) -> None:
     """Map one resource into ``ctx.batch``; raise :class:`Reject` if it cannot be loaded."""
     rtype = res.get("resourceType")
@@ -84,8 +88,14 @@ def extract(res: dict, loc: int, ctx: Context, full_url: str | None = None) -> N
         raise Reject(MISSING_FIELD, f"{rtype}.id is missing")
     meta = res.get("meta")
     if meta:
-        updated = meta.get("lastUpdated")
-        updated = parse_instant(updated, "meta.lastUpdated") if updated is not None else None
+        stamp = meta.get("lastUpdated")
+        if stamp is None:
+            updated = None
+        elif stamp == _last_stamp[0]:  # an export often stamps many resources alike
+            updated = _last_stamp[1]
+        else:
+            updated = parse_instant(stamp, "meta.lastUpdated")
+            _last_stamp[:] = stamp, updated
         version = parse_version(meta.get("versionId"))
     else:
         updated = version = None
