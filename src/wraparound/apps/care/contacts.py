@@ -9,10 +9,10 @@ from django.db import transaction
 
 from wraparound import clinical
 from wraparound.apps.care.models import CareTeamMember, Contact
+from wraparound.apps.records import bulk
 from wraparound.apps.records.models import Organisation, Patient
 from wraparound.apps.registers.models import RegisterEntry
 
-BATCH = 5000
 CONTACT_COLUMNS = (
     "id",
     "patient_id",
@@ -41,14 +41,17 @@ def contact_rows(engine, pseudonyms) -> list[dict]:
     return engine.to_arrow(expr).to_pylist()
 
 
+def _detail(row: dict) -> str:
+    specialty = row["specialty"]
+    if specialty:
+        return clinical.treatment_functions().get(specialty, specialty)
+    return (row["mode"] or "").replace("_", " ")
+
+
 def to_contact(row: dict, pk: int, names: dict[str, str]) -> Contact:
     """A timeline row: an outpatient specialty by its name (``data/treatment_functions.csv``;
     a code the file lacks is shown as it is), otherwise the mode of the contact."""
-    specialty = row["specialty"]
-    if specialty:
-        detail = clinical.treatment_functions().get(specialty, specialty)
-    else:
-        detail = (row["mode"] or "").replace("_", " ")
+    detail = _detail(row)
     return Contact(
         patient_id=pk,
         encounter_id=row["id"],
@@ -61,10 +64,20 @@ def to_contact(row: dict, pk: int, names: dict[str, str]) -> Contact:
     )
 
 
+CONTACT_FIELDS = ("patient", "encounter_id", "kind", "start", "end", "status", "org_name", "detail")
+
+
+def contact_values(row: dict, pk: int, names: dict[str, str]) -> tuple:
+    """``to_contact``'s row as a tuple in ``CONTACT_FIELDS`` order, for ``bulk.upsert``."""
+    org = names.get(row["org_id"], row["org_id"] or "")
+    return (pk, row["id"], row["kind"], row["start"], row["end"], row["status"], org, _detail(row))
+
+
 def load_contacts(engine, only: frozenset[str] | None = None) -> int:
     """Upsert the encounters of every followed patient; with ``only`` (the patients a batch
     touched), of those followed patients, and of followed patients with no contacts yet
-    (newly on the register or a caseload since the last refresh)."""
+    (newly on the register or a caseload since the last refresh). One bulk write
+    (``bulk.upsert``): a contact whose row is unchanged is not written."""
     followed = followed_patients()
     if only is not None and followed:
         loaded = set(Contact.objects.values_list("patient_id", flat=True).distinct())
@@ -74,12 +87,11 @@ def load_contacts(engine, only: frozenset[str] | None = None) -> int:
     names = dict(Organisation.objects.values_list("org_id", "name"))
     rows = contact_rows(engine, followed)
     with transaction.atomic():
-        for start in range(0, len(rows), BATCH):
-            chunk = rows[start : start + BATCH]
-            Contact.objects.bulk_create(
-                [to_contact(r, followed[r["patient_id"]], names) for r in chunk],
-                update_conflicts=True,
-                unique_fields=["encounter_id"],
-                update_fields=["kind", "start", "end", "status", "org_name", "detail"],
-            )
+        bulk.upsert(
+            Contact,
+            CONTACT_FIELDS,
+            (contact_values(r, followed[r["patient_id"]], names) for r in rows),
+            key=["encounter_id"],
+            update=["kind", "start", "end", "status", "org_name", "detail"],
+        )
     return len(rows)

@@ -17,6 +17,7 @@ import datetime as dt
 import zoneinfo
 from collections import defaultdict
 
+import polars as pl
 import pyarrow as pa
 from django.db import transaction
 from django.utils import timezone
@@ -25,6 +26,7 @@ from wraparound import clinical
 from wraparound.apps.care.models import CaseRecord, Task
 from wraparound.apps.letters.models import ExpectedLetter
 from wraparound.apps.letters.rules import add_operational_days, operational_days_between, rules
+from wraparound.apps.records import bulk
 from wraparound.apps.records.models import Organisation, Patient, User
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
@@ -36,8 +38,9 @@ def _local_day(at: dt.datetime) -> dt.date:
     return at.astimezone(LONDON).date()
 
 
-def expected_rows(engine, only: frozenset[str] | None = None) -> list[dict]:
-    """The contacts that need a letter, with their matching letter (if any), as dicts."""
+def _frames(engine, only: frozenset[str] | None):
+    """The contacts that need a letter (with ``at``, the moment the letter is counted from)
+    and the letters, as polars frames."""
     r = rules()
     enc = engine.table("encounters")
     wanted = None
@@ -50,40 +53,90 @@ def expected_rows(engine, only: frozenset[str] | None = None) -> list[dict]:
         pids = engine.memtable(pa.table({"pid": pa.array(sorted(only), pa.string())}))
         enc = enc.join(pids, enc.patient_id == pids.pid).drop("pid")
         let = let.join(pids, let.patient_id == pids.pid).drop("pid")
-    contacts = engine.to_arrow(
-        enc.select("id", "patient_id", "kind", "start", "end", "org_id", "specialty")
-    ).to_pylist()
-    letters = engine.to_arrow(
-        let.select("id", "patient_id", "org_id", "encounter_id", "date")
-    ).to_pylist()
-    rows = []
-    for c in contacts:
-        at = c["end"] if r["kinds"][c["kind"]]["from"] == "end" else c["start"]
-        if at is None:  # an admission not yet discharged: no letter due yet
-            continue
-        rows.append({**c, "at": at})
-    if rows:
-        newest = max(row["at"] for row in rows)
-        rows = [row for row in rows if row["at"] >= newest - dt.timedelta(days=r["lookback"])]
-    by_encounter = {row["id"]: row for row in rows}
-    taken: set[str] = set()
-    for letter in sorted(letters, key=lambda x: (x["date"], x["id"])):
-        row = by_encounter.get(letter["encounter_id"])
-        if row is not None and row["patient_id"] == letter["patient_id"] and "letter" not in row:
-            row["letter"] = letter
-            taken.add(row["id"])
-    loose = defaultdict(list)  # (patient, provider) -> contacts without a letter yet
-    for row in sorted(rows, key=lambda x: (x["at"], x["id"])):
-        if row["id"] not in taken:
-            loose[(row["patient_id"], row["org_id"])].append(row)
-    for letter in sorted(letters, key=lambda x: (x["date"], x["id"])):
-        if letter["encounter_id"] in by_encounter and letter["encounter_id"] in taken:
-            continue
-        for row in loose.get((letter["patient_id"], letter["org_id"]), ()):
-            if "letter" not in row and row["start"] <= letter["date"]:
-                row["letter"] = letter
-                break
-    return rows
+    contacts = pl.from_arrow(
+        engine.to_arrow(
+            enc.select("id", "patient_id", "kind", "start", "end", "org_id", "specialty")
+        )
+    )
+    letters = pl.from_arrow(
+        engine.to_arrow(let.select("id", "patient_id", "org_id", "encounter_id", "date"))
+    )
+    from_end = [k for k, rule in r["kinds"].items() if rule["from"] == "end"]
+    contacts = contacts.with_columns(
+        at=pl.when(pl.col("kind").is_in(from_end)).then(pl.col("end")).otherwise(pl.col("start"))
+    ).filter(pl.col("at").is_not_null())  # an admission not yet discharged: no letter yet
+    if contacts.height:
+        newest = contacts["at"].max()
+        contacts = contacts.filter(pl.col("at") >= newest - dt.timedelta(days=r["lookback"]))
+    return contacts, letters
+
+
+def expected_frame(engine, only: frozenset[str] | None = None) -> pl.DataFrame:
+    """The contacts that need a letter, with their matching letter's ``letter_id`` and
+    ``received`` (null when none). A letter meets the contact it names (the earliest such
+    letter by date, then id); a letter naming no contact of its patient meets the earliest
+    (by ``at``, then id) unmatched contact of the same patient and provider that started on or
+    before it, letters taken in date order. The first rule is joins; only letters left over
+    from it are matched one by one."""
+    contacts, letters = _frames(engine, only)
+    letters = letters.sort(["date", "id"])
+    direct = (
+        letters.join(
+            contacts.select(encounter_id="id", patient_id="patient_id"),
+            on=["encounter_id", "patient_id"],
+            how="inner",
+        )
+        .sort(["date", "id"])
+        .unique("encounter_id", keep="first", maintain_order=True)
+        .select(cid="encounter_id", letter_id="id", received="date")
+    )
+    taken = direct["cid"]
+    # A letter naming a contact another letter met is not matched again.
+    rest = letters.filter(
+        pl.col("encounter_id").is_null() | ~pl.col("encounter_id").is_in(taken.implode())
+    )
+    loose = []
+    if rest.height:
+        sentinel = "\x00"
+        pairs = rest.select("patient_id", org=pl.col("org_id").fill_null(sentinel)).unique()
+        candidates = (
+            contacts.filter(~pl.col("id").is_in(taken.implode()))
+            .with_columns(org=pl.col("org_id").fill_null(sentinel))
+            .join(pairs, on=["patient_id", "org"], how="semi")
+            .sort(["at", "id"])
+        )
+        groups: dict[tuple, list[list]] = defaultdict(list)
+        for cid, pid, org, start in candidates.select(
+            "id", "patient_id", "org", "start"
+        ).iter_rows():
+            groups[(pid, org)].append([cid, start, False])
+        for lid, pid, org, date in rest.select(
+            "id", "patient_id", pl.col("org_id").fill_null(sentinel), "date"
+        ).iter_rows():
+            for row in groups.get((pid, org), ()):
+                if not row[2] and row[1] <= date:
+                    row[2] = True
+                    loose.append((row[0], lid, date))
+                    break
+    matched = pl.concat(
+        [
+            direct,
+            pl.DataFrame(
+                loose,
+                schema={
+                    "cid": pl.String,
+                    "letter_id": pl.String,
+                    "received": direct["received"].dtype,
+                },
+                orient="row",
+            ),
+        ]
+    )
+    return contacts.join(matched, left_on="id", right_on="cid", how="left")
+
+
+def _local_days(column: str) -> pl.Expr:
+    return pl.col(column).dt.convert_time_zone("Europe/London").dt.date()
 
 
 def has_feed(engine) -> bool:
@@ -93,59 +146,81 @@ def has_feed(engine) -> bool:
     return bool(engine.to_arrow(let.aggregate(n=let.count()))["n"][0].as_py())
 
 
+LETTER_FIELDS = (
+    "patient", "practice", "encounter_id", "kind", "provider_id", "provider_name", "service",
+    "contact_at", "due", "received_at", "letter_id", "on_time",
+)  # fmt: skip
+
+
+def _patients(pseudonyms: list[str]) -> dict[str, tuple[int, str | None]]:
+    """Pseudonym -> (pk, practice id) of the app's patients among ``pseudonyms``."""
+    out = {}
+    for i in range(0, len(pseudonyms), BATCH):
+        chunk = pseudonyms[i : i + BATCH]
+        out.update(
+            (p, (pk, practice))
+            for p, pk, practice in Patient.objects.filter(pseudonym__in=chunk).values_list(
+                "pseudonym", "pk", "practice_id"
+            )
+        )
+    return out
+
+
 def load_letters(engine, only: frozenset[str] | None = None) -> dict:
-    """Upsert the expected letters (all, or of ``only``'s patients), then escalate.
-    Returns counts for the refresh summary."""
+    """Upsert the expected letters (all, or of ``only``'s patients), then escalate, in one
+    bulk write (``records/bulk.py``: an unchanged letter is not written). Returns counts for
+    the refresh summary."""
     r = rules()
     if not has_feed(engine):
         return {"expected": 0, "escalated": 0, "feed": False}
-    rows = expected_rows(engine, only)
-    patients = dict(Patient.objects.values_list("pseudonym", "pk"))
-    practice_of = dict(Patient.objects.values_list("pk", "practice_id"))
+    frame = expected_frame(engine, only)
+    patients = _patients(frame["patient_id"].unique().to_list())
     names = dict(Organisation.objects.values_list("org_id", "name"))
     specialties = clinical.treatment_functions()
+    labels = {kind: rule["label"] for kind, rule in r["kinds"].items()}
+    frame = frame.with_columns(day=_local_days("at"), received_day=_local_days("received"))
+    dues = {d: add_operational_days(d, r["due"]) for d in frame["day"].unique().to_list()}
     objects = []
-    for row in rows:
-        pk = patients.get(row["patient_id"])
+    for cid, pid, kind, org, specialty, at, day, lid, received, received_day in frame.select(
+        "id", "patient_id", "kind", "org_id", "specialty", "at", "day", "letter_id", "received",
+        "received_day",
+    ).iter_rows():  # fmt: skip
+        pk, practice = patients.get(pid, (None, None))
         if pk is None:
             continue
-        day = _local_day(row["at"])
-        due = add_operational_days(day, r["due"])
-        letter = row.get("letter")
-        received = letter["date"] if letter else None
-        label = r["kinds"][row["kind"]]["label"]
-        service = specialties.get(row["specialty"], row["specialty"]) if row["specialty"] else label
+        due = dues[day]
+        service = specialties.get(specialty, specialty) if specialty else labels[kind]
         objects.append(
-            ExpectedLetter(
-                patient_id=pk,
-                practice_id=practice_of.get(pk),
-                encounter_id=row["id"],
-                kind=row["kind"],
-                provider_id=row["org_id"] or "",
-                provider_name=names.get(row["org_id"], row["org_id"] or "Unknown provider"),
-                service=str(service)[:100],
-                contact_at=row["at"],
-                due=due,
-                received_at=received,
-                letter_id=letter["id"] if letter else "",
-                on_time=received is not None and _local_day(received) <= due,
+            (
+                pk,
+                practice,
+                cid,
+                kind,
+                org or "",
+                names.get(org, org or "Unknown provider"),
+                str(service)[:100],
+                at,
+                due,
+                received,
+                lid or "",
+                received is not None and received_day <= due,
             )
         )
     with transaction.atomic():
         if only is None:
-            ExpectedLetter.objects.exclude(
-                encounter_id__in=[o.encounter_id for o in objects]
-            ).filter(escalated_at__isnull=True).delete()
-        for start in range(0, len(objects), BATCH):
-            ExpectedLetter.objects.bulk_create(
-                objects[start : start + BATCH],
-                update_conflicts=True,
-                unique_fields=["encounter_id"],
-                update_fields=[
-                    "patient", "practice", "kind", "provider_id", "provider_name", "service",
-                    "contact_at", "due", "received_at", "letter_id", "on_time",
-                ],
-            )  # fmt: skip
+            bulk.delete_missing(
+                ExpectedLetter,
+                "encounter_id",
+                (o[2] for o in objects),
+                where="escalated_at IS NULL",
+            )
+        bulk.upsert(
+            ExpectedLetter,
+            LETTER_FIELDS,
+            objects,
+            key=["encounter_id"],
+            update=[f for f in LETTER_FIELDS if f != "encounter_id"],
+        )
         # A letter that came after all closes the task it had raised.
         Task.objects.filter(
             pk__in=ExpectedLetter.objects.filter(received_at__isnull=False).values("task_id"),

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from wraparound.apps.records import bulk
 from wraparound.apps.records.clock import load_day
 from wraparound.apps.records.models import AuditEvent, Organisation, Patient, Referral
 from wraparound.apps.records.relationships import policy
@@ -29,31 +30,28 @@ BATCH = 5000
 
 
 def load_organisations(engine) -> int:
+    """Upsert every organisation in one bulk write (``bulk.upsert``: unchanged rows are not
+    written). A parent the warehouse does not hold is left empty; the foreign keys are checked
+    at commit, so parents need not come first."""
     orgs = engine.to_arrow(
         engine.table("organisations").select("org_id", "name", "kind", "parent_id")
     ).to_pylist()
-    by_id = {o["org_id"]: o for o in orgs}
-    done: set[str] = set()
-
-    def save(org: dict) -> None:  # parents first, so the foreign key always resolves
-        if org["org_id"] in done:
-            return
-        if org["parent_id"] in by_id:
-            save(by_id[org["parent_id"]])
-        Organisation.objects.update_or_create(
-            org_id=org["org_id"],
-            defaults={
-                "name": org["name"] or org["org_id"],
-                "kind": org["kind"],
-                "parent_id": org["parent_id"] if org["parent_id"] in by_id else None,
-            },
+    by_id = {o["org_id"] for o in orgs}
+    rows = {
+        o["org_id"]: (
+            o["org_id"],
+            o["name"] or o["org_id"],
+            o["kind"],
+            o["parent_id"] if o["parent_id"] in by_id else None,
         )
-        done.add(org["org_id"])
-
+        for o in orgs
+    }
     with transaction.atomic():
-        for org in orgs:
-            save(org)
+        bulk.upsert(Organisation, ORG_FIELDS, rows.values(), key=["org_id"])
     return len(orgs)
+
+
+ORG_FIELDS = ("org_id", "name", "kind", "parent")
 
 
 def _register_codes() -> pa.Table:
@@ -120,48 +118,53 @@ def patient_frame(engine, warehouse_dir: Path, only: frozenset[str] | None = Non
     return frame.join(identity, on="patient_id", how="inner")
 
 
+PATIENT_FIELDS = (
+    "pseudonym",
+    "nhs_number",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "sex",
+    "death_date",
+    "opted_out",
+    "practice",
+    "neighbourhood",
+    "conditions",
+    "last_ae",
+    "last_admission",
+)
+
+
+def patient_rows(frame: pl.DataFrame, parents: dict[str, str | None]):
+    """``Patient`` rows in ``PATIENT_FIELDS`` order from :func:`patient_frame`: a practice
+    the app does not hold is left empty, the neighbourhood is the practice's parent and the
+    conditions are sorted (so an unchanged patient compares equal)."""
+    frame = frame.with_columns(
+        practice=pl.col("practice_id").replace_strict(
+            {p: p for p in parents}, default=None, return_dtype=pl.String
+        ),
+        neighbourhood=pl.col("practice_id").replace_strict(
+            parents, default=None, return_dtype=pl.String
+        ),
+        given_name=pl.col("given_name").fill_null(""),
+        family_name=pl.col("family_name").fill_null(""),
+        sex=pl.col("sex").fill_null(""),
+        opted_out=pl.col("opted_out").fill_null(False).cast(pl.Boolean),
+        conditions=pl.col("conditions").list.sort(),
+    ).rename({"patient_id": "pseudonym"})
+    for row in frame.select(PATIENT_FIELDS).iter_rows():
+        conditions = row[10]
+        yield (*row[:10], list(conditions) if conditions is not None else [], *row[11:])
+
+
 def load_patients(engine, warehouse_dir: Path, only: frozenset[str] | None = None) -> int:
     """Insert or update every patient (or those of ``only``: the patients a batch touched)
-    with an identity row, keyed by pseudonym."""
+    with an identity row, keyed by pseudonym, in one bulk write (``bulk.upsert``): a
+    patient whose row is unchanged is not written."""
     frame = patient_frame(engine, warehouse_dir, only)
     parents = dict(Organisation.objects.filter(kind="practice").values_list("org_id", "parent_id"))
-    fields = [
-        "nhs_number",
-        "given_name",
-        "family_name",
-        "birth_date",
-        "sex",
-        "death_date",
-        "opted_out",
-        "practice",
-        "neighbourhood",
-        "conditions",
-        "last_ae",
-        "last_admission",
-    ]
     with transaction.atomic():
-        for chunk in frame.iter_slices(BATCH):
-            rows = [
-                Patient(
-                    pseudonym=r["patient_id"],
-                    nhs_number=r["nhs_number"],
-                    given_name=r["given_name"] or "",
-                    family_name=r["family_name"] or "",
-                    birth_date=r["birth_date"],
-                    sex=r["sex"] or "",
-                    death_date=r["death_date"],
-                    opted_out=bool(r["opted_out"]),
-                    practice_id=r["practice_id"] if r["practice_id"] in parents else None,
-                    neighbourhood_id=parents.get(r["practice_id"]),
-                    conditions=sorted(r["conditions"] or []),
-                    last_ae=r["last_ae"],
-                    last_admission=r["last_admission"],
-                )
-                for r in chunk.iter_rows(named=True)
-            ]
-            Patient.objects.bulk_create(
-                rows, update_conflicts=True, unique_fields=["pseudonym"], update_fields=fields
-            )
+        bulk.upsert(Patient, PATIENT_FIELDS, patient_rows(frame, parents), key=["pseudonym"])
     return frame.height
 
 

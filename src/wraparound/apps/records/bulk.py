@@ -1,0 +1,171 @@
+"""Bulk writes for ``wraparound app refresh``: many rows in one statement stream, and only the
+rows that changed.
+
+The ORM's ``bulk_create`` builds a model instance and prepares every value of every row in
+Python, which is most of a large refresh's time. :func:`upsert` instead takes plain tuples
+(already in the column's Python type) and hands them to the database driver in one stream:
+
+- **SQLite**: ``executemany`` of ``INSERT ... ON CONFLICT (key) DO UPDATE SET ... WHERE``
+  the stored row differs (``IS NOT``, which treats nulls as values);
+- **PostgreSQL**: ``COPY`` (psycopg 3 ``cursor.copy``) into a temporary table, then one
+  ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE (stored) IS DISTINCT FROM
+  (new)``.
+
+Either way an unchanged row is compared and skipped, never written, and the count returned
+is the rows inserted or changed. Values go to the driver as the ORM would send them: a
+``JSONField`` as ``json.dumps`` text, a timestamp in UTC (naive on SQLite, which stores the
+text the ORM stores), so a row written here and one written by the ORM compare equal.
+:func:`delete_missing` removes the rows whose key is not among the given keys (a full load's
+leftovers) through a temporary table of keys, whatever their number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+
+from django.db import connection, models
+
+CHUNK = 10_000
+"""Rows per ``executemany`` call (SQLite) or per COPY write batch (PostgreSQL)."""
+
+
+def _columns(model, fields: Sequence[str]) -> list[models.Field]:
+    return [model._meta.get_field(name) for name in fields]
+
+
+def _converter(field: models.Field, vendor: str):
+    """A function making a Python value into what the driver should receive, or None."""
+    if isinstance(field, models.JSONField):
+        return lambda v: None if v is None else json.dumps(v)
+    if isinstance(field, models.DateTimeField) and vendor == "sqlite":
+        utc = dt.UTC
+
+        def naive(v):
+            if v is None or v.tzinfo is None:
+                return v
+            return v.astimezone(utc).replace(tzinfo=None)
+
+        return naive
+    return None
+
+
+def _prepared(rows: Iterable[Sequence], converters) -> Iterable[tuple]:
+    if not any(converters):
+        yield from (tuple(r) for r in rows)
+        return
+    pairs = [(i, f) for i, f in enumerate(converters) if f is not None]
+    for row in rows:
+        row = list(row)
+        for i, f in pairs:
+            row[i] = f(row[i])
+        yield tuple(row)
+
+
+def _chunks(rows: Iterable[tuple], size: int = CHUNK) -> Iterable[list[tuple]]:
+    chunk: list[tuple] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def upsert(
+    model,
+    fields: Sequence[str],
+    rows: Iterable[Sequence],
+    key: Sequence[str],
+    update: Sequence[str] | None = None,
+) -> int:
+    """Insert ``rows`` (tuples in ``fields`` order; a foreign key by its ``<name>`` giving the
+    id) into ``model``'s table; a row whose ``key`` exists already has its ``update`` fields
+    (default: every non-key field) rewritten only when one of them differs. ``update=()``
+    leaves existing rows alone (insert-or-ignore). Returns the rows inserted or changed."""
+    vendor = connection.vendor
+    cols = _columns(model, fields)
+    names = [c.column for c in cols]
+    keys = [model._meta.get_field(k).column for k in key]
+    if update is None:
+        update = [f for f in fields if f not in key]
+    changed = [model._meta.get_field(f).column for f in update]
+    table = connection.ops.quote_name(model._meta.db_table)
+    q = connection.ops.quote_name
+    data = _prepared(rows, [_converter(c, vendor) for c in cols])
+    if changed:
+        sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in changed)
+        if vendor == "postgresql":
+            differs = (
+                f"({', '.join(f'{table}.{q(c)}' for c in changed)}) IS DISTINCT FROM "
+                f"({', '.join(f'excluded.{q(c)}' for c in changed)})"
+            )
+        else:
+            differs = " OR ".join(f"{table}.{q(c)} IS NOT excluded.{q(c)}" for c in changed)
+        conflict = f"ON CONFLICT ({', '.join(map(q, keys))}) DO UPDATE SET {sets} WHERE {differs}"
+    else:
+        conflict = f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING"
+    column_list = ", ".join(map(q, names))
+    written = 0
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor  # the driver's own cursor: no per-row ORM work
+        if vendor == "postgresql":
+            temp = q(f"_bulk_{model._meta.db_table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {temp} AS SELECT {column_list} FROM {table} WITH NO DATA"
+            )
+            with cursor.copy(f"COPY {temp} ({column_list}) FROM STDIN") as copy:
+                for chunk in _chunks(data):
+                    for row in chunk:
+                        copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {temp} {conflict}"
+            )
+            written = max(cursor.rowcount, 0)
+            cursor.execute(f"DROP TABLE {temp}")
+        else:
+            marks = ", ".join("?" for _ in names)
+            sql = f"INSERT INTO {table} ({column_list}) VALUES ({marks}) {conflict}"
+            for chunk in _chunks(data):
+                cursor.executemany(sql, chunk)
+                written += max(cursor.rowcount, 0)
+    return written
+
+
+def delete_missing(model, key: str, keys: Iterable, where: str = "", params=()) -> int:
+    """Delete ``model``'s rows whose ``key`` is not in ``keys`` (and that match the raw SQL
+    condition ``where``, if given); returns how many. The keys travel through a temporary
+    table, so their number is not bounded by the driver's parameter limit."""
+    vendor = connection.vendor
+    q = connection.ops.quote_name
+    table = q(model._meta.db_table)
+    column = q(model._meta.get_field(key).column)
+    temp = q(f"_keep_{model._meta.db_table}")
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor
+        cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+        if vendor == "postgresql":
+            cursor.execute(f"CREATE TEMPORARY TABLE {temp} (k text PRIMARY KEY)")
+            with cursor.copy(f"COPY {temp} (k) FROM STDIN") as copy:
+                for k in set(keys):
+                    copy.write_row((str(k),))
+            cast = f"{column}::text"
+        else:
+            cursor.execute(f"CREATE TEMPORARY TABLE {temp} (k PRIMARY KEY)")
+            for chunk in _chunks((k,) for k in set(keys)):
+                cursor.executemany(f"INSERT INTO {temp} (k) VALUES (?)", chunk)
+            cast = column
+        extra = f" AND ({where})" if where else ""
+        marker = "%s" if vendor == "postgresql" else "?"
+        cursor.execute(
+            f"DELETE FROM {table} WHERE {cast} NOT IN (SELECT k FROM {temp}){extra}".replace(
+                "%s", marker
+            ),
+            list(params),
+        )
+        deleted = max(cursor.rowcount, 0)
+        cursor.execute(f"DROP TABLE {temp}")
+    return deleted
