@@ -1,7 +1,7 @@
 """Benchmark: FHIR NDJSON ingest against orjson's parse of the same files, and peak memory.
 
     .venv/bin/python benchmarks/bench_ingest.py [--resources 1000000] [--source DIR]
-        [--results FILE] [--reload]
+        [--results FILE] [--reload] [--baseline /work/baseline/src]
 
 Without ``--source`` it writes a bulk-export folder itself: a locality shaped like the
 synthetic one (organisations, practitioners, patients with NHS numbers, registrations, and
@@ -20,7 +20,11 @@ Two measurements, each in a fresh process, one after the other on the same files
 
 The figure of merit is ``ratio_to_orjson``: ingest resources/s over orjson resources/s (the
 target is at least 0.30 on 2 cores). ``--reload`` then loads the same files again into the
-full warehouse (every row unchanged). Results go to ``benchmarks/results/ingest.json``.
+full warehouse (every row unchanged). ``--baseline SRC`` then loads the same files with the
+code at ``PYTHONPATH=SRC`` (the tree before a change), for old-against-new ratios from one run.
+Each step's CPU seconds (its whole process tree) are recorded too: ``cpu_ratio_to_orjson``
+(orjson's CPU per resource over ingest's) moves much less with a shared machine's load than
+the wall ratio does. Results go to ``benchmarks/results/ingest.json``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -341,7 +346,7 @@ def ingest_once(source: Path, warehouse: Path, reload: bool) -> dict:
     out = {
         "ok": result.ok,
         "seconds": result.report["seconds"],
-        "phase_seconds": result.report["phase_seconds"],
+        "phase_seconds": result.report.get("phase_seconds"),
         "resources_read": result.report["resources_read"],
         "rows": result.report["rows"],
         "errors": result.report["errors"][:5],
@@ -353,13 +358,19 @@ def ingest_once(source: Path, warehouse: Path, reload: bool) -> dict:
     return out
 
 
-def _child(args: list[str]) -> dict:
-    """Run this script's ``--child`` mode in a fresh process, sampling its tree's memory."""
-    run = run_sampled([sys.executable, __file__, "--child", *args])
+def _child(args: list[str], env: dict | None = None) -> dict:
+    """Run this script's ``--child`` mode in a fresh process, sampling its tree's memory, and
+    the CPU seconds of its whole tree (its workers are waited for, so they are counted)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
+    run = run_sampled([sys.executable, __file__, "--child", *args], env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not run["ok"]:
         raise SystemExit(f"benchmark step failed:\n{run['stderr_tail']}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {**json.loads(run["stdout"].strip().splitlines()[-1]), "wall_seconds": run["seconds"],
-            "peak_rss_mib": run["peak_rss_mib"]}  # fmt: skip
+            "peak_rss_mib": run["peak_rss_mib"], "cpu_seconds": round(cpu, 2),
+            "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)]}  # fmt: skip
 
 
 def main() -> None:
@@ -370,6 +381,11 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true", help="load the same files again")
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file to write")
     parser.add_argument("--work", type=Path, help="folder for the warehouse (default: /tmp)")
+    parser.add_argument(
+        "--baseline",
+        help="also load the files with the code at this PYTHONPATH (e.g. /work/baseline/src), "
+        "in the same run, for an old-against-new ratio",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -397,6 +413,12 @@ def main() -> None:
         run = _child(["ingest", str(source), str(work / "wh"), "1" if args.reload else "0"])
         if not run["ok"]:
             raise SystemExit(f"ingest rejected the benchmark input: {run['errors']}")
+        shutil.rmtree(work / "wh", ignore_errors=True)
+        old = None
+        if args.baseline:
+            old = _child(["ingest", str(source), str(work / "wh-baseline"), "0"],
+                         env={"PYTHONPATH": args.baseline})  # fmt: skip
+            shutil.rmtree(work / "wh-baseline", ignore_errors=True)
         rate = run["resources_read"] / run["seconds"]
         result = {
             "benchmark": "fhir_ndjson_ingest",
@@ -421,7 +443,39 @@ def main() -> None:
             "target_ratio": 0.30,
             "peak_rss_mib_process_tree": run["peak_rss_mib"],
             "target_peak_mib": 2048,
+            # CPU seconds of each step's whole process tree, and the load average when it
+            # started and ended: on a shared machine the wall ratio moves with the others'
+            # load; the CPU ratio (orjson's CPU over ingest's, per resource) much less, and
+            # twice it is what two otherwise idle cores would give if both were kept busy.
+            "wall_seconds_with_start": run["wall_seconds"],
+            "cpu_seconds": run["cpu_seconds"],
+            "orjson_cpu_seconds": parse["cpu_seconds"],
+            "cpu_ratio_to_orjson": round(
+                (parse["cpu_seconds"] / parse["resources"])
+                / (run["cpu_seconds"] / run["resources_read"]),
+                3,
+            ),
+            "load_average_1m": {
+                "orjson": parse["load_average_1m"],
+                "ingest": run["load_average_1m"],
+            },
         }
+        if old is not None:
+            result["baseline"] = {
+                "pythonpath": args.baseline,
+                "ok": old["ok"],
+                "seconds": round(old["seconds"], 2),
+                "phase_seconds": old["phase_seconds"],
+                "resources_per_second": round(old["resources_read"] / old["seconds"]),
+                "ratio_to_orjson": round(
+                    old["resources_read"] / old["seconds"] / parse["resources_per_second"], 3
+                ),
+                "peak_rss_mib_process_tree": old["peak_rss_mib"],
+                "cpu_seconds": old["cpu_seconds"],
+                "load_average_1m": old["load_average_1m"],
+            }
+            result["ratio_new_to_baseline_seconds"] = round(run["seconds"] / old["seconds"], 3)
+            result["ratio_new_to_baseline_cpu"] = round(run["cpu_seconds"] / old["cpu_seconds"], 3)
         if args.reload:
             result["reload_seconds"] = run["reload_seconds"]
             result["reload_unchanged_rows"] = run["reload_unchanged_rows"]
@@ -432,7 +486,18 @@ def main() -> None:
             f"{result['seconds']} s = {result['resources_per_second']:,}/s; orjson parses "
             f"{parse['resources_per_second']:,}/s: ratio {result['ratio_to_orjson']} "
             f"(target 0.30); peak RSS of the process tree "
-            f"{result['peak_rss_mib_process_tree']} MiB (target < 2048) -> {args.results}"
+            f"{result['peak_rss_mib_process_tree']} MiB (target < 2048); CPU per resource "
+            f"{result['cpu_ratio_to_orjson']} of orjson's"
+            + (
+                f"; baseline {result['baseline']['seconds']} s (ratio "
+                f"{result['baseline']['ratio_to_orjson']}, peak "
+                f"{result['baseline']['peak_rss_mib_process_tree']} MiB): new/baseline "
+                f"{result['ratio_new_to_baseline_seconds']} of the time, "
+                f"{result['ratio_new_to_baseline_cpu']} of the CPU"
+                if old is not None
+                else ""
+            )
+            + f" -> {args.results}"
         )
     finally:
         if args.keep:
