@@ -331,6 +331,86 @@ def demand(
         )
 
 
+@app.command()
+def refresh(
+    paths: list[Path] = typer.Argument(
+        None, help="The day's FHIR JSON/NDJSON or CSV files or folders (none without a feed)."
+    ),
+    warehouse: Path = typer.Option(..., "--warehouse", help="Warehouse directory."),
+    report: Path | None = typer.Option(
+        None,
+        "--report",
+        help="Write the JSON run report here (default: WAREHOUSE/runs/overnight/<UTC>.json).",
+    ),
+    start: str = typer.Option(
+        "ingest",
+        "--from",
+        help="Start at this stage, the earlier ones' published results as they are: ingest, "
+        "stratify, demand, indicators, evaluate, local_qof or app_refresh.",
+    ),
+    growth: str | None = typer.Option(
+        None,
+        "--growth",
+        help="Demand growth: a packaged id or a .toml file (default: the last projection's).",
+    ),
+    intervention: list[str] = typer.Option(
+        [],
+        "--intervention",
+        help="Also evaluate this intervention (those evaluated before always are).",
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Validate every FHIR resource against the R4 models first."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
+) -> None:
+    """The overnight run: ingest the day's feed, stratify, demand, indicators, evaluations,
+    local QOF, then the app refresh and app events export in one app-database transaction
+    (WRAPAROUND_DB or DATABASE_URL). A stage's failure stops the run (exit 1) and leaves the
+    previous night's results serving. Writes a JSON run report of each stage's time and
+    peak memory."""
+    from wraparound import overnight
+    from wraparound.warehouse import paths as warehouse_paths
+
+    if warehouse.exists() and not warehouse.is_dir():
+        raise ValueError(f"{warehouse} is a file, not a warehouse directory")
+    if not paths or warehouse_paths.manifest(warehouse).exists():
+        readable_warehouse(warehouse)  # only a feed may create a warehouse
+    if report is not None and not report.parent.is_dir():
+        raise ValueError(f"--report {report}: no such folder {report.parent}")
+    if report is not None and report.is_dir():
+        raise ValueError(f"--report {report} is a folder, not a file")
+    if start not in overnight.STAGES or start in overnight.APP_STAGES[1:]:
+        raise typer.BadParameter(f"--from {start}: not a stage to start at")
+    options = overnight.Options(
+        warehouse=warehouse,
+        feed=list(paths or []),
+        report=report,
+        start=start,
+        growth=growth,
+        interventions=tuple(intervention),
+        strict=strict,
+        progress=not quiet,
+    )
+    result = overnight.run(options, debug=_debug_traceback())
+    if result["outcome"] != "ok":
+        skipped = [s["stage"] for s in result["stages"] if s.get("reason", "").endswith("failed")]
+        typer.echo(
+            f"error: the overnight refresh failed at {result['failed_stage']}: "
+            f"{result['error']}; the app still shows the previous refresh"
+            f"{' (not run: ' + ', '.join(skipped) + ')' if skipped else ''}. "
+            f"Report: {result['path']}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    sizes = result["sizes"]
+    typer.echo(
+        f"Refreshed {result['warehouse']} in {result['seconds']:.1f} s: "
+        f"{sizes.get('patients', 0):,} patients, {sizes['resources_ingested']:,} resources "
+        f"ingested; app {result['app']}; peak {result['peak_rss_mib']:,.0f} MiB. "
+        f"Report: {result['path']}"
+    )
+
+
 def _add_app_commands() -> None:
     from wraparound.apps.audit_cli import audit_cli
     from wraparound.apps.cli import app_cli
