@@ -95,3 +95,14 @@ def test_a_training_sample_keeps_the_admission_rate_and_the_seed_fixes_it(traini
     assert np.all(np.diff(rows) > 0)
     assert abs(y[rows].mean() - y.mean()) < 1 / 1000 + 1e-9
     assert stratified_sample(y, y.size, seed=3) is None
+
+
+def test_the_baselines_learn_from_the_models_sample(training):
+    (_x, y), df = training
+    config = ModelConfig(max_training_rows=1000, max_trees=20)
+    model, report, _ = stratify.validate(df, df, seed=3, threads=2, config=config)
+    assert abs(model.training["sample_rows"] - 1000) <= 1
+    _, full, _ = stratify.validate(df, df, seed=3, threads=2, config=ModelConfig(max_trees=20))
+    lr = report["baselines"]["logistic_regression"]["auroc"]
+    assert lr != full["baselines"]["logistic_regression"]["auroc"]
+    assert report["n"] == full["n"] == y.size

@@ -37,7 +37,7 @@ from wraparound.analytics.frailty import deficit_columns
 from wraparound.analytics.population import AGE_BANDS
 from wraparound.analytics.risk import baselines, card, explain, governance, metrics
 from wraparound.analytics.risk import config as risk_config
-from wraparound.analytics.risk.model import RiskModel, matrix, train
+from wraparound.analytics.risk.model import RiskModel, matrix, stratified_sample, train
 from wraparound.warehouse import paths
 from wraparound.warehouse.engine import connect
 from wraparound.warehouse.store import Warehouse
@@ -171,13 +171,18 @@ def validate(
     threads: int | None,
     config: risk_config.ModelConfig | None = None,
 ) -> tuple[RiskModel, dict, np.ndarray]:
-    """Train on the training year, evaluate it and the baselines on the held-out year."""
+    """Train on the training year, evaluate it and the baselines on the held-out year.
+    The baselines learn from the same rows as the model (its stratified sample, if any)."""
+    config = config or risk_config.load().model
     names = feats.model_features()
     x_tr, y_tr = _xy(train_df, names)
     x_va, y_va = _xy(valid_df, names)
     model = train(x_tr, y_tr, names, seed, threads=threads, config=config)
     p = model.predict(x_va)
     report = metrics.full_report(y_va, p)
+    sample = stratified_sample(y_tr, config.max_training_rows, seed)
+    if sample is not None:
+        x_tr, y_tr, train_df = x_tr[sample], y_tr[sample], train_df[sample]
     cols = {c: train_df[c].to_numpy() for c in ("age", "female", "emergency_admissions")}
     test = {c: valid_df[c].to_numpy() for c in cols}
     fill = np.where(
