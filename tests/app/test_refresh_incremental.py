@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import shutil
 
-import pyarrow.parquet as pq
 import pytest
 from django.db import transaction
 from worlds import patients
 
+from wraparound.apps.care import index_store
 from wraparound.apps.care.models import Alert, Contact, Task
 from wraparound.apps.care.record_index import index_file as record_index_file
 from wraparound.apps.care.timeline import index_file as timeline_index_file
@@ -96,9 +96,9 @@ def _state(warehouse, probes: list[str]) -> dict:
         ),
         "alerts": sorted(Alert.objects.values_list("patient__pseudonym", "encounter_id", "kind")),
         "tasks": sorted(Task.objects.values_list("patient__pseudonym", "source", "due")),
-        "timeline": _sorted_rows(pq.read_table(timeline_index_file(wh))),
-        "record": _sorted_rows(pq.read_table(record_index_file(wh))),
-        "record_as_of": pq.read_schema(record_index_file(wh)).metadata,
+        "timeline": _sorted_rows(index_store.read_all(timeline_index_file(wh))),
+        "record": _sorted_rows(index_store.read_all(record_index_file(wh))),
+        "record_as_of": index_store.manifest(record_index_file(wh))["metadata"],
         "reads": {p: sorted(map(repr, patient_rows(timeline_index_file(wh), p))) for p in probes},
         "record_reads": {
             p: sorted(map(repr, patient_rows(record_index_file(wh), p))) for p in probes
@@ -129,7 +129,10 @@ def _run(app_warehouse, folder, batches, probes, full: bool) -> tuple[dict, list
     return state, summaries
 
 
-def test_incremental_refresh_is_a_full_refresh(app_warehouse, tmp_path):
+def test_incremental_refresh_is_a_full_refresh(app_warehouse, tmp_path, monkeypatch):
+    # No partition is folded: the touched patients are read from the indexes' delta
+    # (folding is checked in test_index_store.py).
+    monkeypatch.setattr(index_store, "FOLD_SHARE", 1000.0)
     people = patients()
     followed = people["related"]
     other = Patient.objects.exclude(pk=followed.pk).filter(contacts__isnull=True).first()
@@ -155,6 +158,8 @@ def test_incremental_refresh_is_a_full_refresh(app_warehouse, tmp_path):
     }
     assert any("inc-op" in r for r in incremental["reads"][other.pseudonym])
     assert any("58.0" in r for r in incremental["record_reads"][other.pseudonym])
+    assert inc_summaries[2]["timeline_index_patch"]["delta_patients"] == 2
+    assert inc_summaries[2]["timeline_index_patch"]["parts_folded"] == 0
 
 
 def test_a_batch_touching_one_patient_writes_only_that_patients_rows(app_warehouse, tmp_path):

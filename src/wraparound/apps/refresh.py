@@ -12,7 +12,11 @@ After the first, a refresh is **incremental** when it can be (``refresh_changes.
 warehouse batches since the last refresh touched only patients' rows, so organisations are
 not reloaded, patients, bookings and followed patients' contacts are loaded for the touched
 patients only (and contacts of anyone newly followed), and the two indexes are patched for
-those patients from the previous snapshot's (``care/index_patch.py``). The register and
+those patients from the previous snapshot's (``care/index_store.py``: its patient-bucket
+partitions hard-linked, the touched patients' rows in a delta, only the partitions that
+changed enough rewritten). Every table is written in bulk (``records/bulk.py``: executemany on
+SQLite, COPY on PostgreSQL), and a row that has not changed is compared and skipped. The
+register and
 indicator runs load only when new (they did already). The result is the same as a full
 refresh of the same warehouse (``tests/app/test_refresh_incremental.py``). Each step's seconds
 are in the summary (``step_seconds``).
@@ -93,9 +97,14 @@ def refresh(warehouse_dir: Path, full: bool = False) -> dict:
         step("register_run")
         out["contacts"] = load_contacts(engine, only)
         step("contacts")
-        out["timeline_index_rows"] = write_index(engine, warehouse, changes)
+        out["timeline_index_patch"], out["record_index_patch"] = {}, {}
+        out["timeline_index_rows"] = write_index(
+            engine, warehouse, changes, out["timeline_index_patch"]
+        )
         step("timeline_index")
-        out["record_index_rows"] = write_record_index(engine, warehouse, changes)
+        out["record_index_rows"] = write_record_index(
+            engine, warehouse, changes, out["record_index_patch"]
+        )
         step("record_index")
         out["indicator_run"] = load_latest_indicators(Path(warehouse_dir), engine)
         step("indicator_run")

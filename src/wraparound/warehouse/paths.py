@@ -15,8 +15,9 @@ A warehouse directory holds the committed snapshots and everything published bes
     DIR/results/<kind>/latest.json             which run of a kind is current
     DIR/app_events/app_events.parquet          what the app records, for the indicators
     DIR/app_appointments/appointments.parquet  the app's hub appointments, for the indicators
-    DIR/app_index/encounters-000007.parquet    the app's timeline index, per snapshot
-    DIR/app_index/record-000007.parquet        the app's medicines and results index
+    DIR/app_index/encounters-000007/           the app's timeline index, per snapshot (a
+                                               folder of patient-bucket parts and a delta)
+    DIR/app_index/record-000007/               the app's medicines and results index
 
 Code that reads or writes any of these asks this module for the path rather than joining
 names itself, so the layout is stated once (docs/warehouse.md describes it) and a file
@@ -157,12 +158,14 @@ def timeline_index_dir(root: Root) -> Path:
 
 
 def timeline_index(root: Root, number: int) -> Path:
-    """``DIR/app_index/encounters-NNNNNN.parquet``: the app's timeline index for snapshot
-    ``number`` (written by ``app refresh``)."""
-    return timeline_index_dir(root) / f"encounters-{number:06d}.parquet"
+    """``DIR/app_index/encounters-NNNNNN``: the app's timeline index for snapshot ``number``
+    (written by ``app refresh``): a folder of patient-bucket parts and a delta
+    (``apps/care/index_store.py``)."""
+    return timeline_index_dir(root) / f"encounters-{number:06d}"
 
 
 def record_index(root: Root, number: int) -> Path:
-    """``DIR/app_index/record-NNNNNN.parquet``: current medicines and recent results of every
-    patient, for the patient page, for snapshot ``number`` (written by ``app refresh``)."""
-    return timeline_index_dir(root) / f"record-{number:06d}.parquet"
+    """``DIR/app_index/record-NNNNNN``: current medicines and recent results of every
+    patient, for the patient page, for snapshot ``number`` (written by ``app refresh``; a
+    folder like the timeline index's)."""
+    return timeline_index_dir(root) / f"record-{number:06d}"

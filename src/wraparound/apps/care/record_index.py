@@ -29,11 +29,10 @@ from pathlib import Path
 
 import ibis
 import pyarrow as pa
-import pyarrow.parquet as pq
 from django.conf import settings
 
 from wraparound import clinical
-from wraparound.apps.care.index_patch import patch_sorted
+from wraparound.apps.care import index_store
 from wraparound.apps.care.timeline import index_metadata, patient_rows, write_sorted
 from wraparound.warehouse import paths
 from wraparound.warehouse.store import Warehouse
@@ -151,36 +150,40 @@ RECORD_TABLES = frozenset({"medications", "observations"})
 ORDER = ["patient_id", "section", "item", "component", "date", "code"]
 
 
-def write_record_index(engine, warehouse: Warehouse, changes=None) -> int:
+def write_record_index(engine, warehouse: Warehouse, changes=None, report=None) -> int:
     """Write the record index for the warehouse's current snapshot (if not there yet) and
-    remove older ones; returns its rows. With ``changes`` (``apps/refresh_changes.py``), the
-    index of the snapshot last loaded and the same as-of date, only the touched patients'
-    rows are computed and patched in (``index_patch.py``); a new as-of date changes who is
-    taking what for everyone, so it rebuilds the index whole."""
+    remove older ones; returns the rows written. With ``changes``
+    (``apps/refresh_changes.py``), the index of the snapshot last loaded and the same as-of
+    date, only the touched patients' rows are computed and patched in
+    (``index_store.patch``); a new as-of date changes who is taking what for everyone, so it
+    rebuilds the index whole. ``report`` receives what a patch wrote."""
     path = index_file(warehouse)
     if path.exists():
-        return pq.ParquetFile(path).metadata.num_rows
+        return 0
     day = as_of(engine)
     if day is None:
         return 0
     old = paths.record_index(warehouse.root, changes.previous_snapshot) if changes else None
-    if old is not None and old.exists():
-        before = (pq.read_schema(old).metadata or {}).get(AS_OF_KEY)
-        if before == day.isoformat().encode() and not changes.tables & RECORD_TABLES:
+    if old is not None and (old / index_store.MANIFEST).exists():
+        before = index_store.manifest(old)["metadata"].get(AS_OF_KEY.decode())
+        if before == day.isoformat() and not changes.tables & RECORD_TABLES:
             os.replace(old, path)  # same rows: neither medicines nor results changed
-            return pq.ParquetFile(path).metadata.num_rows
-        if before == day.isoformat().encode():
+            return 0
+        if before == day.isoformat():
             expr = index_expr(engine, day)
             fresh = engine.to_arrow(expr.filter(expr.patient_id.isin(sorted(changes.patients))))
-            return patch_sorted(
-                old, path, fresh, changes.patients, ORDER, "record-*.parquet", ROW_GROUP
+            done = index_store.patch(
+                old, path, fresh, changes.patients, ORDER, "record-*", ROW_GROUP
             )
+            if report is not None:
+                report.update(done)
+            return done["delta_rows"] + done["folded_rows"]
     return write_sorted(
         engine,
         index_expr(engine, day),
         path,
         ORDER,
-        "record-*.parquet",
+        "record-*",
         metadata={AS_OF_KEY: day.isoformat().encode()},
         row_group=ROW_GROUP,
     )
@@ -238,7 +241,11 @@ def _newest_index(warehouse: Warehouse) -> tuple[Path | None, bool]:
     path = index_file(warehouse)
     if path.exists():
         return path, False
-    older = sorted(path.parent.glob("record-*.parquet")) if path.parent.exists() else []
+    older = (
+        sorted(p for p in path.parent.glob("record-*") if (p / index_store.MANIFEST).exists())
+        if path.parent.exists()
+        else []
+    )
     return (older[-1], True) if older else (None, False)
 
 

@@ -3,7 +3,8 @@
 Patients on the register or a caseload have their encounters copied into the app on every
 refresh (``contacts.py``), so their timeline is one indexed query. Anyone else's timeline
 (a GP opening a patient who is on no register) comes from the **timeline index**: a copy of
-the warehouse's encounters sorted by patient, in small Parquet row groups, written by
+the warehouse's encounters sorted by patient, in small Parquet row groups, partitioned by
+patient bucket with a delta of recent changes (``index_store.py``), written by
 ``wraparound app refresh`` (``write_index``). Parquet keeps each row group's smallest and
 largest patient, so reading one patient touches one row group or two, not the whole table:
 the request path never scans the population. Each index is named after the warehouse
@@ -20,18 +21,16 @@ source's entries with the warehouse contacts in date order.
 from __future__ import annotations
 
 import bisect
-import functools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from django.conf import settings
 
+from wraparound.apps.care import index_store
 from wraparound.apps.care.contacts import CONTACT_COLUMNS, contact_rows, to_contact
-from wraparound.apps.care.index_patch import patch_sorted
 from wraparound.apps.care.models import Contact
 from wraparound.apps.records.models import Organisation
 from wraparound.warehouse import paths
@@ -74,29 +73,34 @@ def timeline_sources() -> dict[str, Callable]:
 
 
 def index_file(warehouse: Warehouse) -> Path:
+    """The timeline index folder of the warehouse's current snapshot (``index_store.py``)."""
     return paths.timeline_index(warehouse.root, warehouse.manifest.snapshot)
 
 
-def write_index(engine, warehouse: Warehouse, changes=None) -> int:
+def write_index(engine, warehouse: Warehouse, changes=None, report: dict | None = None) -> int:
     """Write the timeline index for the warehouse's current snapshot (if not there yet) and
-    remove older ones. Written a first character of the pseudonym at a time, each part sorted,
-    so the file is sorted by patient without holding the whole table in memory. With
-    ``changes`` (``apps/refresh_changes.py``) and the index of the snapshot last loaded, only
-    the touched patients' rows are read from the warehouse and patched in
-    (``index_patch.py``)."""
+    remove older ones; returns the rows written. With ``changes``
+    (``apps/refresh_changes.py``) and the index of the snapshot last loaded, only the touched
+    patients' rows are read from the warehouse and patched in (``index_store.patch``: the
+    previous partitions hard-linked, the touched patients in the delta, the partitions that
+    changed enough rewritten); ``report`` receives what the patch wrote."""
     path = index_file(warehouse)
     enc = engine.table("encounters").select(*CONTACT_COLUMNS)
     order = ["patient_id", "start"]
     old = paths.timeline_index(warehouse.root, changes.previous_snapshot) if changes else None
-    if old is not None and old.exists() and not path.exists():
+    usable = old is not None and (old / index_store.MANIFEST).exists()
+    if usable and not path.exists():
         if "encounters" not in changes.tables:
             os.replace(old, path)  # same rows: the encounters did not change
-            return pq.ParquetFile(path).metadata.num_rows
+            return 0
         fresh = engine.to_arrow(enc.filter(enc.patient_id.isin(sorted(changes.patients))))
-        return patch_sorted(
-            old, path, fresh, changes.patients, order, "encounters-*.parquet", INDEX_ROW_GROUP
+        done = index_store.patch(
+            old, path, fresh, changes.patients, order, "encounters-*", INDEX_ROW_GROUP
         )
-    return write_sorted(engine, enc, path, order, "encounters-*.parquet")
+        if report is not None:
+            report.update(done)
+        return done["delta_rows"] + done["folded_rows"]
+    return write_sorted(engine, enc, path, order, "encounters-*")
 
 
 def write_sorted(
@@ -108,58 +112,29 @@ def write_sorted(
     metadata=None,
     row_group: int = INDEX_ROW_GROUP,
 ) -> int:
-    """Write ``expr`` to ``path`` sorted by ``order`` (``patient_id`` first) in
-    ``row_group``-row groups, unless it is there already, then remove the other files
-    of the folder matching ``old_files``. Written a first character of the pseudonym at a
-    time, so the table is never held in memory whole; renamed into place when complete, so a
-    reader never sees part of one. ``metadata`` goes into the file's schema."""
+    """Write ``expr`` to the index folder ``path`` (``index_store.write_parts``: one part per
+    patient bucket, each sorted by ``order``, ``patient_id`` first, in ``row_group``-row
+    groups), unless it is there already, then remove the other entries of the folder's parent
+    matching ``old_files``. Computed a first character of the pseudonym at a time, so the
+    table is never held in memory whole; renamed into place when complete, so a reader never
+    sees part of one. ``metadata`` goes into every part's schema and the folder's manifest."""
     if path.exists():
-        return pq.ParquetFile(path).metadata.num_rows
+        return index_store.manifest(path).get("rows") or 0
     path.parent.mkdir(exist_ok=True)
     first = expr.patient_id.substr(0, 1)
     prefixes = sorted(engine.to_arrow(expr.select(p=first).distinct())["p"].to_pylist())
-    tmp = path.with_suffix(".tmp")
-    rows = 0
-    writer = None
-    try:
-        for prefix in prefixes:
-            part = engine.to_arrow(expr.filter(first == prefix).order_by(order))
-            if metadata:
-                part = part.replace_schema_metadata(metadata)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, part.schema, compression="zstd")
-            writer.write_table(part, row_group_size=row_group)
-            rows += part.num_rows
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:  # nothing to index
-        return 0
-    os.replace(tmp, path)
-    for old in path.parent.glob(old_files):
-        if old != path:
-            old.unlink()
-    return rows
-
-
-@functools.lru_cache(maxsize=4)
-def _row_groups(path: Path) -> tuple[pq.ParquetFile, list[str], list[str]]:
-    """The index file, opened once per process, with each row group's smallest and largest
-    patient (the file never changes: a new snapshot gets a new file)."""
-    file = pq.ParquetFile(path)
-    column = file.schema_arrow.get_field_index("patient_id")
-    lows, highs = [], []
-    for i in range(file.metadata.num_row_groups):
-        stats = file.metadata.row_group(i).column(column).statistics
-        lows.append(stats.min)
-        highs.append(stats.max)
-    return file, lows, highs
+    parts = (engine.to_arrow(expr.filter(first == prefix).order_by(order)) for prefix in prefixes)
+    return index_store.write_parts(parts, path, old_files, row_group, metadata)
 
 
 def patient_groups(path: Path, pseudonym: str) -> range:
-    """The row groups of an index file (sorted by patient) that can hold ``pseudonym``'s
-    rows: one or two, found from the groups' statistics without reading any data."""
-    _, lows, highs = _row_groups(path)
+    """The row groups of the index file holding ``pseudonym`` (its part, or the delta) that
+    can hold the patient's rows: one or two, found from the groups' statistics without
+    reading any data."""
+    file = index_store.source(path, pseudonym) if path.is_dir() else path
+    if not file.exists():
+        return range(0)
+    _, lows, highs = index_store.row_groups(file)
     # Groups are in patient order: the patient's rows are in groups first..last.
     first = bisect.bisect_left(highs, pseudonym)
     last = bisect.bisect_right(lows, pseudonym)
@@ -167,16 +142,22 @@ def patient_groups(path: Path, pseudonym: str) -> range:
 
 
 def index_metadata(path: Path) -> dict[bytes, bytes]:
-    """The key-value metadata an index file was written with (from the file opened once)."""
-    return _row_groups(path)[0].schema_arrow.metadata or {}
+    """The key-value metadata an index was written with (from its manifest, read once)."""
+    if path.is_dir():
+        return index_store.metadata(path)
+    return index_store.row_groups(path)[0].schema_arrow.metadata or {}
 
 
 def patient_rows(path: Path, pseudonym: str) -> list[dict]:
-    """One patient's rows of an index file, reading only ``patient_groups``."""
+    """One patient's rows of an index folder, reading only the one or two row groups of the
+    file that holds them (``patient_groups``)."""
+    if path.is_dir():
+        table = index_store.patient_table(path, pseudonym)
+        return [] if table is None else table.to_pylist()
     groups = patient_groups(path, pseudonym)
     if not groups:
         return []
-    table = _row_groups(path)[0].read_row_groups(groups)
+    table = index_store.row_groups(path)[0].read_row_groups(groups)
     return table.filter(pc.equal(table["patient_id"], pseudonym)).to_pylist()
 
 
