@@ -221,20 +221,34 @@ def indicators(
         "--baseline-year",
         help="Financial year starting April YYYY for outcomes (default: the first complete one).",
     ),
+    full: bool = typer.Option(
+        False,
+        "--full",
+        help="Compute every month again, reusing nothing from the previous run.",
+    ),
 ) -> None:
-    """Every indicator for every practice, neighbourhood and the locality, per month."""
+    """Every indicator for every practice, neighbourhood and the locality, per month.
+
+    Months the data loaded since the previous run cannot change are reused from it."""
     from wraparound.analytics.indicators.run import run
 
     readable_warehouse(warehouse)
     if out is not None and out.exists() and not out.is_dir():  # before the long computation
         raise ValueError(f"--out {out} is a file, not a folder")
-    manifest = run(warehouse, out=out, baseline_year=baseline_year)
+    manifest = run(warehouse, out=out, baseline_year=baseline_year, full=full)
     waiting = [d["id"] for d in manifest["definitions"] if d["status"] != "computed"]
     typer.echo(
         f"Run {manifest['run_id']}: {len(manifest['definitions']) - len(waiting)} "
         f"indicators computed, {manifest['periods']['first']} to "
         f"{manifest['periods']['last']}; {manifest['row_counts']['outliers']} "
         f"practice-months outside the 99.8% limits."
+    )
+    done = manifest["months_computed"]
+    total = len(done) * (len(manifest["reuse"]["months"]) or 1)
+    reused = manifest["reused_from"]
+    typer.echo(
+        f"Months computed: {sum(done.values())} of {total} indicator-months"
+        + (f" (the rest reused from run {reused})." if reused else ".")
     )
     if waiting:
         typer.echo(f"Awaiting data: {', '.join(waiting)}")

@@ -54,12 +54,15 @@ def outcomes(
     for measure, indicator_id in MEASURES.items():
         if indicator_id not in cells:
             continue
-        c = cells[indicator_id].join(neighbourhood_of, on="practice_id", how="left")
-        locality = c.group_by("period").agg(
+        # Order kept (cells come in one order), so the sums are the same in every run.
+        c = cells[indicator_id].join(
+            neighbourhood_of, on="practice_id", how="left", maintain_order="left"
+        )
+        locality = c.group_by("period", maintain_order=True).agg(
             events=pl.col("numerator").sum(), person_years=pl.col("denominator").sum()
         )
         locality = locality.with_columns(level=pl.lit("locality"), org_id=pl.lit(locality_id))
-        hood = c.group_by(["period", "neighbourhood_id"]).agg(
+        hood = c.group_by(["period", "neighbourhood_id"], maintain_order=True).agg(
             events=pl.col("numerator").sum(), person_years=pl.col("denominator").sum()
         )
         hood = hood.rename({"neighbourhood_id": "org_id"}).with_columns(
@@ -84,7 +87,7 @@ def outcomes(
     keys = ["measure", "level", "org_id"]
     baseline = (
         rows.filter(pl.col("period").is_in(base))
-        .group_by(keys)
+        .group_by(keys, maintain_order=True)
         .agg(baseline_rate=pl.col("events").sum() / pl.col("person_years").sum() * PER)
     )
     rolling = rows.with_columns(

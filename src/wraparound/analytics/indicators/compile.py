@@ -306,6 +306,10 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
     enc = enc.mutate(day=enc.start.date())
     enc = enc.mutate(period=months.column(enc.day))
     enc = enc.filter((enc.period >= ctx.period_set.first) & (enc.period <= ctx.period_set.last))
+    if ctx.period_set.only is not None and len(ctx.period_set.only) < (
+        ctx.period_set.last - ctx.period_set.first + 1
+    ):
+        enc = enc.filter(enc.period.isin(list(ctx.period_set.only)))
     reg = ctx.engine.table("registrations")
     spells = enc.join(
         reg,
@@ -477,7 +481,7 @@ def _rate_events(ctx: Context, indicator: Indicator) -> ibis.Table:
 
 
 def _person_time_cells(ctx: Context) -> ibis.Table:
-    """Registered person-years per period, practice, quintile, age band (at the start of the
+    """Registered person-days per period, practice, quintile, age band (at the start of the
     period) and sex."""
     periods = ctx.periods
     days = person_days_by_period(ctx.engine, periods.select("period", "start", "end"))
@@ -490,7 +494,7 @@ def _person_time_cells(ctx: Context) -> ibis.Table:
     people = _people(ctx.engine).select("patient_id", "imd_quintile")
     joined = rows.join(people, "patient_id")
     return joined.group_by(["period", "practice_id", "imd_quintile", "age_band", "sex"]).agg(
-        denominator=joined.days.sum() / DAYS_PER_YEAR
+        days=joined.days.sum().cast("int64")
     )
 
 
@@ -500,7 +504,10 @@ def _person_time(ctx: Context, indicator: Indicator) -> ibis.Table:
     if indicator.type == "dsr":
         rows = rows.filter(rows.sex.isin(list(DSR_SEXES)))
         keys += ["age_band", "sex"]
-    return rows.group_by(keys).agg(denominator=rows.denominator.sum())
+    # Whole days are summed, and divided once: a sum of person-years would depend on the
+    # order the engine adds them in, and a month computed alone must equal the same month
+    # computed with 35 others (reuse.py), to the last bit.
+    return rows.group_by(keys).agg(denominator=rows.days.sum() / DAYS_PER_YEAR)
 
 
 def esp2013() -> pa.Table:

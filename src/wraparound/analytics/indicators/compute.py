@@ -79,6 +79,22 @@ def cells_frame(
     ).select([*CELL_KEYS, *DSR_STRATA, "measure_value", "numerator", "denominator"])
 
 
+CANONICAL_ORDER = [*CELL_KEYS, *DSR_STRATA, "measure_value"]
+
+
+def canonical(cells: pl.DataFrame, in_order: bool = False) -> pl.DataFrame:
+    """Cells in one order whatever computed them (a run of every month, or one reusing
+    most of them): the sums above them then add in the same order, to the last bit.
+    ``in_order``: they are in that order already (read back from a run).
+
+    The frame is rebuilt from Arrow, which drops Polars' "sorted" flags: a sort sets them
+    and a frame read from Parquet has none, and a group-by over a column flagged sorted
+    adds in another order than one over the same column unflagged."""
+    if not in_order:
+        cells = cells.sort(CANONICAL_ORDER, nulls_last=True)
+    return pl.from_arrow(cells.rechunk().to_arrow())
+
+
 def _rate_cells(numerator: pl.DataFrame, denominator: pl.DataFrame) -> pl.DataFrame:
     """Events joined to person-time; person-time with no events is a numerator of 0, for
     every subgroup seen anywhere (a practice with no cardiology attendances has a rate 0)."""
@@ -89,7 +105,7 @@ def _rate_cells(numerator: pl.DataFrame, denominator: pl.DataFrame) -> pl.DataFr
         subgroups = pl.DataFrame({"subgroup": [ALL]})
     denominator = denominator.join(subgroups, how="cross")
     return denominator.join(
-        numerator, on=[*keys, "subgroup"], how="left", nulls_equal=True
+        numerator, on=[*keys, "subgroup"], how="left", nulls_equal=True, maintain_order="left"
     ).with_columns(pl.col("numerator").fill_null(0.0))
 
 
@@ -102,13 +118,19 @@ def summarise(
     indicator: Indicator, cells: pl.DataFrame, keys: list[str], weights: pl.DataFrame
 ) -> pl.DataFrame:
     """Sum cells over ``keys`` and add value and 95% / 99.8% limits (``VALUE_COLUMNS``), plus
-    ``funnel_denominator``: the denominator a funnel plot uses (for a DSR, count / rate)."""
+    ``funnel_denominator``: the denominator a funnel plot uses (for a DSR, count / rate).
+
+    Groups keep the cells' order (``maintain_order``), so floating-point sums add in the
+    same order in every run: cells in ``canonical`` order give the same figures to the last
+    bit, whether every month was computed or most were reused (``reuse.py``)."""
     if indicator.type == "median":
         out = _median(cells, keys)
     elif indicator.type == "dsr":
         out = _dsr(indicator, cells, keys, weights)
     else:
-        out = cells.group_by(keys).agg(pl.col("numerator").sum(), pl.col("denominator").sum())
+        out = cells.group_by(keys, maintain_order=True).agg(
+            pl.col("numerator").sum(), pl.col("denominator").sum()
+        )
         out = _with_limits(indicator, out)
     return out
 
@@ -142,16 +164,16 @@ def _series(values: np.ndarray) -> pl.Series:
 def _dsr(
     indicator: Indicator, cells: pl.DataFrame, keys: list[str], weights: pl.DataFrame
 ) -> pl.DataFrame:
-    strata = cells.group_by([*keys, *DSR_STRATA]).agg(
+    strata = cells.group_by([*keys, *DSR_STRATA], maintain_order=True).agg(
         pl.col("numerator").sum(), pl.col("denominator").sum()
     )
-    strata = strata.join(weights, on="age_band", how="left")
+    strata = strata.join(weights, on="age_band", how="left", maintain_order="left")
     n = pl.col("denominator")
     strata = strata.with_columns(
         wr=pl.when(n > 0).then(pl.col("weight") * pl.col("numerator") / n).otherwise(0.0),
         sq=pl.when(n > 0).then(pl.col("weight") ** 2 * pl.col("numerator") / n**2).otherwise(0.0),
     )
-    out = strata.group_by(keys).agg(
+    out = strata.group_by(keys, maintain_order=True).agg(
         pl.col("numerator").sum(),
         pl.col("denominator").sum(),
         pl.col("wr").sum(),
@@ -178,7 +200,7 @@ def _dsr(
 
 def _median(cells: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     hist = (
-        cells.group_by([*keys, "measure_value"])
+        cells.group_by([*keys, "measure_value"], maintain_order=True)
         .agg(pl.col("denominator").sum())
         .sort([*keys, "measure_value"], nulls_last=True)
     )
@@ -189,7 +211,7 @@ def _median(cells: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     # The two middle positions of the sorted values (equal when the total is odd).
     lower_pos = ((pl.col("total") + 1) / 2).floor()
     upper_pos = (pl.col("total") / 2).floor() + 1
-    out = hist.group_by(keys).agg(
+    out = hist.group_by(keys, maintain_order=True).agg(
         denominator=pl.col("total").first(),
         a=pl.col("measure_value").filter(pl.col("cum") >= lower_pos).first(),
         b=pl.col("measure_value").filter(pl.col("cum") >= upper_pos).first(),

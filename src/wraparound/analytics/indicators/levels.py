@@ -22,7 +22,7 @@ OUTPUT_COLUMNS = list(vocabulary.INDICATOR_OUTPUT_COLUMNS)
 def indicator_values(
     indicator: Indicator, cells: pl.DataFrame, orgs: compute.Orgs, weights: pl.DataFrame
 ) -> pl.DataFrame:
-    cells = cells.join(orgs.frame(), on="practice_id", how="left")
+    cells = cells.join(orgs.frame(), on="practice_id", how="left", maintain_order="left")
     by = ["period", "subgroup"]
     locality = compute.summarise(indicator, cells, by, weights)
     practice = compute.summarise(indicator, cells, [*by, "practice_id"], weights)
@@ -98,7 +98,7 @@ def inequalities(
 ) -> pl.DataFrame:
     """Values by deprivation quintile (1 = most deprived) for the locality and each
     neighbourhood."""
-    cells = cells.join(orgs.frame(), on="practice_id", how="left").filter(
+    cells = cells.join(orgs.frame(), on="practice_id", how="left", maintain_order="left").filter(
         pl.col("imd_quintile").is_not_null()
     )
     by = ["period", "subgroup", "imd_quintile"]

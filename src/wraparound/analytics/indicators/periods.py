@@ -46,15 +46,24 @@ def month_end_expr(index: pl.Expr) -> pl.Expr:
 @dataclass(frozen=True)
 class Periods:
     """The months to report: ``first`` .. ``last`` inclusive. ``data_start`` is the first
-    month with data, which bounds how far back a look-back can see."""
+    month with data, which bounds how far back a look-back can see. ``only``: just these
+    months of the range (a run recomputing the months new data touch, ``reuse.py``)."""
 
     first: int
     last: int
     data_start: int
+    only: tuple[int, ...] | None = None
 
     @property
     def indexes(self) -> list[int]:
+        if self.only is not None:
+            return list(self.only)
         return list(range(self.first, self.last + 1))
+
+    def restricted(self, only) -> Periods:
+        """The same periods, computing only the months ``only`` (non-empty)."""
+        only = tuple(sorted(only))
+        return Periods(first=only[0], last=only[-1], data_start=self.data_start, only=only)
 
     def table(self) -> pa.Table:
         """One row per period: period, start, end (exclusive), last_day (its last day)."""

@@ -32,7 +32,7 @@ import polars as pl
 
 from wraparound.analytics import disclosure, outcomes, results
 from wraparound.analytics.indicators import compile as compiler
-from wraparound.analytics.indicators import compute, definition, inputs, levels
+from wraparound.analytics.indicators import compute, definition, inputs, levels, reuse
 from wraparound.analytics.indicators import outliers as outlier_report
 from wraparound.analytics.indicators import periods as months
 from wraparound.analytics.indicators.definition import Indicator
@@ -55,8 +55,12 @@ def run(
     out: Path | None = None,
     baseline_year: int | None = None,
     library: tuple[Indicator, ...] | None = None,
+    full: bool = False,
 ) -> dict:
-    """Compute and publish every indicator; returns the run's manifest."""
+    """Compute and publish every indicator; returns the run's manifest.
+
+    Months the data written since the previous published run cannot have changed are taken
+    from that run's cells (``reuse.py``); ``full`` computes every month again."""
     warehouse = Path(warehouse)
     wh = Warehouse(warehouse)
     if not wh.exists():
@@ -64,27 +68,41 @@ def run(
     out = Path(out) if out else default_out(warehouse)
     library = library or definition.load()
     found = inputs.read(warehouse)
+    previous = None if full else latest_run(out)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     cells: dict[str, pl.DataFrame] = {}
+    raw: dict[str, pl.DataFrame] = {}
+    linked: dict[str, Path] = {}
     status: dict[str, str] = {}
+    computed_months: dict[str, int] = {}
     with connect(wh) as engine:
         first_day, last_day = _data_window(engine)
         period_set = months.from_data(first_day, last_day)
         orgs = _orgs(engine)
-        ctx = compiler.Context(
-            engine,
-            period_set,
-            compiler.Inputs(
-                app_events=engine.memtable(found.app_events) if found.app_events else None,
-                risk=engine.memtable(found.risk) if found.risk else None,
-                app_appointments=engine.memtable(found.app_appointments)
-                if found.app_appointments
-                else None,
-                app_referrals=engine.memtable(found.app_referrals) if found.app_referrals else None,
-            ),
-            last_day,
+        app_inputs = compiler.Inputs(
+            app_events=engine.memtable(found.app_events) if found.app_events else None,
+            risk=engine.memtable(found.risk) if found.risk else None,
+            app_appointments=engine.memtable(found.app_appointments)
+            if found.app_appointments
+            else None,
+            app_referrals=engine.memtable(found.app_referrals) if found.app_referrals else None,
         )
+        fingerprints = {
+            i.id: reuse.fingerprint(i, engine.name, reuse.cohort_hash(i, found.risk))
+            for i in library
+        }
+        plan = reuse.plan(engine, wh, library, found, period_set, last_day, fingerprints, previous)
+        timings["changes_s"] = time.perf_counter() - started
+        contexts: dict[tuple[int, ...] | None, compiler.Context] = {}
+
+        def context(only: set[int] | None) -> compiler.Context:
+            key = None if only is None else tuple(sorted(only))
+            if key not in contexts:
+                chosen = period_set if only is None else period_set.restricted(only)
+                contexts[key] = compiler.Context(engine, chosen, app_inputs, last_day)
+            return contexts[key]
+
         try:
             for indicator in library:
                 missing = [r for r in indicator.requires if getattr(found, r) is None]
@@ -92,19 +110,41 @@ def run(
                     status[indicator.id] = f"awaiting data: {', '.join(missing)}"
                     continue
                 clock = time.perf_counter()
-                compiled = compiler.compile_indicator(ctx, indicator)
-                frames = {
-                    k: engine.to_polars(getattr(compiled, k))
-                    if getattr(compiled, k) is not None
-                    else None
-                    for k in ("cells", "numerator", "denominator")
-                }
-                frame = compute.cells_frame(indicator, **frames)
+                todo = plan.months[indicator.id]
+                kept = None
+                if todo is not None:
+                    source = plan.previous_cells(indicator.id)
+                    before = pl.read_parquet(source)
+                    kept = before.filter(
+                        pl.col("period").is_between(period_set.first, period_set.last)
+                        & ~pl.col("period").is_in(sorted(todo))
+                    )
+                    if not todo and kept.height == before.height:
+                        linked[indicator.id] = source
+                if todo is None or todo:
+                    compiled = compiler.compile_indicator(context(todo), indicator)
+                    frames = {
+                        k: engine.to_polars(getattr(compiled, k))
+                        if getattr(compiled, k) is not None
+                        else None
+                        for k in ("cells", "numerator", "denominator")
+                    }
+                    frame = compute.cells_frame(indicator, **frames)
+                    if kept is not None:
+                        frame = pl.concat([kept, frame.cast(kept.schema)], how="vertical")
+                    frame = compute.canonical(frame)
+                else:
+                    frame = compute.canonical(kept, in_order=True)
+                raw[indicator.id] = frame
                 cells[indicator.id] = _reported(indicator, frame, period_set, found)
                 status[indicator.id] = "computed"
+                computed_months[indicator.id] = (
+                    len(period_set.indexes) if todo is None else len(todo)
+                )
                 timings[f"query:{indicator.id}"] = time.perf_counter() - clock
         finally:
-            ctx.release()
+            for ctx in contexts.values():
+                ctx.release()
     timings["queries_s"] = time.perf_counter() - started
     clock = time.perf_counter()
     tables = _tables(library, cells, orgs, baseline_year)
@@ -130,8 +170,13 @@ def run(
         "publishable": sorted(f"public/{name}.parquet" for name in tables["public"]),
         "row_counts": {name: t.height for name, t in tables.items() if name != "public"},
         "timings": {k: round(v, 2) for k, v in timings.items()},
+        # Which months each indicator computed (the rest came from the previous run) and why.
+        "months_computed": computed_months,
+        "reuse_reasons": plan.reasons,
+        "reused_from": plan.previous.name if plan.previous is not None else None,
+        "reuse": reuse.state(wh, period_set, last_day, fingerprints),
     }
-    _publish(out, run_id, tables, library, manifest)
+    _publish(out, run_id, tables, library, manifest, raw, linked, found)
     return manifest
 
 
@@ -258,11 +303,36 @@ def catalogue(library) -> list[dict]:
     ]
 
 
-def _publish(out: Path, run_id: str, tables: dict, library, manifest: dict) -> Path:
+def _publish(
+    out: Path,
+    run_id: str,
+    tables: dict,
+    library,
+    manifest: dict,
+    raw: dict[str, pl.DataFrame],
+    linked: dict[str, Path],
+    found: inputs.Found,
+) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     stage = out / f".{run_id}.tmp"
     shutil.rmtree(stage, ignore_errors=True)
     (stage / "public").mkdir(parents=True)
+    # What the next run reuses: every indicator's cells (unchanged ones hard-linked from the
+    # previous run) and the app inputs read, to tell which of their rows change.
+    (stage / reuse.CELLS_DIR).mkdir()
+    for indicator_id, frame in raw.items():
+        target = stage / reuse.CELLS_DIR / f"{indicator_id}.parquet"
+        if indicator_id in linked:
+            try:
+                os.link(linked[indicator_id], target)
+                continue
+            except OSError:
+                pass
+        frame.write_parquet(target)
+    (stage / reuse.INPUTS_DIR).mkdir()
+    for name in reuse.APP_INPUTS:
+        if (table := getattr(found, name)) is not None:
+            pl.from_arrow(table).write_parquet(stage / reuse.INPUTS_DIR / f"{name}.parquet")
     for name, table in tables.items():
         if name == "public":
             for public_name, public_table in table.items():
