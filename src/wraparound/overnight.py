@@ -70,8 +70,6 @@ LABELS = {
     "app_events": "app events export",
     "app_commit": "app commit",
 }
-RUNS_DIR = ("runs", "overnight")
-"""Run reports go to ``DIR/runs/overnight/`` unless ``--report`` names a file."""
 DEFAULT_GROWTH = "east_leicestershire"
 
 
@@ -80,7 +78,8 @@ class StageError(Exception):
 
 
 def report_dir(warehouse: Path) -> Path:
-    return Path(warehouse).joinpath(*RUNS_DIR)
+    """Where run reports go unless ``--report`` names a file: ``DIR/runs/overnight/``."""
+    return warehouse_paths.overnight_runs(warehouse)
 
 
 # --- peak memory ---------------------------------------------------------------------------

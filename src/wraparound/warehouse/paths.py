@@ -169,3 +169,9 @@ def record_index(root: Root, number: int) -> Path:
     patient, for the patient page, for snapshot ``number`` (written by ``app refresh``; a
     folder like the timeline index's)."""
     return timeline_index_dir(root) / f"record-{number:06d}"
+
+
+def overnight_runs(root: Root) -> Path:
+    """``DIR/runs/overnight``: the run reports of ``wraparound refresh``, one
+    ``<UTC timestamp>.json`` per night (``overnight.py``)."""
+    return Path(root) / "runs" / "overnight"
