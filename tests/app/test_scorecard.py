@@ -5,6 +5,7 @@ commissioners' outlier, inequality and outcome pages render their charts and tab
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import polars as pl
@@ -155,3 +156,35 @@ def test_commissioner_pages_have_charts_tables_and_target(login, indicators_dir)
     rows = html_table(inequalities, "inequalities")
     assert rows[0][2] == "Quintile 1" and len(rows) > 5
     assert 'aria-labelledby="quintiles-title quintiles-desc"' in inequalities.content.decode()
+
+
+def test_practice_tables_rendered_once_per_run_as_loaded(login, ods, indicators_dir):  # noqa: F811
+    """The practice page's tables are kept per run, practice and clinician rows (each worker's
+    cache): a second view reads less and shows the same tables; a run loaded again is
+    rendered again; a user who may not see clinician rows never gets a body that has them."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from wraparound.apps.scorecard.models import IndicatorRun
+
+    cache.clear()
+    url = reverse("scorecard_practice", args=[ods])
+    client = login("gp")
+    with CaptureQueriesContext(connection) as first:
+        fresh = client.get(url)
+    with CaptureQueriesContext(connection) as second:
+        kept = client.get(url)
+    assert len(second.captured_queries) < len(first.captured_queries)
+    for table_id in ("scorecard", "clinicians"):
+        assert html_table(kept, table_id) == html_table(fresh, table_id) != []
+
+    run = IndicatorRun.latest()
+    IndicatorRun.objects.filter(pk=run.pk).update(loaded_at=run.loaded_at - dt.timedelta(days=1))
+    with CaptureQueriesContext(connection) as reloaded:
+        client.get(url)
+    assert len(reloaded.captured_queries) == len(first.captured_queries)
+
+    response = login("coordinator").get(url)
+    assert 'id="clinicians"' not in response.content.decode()
+    assert html_table(response, "scorecard") == html_table(fresh, "scorecard")

@@ -142,6 +142,9 @@ SILENCED_SYSTEM_CHECKS = ["axes.W002", "axes.W006"]
 # Sessions end with the browser and after 30 minutes idle, as on a shared clinical PC.
 SESSION_COOKIE_AGE = 30 * 60
 SESSION_SAVE_EVERY_REQUEST = True
+# Database sessions that skip the write while the expiry moved on under a minute ago
+# (web/sessions.py): idle sign-out after 29 to 30 minutes, one write a minute, not a request.
+SESSION_ENGINE = "wraparound.web.sessions"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"

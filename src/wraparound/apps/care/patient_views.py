@@ -14,7 +14,7 @@ import datetime as dt
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
-from wraparound.apps.care.models import CaseRecord
+from wraparound.apps.care.models import CarePlanVersion, CaseRecord
 from wraparound.apps.care.record_index import patient_record
 from wraparound.apps.care.timeline import timeline
 from wraparound.apps.records.access import patient_view
@@ -32,7 +32,8 @@ def patient_detail(request, patient):
     case = (
         CaseRecord.objects.filter(patient=patient).select_related("named_gp", "coordinator").first()
     )
-    plan = getattr(patient, "care_plan", None)
+    # The care plan's latest version in one query (none when there is no plan yet).
+    plan = CarePlanVersion.objects.filter(plan__patient=patient).order_by("-number").first()
     return render(
         request,
         "records/patient.html",
@@ -42,7 +43,7 @@ def patient_detail(request, patient):
             "trend": entries,
             "case": case,
             "team": patient.care_team.filter(active=True).select_related("user"),
-            "plan": plan.latest() if plan else None,
+            "plan": plan,
             "mdt_items": patient.agenda_items.select_related("meeting", "meeting__team").order_by(
                 "-meeting__date"
             ),

@@ -33,16 +33,17 @@ def _version(plan, number: str | None):
 @patient_view("care plan")
 def care_plan(request, patient):
     plan = _plan(patient)
-    version = _version(plan, request.GET.get("version"))
+    number = parse_int(request.GET.get("version"), "version")
+    # Every version (newest first) in one query: the page lists them all anyway.
+    versions = list(plan.versions.select_related("author")) if plan else []
+    if number is None:
+        version = versions[0] if versions else None
+    else:
+        version = next((v for v in versions if v.number == number), None)
     return render(
         request,
         "care/careplan.html",
-        {
-            "patient": patient,
-            "plan": plan,
-            "version": version,
-            "versions": plan.versions.select_related("author") if plan else [],
-        },
+        {"patient": patient, "plan": plan, "version": version, "versions": versions},
     )
 
 

@@ -102,7 +102,11 @@ def patient_view(
     def decorate(view):
         @functools.wraps(view)
         def wrapper(request, pk, *args, **kwargs):
-            patient = get_object_or_404(Patient, pk=pk)
+            # The practice and neighbourhood come with the patient: the relationship check
+            # and most pages name them.
+            patient = get_object_or_404(
+                Patient.objects.select_related("practice", "neighbourhood"), pk=pk
+            )
             if request.method not in methods:
                 audit.record(
                     request,

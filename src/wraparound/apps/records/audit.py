@@ -6,6 +6,7 @@ The row's time and its place in the hash chain are set when it is saved (``chain
 
 from __future__ import annotations
 
+from wraparound.apps.records import chain
 from wraparound.apps.records.models import AuditEvent
 
 ACTIONS = (
@@ -38,7 +39,7 @@ def record(
 ) -> AuditEvent:
     user = user if user is not None else getattr(request, "user", None)
     known = user is not None and user.is_authenticated
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         user=user if known else None,
         username=user.username if known else request.POST.get("username", "")[:150],
         role=user.role if known else "",
@@ -51,3 +52,5 @@ def record(
         method=request.method or "",
         path=request.get_full_path()[:300],
     )
+    chain.append(event)  # the chain's lock, time and hash, and one prepared INSERT
+    return event

@@ -68,30 +68,54 @@ def digest(row: dict, prev_hash: str) -> str:
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
-def _database_now(cursor, vendor: str) -> dt.datetime:
-    cursor.execute(CLOCK_SQL[vendor])
-    value = cursor.fetchone()[0]
+# The database's time and the head of the chain in one statement (read under the lock).
+CLOCK_AND_HEAD_SQL = {
+    vendor: f"{clock}, (SELECT hash FROM {TABLE} ORDER BY id DESC LIMIT 1)"
+    for vendor, clock in CLOCK_SQL.items()
+}
+INSERTED_FIELDS = (*CHAINED_FIELDS, "prev_hash", "hash")
+INSERT_SQL = (
+    f"INSERT INTO {TABLE} ({', '.join(INSERTED_FIELDS)}) "
+    f"VALUES ({', '.join(['%s'] * len(INSERTED_FIELDS))}) RETURNING id"
+)
+
+
+def _clock_and_head(cursor, vendor: str) -> tuple[dt.datetime, str]:
+    cursor.execute(CLOCK_AND_HEAD_SQL[vendor])
+    value, head = cursor.fetchone()
     if isinstance(value, str):  # SQLite: text in UTC
         value = dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
-    return value
+    return value, head or ""
 
 
-def append(event, save) -> None:
-    """Give ``event`` the database's time and its place in the chain, then ``save()`` it,
-    all under the chain's lock."""
+def _insert(cursor, connection, event, using: str) -> None:
+    """The row as one prepared INSERT (the same statement every time; no ORM compile)."""
+    values = [getattr(event, name) for name in INSERTED_FIELDS]
+    values[0] = connection.ops.adapt_datetimefield_value(event.at)
+    cursor.execute(INSERT_SQL, values)
+    event.pk = cursor.fetchone()[0]
+    event._state.adding = False
+    event._state.db = using
+
+
+def append(event, save=None) -> None:
+    """Give ``event`` the database's time and its place in the chain, then save it (with
+    ``save()`` when given, else one prepared INSERT), all under the chain's lock: on
+    SQLite the transaction is ``BEGIN IMMEDIATE``, so the head read here is still the head
+    when the row is written; the insert trigger checks that again."""
     using = event._state.db or "default"
     connection = connections[using]
     with transaction.atomic(using=using), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
-        event.at = _database_now(cursor, connection.vendor)
-        cursor.execute(f"SELECT hash FROM {TABLE} ORDER BY id DESC LIMIT 1")
-        head = cursor.fetchone()
-        event.prev_hash = head[0] if head else ""
+        event.at, event.prev_hash = _clock_and_head(cursor, connection.vendor)
         event.hash = digest(
             {name: getattr(event, name) for name in CHAINED_FIELDS}, event.prev_hash
         )
-        save()
+        if save is None:
+            _insert(cursor, connection, event, using)
+        else:
+            save()
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpResponseForbidden
@@ -73,6 +74,34 @@ def apply_filters(entries, q: dict, run, today: dt.date):
     return entries
 
 
+OPTIONS_SECONDS = 300
+"""How long each worker keeps a run's filter choices (they change only with a new run)."""
+
+
+def filter_options(run) -> dict[str, list[str]]:
+    """The streams, risk bands and eFI categories in the run, for the filter menus: three
+    scans of the run's entries, so each worker keeps them for the run as loaded (its id and
+    load time are in the key) for a few minutes."""
+    loaded = run.loaded_at.isoformat() if run.loaded_at else ""
+    key = f"register-options:{run.pk}:{run.run_id}:{loaded}"
+    found = cache.get(key)
+    if found is None:
+        options = RegisterEntry.objects.filter(run=run)
+        found = {
+            "streams": sorted(set(options.values_list("stream", flat=True).distinct())),
+            "bands": sorted(set(options.values_list("risk_band", flat=True).distinct())),
+            "efi_categories": sorted(
+                set(
+                    options.exclude(efi_category="")
+                    .values_list("efi_category", flat=True)
+                    .distinct()
+                )
+            ),
+        }
+        cache.set(key, found, OPTIONS_SECONDS)
+    return found
+
+
 def worklist(request):
     user = request.user
     role = user.role_info
@@ -91,20 +120,11 @@ def worklist(request):
         if not role.pseudonymised:
             entries = entries.select_related("patient", "patient__case")
         page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
-        options = RegisterEntry.objects.filter(run=run)
         context.update(
             page=page,
             sort=sort,
             practices=user.practices().order_by("name"),
-            streams=sorted(set(options.values_list("stream", flat=True).distinct())),
-            bands=sorted(set(options.values_list("risk_band", flat=True).distinct())),
-            efi_categories=sorted(
-                set(
-                    options.exclude(efi_category="")
-                    .values_list("efi_category", flat=True)
-                    .distinct()
-                )
-            ),
+            **filter_options(run),
             params=urlencode({k: v for k, v in q.items() if v}),
             sort_params=urlencode({k: v for k, v in q.items() if v and k != "sort"}),
         )

@@ -4,7 +4,9 @@ report, inequalities and outcomes. Every chart has a data table and a CSV of tha
 
 from __future__ import annotations
 
+from django.core.cache import cache
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from wraparound.apps.scorecard import access, charts, figures
@@ -151,12 +153,32 @@ def _specialty_table(run, d: dict, org):
     )
 
 
+BODY_SECONDS = 300
+"""How long a practice scorecard's rendered tables are kept (each worker's own cache)."""
+
+
+def _body_key(run, org, clinicians: bool) -> str:
+    """A run's figures never change once loaded (a new indicators run is a new row, with a
+    new id and load time), so its rendered tables can be kept: the key names the run as
+    loaded, the practice as named now and whether the clinician rows are shown, which is
+    all the page body depends on (nothing of the user's own is in it)."""
+    loaded = run.loaded_at.isoformat() if run.loaded_at else ""
+    return (
+        f"scorecard-practice:{run.pk}:{run.run_id}:{run.load_version}:{loaded}:"
+        f"{org.pk}:{org.name}:{int(clinicians)}"
+    )
+
+
 def practice(request, ods: str, fmt: str = "html", specialty_of: str | None = None):
     user = request.user
     if not access.in_scope(user, ods):
         return access.refuse(request, "this practice's scorecard")
     org = figures.practice(ods)
     run = figures.current_run()
+    sees_clinicians = access.sees_clinicians(user, ods)
+    key = _body_key(run, org, sees_clinicians)
+    if fmt == "html" and (body := cache.get(key)) is not None:
+        return render(request, "scorecard/practice.html", {"org": org, "body": body})
     definitions = {d["id"]: d for d in figures.computed(run)}
     rows = {
         r["indicator_id"]: r
@@ -171,7 +193,7 @@ def practice(request, ods: str, fmt: str = "html", specialty_of: str | None = No
         lambda r: reverse("scorecard_indicator", args=[ods, r["indicator_id"]]),
     )
     clinicians = None
-    if access.sees_clinicians(user, ods):
+    if sees_clinicians:
         name = lambda r: run.clinicians.get(r["org_id"], r["org_id"])  # noqa: E731
         crows = figures.latest_for(
             figures.IndicatorValue, run, [], level="clinician", parent_id=ods
@@ -205,11 +227,11 @@ def practice(request, ods: str, fmt: str = "html", specialty_of: str | None = No
         if clinicians is None:
             return access.refuse(request, "clinician figures of this practice")
         downloads[fmt] = Download(clinicians, f"scorecard-{ods}-clinicians-{run.period_last}.csv")
-    return answer(
-        fmt,
-        lambda: render(
-            request,
-            "scorecard/practice.html",
+
+    def page():
+        # The body without the request: nothing of the user's own can reach the cache.
+        body = render_to_string(
+            "scorecard/_practice_body.html",
             {
                 "org": org,
                 "run": run,
@@ -218,9 +240,11 @@ def practice(request, ods: str, fmt: str = "html", specialty_of: str | None = No
                 "specialties": specialties,
                 "awaiting": [d for d in run.definitions if not d.get("latest_period")],
             },
-        ),
-        downloads,
-    )
+        )
+        cache.set(key, body, BODY_SECONDS)
+        return render(request, "scorecard/practice.html", {"org": org, "body": body})
+
+    return answer(fmt, page, downloads)
 
 
 def indicator(request, ods: str, indicator_id: str, fmt: str = "html"):
