@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/permission_matrix.py
 
 Not a timing: it runs ``tests/app/test_permissions.py`` (every demo role x every relationship
-kind, and none, x every patient view, writes included), which checks each cell against the
-table in the test, and writes the counts the run checked to
+kind, a booking and a referral whose window ended yesterday, and none, x every patient
+view, writes included), which checks each cell against the table in the test, and writes
+the counts the run checked to
 ``benchmarks/results/permission_matrix.json``.
 """
 

@@ -10,6 +10,10 @@ the reviews its actions ask for). A write allowed must have happened (and left o
 with the expected basis); a write refused must be a 403, change nothing, and leave one
 ``denied`` row naming the user.
 
+Relationships end (``ends`` in the data file): two more columns hold a booking and a referral
+whose window ended the day before the today for data (``records/clock.py``); they allow nothing
+anywhere, as having no relationship.
+
 The size of the matrix (roles x views x kinds, allowed and refused) is asserted at the end and,
 with ``WRAPAROUND_MATRIX_JSON=path``, written there (``benchmarks/permission_matrix.py``).
 """
@@ -73,6 +77,9 @@ KINDS = [
     "hub_catchment",
     "break_glass",
 ]
+# A relationship that ended is none: set up like the kind, dated so its window closed yesterday.
+ENDED = ["booking_ended", "referral_ended"]
+CELLS = [*KINDS, *ENDED, None]
 EVERYTHING = {
     "read",
     "case.status",
@@ -129,7 +136,7 @@ def held_kinds(username: str, kind: str | None, seeded: bool = False) -> set[str
     catchment = {"hub_catchment"} if username == "hub" and seeded else set()
     if username not in DIRECT_CARE:
         return set()
-    if kind is None:
+    if kind is None or kind in ENDED:
         return catchment
     return (
         catchment
@@ -198,12 +205,17 @@ def build(kind: str | None, user: User, client):
             percentile=99.0,
             stream="high",
         )
-    elif kind in ("referral", "booking"):
+    elif kind in ("referral", "booking", *ENDED):
+        service_kind = kind.removesuffix("_ended")
+        on = data_today()  # dated in the data, as the warehouse load dates it
+        if kind in ENDED:  # the last day of its window was yesterday
+            days = relationships.policy().kinds[service_kind]["days_after"]
+            on -= dt.timedelta(days=days + 1)
         Referral.objects.create(
             patient=patient,
             service=user.service or Organisation.objects.filter(kind="hub").first(),
-            kind=kind,
-            on=data_today(),  # dated in the data, as the warehouse load dates it
+            kind=service_kind,
+            on=on,
             source_id=f"matrix-{kind}-{patient.pk}",
         )
     elif kind == "break_glass":
@@ -308,7 +320,7 @@ def attempt(client, view: str, patient, item, meetings, user):
     raise AssertionError(view)
 
 
-@pytest.mark.parametrize("kind", [*KINDS, None], ids=[*KINDS, "none"])
+@pytest.mark.parametrize("kind", CELLS, ids=[*KINDS, *ENDED, "none"])
 @pytest.mark.parametrize("username", ROLES)
 def test_matrix(client, login, username, kind):
     user = User.objects.get(username=username)
@@ -365,13 +377,10 @@ def test_matrix(client, login, username, kind):
 
 def test_matrix_size():
     """Every cell ran (when the whole module ran) and the counts are what the table says."""
-    cells = len(ROLES) * len(VIEWS) * (len(KINDS) + 1)
+    cells = len(ROLES) * len(VIEWS) * len(CELLS)
     seeded = hub_seeded()
     allowed = sum(
-        expected_basis(u, k, v, seeded) is not None
-        for u in ROLES
-        for k in [*KINDS, None]
-        for v in VIEWS
+        expected_basis(u, k, v, seeded) is not None for u in ROLES for k in CELLS for v in VIEWS
     )
     if len(RESULTS) != cells:
         pytest.skip(f"only {len(RESULTS)} of {cells} cells ran (run the whole module)")
@@ -379,8 +388,8 @@ def test_matrix_size():
     summary = {
         "roles": len(ROLES),
         "views": len(VIEWS),
-        "kinds": len(KINDS) + 1,
-        "kinds_list": [*KINDS, "none"],
+        "kinds": len(CELLS),
+        "kinds_list": [*KINDS, *ENDED, "none"],
         "views_list": list(VIEWS),
         "cells": cells,
         "allowed": allowed,
@@ -394,7 +403,7 @@ def test_matrix_size():
                     RESULTS[(u, k or "none", v)] == "refused" for u in ROLES for v in VIEWS
                 ),
             }
-            for k in [*KINDS, None]
+            for k in CELLS
         },
     }
     print(json.dumps(summary))
