@@ -239,7 +239,6 @@ class StagedBatch(Batch):
         self._sub += 1
         row.extend((loc, self._sub, code, reason, med_ref, amb))
         self.rows[table].append(row)
-        self.row_counts[table] += 1
         self._pending_rows += 1
         if self._pending_rows >= FLUSH_ROWS:
             self.flush()
@@ -254,6 +253,7 @@ class StagedBatch(Batch):
         """Write the buffered rows and index entries out and forget them."""
         for table, rows in self.rows.items():
             if rows:
+                self.row_counts[table] += len(rows)  # counted here, not per row
                 self._write(table, staged_schema(table), rows)
                 rows.clear()
         for name, rows in self._index_rows.items():

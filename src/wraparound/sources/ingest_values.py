@@ -77,14 +77,18 @@ def parse_instant(value: object, field: str) -> datetime:
     if not isinstance(value, str):
         raise Reject(IMPOSSIBLE_DATE, f"{field} is not a date-time: {value!r}")
     try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), UTC)
-        parsed = datetime.fromisoformat(value)
+        parsed = _datetime_fromisoformat(value)  # a bare date: midnight, naive
     except ValueError:
         raise Reject(IMPOSSIBLE_DATE, f"{field} is not a valid date-time: {value!r}") from None
-    if parsed.tzinfo is None:
+    tz = parsed.tzinfo
+    if tz is UTC:  # "Z" and "+00:00" (most instants of an export): already UTC
+        return parsed
+    if tz is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+_datetime_fromisoformat = datetime.fromisoformat
 
 
 def parse_version(value: object) -> int | None:
