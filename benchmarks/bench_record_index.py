@@ -13,6 +13,7 @@ them, the same patients' medications and observations through the engine.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import time
@@ -58,7 +59,7 @@ def main() -> None:
 
     warehouse = Warehouse(warehouse_dir)
     path = record_index.index_file(warehouse)
-    path.unlink(missing_ok=True)
+    shutil.rmtree(path, ignore_errors=True)  # a folder (care/index_store.py)
     started = time.perf_counter()
     with connect(warehouse) as engine:
         rows = record_index.write_record_index(engine, warehouse)
@@ -87,8 +88,10 @@ def main() -> None:
         "patients": len(ids),
         "index_rows": rows,
         "index_write_s": round(write_s, 1),
-        "index_mib": round(path.stat().st_size / 2**20, 1),
-        "row_groups": pq.ParquetFile(path).metadata.num_row_groups,
+        "index_mib": round(sum(p.stat().st_size for p in path.iterdir()) / 2**20, 1),
+        "row_groups": sum(
+            pq.ParquetFile(p).metadata.num_row_groups for p in path.glob("*.parquet")
+        ),
         "record_read": _summary(index_ms),
         "warehouse_query": _summary(engine_ms),
     }

@@ -13,6 +13,7 @@ not copied into the app (``apps/care/timeline.py``).
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import time
@@ -41,7 +42,7 @@ def main() -> None:
 
     warehouse = Warehouse(args.warehouse)
     path = timeline.index_file(warehouse)
-    path.unlink(missing_ok=True)
+    shutil.rmtree(path, ignore_errors=True)  # a folder (care/index_store.py)
     started = time.perf_counter()
     with connect(warehouse) as engine:
         rows = timeline.write_index(engine, warehouse)
@@ -76,7 +77,7 @@ def main() -> None:
         "warehouse": str(args.warehouse),
         "encounters": rows,
         "index_write_s": round(write_s, 1),
-        "index_mib": round(path.stat().st_size / 2**20, 1),
+        "index_mib": round(sum(p.stat().st_size for p in path.iterdir()) / 2**20, 1),
         "row_group_rows": timeline.INDEX_ROW_GROUP,
         "index_read": summary(index_ms),
         "warehouse_query": summary(engine_ms),

@@ -21,6 +21,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 
 from django.db import transaction
+from django.db.models import Count
 
 from wraparound.apps.access import gpad, standards
 from wraparound.apps.access.ledger_models import CapacityWeek, LedgerRefresh, StandardsWeek
@@ -56,13 +57,18 @@ def registered_lists() -> tuple[Counter, Counter]:
     index."""
     practices: Counter = Counter()
     neighbourhoods: Counter = Counter()
-    for practice, neighbourhood in Patient.objects.filter(death_date__isnull=True).values_list(
-        "practice_id", "neighbourhood_id"
+    living = Patient.objects.filter(death_date__isnull=True)
+    # Counted by the database (one row per practice), not patient by patient in Python.
+    for practice, neighbourhood, n in (
+        living.values_list("practice_id", "neighbourhood_id")
+        .annotate(n=Count("id"))
+        .values_list("practice_id", "neighbourhood_id", "n")
+        .order_by()
     ):
         if practice:
-            practices[practice] += 1
+            practices[practice] += n
         if neighbourhood:
-            neighbourhoods[neighbourhood] += 1
+            neighbourhoods[neighbourhood] += n
     return practices, neighbourhoods
 
 

@@ -135,6 +135,32 @@ def upsert(
     return written
 
 
+def insert(model, fields: Sequence[str], rows: Iterable[Sequence]) -> int:
+    """Insert ``rows`` (tuples in ``fields`` order) into ``model``'s table, no conflict
+    expected (a new run's rows): ``COPY`` straight into the table on PostgreSQL,
+    ``executemany`` on SQLite. Returns the rows inserted."""
+    vendor = connection.vendor
+    cols = _columns(model, fields)
+    q = connection.ops.quote_name
+    table = q(model._meta.db_table)
+    column_list = ", ".join(q(c.column) for c in cols)
+    data = _prepared(rows, [_converter(c, vendor) for c in cols])
+    n = 0
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor
+        if vendor == "postgresql":
+            with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
+                for row in data:
+                    copy.write_row(row)
+                    n += 1
+        else:
+            marks = ", ".join("?" for _ in cols)
+            for chunk in _chunks(data):
+                cursor.executemany(f"INSERT INTO {table} ({column_list}) VALUES ({marks})", chunk)
+                n += len(chunk)
+    return n
+
+
 def delete_missing(model, key: str, keys: Iterable, where: str = "", params=()) -> int:
     """Delete ``model``'s rows whose ``key`` is not in ``keys`` (and that match the raw SQL
     condition ``where``, if given); returns how many. The keys travel through a temporary

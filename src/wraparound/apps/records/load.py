@@ -99,16 +99,19 @@ def patient_frame(engine, warehouse_dir: Path, only: frozenset[str] | None = Non
     )
     frame = pl.from_arrow(engine.to_arrow(expr))
     # One identity per pseudonym: two source records of one NHS number, newest first.
-    identity = (
-        pl.from_arrow(
-            read_identity(
-                engine.warehouse,
-                columns=["patient_id", "nhs_number", "given_name", "family_name", "updated_at"],
-            )
+    identity = pl.from_arrow(
+        read_identity(
+            engine.warehouse,
+            columns=["patient_id", "nhs_number", "given_name", "family_name", "updated_at"],
         )
+    )
+    if only is not None:  # an incremental refresh sorts the touched patients' identities only
+        wanted = pl.Series(sorted(only), dtype=pl.String).implode()
+        identity = identity.filter(pl.col("patient_id").is_in(wanted))
+    identity = (
         # The app finds and shows patients by NHS number: a record without one (a source
         # that keys patients by a local id only) stays in the warehouse but not in the app.
-        .filter(pl.col("nhs_number").is_not_null())
+        identity.filter(pl.col("nhs_number").is_not_null())
         .sort("updated_at", descending=True, nulls_last=True)
         .unique("patient_id", keep="first", maintain_order=True)
         .drop("updated_at")

@@ -15,11 +15,16 @@ import polars as pl
 from django.db import transaction
 
 from wraparound.analytics import results
+from wraparound.apps.records import bulk
 from wraparound.apps.records.models import Organisation, Patient
 from wraparound.apps.registers.models import RegisterEntry, RegisterRun
 from wraparound.warehouse import paths
 
 BATCH = 5000
+ENTRY_FIELDS = (
+    "run", "patient", "practice", "neighbourhood", "score", "risk_band", "percentile", "stream",
+    "efi", "efi_category", "deficits", "reasons", "is_new",
+)  # fmt: skip
 
 
 def _on_register(run_dir: Path, scores: pl.DataFrame) -> pl.DataFrame:
@@ -70,30 +75,38 @@ def load_latest_run(warehouse_dir: Path) -> RegisterRun | None:
             index_date=first.get("index_date") or "1970-01-01",
             model_card=card.read_text() if card.exists() else "",
         )
-        for chunk in scores.iter_slices(BATCH):
-            RegisterEntry.objects.bulk_create(
-                [
-                    RegisterEntry(
-                        run=run,
-                        patient_id=ids[r["patient_id"]],
-                        practice_id=r["practice_id"],
-                        neighbourhood_id=r["neighbourhood_id"],
-                        score=r["score"],
-                        risk_band=r["risk_band"],
-                        percentile=r["percentile"],
-                        stream=r["stream"],
-                        efi=r["efi"],
-                        efi_category=r["efi_category"] or "",
-                        deficits=list(r["deficits"] or []),
-                        reasons=list(r["reasons"] or []),
-                        is_new=r["patient_id"] in entered,
-                    )
-                    for r in chunk.iter_rows(named=True)
-                    if r["patient_id"] in ids
-                    and r["practice_id"] in orgs
-                    and r["neighbourhood_id"] in orgs
-                ]
-            )
+        entered_list = pl.Series(sorted(entered), dtype=pl.String)
+        frame = scores.filter(
+            pl.col("patient_id").is_in(pl.Series(list(ids), dtype=pl.String).implode())
+            & pl.col("practice_id").is_in(pl.Series(sorted(orgs), dtype=pl.String).implode())
+            & pl.col("neighbourhood_id").is_in(pl.Series(sorted(orgs), dtype=pl.String).implode())
+        ).with_columns(
+            is_new=pl.col("patient_id").is_in(entered_list.implode()),
+            efi_category=pl.col("efi_category").fill_null(""),
+        )
+        bulk.upsert(
+            RegisterEntry,
+            ENTRY_FIELDS,
+            (
+                (run.pk, ids[r[0]], *r[1:9], list(r[9] or []), list(r[10] or []), r[11])
+                for r in frame.select(
+                    "patient_id",
+                    "practice_id",
+                    "neighbourhood_id",
+                    "score",
+                    "risk_band",
+                    "percentile",
+                    "stream",
+                    "efi",
+                    "efi_category",
+                    "deficits",
+                    "reasons",
+                    "is_new",
+                ).iter_rows()
+            ),
+            key=["run", "patient"],
+            update=(),
+        )
         RegisterRun.objects.exclude(pk=run.pk).update(current=False)
         RegisterRun.objects.filter(pk=run.pk).update(current=True)
     run.refresh_from_db()

@@ -18,7 +18,6 @@ their published copy is not loaded, so the public pages cannot show them.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import polars as pl
@@ -26,6 +25,7 @@ from django.db import transaction
 
 from wraparound import vocabulary
 from wraparound.analytics import results
+from wraparound.apps.records import bulk
 from wraparound.apps.scorecard import models as m
 from wraparound.warehouse import paths
 
@@ -36,19 +36,25 @@ loader is loaded again."""
 PUBLIC_DERIVED = (*vocabulary.FUNNEL_LIMITS, "peer_value")
 
 
-def _rows(model, frame: pl.DataFrame, run: m.IndicatorRun):
-    """Model instances from a frame: columns the model has, NaN and null as None (or '')."""
+def _bulk(model, frame: pl.DataFrame, run: m.IndicatorRun) -> int:
+    """Insert a frame's rows for ``run`` in one bulk write (``records/bulk.py``), NaN and
+    null as None (or '' for a text column), as ``_rows`` makes them."""
     fields = {f.name: f for f in model._meta.concrete_fields if f.name not in ("id", "run")}
     keep = [c for c in frame.columns if c in fields]
-    for row in frame.select(keep).iter_rows(named=True):
-        for key, value in row.items():
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                row[key] = "" if fields[key].get_internal_type() == "CharField" else None
-        yield model(run=run, **row)
-
-
-def _bulk(model, frame: pl.DataFrame, run: m.IndicatorRun) -> int:
-    model.objects.bulk_create(_rows(model, frame, run), batch_size=BATCH)
+    text = {c for c in keep if fields[c].get_internal_type() == "CharField"}
+    frame = (
+        frame.select(keep)
+        .with_columns(
+            *[
+                pl.col(c).fill_nan(None)
+                for c in keep
+                if frame.schema[c] in (pl.Float32, pl.Float64)
+            ],
+        )
+        .with_columns(*[pl.col(c).fill_null("") for c in text if frame.schema[c] == pl.String])
+    )
+    rows = ((run.pk, *r) for r in frame.iter_rows())
+    bulk.insert(model, ["run", *keep], rows)
     return frame.height
 
 
