@@ -623,19 +623,28 @@ def test_a_service_relationship_holds_only_inside_its_window(kind, on, end, ende
 
 
 def test_a_refusal_for_an_ended_booking_is_audited_like_any_other(client, login):
+    """The same 403, ``denied`` row and glass as having no relationship; the page and the
+    row also say which relationship ended (or has not started), so a probe after the end
+    shows in the audit."""
     patient = fresh_patient()
     nurse = User.objects.get(username="nurse")
-    _service_row("booking", patient, nurse, on=data_today() - dt.timedelta(days=60))
+    row = _service_row("booking", patient, nurse, on=data_today() - dt.timedelta(days=60))
     login("nurse")
     response = client.get(reverse("patient", args=[patient.pk]))
-    assert response.status_code == 403 and b"break the glass" in response.content.lower()
-    row = last_row(patient, "nurse")
-    assert (row.action, row.outcome, row.basis, row.what) == (
-        "denied",
-        "denied",
-        "",
-        "patient record",
-    )
+    html = response.content.decode()
+    assert response.status_code == 403 and "break the glass" in html.lower()
+    ended = row.on + dt.timedelta(days=28)
+    assert f"Your relationship ended on {ended.day} {ended:%B %Y}" in html
+    audited = last_row(patient, "nurse")
+    assert (audited.action, audited.outcome, audited.basis) == ("denied", "denied", "")
+    assert audited.what == "patient record (booking ended)"
+    Referral.objects.filter(pk=row.pk).update(on=data_today() + dt.timedelta(days=3))
+    html = client.get(reverse("care_plan", args=[patient.pk])).content.decode()
+    assert "Your relationship has not started yet" in html
+    assert last_row(patient, "nurse").what == "care plan (booking not started)"
+    Referral.objects.filter(pk=row.pk).delete()
+    client.get(reverse("patient", args=[patient.pk]))
+    assert last_row(patient, "nurse").what == "patient record"  # no relationship at all
 
 
 def test_a_window_relationship_without_its_event_grants_nothing():

@@ -51,11 +51,14 @@ def _refuse(request, patient, what, action, held: list[Relationship]):
         and request.user.role_info.direct_care
         and relationships.policy().allows(relationships.BREAK_GLASS, action)
     )
+    lapsed = [] if held else relationships.lapsed(request.user, patient)
     if held:
         kinds = ", ".join(dict.fromkeys(r.kind for r in held))
         detail = f"{what}: {action} not allowed under {kinds}"
     else:
         detail = f"{what}: no relationship" if action != READ else what
+        if lapsed:  # tried after a relationship ended (or before it starts): say which
+            detail += " (" + ", ".join(dict.fromkeys(f"{r.kind} {s}" for r, s in lapsed)) + ")"
     audit.record(
         request,
         patient=patient,
@@ -73,6 +76,7 @@ def _refuse(request, patient, what, action, held: list[Relationship]):
             "held": list({r.kind: r for r in held}.values()),
             "refused_action": relationships.policy().actions.get(action, action),
             "glass_only_reads": not held and action != READ,
+            "lapsed": lapsed,
             **glass_form_context(),
         },
         status=403,

@@ -206,45 +206,83 @@ def _earlier(a, b):
     return time if _date(time) <= day else day
 
 
+def _bounds(rel: Relationship):
+    """``rel``'s start and end with its kind's rule applied (a window kind's narrowed to its
+    window around ``rel.on``), or None for a window kind reported without its event."""
+    start, end = rel.start, rel.end
+    if policy().kinds[rel.kind]["ends"] == "window":
+        if rel.on is None:
+            return None  # a window with nothing to date it from: no relationship
+        first, last = policy().window(rel.kind, _date(rel.on))
+        start, end = _later(start, first), _earlier(end, last)
+    return start, end
+
+
+def _state(rel: Relationship, start, end, clock: Clock) -> str:
+    """ "held", "not started" or "ended" at ``clock``: days inclusive, times as instants (the
+    end excluded); dates from the warehouse on the today for data."""
+    if rel.data_clock:  # days in the data, judged on the data's today
+        today = clock.data_today
+        if start is not None and _date(start) > today:
+            return "not started"
+        if end is not None and _date(end) < today:
+            return "ended"
+        return "held"
+    for bound, late in ((start, False), (end, True)):
+        if bound is None:
+            continue
+        if isinstance(bound, dt.datetime):
+            out = (clock.now >= bound) if late else (clock.now < bound)
+        else:
+            out = (clock.today > bound) if late else (clock.today < bound)
+        if out:
+            return "ended" if late else "not started"
+    return "held"
+
+
 def in_force(rel: Relationship, clock: Clock | None = None) -> Relationship | None:
     """``rel`` with its kind's rule applied (a window kind's start and end narrowed to its
     window around ``rel.on``) when it holds at ``clock``; None when it has not started, has
     ended, or is a window kind reported without its event."""
     clock = clock or Clock()
-    spec = policy().kinds[rel.kind]
-    start, end = rel.start, rel.end
-    if spec["ends"] == "window":
-        if rel.on is None:
-            return None  # a window with nothing to date it from: no relationship
-        first, last = policy().window(rel.kind, _date(rel.on))
-        start, end = _later(start, first), _earlier(end, last)
-    if rel.data_clock:  # days in the data, judged on the data's today
-        today = clock.data_today
-        if (start is not None and _date(start) > today) or (end is not None and _date(end) < today):
-            return None
-    else:
-        for bound, late in ((start, False), (end, True)):
-            if bound is None:
-                continue
-            if isinstance(bound, dt.datetime):
-                if (clock.now >= bound) if late else (clock.now < bound):
-                    return None
-            elif (clock.today > bound) if late else (clock.today < bound):
-                return None
-    return dataclasses.replace(rel, start=start, end=end)
+    bounds = _bounds(rel)
+    if bounds is None or _state(rel, *bounds, clock) != "held":
+        return None
+    return dataclasses.replace(rel, start=bounds[0], end=bounds[1])
 
 
-def _of_kind(kind: str, user, patient, clock: Clock) -> Iterable[Relationship]:
-    actions = policy().kinds[kind]["actions"]
+def _reported(kind: str, user, patient, clock: Clock) -> Iterable[Relationship]:
     for provider in _PROVIDERS.get(kind, ()):
         for rel in provider(user, patient, clock.now):
             if rel.kind != kind:
                 raise PolicyError(f"a {kind} provider returned a {rel.kind} relationship")
             if kind != BREAK_GLASS and rel.source_basis == BREAK_GLASS:
                 continue  # created under break-glass: no relationship
-            held = in_force(rel, clock)
-            if held is not None:  # not yet started, or ended: no relationship
-                yield dataclasses.replace(held, actions=actions)
+            yield rel
+
+
+def lapsed(user, patient, now: dt.datetime | None = None) -> list[tuple[Relationship, str]]:
+    """The relationships ``user``'s providers still report with ``patient`` that do not hold
+    now, each with "ended" or "not started" (its start and end narrowed as the gate narrows
+    them): for the refusal page and its audit row, never for access."""
+    if not user.role_info.direct_care:
+        return []
+    clock = Clock(now)
+    out = []
+    for kind in policy().kinds:
+        for rel in _reported(kind, user, patient, clock):
+            bounds = _bounds(rel)
+            if bounds is not None and (state := _state(rel, *bounds, clock)) != "held":
+                out.append((dataclasses.replace(rel, start=bounds[0], end=bounds[1]), state))
+    return out
+
+
+def _of_kind(kind: str, user, patient, clock: Clock) -> Iterable[Relationship]:
+    actions = policy().kinds[kind]["actions"]
+    for rel in _reported(kind, user, patient, clock):
+        held = in_force(rel, clock)
+        if held is not None:  # not yet started, or ended: no relationship
+            yield dataclasses.replace(held, actions=actions)
 
 
 def current(user, patient, now: dt.datetime | None = None) -> list[Relationship]:
