@@ -20,6 +20,14 @@ A failed stage leaves the previous night's results serving:
 - after a failure no later stage runs (they are reported ``skipped``), the command exits 1 with
   one sentence naming the stage, and the run report records it.
 
+On SQLite the one transaction holds the database's write lock for the whole app refresh:
+pages go on reading the previous state (WAL), but a write from the app meanwhile (an audit
+row) waits for it, up to the 20 s busy timeout. Run it out of hours, or on PostgreSQL, where
+readers and writers carry on. Files the app refresh writes beside the database (the timeline
+and record indexes under ``DIR/app_index/``) are named by warehouse snapshot and built from
+that snapshot alone, so a rolled-back refresh leaves at most a complete index for the new
+snapshot, which the next refresh reuses.
+
 Every stage's wall time and peak memory go into a JSON run report (``DIR/runs/overnight/
 <UTC timestamp>.json``, or ``--report PATH``). Peak memory is the kernel's own high-water mark
 of this process's resident set (``VmHWM``), reset at the start of each stage by writing ``5``
@@ -395,14 +403,17 @@ def _sizes(warehouse: Path) -> dict:
 
 
 def _app_database() -> dict:
-    """Which app database was written (engine and name; never a password)."""
-    try:
-        from django.conf import settings
+    """Which app database the app stages write (``WRAPAROUND_DB`` or ``DATABASE_URL``): its
+    engine, and its file or host and name, never a user or password."""
+    from urllib.parse import urlsplit
 
-        db = settings.DATABASES["default"]
-    except Exception:
-        return {}
-    return {"engine": db["ENGINE"].rsplit(".", 1)[-1], "name": str(db.get("NAME", ""))}
+    from wraparound import config
+
+    settings = config.current()
+    if not settings.database_url:
+        return {"engine": "sqlite", "name": str(settings.sqlite_path)}
+    url = urlsplit(settings.database_url)
+    return {"engine": url.scheme, "host": url.hostname or "", "name": url.path.lstrip("/")}
 
 
 def _progress(enabled: bool):
@@ -462,6 +473,12 @@ def run(options: Options, debug: bool = False) -> dict:
                 entry.update(status="ok", details=details)
             except _Skip as skip:
                 entry.update(status="skipped", reason=str(skip))
+            except KeyboardInterrupt as exc:  # Ctrl-C: the app rolled back, the report written
+                failed, error = name, "interrupted"
+                entry.update(status="failed", error=error)
+                pending = exc
+                if name in APP_STAGES:
+                    _rollback(run_)
             except Exception as exc:
                 failed, error = name, _sentence(exc)
                 entry.update(status="failed", error=error)
@@ -486,7 +503,7 @@ def run(options: Options, debug: bool = False) -> dict:
         "command": "wraparound refresh",
         "warehouse": str(Path(options.warehouse).resolve()),
         "feed": [str(p) for p in options.feed],
-        "app_database": _app_database() if run_.app_refresh is not None or failed else {},
+        "app_database": _app_database(),
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - clock, 3),
@@ -494,7 +511,7 @@ def run(options: Options, debug: bool = False) -> dict:
         "failed_stage": failed,
         "error": error,
         "app": (
-            "unchanged: the previous refresh is still serving"
+            "unchanged: as the previous refresh left it"
             if failed
             else f"refreshed ({(run_.app_refresh or {}).get('mode', 'not run')})"
         ),

@@ -160,6 +160,8 @@ def test_incremental_refresh_is_a_full_refresh(app_warehouse, tmp_path, monkeypa
     assert any("58.0" in r for r in incremental["record_reads"][other.pseudonym])
     assert inc_summaries[2]["timeline_index_patch"]["delta_patients"] == 2
     assert inc_summaries[2]["timeline_index_patch"]["parts_folded"] == 0
+    # Both indexes were patched, not rebuilt, though the batches moved the last day of data.
+    assert all(s["record_index_patch"] for s in inc_summaries[1:]), inc_summaries
 
 
 def test_a_batch_touching_one_patient_writes_only_that_patients_rows(app_warehouse, tmp_path):

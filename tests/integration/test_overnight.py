@@ -247,7 +247,8 @@ def test_a_failure_inside_the_app_refresh_rolls_the_whole_app_back(nights):
     assert done.returncode == 1 and "failed at app_refresh" in done.stderr, done.stderr
     report = json.loads((root / "r.json").read_text())
     assert report["failed_stage"] == "app_refresh"
-    assert report["app"] == "unchanged: the previous refresh is still serving"
+    assert report["app"] == "unchanged: as the previous refresh left it"
+    assert report["app_database"] == {"engine": "sqlite", "name": str(db)}
     assert app_state(db) == before
     assert contacts_of(db, "night-3-adm") == 0
     index.unlink()

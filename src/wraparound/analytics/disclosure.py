@@ -26,6 +26,7 @@ test_reconstruction_attack.py`` runs the reconstruction attack over every publis
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import polars as pl
@@ -268,23 +269,61 @@ def _next_to_hide(rows: list[dict], kind: str, leaks=None) -> str | None:
     return best
 
 
+class Memo:
+    """Rule 4's answers by their question: the rows one group (an indicator, month and
+    subgroup) was searched with, as a digest, and the rows the search hid. The search is a
+    function of those rows alone, so a group whose rows are the same as in an earlier run
+    (a month the indicators run reused, ``indicators/reuse.py``) takes the earlier answer
+    instead of searching again: the same answer, without the cost. ``seen`` holds what this
+    run asked, which is what the next run keeps."""
+
+    def __init__(self, known: dict[str, list] | None = None) -> None:
+        self.known = dict(known or {})
+        self.seen: dict[str, list] = {}
+        self.hits = 0
+
+    def answer(self, kind: str, rows: list[dict], search) -> list:
+        digest = hashlib.sha256(repr((kind, rows)).encode()).hexdigest()
+        if digest in self.known:
+            self.hits += 1
+            found = self.known[digest]
+        else:
+            found = search()
+        self.seen[digest] = found
+        return found
+
+
+def _search(rows: list[dict], kind: str, leaks=None) -> list[str]:
+    """Rule 4 in one group: the rows hidden, in order, until nothing can be pinned."""
+    leaks = leaks or _leaks
+    hidden = []
+    while leaks(rows, kind):
+        target = _next_to_hide(rows, kind, leaks)
+        if target is None:
+            break
+        rows = _hidden(rows, target)
+        hidden.append(target)
+    return hidden
+
+
 def secondary(
-    df: pl.DataFrame, counts: list[str], derived: list[str], kinds: dict[str, str]
+    df: pl.DataFrame,
+    counts: list[str],
+    derived: list[str],
+    kinds: dict[str, str],
+    memo: Memo | None = None,
 ) -> pl.DataFrame:
     """Rule 4: difference our own output as an onlooker would (``count_bounds``) and, while
     any count in a group can be pinned down, suppress one more row (``_next_to_hide``).
     Groups are one indicator, month and subgroup over practice -> neighbourhood ->
-    locality."""
+    locality. ``memo``: answers from an earlier run, for groups with the same rows."""
+    memo = memo or Memo()
     extra: list[tuple] = []
     columns = [*GROUP, "level", "org_id", "parent_id", "suppressed", *counts]
     for key, group in df.select(columns).group_by(GROUP, maintain_order=True):
         rows = group.to_dicts()
         kind = kinds.get(key[0], "proportion")
-        while _leaks(rows, kind):
-            target = _next_to_hide(rows, kind)
-            if target is None:
-                break
-            rows = _hidden(rows, target)
+        for target in memo.answer(kind, rows, lambda: _search(rows, kind)):  # noqa: B023
             extra.append((*key, target))
     if not extra:
         return df
@@ -361,12 +400,14 @@ def _rederive(indicator: Indicator, rows: pl.DataFrame) -> pl.DataFrame:
     return out.select(rows.columns).drop("_month")
 
 
-def publish_values(values: pl.DataFrame, library: tuple[Indicator, ...]) -> pl.DataFrame:
+def publish_values(
+    values: pl.DataFrame, library: tuple[Indicator, ...], memo: Memo | None = None
+) -> pl.DataFrame:
     """The publishable indicator values (practices, neighbourhoods, the locality; every
     month and subgroup) after rules 1 to 5."""
     by_id = {i.id: i for i in library}
     kinds = {i.id: i.type for i in library}
-    out = secondary(disclose(values, COUNTS, DERIVED), COUNTS, DERIVED, kinds)
+    out = secondary(disclose(values, COUNTS, DERIVED), COUNTS, DERIVED, kinds, memo)
     parts = [
         _rederive(by_id[indicator_id], rows)
         for (indicator_id,), rows in out.group_by(["indicator_id"], maintain_order=True)
@@ -375,7 +416,10 @@ def publish_values(values: pl.DataFrame, library: tuple[Indicator, ...]) -> pl.D
 
 
 def publish_quintiles(
-    quintiles: pl.DataFrame, library: tuple[Indicator, ...], values: pl.DataFrame | None = None
+    quintiles: pl.DataFrame,
+    library: tuple[Indicator, ...],
+    values: pl.DataFrame | None = None,
+    memo: Memo | None = None,
 ) -> pl.DataFrame:
     """Values by deprivation quintile after rules 1 to 5 (value and intervals from the
     rounded counts). Rule 4 treats the quintiles as what they are: each neighbourhood's (and
@@ -387,7 +431,7 @@ def publish_quintiles(
     if values is None:
         out = _secondary_by_quintile(out, library)
     else:
-        out = _secondary_with_values(out, values, library)
+        out = _secondary_with_values(out, values, library, memo)
     by_id = {i.id: i for i in library}
     parts = []
     keys = ["indicator_id", "period", "subgroup", "level", "org_id", "imd_quintile"]
@@ -422,10 +466,13 @@ def _secondary_by_quintile(rows: pl.DataFrame, library) -> pl.DataFrame:
     return out.with_columns(subgroup=pl.col("_subgroup")).drop("_subgroup", "parent_id")
 
 
-def _secondary_with_values(quintiles: pl.DataFrame, values: pl.DataFrame, library):
+def _secondary_with_values(
+    quintiles: pl.DataFrame, values: pl.DataFrame, library, memo: Memo | None = None
+):
     """Rule 4 over the indicator values and their quintiles together (see
     ``publish_quintiles``); only quintile rows are suppressed here (the values are already
     published)."""
+    memo = memo or Memo()
     kinds = {i.id: i.type for i in library}
     columns = [*GROUP, "level", "org_id", "suppressed", *COUNTS]
     shown_values = {
@@ -450,11 +497,8 @@ def _secondary_with_values(quintiles: pl.DataFrame, values: pl.DataFrame, librar
             )
         rows = [{**v, "fixed": True} for v in shown_values.get(key, [])] + parts
         kind = kinds.get(key[0], "proportion")
-        while _joint_and_alone_leaks(rows, kind):
-            target = _next_to_hide(rows, kind, _joint_and_alone_leaks)
-            if target is None:
-                break
-            rows = _hidden(rows, target)
+        search = lambda: _search(rows, kind, _joint_and_alone_leaks)  # noqa: B023, E731
+        for target in memo.answer(f"{kind}+quintiles", rows, search):
             org, q = target.split("/")
             extra.append((*key, org, int(q[1:])))
     if not extra:

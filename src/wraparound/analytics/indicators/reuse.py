@@ -58,6 +58,8 @@ from wraparound.warehouse.store import Manifest, Warehouse
 
 CELLS_DIR = "cells"
 INPUTS_DIR = "inputs"
+DISCLOSURE_MEMO = "disclosure_memo.json"
+"""Rule 4's answers per group of rows (``disclosure.Memo``), for the next run."""
 FOREVER = 10**6
 """Open-ended: 'from month m onwards' (``compile.FOREVER``)."""
 

@@ -147,7 +147,8 @@ def run(
                 ctx.release()
     timings["queries_s"] = time.perf_counter() - started
     clock = time.perf_counter()
-    tables = _tables(library, cells, orgs, baseline_year)
+    memo = disclosure.Memo(_memo(plan.previous))
+    tables = _tables(library, cells, orgs, baseline_year, memo)
     timings["statistics_s"] = time.perf_counter() - clock
     run_id = results.new_run_id()
     manifest = {
@@ -174,10 +175,20 @@ def run(
         "months_computed": computed_months,
         "reuse_reasons": plan.reasons,
         "reused_from": plan.previous.name if plan.previous is not None else None,
-        "reuse": reuse.state(wh, period_set, last_day, fingerprints),
+        "reuse": {
+            **reuse.state(wh, period_set, last_day, fingerprints),
+            "disclosure_groups": len(memo.seen),
+            "disclosure_groups_reused": memo.hits,
+        },
     }
-    _publish(out, run_id, tables, library, manifest, raw, linked, found)
+    _publish(out, run_id, tables, library, manifest, raw, linked, found, memo)
     return manifest
+
+
+def _memo(previous: Path | None) -> dict:
+    """The previous run's rule-4 answers (``disclosure.Memo``), when it is being reused."""
+    path = previous / reuse.DISCLOSURE_MEMO if previous is not None else None
+    return json.loads(path.read_text()) if path is not None and path.exists() else {}
 
 
 def _data_window(engine) -> tuple[dt.date, dt.date]:
@@ -230,7 +241,11 @@ def _reported(
 
 
 def _tables(
-    library, cells: dict[str, pl.DataFrame], orgs: compute.Orgs, baseline_year: int | None
+    library,
+    cells: dict[str, pl.DataFrame],
+    orgs: compute.Orgs,
+    baseline_year: int | None,
+    memo: disclosure.Memo | None = None,
 ) -> dict:
     weights = pl.from_arrow(compiler.esp2013())
     values, quintiles = [], []
@@ -256,8 +271,10 @@ def _tables(
         baseline_year,
     )
     # Every published figure is derived from the rounded counts (disclosure.py, rule 3).
-    public_values = disclosure.publish_values(values_df.filter(pl.col("publishable")), library)
-    public_quintiles = disclosure.publish_quintiles(quintile_df, library, public_values)
+    public_values = disclosure.publish_values(
+        values_df.filter(pl.col("publishable")), library, memo
+    )
+    public_quintiles = disclosure.publish_quintiles(quintile_df, library, public_values, memo)
     public = {
         "indicator_values": public_values,
         "inequalities": public_quintiles,
@@ -312,6 +329,7 @@ def _publish(
     raw: dict[str, pl.DataFrame],
     linked: dict[str, Path],
     found: inputs.Found,
+    memo: disclosure.Memo,
 ) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     stage = out / f".{run_id}.tmp"
@@ -329,6 +347,7 @@ def _publish(
             except OSError:
                 pass
         frame.write_parquet(target)
+    (stage / reuse.DISCLOSURE_MEMO).write_text(json.dumps(memo.seen))
     (stage / reuse.INPUTS_DIR).mkdir()
     for name in reuse.APP_INPUTS:
         if (table := getattr(found, name)) is not None:

@@ -150,13 +150,29 @@ RECORD_TABLES = frozenset({"medications", "observations"})
 ORDER = ["patient_id", "section", "item", "component", "date", "code"]
 
 
+def _moved(engine, before: dt.date, day: dt.date) -> set[str]:
+    """Patients whose current medicines differ between as-of dates ``before`` and ``day``:
+    a medicine starts after the earlier and on or before the later, or ends on or after the
+    earlier and before the later (results do not depend on the date)."""
+    if before == day:
+        return set()
+    lo, hi = ibis.literal(min(before, day)), ibis.literal(max(before, day))
+    meds = engine.table("medications")
+    hit = meds.filter(
+        ((meds.start_date > lo) & (meds.start_date <= hi))
+        | ((meds.end_date >= lo) & (meds.end_date < hi))
+    )
+    return set(engine.to_arrow(hit.select("patient_id").distinct())["patient_id"].to_pylist())
+
+
 def write_record_index(engine, warehouse: Warehouse, changes=None, report=None) -> int:
     """Write the record index for the warehouse's current snapshot (if not there yet) and
     remove older ones; returns the rows written. With ``changes``
     (``apps/refresh_changes.py``), the index of the snapshot last loaded and the same as-of
     date, only the touched patients' rows are computed and patched in
-    (``index_store.patch``); a new as-of date changes who is taking what for everyone, so it
-    rebuilds the index whole. ``report`` receives what a patch wrote."""
+    (``index_store.patch``); a new as-of date (a new last day of data) adds the patients whose
+    medicines start or end between the two dates (``_moved``). ``report`` receives what a
+    patch wrote."""
     path = index_file(warehouse)
     if path.exists():
         return 0
@@ -169,12 +185,23 @@ def write_record_index(engine, warehouse: Warehouse, changes=None, report=None) 
         if before == day.isoformat() and not changes.tables & RECORD_TABLES:
             os.replace(old, path)  # same rows: neither medicines nor results changed
             return 0
-        if before == day.isoformat():
+        if before is not None:
+            # A new as-of date changes the medicines of the patients with an authorisation
+            # starting or ending between the two dates only: patch them with the touched.
+            patients = changes.patients | _moved(engine, dt.date.fromisoformat(before), day)
             expr = index_expr(engine, day)
-            fresh = engine.to_arrow(expr.filter(expr.patient_id.isin(sorted(changes.patients))))
+            fresh = engine.to_arrow(expr.filter(expr.patient_id.isin(sorted(patients))))
             done = index_store.patch(
-                old, path, fresh, changes.patients, ORDER, "record-*", ROW_GROUP
+                old,
+                path,
+                fresh,
+                frozenset(patients),
+                ORDER,
+                "record-*",
+                ROW_GROUP,
+                metadata={AS_OF_KEY: day.isoformat().encode()},
             )
+            done["as_of_moved_patients"] = len(patients) - len(changes.patients)
             if report is not None:
                 report.update(done)
             return done["delta_rows"] + done["folded_rows"]
