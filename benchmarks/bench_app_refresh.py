@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _measure import run_measured, write_results
 from bench_incremental import _json, batch
 
+from wraparound.warehouse import paths
+
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = Path("/work/baseline/src")
 PY = sys.executable
@@ -106,7 +108,7 @@ def measure(variant: str, source: Path, work: Path, db: str, resources: int, see
     wh = work / f"warehouse-{variant}"
     shutil.rmtree(wh, ignore_errors=True)
     subprocess.run(["cp", "-al", str(source), str(wh)], check=True)
-    shutil.rmtree(wh / "app_index", ignore_errors=True)
+    shutil.rmtree(paths.timeline_index_dir(wh), ignore_errors=True)
     tag = f"{variant}_{source.name}"
     if db == "postgres":
         app_db = _postgres_db(f"bench_{tag}")
@@ -142,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     source = args.warehouse.resolve()
-    patients = json.loads((source / "manifest.json").read_text())["batches"][0].get("patients")
+    patients = json.loads(paths.manifest(source).read_text())["batches"][0].get("patients")
     seed = 11
     load_before = os.getloadavg()[0]
     runs = {}

@@ -104,7 +104,7 @@ def _prepare(source: Path | None, patients: int, warehouse: Path) -> dict:
     if source is not None:  # a ready warehouse: its snapshots and risk run, not its indicators
         warehouse.mkdir(parents=True)
         shutil.copy2(source / paths.MANIFEST, warehouse / paths.MANIFEST)
-        shutil.copytree(source / "snapshots", warehouse / "snapshots")
+        shutil.copytree(paths.snapshots(source), paths.snapshots(warehouse))
         risk = source / "results" / "risk"
         if risk.exists():
             shutil.copytree(risk, warehouse / "results" / "risk")

@@ -66,4 +66,4 @@ def test_the_layout_is_under_the_warehouse_root(tmp_path):
     assert paths.table_file(root, 7, "patients") == root / "snapshots" / "000007" / (
         "patients.parquet"
     )
-    assert paths.timeline_index(root, 7).name == "encounters-000007.parquet"
+    assert paths.timeline_index(root, 7).name == "encounters-000007"

@@ -18,13 +18,13 @@ from wraparound.analytics import results
 from wraparound.apps.records import bulk
 from wraparound.apps.records.models import Organisation, Patient
 from wraparound.apps.registers.models import RegisterEntry, RegisterRun
+from wraparound.vocabulary import SCORE_COLUMNS
 from wraparound.warehouse import paths
 
 BATCH = 5000
-ENTRY_FIELDS = (
-    "run", "patient", "practice", "neighbourhood", "score", "risk_band", "percentile", "stream",
-    "efi", "efi_category", "deficits", "reasons", "is_new",
-)  # fmt: skip
+SCORED = tuple(c for c in SCORE_COLUMNS if c not in ("index_date", "rank", "opted_out"))
+"""The score columns a register entry keeps, in the vocabulary's order."""
+ENTRY_FIELDS = ("run", "patient", "practice", "neighbourhood", *SCORED[3:], "is_new")
 
 
 def _on_register(run_dir: Path, scores: pl.DataFrame) -> pl.DataFrame:
@@ -89,20 +89,7 @@ def load_latest_run(warehouse_dir: Path) -> RegisterRun | None:
             ENTRY_FIELDS,
             (
                 (run.pk, ids[r[0]], *r[1:9], list(r[9] or []), list(r[10] or []), r[11])
-                for r in frame.select(
-                    "patient_id",
-                    "practice_id",
-                    "neighbourhood_id",
-                    "score",
-                    "risk_band",
-                    "percentile",
-                    "stream",
-                    "efi",
-                    "efi_category",
-                    "deficits",
-                    "reasons",
-                    "is_new",
-                ).iter_rows()
+                for r in frame.select(*SCORED, "is_new").iter_rows()
             ),
             key=["run", "patient"],
             update=(),
