@@ -132,3 +132,40 @@ def test_reminder_sent_once(client, portal_provider):
     assert booking.send_reminders(now=at) == 1
     assert booking.send_reminders(now=at) == 0
     assert Message.objects.filter(patient=a, template="appointment_reminder").count() == 1
+
+
+def test_a_patient_needing_two_slots_is_offered_only_times_it_can_book(client, portal_provider):
+    """A high-needs patient's appointment takes two adjacent slots (the stream rule in
+    data/access/appointment_length.toml): the page offers a time only when the slot after it
+    is free too, so booking what is offered never fails as 'just booked by someone else'."""
+    from wraparound.apps.registers.models import RegisterEntry, RegisterRun
+
+    a = portal_provider.patients["a"]
+    run = RegisterRun.objects.filter(current=True).first() or RegisterRun.objects.create(
+        run_id="portal-test", index_date=timezone.localdate(), current=True
+    )
+    RegisterEntry.objects.filter(patient=a).delete()
+    RegisterEntry.objects.create(
+        run=run,
+        patient=a,
+        practice=a.practice,
+        neighbourhood=a.practice.parent,
+        score=0.9,
+        risk_band="high",
+        percentile=99.0,
+        stream="high_needs",
+    )
+    _hub, slots = evening_slots(days_ahead=2)
+    taken = slots[1::2]  # every other slot booked: no free slot has a free one after it
+    Slot.objects.filter(pk__in=[s.pk for s in taken]).update(status="booked")
+    assert booking.open_slots(a) == []
+    Slot.objects.filter(pk=slots[3].pk).update(status="free")  # slots 2 and 3 free together
+    offered = booking.open_slots(a)
+    assert [s.pk for s in offered if s.hub_id == _hub.pk][:1] == [slots[2].pk]
+    sign_in(client, portal_provider, "a")
+    page = client.get("/portal/appointments/book").content.decode()
+    assert f'value="{slots[2].pk}"' in page and f'value="{slots[0].pk}"' not in page
+    response = client.post("/portal/appointments/book", {"slot": slots[2].pk, "key": "two"})
+    assert response.status_code == 302
+    appt = Appointment.objects.get(patient=a)
+    assert sorted(h.slot_id for h in appt.holds.all()) == [slots[2].pk, slots[3].pk]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from browsing import check_page
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -155,7 +156,8 @@ def test_patient_reads_plan_books_evening_and_gives_feedback(browser, portal):
     evening.first.check()
     _both(page, "portal-book")
     page.get_by_role("button", name="Book this appointment").click()
-    assert page.get_by_role("heading", name="Appointment booked").is_visible()
+    # The click starts a POST and a redirect: wait for the page it lands on, not look once.
+    expect(page.get_by_role("heading", name="Appointment booked")).to_be_visible()
     appointment_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     # The hub sees the patient; the feedback app offers the Friends and Family Test after it.
     _python(

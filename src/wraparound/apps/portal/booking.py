@@ -72,10 +72,13 @@ def cutoff() -> dt.timedelta:
 
 
 def open_slots(patient, now: dt.datetime | None = None, limit: int = 40):
-    """Free slots released to patients at the hubs serving the patient's neighbourhood."""
+    """Free slots released to patients at the hubs serving the patient's neighbourhood, that
+    this patient can book: a patient whose stream needs two adjacent slots
+    (``access.booking.slots_needed``) is offered a slot only when the one after it is free
+    too, so the page never offers a time the booking would then refuse as taken."""
     now = now or timezone.now()
     neighbourhood = patient.practice.parent_id if patient.practice_id else None
-    return list(
+    candidates = (
         Slot.objects.filter(
             status="free",
             start__gt=now,
@@ -84,8 +87,17 @@ def open_slots(patient, now: dt.datetime | None = None, limit: int = 40):
             hub__neighbourhood_id=neighbourhood,
         )
         .select_related("hub", "site")
-        .order_by("start", "pk")[:limit]
+        .order_by("start", "pk")
     )
+    out = []
+    for slot in candidates.iterator(chunk_size=200):
+        needed = booking.slots_needed(patient, slot)
+        run = [slot] if needed == 1 else booking.adjacent_run(slot, needed)
+        if len(run) == needed and all(s.status == "free" for s in run):
+            out.append(slot)
+            if len(out) == limit:
+                break
+    return out
 
 
 def future(patient, now=None):
