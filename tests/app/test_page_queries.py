@@ -82,7 +82,9 @@ def test_each_page_within_its_query_budget_and_audited_once(login, username):
         row = AuditEvent.objects.order_by("-id").first()
         assert (row.username, row.path, row.outcome) == (username, url, "allowed")
     assert verify().ok
-    over = {p: n for p, n in counts.items() if n > BUDGET[username][p]}
+    # PostgreSQL takes the audit chain's advisory lock first (records/chain.py): one more.
+    extra = 1 if connection.vendor == "postgresql" else 0
+    over = {p: n for p, n in counts.items() if n > BUDGET[username][p] + extra}
     assert not over, f"over budget: {over} (all: {counts})"
 
 
