@@ -441,10 +441,10 @@ def test_commissioner_sees_pseudonyms_only(client, login):
 REGISTER_POOL_OR_PSEUDO = REGISTER_POOL | {"commissioner"}
 PAGES = {
     # name: (reverse args, roles allowed, refusals audited)
-    "referrals_directory": ((), DIRECT_CARE, False),
-    "referrals_worklist": ((), DIRECT_CARE, False),
-    "referrals_queue": ((), set(), False),
-    "referrals_centre": ((), REGISTER_POOL, False),  # register_pool or practice_list
+    "referrals_directory": ((), DIRECT_CARE, True),
+    "referrals_worklist": ((), DIRECT_CARE, True),
+    "referrals_queue": ((), set(), True),
+    "referrals_centre": ((), REGISTER_POOL, True),  # register_pool or practice_list
     "triage_queue": ((), PRACTICE_LIST, True),
     "messages_outbox": ((), DIRECT_CARE, True),
     "letters_dashboard": ((), REGISTER_POOL_OR_PSEUDO, True),
@@ -453,9 +453,11 @@ PAGES = {
     "commissioning_early_warning": ((), {"commissioner"}, True),
     "commissioning_decisions": ((), {"commissioner"}, True),
     "commissioning_interests": ((), {"commissioner"}, True),
-    # scorecard.access.refuse: a 403 page, no audit row (as the scorecard pages)
-    "evaluation": ((), {"commissioner"}, False),
-    "evaluation_demand": ((), {"commissioner"}, False),
+    # refused through records' audited denial, as the other apps (no longer the scorecard's
+    # unaudited refusal)
+    "evaluation": ((), {"commissioner"}, True),
+    "evaluation_demand": ((), {"commissioner"}, True),
+    "evaluation_report": (("high_needs_wraparound",), {"commissioner"}, True),
     "outreach": ((), PRACTICE_LIST | {"commissioner"}, True),
     "outreach_list": (("flu_65_unvaccinated",), PRACTICE_LIST, True),
     # scorecards or access dashboards
@@ -497,5 +499,13 @@ def test_the_service_queue_is_its_services_own():
     client = Client()
     client.force_login(w["dermatologist"])
     assert client.get(reverse("referrals_queue")).status_code == 200
-    client.force_login(User.objects.get(username="hub"))  # a service not in the directory
-    assert client.get(reverse("referrals_queue")).status_code == 403
+    hub = User.objects.get(username="hub")  # a service not in the directory
+    client.force_login(hub)
+    before = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    response = client.get(reverse("referrals_queue"))
+    assert response.status_code == 403
+    assert "not with a service in the directory" in response.content.decode()
+    denied = AuditEvent.objects.filter(pk__gt=before, outcome="denied", action="denied")
+    assert list(denied.values_list("username", "what")) == [
+        ("hub", "referral triage queue: your account is not with a service in the directory")
+    ]

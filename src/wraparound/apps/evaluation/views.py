@@ -18,10 +18,20 @@ from wraparound import interventions
 from wraparound.analytics.demand import MEASURES as DEMAND_MEASURES
 from wraparound.analytics.demand import read_projection
 from wraparound.analytics.evaluation_run import read_report
+from wraparound.apps.records import audit
 from wraparound.apps.scorecard import access, charts
 from wraparound.apps.scorecard.tables import Column, Download, answer, num, table, text
 
 PERCENT = 1
+
+
+def _refuse(request, what: str):
+    """Refused through records' audited denial: a 403 page and one ``denied`` audit row
+    naming the user, as every other app refuses (the scorecard's own refusal audits nothing,
+    and the evaluation reports are locality-wide figures a non-commissioner must not see
+    unnoticed)."""
+    audit.record(request, action="denied", what=what, outcome="denied")
+    return render(request, "evaluation/refused.html", {"what": what}, status=403)
 
 
 def _pct(value) -> str:
@@ -41,7 +51,7 @@ def _intervention(intervention_id: str) -> interventions.Intervention:
 
 def index(request):
     if not access.commissioning(request.user):
-        return access.refuse(request, "evaluation")
+        return _refuse(request, "evaluation")
     rows = []
     for iv in interventions.packaged().values():
         report = read_report(_warehouse(), iv.id)
@@ -103,7 +113,7 @@ def _verdict(r: dict) -> str:
 
 def report(request, intervention_id: str, fmt: str = "html", measure: str | None = None):
     if not access.commissioning(request.user):
-        return access.refuse(request, "evaluation")
+        return _refuse(request, "evaluation")
     iv = _intervention(intervention_id)
     data = read_report(_warehouse(), iv.id)
     if data is None:
@@ -215,7 +225,7 @@ PROJECTION = (
 
 def demand(request, fmt: str = "html", measure: str | None = None):
     if not access.commissioning(request.user):
-        return access.refuse(request, "demand projection")
+        return _refuse(request, "demand projection")
     data = read_projection(_warehouse())
     if data is None:
         if fmt != "html":

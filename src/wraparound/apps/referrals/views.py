@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 
-from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,9 +31,19 @@ from wraparound.web.bad_request import parse_choice, parse_int
 SEARCH_PAGE = 25  # services shown a page (eligible first)
 
 
-def _staff_only(request):
+def _refuse(request, what: str, why: str):
+    """Refused through records' audited denial: a 403 page saying why and one ``denied``
+    audit row naming the user and the page, as every app refuses (a bare PermissionDenied
+    left no trace of who tried)."""
+    audit.record(request, action="denied", what=f"{what}: {why}", outcome="denied")
+    return render(request, "referrals/refused.html", {"why": why}, status=403)
+
+
+def _staff_only(request, what: str):
+    """The refusal for a role without direct care, or None."""
     if not request.user.role_info.direct_care:
-        raise PermissionDenied("the referral pages are for direct-care staff")
+        return _refuse(request, what, "the referral pages are for direct-care staff")
+    return None
 
 
 def _search_args(request) -> dict:
@@ -60,7 +70,8 @@ def directory_search(request):
     """The directory: need (words, taxonomy term), place (locality, postcode district) and
     route. No patient on this page: eligibility is checked from the patient's referrals
     page, through the gate."""
-    _staff_only(request)
+    if refused := _staff_only(request, "directory search"):
+        return refused
     args = _search_args(request)
     hits = directory.search(**args)
     page = Paginator(hits, SEARCH_PAGE).get_page(parse_int(request.GET.get("page"), "page") or 1)
@@ -304,10 +315,15 @@ def _worklist_page(request, queryset, template_extra: dict, what: str):
 
 def triage_queue(request):
     """The receiving service's queue: what waits on the service, overdue first."""
-    _staff_only(request)
+    if refused := _staff_only(request, "referral triage queue"):
+        return refused
     service = Service.objects.filter(org_id=request.user.service_id).first()
     if service is None:
-        raise PermissionDenied("your account is not with a service in the directory")
+        return _refuse(
+            request,
+            "referral triage queue",
+            "your account is not with a service in the directory",
+        )
     if request.method == "POST":  # the service's capacity and waiting time, now
         capacity = parse_choice(request.POST.get("capacity"), "capacity", dict(CAPACITY))
         weeks = parse_int(request.POST.get("waiting_weeks"), "waiting_weeks")
@@ -337,7 +353,8 @@ def triage_queue(request):
 def referrer_worklist(request):
     """The referrer's worklist: open referrals the user's organisation made, those waiting
     on the referrer and the overdue first."""
-    _staff_only(request)
+    if refused := _staff_only(request, "referrer worklist"):
+        return refused
     only_overdue = request.GET.get("overdue") == "yes"
     found = worklists.referrer_list(request.user, only_overdue=only_overdue)
     return _worklist_page(
@@ -356,9 +373,14 @@ def referrer_worklist(request):
 def centre_worklist(request):
     """The co-ordination centre: everything open for each patient in the user's scope, in one
     place (referrals, requests, care tasks, and what later apps register)."""
-    _staff_only(request)
+    if refused := _staff_only(request, "co-ordination centre worklist"):
+        return refused
     if not request.user.role_info.register_pool and not request.user.role_info.practice_list:
-        raise PermissionDenied("the centre's worklist is for co-ordinators and practice staff")
+        return _refuse(
+            request,
+            "co-ordination centre worklist",
+            "the centre's worklist is for co-ordinators and practice staff",
+        )
     page_no = parse_int(request.GET.get("page"), "page") or 1
     groups, page = worklists.centre(request.user, page_no)
     audit.record(request, action="read", what="co-ordination centre worklist")
