@@ -95,6 +95,11 @@ def serve(host: str = "127.0.0.1", port: int = 8001, seed: Path | None = None) -
     from django.core.servers.basehttp import WSGIRequestHandler
 
     class QuietHandler(WSGIRequestHandler):
+        # TCP_NODELAY: the handler writes the status line and headers, then the body, as
+        # separate small sends; with Nagle's algorithm on, the second waits for the client's
+        # delayed ACK (about 40 ms on Linux) on every provider response of the sign-in.
+        disable_nagle_algorithm = True
+
         def log_message(self, format, *args):  # one line a request is noise in the demo
             pass
 
