@@ -244,6 +244,15 @@ class Settings:
         kind="path",
         production="Required: a key made on first use is refused.",
     )
+    public_base_url: str = _setting(
+        "WRAPAROUND_PUBLIC_BASE_URL",
+        "http://127.0.0.1:8000",
+        "The app's address as patients reach it (`https://wraparound.example.nhs.uk`, or with "
+        "a path prefix): links sent outside the app, which have no page to be relative to (the "
+        "Friends and Family Test's one-time link in a text message, the portal in a reminder), "
+        "are built on it. An address other than `http(s)://host[:port][/prefix]` is refused.",
+        production="Required, and must be `https`: the default and `http` are refused.",
+    )
     portal_session_minutes: int = _setting(
         "WRAPAROUND_PORTAL_SESSION_MINUTES",
         20,
@@ -310,6 +319,36 @@ class Settings:
                 "set DJANGO_SECRET_KEY: the development key is refused in production"
             )
         return key
+
+    def public_url(self, path: str = "/") -> str:
+        """The absolute address of ``path`` (an app path, ``/feedback/<token>``) on
+        ``WRAPAROUND_PUBLIC_BASE_URL``. A message sent by text or email is read outside the
+        app, so a relative link in it leads nowhere; and in production a link to patients
+        must be HTTPS (a plain-HTTP one-time link can be read on the way), so a deployment
+        that left the demo address, or gave an ``http`` one, is refused rather than sending
+        links patients cannot use."""
+        from urllib.parse import urlsplit
+
+        base = self.public_base_url
+        parts = urlsplit(base)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or "@" in parts.netloc
+        ):
+            raise ConfigurationError(
+                "WRAPAROUND_PUBLIC_BASE_URL must be an address like "
+                f"https://wraparound.example.nhs.uk, not {base!r}"
+            )
+        if self.production and parts.scheme != "https":
+            raise ConfigurationError(
+                f"WRAPAROUND_PUBLIC_BASE_URL must be an https address in production, not {base!r}"
+            )
+        if not path.startswith("/"):
+            raise ValueError(f"an app path starts with '/', not {path!r}")
+        return base.rstrip("/") + path
 
     @property
     def var_dir(self) -> Path:

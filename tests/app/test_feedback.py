@@ -329,3 +329,49 @@ def test_demo_seed_gives_months_of_anonymous_responses_and_a_public_rollup():
     }
     shown = [r for r in rollup.public_rows() if not r.suppressed]
     assert shown and all(r.responses % 5 == 0 for r in shown)
+
+
+def test_the_link_in_the_message_is_absolute_on_the_public_address_and_resolves(
+    monkeypatch, tmp_path
+):
+    """A text message is read outside the app: its FFT link must be the whole address, on
+    WRAPAROUND_PUBLIC_BASE_URL, and following it must open the question."""
+    import json
+    from urllib.parse import urlsplit
+
+    from django.urls import resolve
+
+    from wraparound import config
+
+    monkeypatch.setenv("WRAPAROUND_PUBLIC_BASE_URL", "https://wraparound.example.nhs.uk/")
+    monkeypatch.setenv("WRAPAROUND_MESSAGING_OUTBOX", str(tmp_path))
+    patient = fresh_patient(at_gp_practice=True)
+    seen_appointment(patient)
+    set_preferences(patient, phone="07700900123", preferred_channel="sms")
+    assert make_offers()["sent"] == 1
+    offer = Offer.objects.get(patient=patient)
+    link = f"https://wraparound.example.nhs.uk/feedback/{offer.token}"
+    [line] = [json.loads(x) for x in (tmp_path / "messages.jsonl").read_text().splitlines()]
+    assert line["purpose"] == "feedback" and line["channel"] == "sms"
+    assert line["personalisation"]["link"] == link
+    assert line["body"].endswith(f"Tell us: {link}")
+    path = urlsplit(line["personalisation"]["link"]).path
+    match = resolve(path)
+    assert match.url_name == "feedback_form" and match.kwargs == {"token": offer.token}
+    page = Client().get(path)
+    assert page.status_code == 200
+    assert "Overall, how was your experience of our service?" in page.content.decode()
+
+    # In production an http address (here the demo default) is refused before anything is
+    # sent, with one message naming the setting; the offer waits, unsent.
+    monkeypatch.setenv("WRAPAROUND_ENV", "production")
+    monkeypatch.delenv("WRAPAROUND_PUBLIC_BASE_URL")
+    other = fresh_patient(at_gp_practice=True)
+    seen_appointment(other)
+    set_preferences(other, phone="07700900124", preferred_channel="sms")
+    refused = "WRAPAROUND_PUBLIC_BASE_URL must be an https address in production"
+    with pytest.raises(config.ConfigurationError, match=refused):
+        make_offers()
+    assert not Offer.objects.get(patient=other).message_sent
+    assert not Message.objects.filter(patient=other).exists()
+    assert len((tmp_path / "messages.jsonl").read_text().splitlines()) == 1

@@ -45,6 +45,7 @@ def run(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
         "WRAPAROUND_DB": str(tmp_path / "app.sqlite3"),
         "WRAPAROUND_VAR": str(tmp_path),
         "WRAPAROUND_ALLOWED_HOSTS": "testserver",
+        "WRAPAROUND_PUBLIC_BASE_URL": "https://wraparound.example.nhs.uk",
         **env,
     }
     environment.pop("DATABASE_URL", None)
@@ -86,6 +87,15 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path, key):
     result = run(code, tmp_path, **env)
     assert result.returncode != 0
     assert "set DJANGO_SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("base", ["", "http://wraparound.example.nhs.uk"])
+def test_production_refuses_to_start_without_an_https_public_address(tmp_path, base):
+    """Links sent to patients (a one-time FFT link by SMS) are built on it: the demo default
+    (empty here) and plain HTTP are refused at start-up, not at the first message."""
+    result = run("import django; django.setup()", tmp_path, WRAPAROUND_PUBLIC_BASE_URL=base)
+    assert result.returncode != 0
+    assert "WRAPAROUND_PUBLIC_BASE_URL must be an https address in production" in result.stderr
 
 
 def test_a_production_request_gets_hsts_and_secure_cookies(tmp_path):

@@ -139,3 +139,30 @@ def test_no_module_reads_the_environment_but_config():
         if path.name != "config.py" and readers.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_the_public_base_url_makes_absolute_links_and_refuses_what_patients_cannot_use():
+    demo = config.from_environ({})
+    assert demo.public_url("/feedback/abc") == "http://127.0.0.1:8000/feedback/abc"
+    prefixed = config.from_environ({"WRAPAROUND_PUBLIC_BASE_URL": "https://nhs.example/wrap/"})
+    assert prefixed.public_url("/feedback/abc") == "https://nhs.example/wrap/feedback/abc"
+    for bad in (
+        "nhs.example",
+        "ftp://nhs.example",
+        "https://",
+        "https://a.b/?x=1",
+        "https://u@a.b",
+    ):
+        s = config.from_environ({"WRAPAROUND_PUBLIC_BASE_URL": bad})
+        with pytest.raises(config.ConfigurationError, match="must be an address like"):
+            s.public_url("/")
+    for base in (None, "http://wraparound.example.nhs.uk"):
+        env = {"WRAPAROUND_ENV": "production"}
+        if base:
+            env["WRAPAROUND_PUBLIC_BASE_URL"] = base
+        with pytest.raises(config.ConfigurationError, match="must be an https address"):
+            config.from_environ(env).public_url("/feedback/abc")
+    live = config.from_environ(
+        {"WRAPAROUND_ENV": "production", "WRAPAROUND_PUBLIC_BASE_URL": "https://w.nhs.uk"}
+    )
+    assert live.public_url("/portal/") == "https://w.nhs.uk/portal/"

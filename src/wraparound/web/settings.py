@@ -33,6 +33,9 @@ AUDIT_CHAIN_KEY = _CONFIG.audit_key if _CONFIG.audit_key is not None else SECRET
 
 # Never on in production, whatever the environment says: a debug page shows settings and data.
 DEBUG = _CONFIG.django_debug
+# Links sent outside the app are built on it (config.public_url): refused when malformed, and
+# in production unless https, so a misconfigured deployment stops here, not at the first SMS.
+PUBLIC_BASE_URL = _CONFIG.public_url("/")
 ALLOWED_HOSTS = list(_CONFIG.allowed_hosts)
 
 INSTALLED_APPS = [

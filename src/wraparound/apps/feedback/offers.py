@@ -15,8 +15,9 @@ The touchpoints are data (``data/feedback/fft.toml``, ``[[touchpoints]]``); each
 
 :func:`make_offers` creates at most one offer per touchpoint and event (re-running adds
 nothing) for events inside the touchpoint's ``within_days``, for living patients, and sends
-each through :func:`send_unsent`. An offer's token is random (``secrets``), says nothing
-about the patient, and works once, until it expires.
+each through :func:`send_unsent`, its link absolute on ``WRAPAROUND_PUBLIC_BASE_URL``. An
+offer's token is random (``secrets``), says nothing about the patient, and works once, until
+it expires.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import secrets
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from wraparound import config
 from wraparound.apps.feedback.content import fft
 from wraparound.apps.feedback.models import Offer
 from wraparound.apps.records.models import Patient
@@ -208,6 +210,11 @@ def send_unsent(now: dt.datetime | None = None) -> dict:
         waiting = Offer.objects.filter(message_sent=False, used=False, expires_at__gt=now)
         return {"sent": 0, "not_sent": waiting.count()}
     content = fft()
+    # The link is read in a text message or an email, outside the app: absolute, on the
+    # public address. Asked once, before any offer, so a refused address (config.public_url)
+    # stops the run with its own message instead of failing every offer one by one.
+    public_url = config.current().public_url
+    public_url("/")
     sent = failed = 0
     waiting = Offer.objects.filter(message_sent=False, used=False, expires_at__gt=now)
     for offer in waiting.select_related("patient"):
@@ -215,7 +222,7 @@ def send_unsent(now: dt.datetime | None = None) -> dict:
             send_message(
                 patient=offer.patient,
                 template=content.template,
-                personalisation={"service": offer.service_name, "link": offer.url},
+                personalisation={"service": offer.service_name, "link": public_url(offer.url)},
                 purpose=content.purpose,
             )
         except Exception:
