@@ -40,7 +40,7 @@ def test_the_library_has_at_least_20_indicators_across_the_four_areas():
     assert len(library) >= 20
     tags = {t for i in library for t in i.tags}
     assert {"clinical", "coordination", "access", "use"} <= tags
-    assert {i.type for i in library} == {"proportion", "crude_rate", "dsr", "median"}
+    assert {i.type for i in library} == {"proportion", "crude_rate", "dsr", "median", "ratio"}
     assert {i.direction for i in library} == {"higher", "lower", "both"}
     dsr = [i for i in library if i.type == "dsr"]
     assert dsr and all(i.standard_population == "esp2013" for i in dsr)
@@ -66,7 +66,7 @@ def test_a_good_definition_parses():
         ('registers = ["diabetes"]', 'registers = ["diabetic"]', "denominator.registers is"),
         ("at_most = 58", "at_most = 58, at_least = 20", "exactly one of at_most"),
         ("within_months = 12, ", "", "needs within_months"),
-        ('type = "proportion"', 'type = "ratio"', "type is 'ratio'"),
+        ('type = "proportion"', 'type = "ratio_of"', "type is 'ratio_of'"),
         ('direction = "higher"', 'direction = "up"', "direction is 'up'"),
         ('id = "x"', 'id = "y"', "must match the file name"),
         ('source = "warehouse"', 'source = "app"', "source must be 'app' exactly when"),

@@ -67,7 +67,7 @@ funnel limits are included: at a practice's own denominator they would give it a
 INTERVALS = DERIVED[:5]
 GROUP = ["indicator_id", "period", "subgroup"]
 ROW = [*GROUP, "level", "org_id", "parent_id"]
-DERIVABLE = ("proportion", "crude_rate")
+DERIVABLE = ("proportion", "crude_rate", "ratio")
 
 
 def round_count(value: pl.Expr) -> pl.Expr:

@@ -183,6 +183,43 @@ def proportion_funnel(n, average, confidence: float) -> tuple[np.ndarray, np.nda
     return np.clip(lower, 0, 1), np.clip(upper, 0, 1)
 
 
+def _odds(p: np.ndarray) -> np.ndarray:
+    """p / (1 - p): a share of all events back to events per event of the other kind
+    (infinite at p = 1, NaN where p is)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(p < 1, p / (1 - p), np.where(p == 1, np.inf, np.nan))
+
+
+def ratio_limits(
+    x, y, confidence: float = 0.95, multiplier: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Limits of the ratio multiplier * x / y of two event counts (follow-up attendances
+    per first attendance), NaN where y is 0.
+
+    Both counts vary, so the count of ``y`` cannot be treated as fixed exposure as a rate's
+    person-time is (that interval would be too narrow by about sqrt(1 + x / y)). Given the
+    x + y events, x is binomial with p = R / (1 + R) for the true ratio R (the conditional
+    method for a ratio of two Poisson counts); the Wilson limits of x / (x + y) are mapped
+    back by R = p / (1 - p), which is increasing, so the limits keep their coverage."""
+    x, y = _f(x), _f(y)
+    lower, upper = wilson(x, x + y, confidence)
+    lower, upper = _odds(lower) * multiplier, _odds(upper) * multiplier
+    bad = ~(y > 0)
+    lower[bad] = np.nan
+    upper[bad] = np.nan
+    return lower, upper
+
+
+def ratio_funnel(n, average, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Control limits of a ratio (not multiplied) for ``n`` = x + y events around the peer's
+    share ``average`` = peer x / (peer x + peer y): the Wilson inversion of
+    ``proportion_funnel``, mapped by p / (1 - p) as ``ratio_limits`` maps its interval, so a
+    point is outside a limit exactly when its own interval excludes the peer ratio. The upper
+    limit is infinite where the proportion's is 1 (few events: no upper limit)."""
+    lower, upper = proportion_funnel(n, average, confidence)
+    return _odds(lower), _odds(upper)
+
+
 def _solve_count(target_p: float, expected: np.ndarray, shift: float) -> np.ndarray:
     """The count c >= 0 with P(c + shift, E) == target_p, where P is the regularised lower
     incomplete gamma function (decreasing in c). ``gammainc(c + 1, E) = 1 - alpha/2`` says

@@ -105,6 +105,11 @@ def compile_indicator(ctx: Context, indicator: Indicator) -> Compiled:
     unit = indicator.denominator.unit
     if unit == "patients":
         return Compiled(cells=_patient_cells(ctx.engine, indicator, ctx.periods, ctx.inputs))
+    if indicator.type == "ratio":
+        return Compiled(
+            numerator=_ratio_counts(ctx, indicator, indicator.numerator.events),
+            denominator=_ratio_counts(ctx, indicator, indicator.denominator.events),
+        )
     if unit == "events":
         return Compiled(cells=_event_cells(ctx, indicator))
     return Compiled(
@@ -330,6 +335,8 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
     ]
     if kind == "gp_appointment":
         keys += ["urgent_request", "org_id", "need", "standard_met", "start"]
+    if kind == "outpatient":
+        keys += ["first_attendance"]
     spells = spells.group_by(keys).agg(practice_id=_.practice_id.max())
     people = _people(ctx.engine)
     joined = spells.join(people, "patient_id")
@@ -356,6 +363,8 @@ def _attributed_events(ctx: Context, kind: str) -> ibis.Table:
             specialty=joined.specialty,
             stay_days=stop.delta(joined.day, unit="day").cast("int32"),
         )
+    if kind == "outpatient":
+        columns.update(first_attendance=joined.first_attendance)
     return joined.select("period", "practice_id", "imd_quintile", "status", **columns)
 
 
@@ -406,7 +415,29 @@ def _events(ctx: Context, spec: Events) -> ibis.Table:
         ev = ev.filter(ev.need.isin(list(spec.need)))
     if spec.hub is not None:
         ev = ev.filter(ev.hub == spec.hub)
+    if spec.first_attendance is not None:  # not recorded (null) is neither
+        ev = ev.filter(ev.first_attendance == spec.first_attendance)
     return ev
+
+
+def _subgroup(ev: ibis.Table, indicator: Indicator):
+    """The breakdown's value of each event: its specialty (``unknown`` when none is
+    recorded, never the whole-practice row), or null without a breakdown."""
+    if indicator.numerator.by == "specialty":
+        return ev.specialty.fill_null(UNKNOWN_SUBGROUP)
+    return ibis.null("string")
+
+
+def _ratio_counts(ctx: Context, indicator: Indicator, spec: Events) -> ibis.Table:
+    """One side of a ratio: events counted per period, practice, quintile and subgroup. The
+    two sides are joined after the engine (``compute.cells_frame``), so a practice with
+    events on one side only still has a cell (a numerator of 0, or a denominator of 0: no
+    value)."""
+    ev = _age_filter(_events(ctx, spec), "age", indicator)
+    ev = ev.mutate(subgroup=_subgroup(ev, indicator))
+    return ev.group_by(["period", "practice_id", "imd_quintile", "subgroup"]).agg(
+        count=_.count().cast("float64")
+    )
 
 
 def _event_cells(ctx: Context, indicator: Indicator) -> ibis.Table:
@@ -468,11 +499,7 @@ def _rate_events(ctx: Context, indicator: Indicator) -> ibis.Table:
         amount = ev.minutes.fill_null(0.0)
     else:
         amount = ibis.literal(1.0)
-    # An attendance without a specialty is its own group, never the whole-practice row.
-    subgroup = (
-        ev.specialty.fill_null(UNKNOWN_SUBGROUP) if num.by == "specialty" else ibis.null("string")
-    )
-    ev = ev.mutate(amount=amount, subgroup=subgroup)
+    ev = ev.mutate(amount=amount, subgroup=_subgroup(ev, indicator))
     keys = ["period", "practice_id", "imd_quintile", "subgroup"]
     if indicator.type == "dsr":
         ev = ev.filter(ev.sex.isin(list(DSR_SEXES)))

@@ -59,7 +59,9 @@ def cells_frame(
     denominator: pl.DataFrame | None,
 ) -> pl.DataFrame:
     """The compiled results as one frame with the same columns for every indicator type."""
-    if cells is None:
+    if cells is None and indicator.type == "ratio":
+        cells = _ratio_cells(numerator, denominator)
+    elif cells is None:
         cells = _rate_cells(numerator, denominator)
     for name, dtype in [
         ("clinician", pl.String),
@@ -109,6 +111,17 @@ def _rate_cells(numerator: pl.DataFrame, denominator: pl.DataFrame) -> pl.DataFr
     ).with_columns(pl.col("numerator").fill_null(0.0))
 
 
+def _ratio_cells(numerator: pl.DataFrame, denominator: pl.DataFrame) -> pl.DataFrame:
+    """The two event counts of a ratio side by side: a cell with events on one side only has
+    0 on the other (follow-ups with no first attendance is a denominator of 0, no value)."""
+    keys = ["period", "practice_id", "imd_quintile", "subgroup"]
+    num = numerator.rename({"count": "numerator"})
+    den = denominator.rename({"count": "denominator"})
+    return num.join(den, on=keys, how="full", coalesce=True, nulls_equal=True).with_columns(
+        pl.col("numerator").fill_null(0.0), pl.col("denominator").fill_null(0.0)
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Values and intervals
 # ---------------------------------------------------------------------------------------------
@@ -146,14 +159,18 @@ def _with_limits(indicator: Indicator, df: pl.DataFrame) -> pl.DataFrame:
         if indicator.type == "proportion":
             lo, hi = stats.wilson(x, n, level)
             lo, hi = lo * m, hi * m
+        elif indicator.type == "ratio":
+            lo, hi = stats.ratio_limits(x, n, level, m)
         else:
             lo, hi = stats.rate_limits(x, n, level, m)
         limits[f"lower{suffix}"] = lo
         limits[f"upper{suffix}"] = hi
+    # A ratio's funnel is drawn on the proportion x / (x + y) of all its events (stats).
+    funnel_n = pl.col("numerator") + pl.col("denominator")
     return df.with_columns(
         value=_series(value),
         **{k: _series(v) for k, v in limits.items()},
-        funnel_denominator=pl.col("denominator"),
+        funnel_denominator=funnel_n if indicator.type == "ratio" else pl.col("denominator"),
     )
 
 
@@ -247,6 +264,10 @@ def with_funnel(
     value = rows["value"].to_numpy().astype(float)
     if indicator.type == "dsr":
         average = rows["peer_value"].to_numpy().astype(float) / m
+    elif indicator.type == "ratio":  # the peer's share of all its events on the numerator side
+        pn = rows["peer_numerator"].to_numpy().astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            average = pn / (pn + rows["peer_denominator"].to_numpy().astype(float))
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
             average = rows["peer_numerator"].to_numpy().astype(float) / rows[
@@ -264,6 +285,8 @@ def with_funnel(
             columns[f"funnel_upper{suffix}"] = hi * m
     status998 = stats.funnel_status(value, columns["funnel_lower998"], columns["funnel_upper998"])
     status95 = stats.funnel_status(value, columns["funnel_lower95"], columns["funnel_upper95"])
+    for name, limit in columns.items():  # a ratio's upper limit may be unbounded: none shown
+        columns[name] = np.where(np.isinf(limit), np.nan, limit)
     return (
         rows.drop("peer_numerator", "peer_denominator")
         .with_columns(
@@ -280,7 +303,9 @@ def _funnel_limits(indicator: Indicator, d: np.ndarray, average: np.ndarray, lev
     lower = np.full(d.shape, np.nan)
     upper = np.full(d.shape, np.nan)
     ok = ~(np.isnan(d) | np.isnan(average)) & (d > 0)
-    funnel = stats.proportion_funnel if indicator.type == "proportion" else stats.rate_funnel
+    funnel = {"proportion": stats.proportion_funnel, "ratio": stats.ratio_funnel}.get(
+        indicator.type, stats.rate_funnel
+    )
     lower[ok], upper[ok] = funnel(d[ok], average[ok], level)
     return lower, upper
 

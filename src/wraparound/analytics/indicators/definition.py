@@ -21,7 +21,7 @@ from pathlib import Path
 
 from wraparound import clinical, vocabulary
 
-TYPES = ("proportion", "crude_rate", "dsr", "median")
+TYPES = ("proportion", "crude_rate", "dsr", "median", "ratio")
 DIRECTIONS = ("higher", "lower", "both")
 SOURCES = ("warehouse", "app")
 STANDARD_POPULATIONS = ("esp2013",)
@@ -76,6 +76,7 @@ _TOP_KEYS = {
     "source",
     "denominator",
     "numerator",
+    "targets",
 }
 _REQUIRED = (
     "id",
@@ -104,6 +105,7 @@ _DENOMINATOR_KEYS = {
     "where",
 }
 _NUMERATOR_KEYS = {"where", "events", "measure", "trim_days", "by", "median_of"}
+_TARGETS_KEYS = {"reduction_pct", "source"}
 _WINDOW_KEYS = ("within_months", "older_than_months", "ever")
 _COMPARISONS = ("at_most", "at_least", "below", "above")
 
@@ -143,6 +145,9 @@ class Events:
     need: tuple[str, ...] = ()
     # Only appointments at a hub (true) or at a practice (false); None: both.
     hub: bool | None = None
+    # Only first outpatient attendances (true) or follow-ups (false); None: both, and an
+    # attendance that does not say is neither when it is given. Outpatients only.
+    first_attendance: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,19 @@ class Numerator:
 
 
 @dataclass(frozen=True)
+class Targets:
+    """Planned reductions, by subgroup (treatment function code -> per cent), and where they
+    come from. Each is shown against the baseline financial year's value: the target value is
+    baseline x (1 - reduction / 100) (``docs/indicators.md``, Targets)."""
+
+    reduction_pct: tuple[tuple[str, float], ...]
+    source: str
+
+    def reduction(self, subgroup: str) -> float | None:
+        return dict(self.reduction_pct).get(subgroup)
+
+
+@dataclass(frozen=True)
 class Indicator:
     id: str
     version: int
@@ -193,6 +211,7 @@ class Indicator:
     denominator: Denominator
     numerator: Numerator
     standard_population: str | None = None
+    targets: Targets | None = None
     sha256: str = field(default="", compare=False)
 
     @property
@@ -295,6 +314,7 @@ def parse(text: str, path: str) -> Indicator:
     denominator = _denominator(check, raw["denominator"])
     numerator = _numerator(check, raw["numerator"], denominator)
     _check_type(check, kind, denominator, numerator)
+    targets = _targets(check, raw["targets"], numerator) if "targets" in raw else None
     indicator = Indicator(
         id=ident,
         version=check.integer(raw["version"], "version", 1),
@@ -312,6 +332,7 @@ def parse(text: str, path: str) -> Indicator:
         denominator=denominator,
         numerator=numerator,
         standard_population=standard,
+        targets=targets,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
     uses_app = bool({"app_events", "app_appointments", "app_referrals"} & set(indicator.requires))
@@ -323,7 +344,7 @@ def parse(text: str, path: str) -> Indicator:
 
 
 def _events(check: _Checker, raw, where: str) -> Events:
-    check.keys(raw, {"kind", "status", "urgent_request", "need", "hub"}, where)
+    check.keys(raw, {"kind", "status", "urgent_request", "need", "hub", "first_attendance"}, where)
     if "kind" not in raw or "status" not in raw:
         check.fail(f"{where} needs kind and status")
     kind = check.choice(raw["kind"], ENCOUNTER_KINDS, f"{where}.kind")
@@ -339,12 +360,19 @@ def _events(check: _Checker, raw, where: str) -> Events:
         check.fail(f"{where}.hub must be true or false")
     if (need or hub is not None) and kind != "gp_appointment":
         check.fail(f"{where}.need and hub are recorded only for kind = 'gp_appointment'")
+    first = raw.get("first_attendance")
+    if first is not None:
+        if not isinstance(first, bool):
+            check.fail(f"{where}.first_attendance must be true or false")
+        if kind != "outpatient":
+            check.fail(f"{where}.first_attendance is recorded only for kind = 'outpatient'")
     return Events(
         kind=kind,
         status=check.choices(raw["status"], ENCOUNTER_STATUSES, f"{where}.status"),
         urgent_request=urgent,
         need=need,
         hub=hub,
+        first_attendance=first,
     )
 
 
@@ -421,6 +449,14 @@ def _check_type(check: _Checker, kind: str, den: Denominator, num: Numerator) ->
                 f"a {kind} needs denominator.person_time = true and numerator.events "
                 "(no numerator.where or median_of)"
             )
+    elif kind == "ratio":
+        if den.unit != "events" or not num.events or num.where or num.median_of:
+            check.fail(
+                "a ratio needs denominator.events and numerator.events (events over events; "
+                "no person_time, numerator.where or median_of)"
+            )
+        if num.measure != "count":
+            check.fail("a ratio counts events: numerator.measure must be 'count'")
     elif den.unit != "events" or not num.median_of or num.where or num.events:
         check.fail("a median needs denominator.events and numerator.median_of only")
     if kind in ("crude_rate", "dsr") and (
@@ -433,8 +469,31 @@ def _check_type(check: _Checker, kind: str, den: Denominator, num: Numerator) ->
         )
     if kind == "dsr" and num.by:
         check.fail("numerator.by is not supported for a dsr")
-    if num.by and kind != "crude_rate":
-        check.fail("numerator.by is only for crude rates")
+    if num.by and kind not in ("crude_rate", "ratio"):
+        check.fail("numerator.by is only for crude rates and ratios")
+
+
+def _targets(check: _Checker, raw, num: Numerator) -> Targets:
+    check.keys(raw, _TARGETS_KEYS, "[targets]")
+    if "reduction_pct" not in raw or "source" not in raw:
+        check.fail("[targets] needs reduction_pct and source")
+    if num.by != "specialty":
+        check.fail("[targets] are by specialty: they need numerator.by = 'specialty'")
+    table = raw["reduction_pct"]
+    if not isinstance(table, dict) or not table:
+        check.fail("targets.reduction_pct must be a table of treatment function code = per cent")
+    known = clinical.treatment_functions()
+    pairs = []
+    for code, pct in sorted(table.items()):
+        if code not in known:
+            check.fail(
+                f"targets.reduction_pct: {code!r} is not a treatment function code in "
+                "data/treatment_functions.csv"
+            )
+        if not isinstance(pct, int | float) or isinstance(pct, bool) or not 0 < pct < 100:
+            check.fail(f"targets.reduction_pct.{code} must be a per cent above 0 and below 100")
+        pairs.append((code, float(pct)))
+    return Targets(reduction_pct=tuple(pairs), source=check.text(raw["source"], "targets.source"))
 
 
 def _conditions(check: _Checker, raw, where: str, on_events: bool) -> tuple[Condition, ...]:

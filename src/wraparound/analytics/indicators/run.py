@@ -314,6 +314,9 @@ def catalogue(library) -> list[dict]:
             "review_date": i.review_date.isoformat(),
             "source": i.source,
             "requires": list(i.requires),
+            "targets": None
+            if i.targets is None
+            else {"reduction_pct": dict(i.targets.reduction_pct), "source": i.targets.source},
             "sha256": i.sha256,
         }
         for i in library
