@@ -147,6 +147,9 @@ def test_the_data_file_is_checked():
         (("transition", 0, "to"), "z", "from and to"),
         (("transition", 0, "by"), "anyone", "by must be"),
         (("transition", 0, "guard"), "always", "unknown guard"),
+        (("transition", 0, "creates"), "a", "go together"),  # creates without needs service
+        (("transition", 0, "creates"), "nosuch", "creates must name"),
+        (("transition", 0, "needs"), ["service"], "go together"),  # a service, nothing made
     ]
     for path, value, message in bad_cases:
         import copy

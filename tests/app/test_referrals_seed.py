@@ -21,16 +21,24 @@ def test_seeded_history_follows_the_machine_and_exports(tmp_path):
     assert result["referrals"] > 10 and result["services"] >= 40
     assert seed("pw-not-used-2026")["referrals"] == 0  # run twice: nothing added
     m = rules.machine("referral")
-    states = set()
-    for ref in Referral.objects.prefetch_related("events"):
+    states, redirected = set(), 0
+    for ref in Referral.objects.select_related("redirected_from").prefetch_related("events"):
         steps = list(ref.events.all())
-        assert steps[0].transition == "create"
+        if ref.redirected_from_id:  # opened by the other service's redirect, then received
+            came = ref.redirected_from
+            assert came.state == "redirected" and came.service_id != ref.service_id
+            assert (steps[0].transition, steps[0].to_state) == ("redirect_in", "referred")
+            assert steps[0].at == came.state_since and steps[1].transition == "receive"
+            redirected += 1
+        else:
+            assert steps[0].transition == "create"
         for step in steps[1:]:
             t = m.transition(step.transition)
             assert step.from_state in t.sources and step.to_state == t.to
         assert steps[-1].to_state == ref.state and ref.open == m.state(ref.state).open
         states.add(ref.state)
     assert {"advice_accepted", "discharged"} <= states
+    assert redirected == Referral.objects.filter(state="redirected").count()
     out = events.export(tmp_path)
     table = pq.read_table(events.path(tmp_path))
     assert out == table.num_rows > result["referrals"]

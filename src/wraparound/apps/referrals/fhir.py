@@ -73,6 +73,10 @@ def to_fhir(ref: Referral) -> dict:
         "authoredOn": _ts(ref.created_at),
         "reasonCode": [{"text": ref.reason}],
     }
+    if ref.redirected_from_id:  # redirected here by the first service's triage
+        service_request["replaces"] = [
+            {"identifier": {"system": SYSTEM_IDENTIFIER, "value": ref.redirected_from.identifier}}
+        ]
     if ref.specialty:
         service_request["code"] = {
             "coding": [{"system": SYSTEM_STATE + "-specialty", "code": ref.specialty}]

@@ -4,11 +4,18 @@ Every move is checked against ``data/referrals/transitions.toml`` (``rules.machi
 the transition must leave the referral's current state, the actor must be on the side the
 transition names (``referrer``: the user who made it or staff of the organisation it was
 made from; ``provider``: staff of the receiving service), its guard must hold and it must
-carry what it ``needs`` (a reason from ``reasons.toml``, a message, a letter). Anything else
+carry what it ``needs`` (a reason from ``reasons.toml``, a message, a letter, another
+directory service for a step that ``creates`` a new item there). Anything else
 is a :class:`TransitionError` whose message says what was refused and what is possible, and
 nothing is written. A move writes a :class:`ReferralEvent`, restarts the service-level
 timer (``due``) for the new state, takes the ``auto`` transitions that follow, and, given
 the request, leaves an audit row naming the step (``records.audit``).
+
+A step that ``creates`` (the provider's redirect) also opens the new referral to the named
+service in the same transaction: the same patient, referrer, question, urgency and red flag,
+``redirected_from`` the old one (whose attachments it carries), in the state the data names
+and through its ``auto`` steps, so it waits in the new service's triage queue and that
+service holds the relationship its state names, while the old one, closed, holds none.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from wraparound.apps.records import audit
-from wraparound.apps.referrals import rules, timers
+from wraparound.apps.referrals import directory, rules, timers
 from wraparound.apps.referrals.models import Attachment, Message, Referral, ReferralEvent, Service
 
 IDENTIFIER_PREFIX = "wrap-sr-"
@@ -172,10 +179,12 @@ def apply(
     reason: str = "",
     message: str = "",
     letter: tuple[str, str, bytes] | None = None,
+    service: Service | None = None,
     at: dt.datetime | None = None,
     request=None,
 ) -> Referral:
-    """Take transition ``code`` as ``user``; ``letter`` is ``(name, content_type, bytes)``."""
+    """Take transition ``code`` as ``user``; ``letter`` is ``(name, content_type, bytes)``;
+    ``service`` is where a step that ``creates`` sends the new item (None: not found)."""
     m = rules.machine(referral.machine)
     t = m.transition(code)
     state = m.state(referral.state)
@@ -200,6 +209,8 @@ def apply(
         raise TransitionError(f"{t.label!r} needs a message")
     if "letter" in t.needs and letter is None and not message:
         raise TransitionError(f"{t.label!r} needs the discharge letter (a file or its text)")
+    if "service" in t.needs:
+        _check_target(t, referral, service)
     at = at or timezone.now()
     with transaction.atomic():
         before = referral.state
@@ -240,7 +251,67 @@ def apply(
                 what=f"referral {referral.identifier}: {t.code} ({before} -> {referral.state})",
                 basis=getattr(request, "access_basis", ""),
             )
+        if t.creates:
+            _open_next(referral, t, service, user, reason, at, request)
     return referral
+
+
+def _check_target(t: rules.Transition, referral: Referral, service: Service | None) -> None:
+    """Refuse a step's target service before anything is written: it must be in the
+    directory, another service, take referrals, be accepting, and the patient eligible."""
+    if service is None:
+        raise TransitionError(f"{t.label!r} needs a service from the directory")
+    if service.pk == referral.service_id:
+        raise TransitionError(f"{t.label!r} needs another service than {service}")
+    if not service.takes("referral"):
+        raise TransitionError(f"{service} takes no referrals")
+    if service.capacity == "closed":
+        raise TransitionError(f"{service} is not accepting requests at present")
+    if why := directory.eligibility(service, referral.patient):
+        raise TransitionError(f"The patient is not eligible for {service}: {'; '.join(why)}")
+
+
+def _open_next(
+    old: Referral, t: rules.Transition, service: Service, user, reason: str, at, request
+) -> Referral:
+    """The new item a ``creates`` step opens (inside the step's transaction)."""
+    new = Referral(
+        machine=old.machine,
+        patient=old.patient,
+        service=service,
+        referrer=old.referrer,
+        referrer_org_id=old.referrer_org_id,
+        specialty=service.specialty or old.specialty,
+        reason=old.reason,
+        urgency=old.urgency,
+        red_flag=old.red_flag,
+        created_at=at,
+        identifier=f"{IDENTIFIER_PREFIX}{uuid.uuid4().hex[:16]}",
+        redirected_from=old,
+    )
+    _enter(new, t.creates, at)
+    new.save()
+    words = rules.reasons().get(t.code, {}).get(reason, reason)
+    ReferralEvent.objects.create(
+        referral=new,
+        at=at,
+        by=user,
+        transition=f"{t.code}_in",
+        to_state=t.creates,
+        reason_code=reason,
+        note=f"from {old.service} ({old.identifier}): {words}",
+    )
+    _autos(new, at)
+    if request is not None:
+        audit.record(
+            request,
+            patient=old.patient,
+            action="write",
+            what=f"referral {new.identifier} to {service} created by {t.code} of "
+            f"{old.identifier} from {old.service}",
+            basis=getattr(request, "access_basis", ""),
+        )
+    return new
 
 
 def overdue(referral: Referral, today: dt.date | None = None) -> bool:

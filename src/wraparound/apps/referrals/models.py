@@ -90,6 +90,11 @@ class Referral(models.Model):
     due = models.DateField(null=True, blank=True)
     outcome_reason = models.CharField(max_length=40, blank=True)
     identifier = models.CharField(max_length=64, unique=True)  # ServiceRequest.identifier
+    # The referral this one was redirected from (its triage moved it here): its question and
+    # attachments are this one's too (FHIR ServiceRequest.replaces)
+    redirected_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="redirects"
+    )
 
     class Meta:
         indexes = [
@@ -100,6 +105,15 @@ class Referral(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_machine_display()} {self.identifier} to {self.service}"
+
+    def chain(self) -> list[Referral]:
+        """This referral and the ones it was redirected from, newest first."""
+        out, seen, ref = [], set(), self
+        while ref is not None and ref.pk not in seen:
+            out.append(ref)
+            seen.add(ref.pk)
+            ref = ref.redirected_from
+        return out
 
 
 class ReferralEvent(models.Model):

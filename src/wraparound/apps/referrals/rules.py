@@ -19,7 +19,7 @@ from wraparound.clinical import package_data_dir
 
 BY = ("referrer", "provider", "system")
 TIMERS = ("advice", "triage")
-NEEDS = ("reason", "message", "letter")
+NEEDS = ("reason", "message", "letter", "service")
 GUARDS = ("red_flag_or_no_advice", "provider_may_convert", "service_takes_advice")
 TASK_STATUSES = (
     "draft",
@@ -67,6 +67,7 @@ class Transition:
     guard: str = ""
     needs: tuple[str, ...] = ()
     auto: bool = False
+    creates: str = ""  # the state a new item (to the named service) starts in, or ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,13 @@ def parse_machines(data: dict, kinds: set[str] | None = None) -> dict[str, Machi
             auto = bool(t.get("auto", False))
             if auto != (t["by"] == "system"):
                 raise RulesError(f"{w}: by = system and auto = true go together")
+            creates = t.get("creates", "")
+            if creates and creates not in states:
+                raise RulesError(f"{w}: creates must name one of its machine's states")
+            if bool(creates) != ("service" in needs):
+                raise RulesError(
+                    f"{w}: creates (the new item's state) and needs service go together"
+                )
             transitions.append(
                 Transition(
                     t["code"],
@@ -158,6 +166,7 @@ def parse_machines(data: dict, kinds: set[str] | None = None) -> dict[str, Machi
                     t.get("guard", ""),
                     needs,
                     auto,
+                    creates,
                 )
             )
         for s in states.values():

@@ -4,9 +4,10 @@ Dudley dermatology service (``dermatology``, the demo password) and one for pati
 transport (``transport``), and about 25 referrals a year per 1,000 patients spread over the
 specialist services, each walked along the machine's transitions (``transitions.toml``) with
 seeded choices: most sent for advice first, about a third of advice avoiding a referral,
-answers inside or past the service's days. Written in bulk (rows and events), so 50,000
-patients seed in a few seconds. Seeded, and skipped when referrals exist (the demo run
-twice)."""
+answers inside or past the service's days; a redirected one goes on at another specialist
+service (``redirected_from``), as ``machine.apply``'s redirect does. Written in bulk (rows
+and events), so 50,000 patients seed in a few seconds. Seeded, and skipped when referrals
+exist (the demo run twice)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,54 @@ def _providers(password: str) -> list[User]:
     return users
 
 
+def _walk(rng, m, service, state, at, today):
+    """Walk the history from ``state`` by PATHS until a closed state or today."""
+    steps = []
+    while state in PATHS:
+        code = rng.choices(list(PATHS[state]), weights=list(PATHS[state].values()))[0]
+        t = m.transition(code)
+        if t.guard == "service_takes_advice" and not service.takes("advice_and_guidance"):
+            t = m.transition("refer")
+        days = rng.choice((0, 1, 1, 2, 3, 4, 6, 9)) if t.by == "provider" else rng.randint(0, 5)
+        nxt = at + dt.timedelta(days=days, hours=rng.randint(0, 6))
+        if nxt.date() > today:
+            break
+        steps.append((t, state, nxt))
+        at, state = nxt, t.to
+        if state == "referred":
+            steps.append((m.transition("receive"), "referred", at))
+            state = "awaiting_triage"
+    return state, at, steps
+
+
+def _referral(m, rng, pk, practice, service, gp, state, start, at, steps, came_from):
+    spec = m.state(state)
+    due = None
+    if spec.timer:
+        days = (
+            getattr(service, f"{spec.timer}_days") or rules.limits()["timers"][f"{spec.timer}_days"]
+        )
+        due = timers.add_working_days(at.date(), days)
+    return Referral(
+        machine="referral",
+        patient_id=pk,
+        service=service,
+        state=state,
+        open=spec.open,
+        referrer=gp,
+        referrer_org_id=practice,
+        specialty=service.specialty,
+        reason="Demo referral",
+        red_flag=steps[0][0].code == "refer" if steps else False,
+        created_at=start,
+        state_since=at,
+        due=due,
+        outcome_reason=next((c for c in ("criteria_not_met",) if state == "rejected"), ""),
+        identifier=f"{IDENTIFIER_PREFIX}{uuid.UUID(int=rng.getrandbits(128)).hex[:16]}",
+        redirected_from=came_from,
+    )
+
+
 def seed(password: str, today: dt.date | None = None) -> dict[str, int]:
     counts = directory.import_demo()
     users = _providers(password)
@@ -87,71 +136,58 @@ def seed(password: str, today: dt.date | None = None) -> dict[str, int]:
         start = timezone.make_aware(
             dt.datetime.combine(today - dt.timedelta(days=rng.randint(0, 364)), dt.time(9))
         ) + dt.timedelta(minutes=rng.randint(0, 480))
-        state, at, steps = m.initial, start, []
-        while state in PATHS:
-            code = rng.choices(list(PATHS[state]), weights=list(PATHS[state].values()))[0]
-            t = m.transition(code)
-            if t.guard == "service_takes_advice" and not service.takes("advice_and_guidance"):
-                t = m.transition("refer")
-            days = rng.choice((0, 1, 1, 2, 3, 4, 6, 9)) if t.by == "provider" else rng.randint(0, 5)
-            nxt = at + dt.timedelta(days=days, hours=rng.randint(0, 6))
-            if nxt.date() > today:
-                break
-            steps.append((t, state, nxt))
-            at, state = nxt, t.to
-            if state == "referred":
-                steps.append((m.transition("receive"), "referred", at))
-                state = "awaiting_triage"
-        spec = m.state(state)
-        due = None
-        if spec.timer:
-            days = (
-                getattr(service, f"{spec.timer}_days")
-                or rules.limits()["timers"][f"{spec.timer}_days"]
-            )
-            due = timers.add_working_days(at.date(), days)
-        refs.append(
-            Referral(
-                machine="referral",
-                patient_id=pk,
-                service=service,
-                state=state,
-                open=spec.open,
-                referrer=gp,
-                referrer_org_id=practice,
-                specialty=service.specialty,
-                reason="Demo referral",
-                red_flag=steps[0][0].code == "refer" if steps else False,
-                created_at=start,
-                state_since=at,
-                due=due,
-                outcome_reason=next((c for c in ("criteria_not_met",) if state == "rejected"), ""),
-                identifier=f"{IDENTIFIER_PREFIX}{uuid.UUID(int=rng.getrandbits(128)).hex[:16]}",
-            )
-        )
+        state, at, steps = _walk(rng, m, service, m.initial, start, today)
+        refs.append(_referral(m, rng, pk, practice, service, gp, state, start, at, steps, None))
         paths.append((start, steps, provider_of.get(service.org_id)))
     with transaction.atomic():
         Referral.objects.bulk_create(refs, batch_size=2000)
-        events = []
-        for ref, (start, steps, provider) in zip(refs, paths, strict=True):
-            events.append(
-                ReferralEvent(referral=ref, at=start, by=gp, transition="create", to_state="draft")
+        # A redirected one goes on at another service (as machine.apply's redirect does):
+        # received there at once, then walked on from triage.
+        onward, onward_paths = [], []
+        redirect = m.transition("redirect")
+        for ref in refs:
+            if ref.state != "redirected":
+                continue
+            service = rng.choice([s for s in services if s.pk != ref.service_id])
+            at = ref.state_since
+            state, end, more = _walk(rng, m, service, "awaiting_triage", at, today)
+            first = [(redirect, "", at), (m.transition("receive"), "referred", at), *more]
+            new = _referral(
+                m, rng, ref.patient_id, ref.referrer_org_id, service, gp, state, at, end, first, ref
             )
+            onward.append(new)
+            onward_paths.append((at, first, provider_of.get(service.org_id)))
+        Referral.objects.bulk_create(onward, batch_size=2000)
+        events = []
+        for ref, (start, steps, provider) in zip(refs + onward, paths + onward_paths, strict=True):
+            if ref.redirected_from_id is None:
+                events.append(
+                    ReferralEvent(
+                        referral=ref, at=start, by=gp, transition="create", to_state="draft"
+                    )
+                )
             for t, before, at in steps:
                 by = None if t.by == "system" else (provider if t.by == "provider" else gp)
                 reason = (
                     next(iter(rules.reasons().get(t.code, {})), "") if "reason" in t.needs else ""
                 )
+                into_new = t.creates and before == ""  # the onward referral's first step
+                if into_new:  # taken by the service that redirected it
+                    by = provider_of.get(ref.redirected_from.service.org_id)
                 events.append(
                     ReferralEvent(
                         referral=ref,
                         at=at,
                         by=by,
-                        transition=t.code,
+                        transition=f"{t.code}_in" if into_new else t.code,
                         from_state=before,
-                        to_state=t.to,
+                        to_state=t.creates if into_new else t.to,
                         reason_code=reason,
                     )
                 )
         ReferralEvent.objects.bulk_create(events, batch_size=5000)
-    return {"services": sum(counts.values()), "referrals": len(refs), "providers": len(users)}
+    return {
+        "services": sum(counts.values()),
+        "referrals": len(refs) + len(onward),
+        "providers": len(users),
+    }

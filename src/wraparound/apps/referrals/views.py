@@ -225,6 +225,9 @@ def referral_thread(request, patient, referral):
                 upload = request.FILES.get("letter")
                 if upload is not None:
                     letter = _checked_file(upload)
+                target = None
+                if sid := parse_int(p.get("service"), "service"):
+                    target = Service.objects.filter(pk=sid).first()
                 machine.apply(
                     referral,
                     action,
@@ -232,6 +235,7 @@ def referral_thread(request, patient, referral):
                     reason=p.get("reason", ""),
                     message=p.get("text", "")[:4000],
                     letter=letter,
+                    service=target,
                     request=request,
                 )
         except machine.TransitionError as exc:
@@ -241,6 +245,7 @@ def referral_thread(request, patient, referral):
             return redirect("referral_thread", referral_id=referral.pk)
     m = rules.machine(referral.machine)
     steps = machine.available(referral, request.user)
+    chain = referral.chain()
     return render(
         request,
         "referrals/thread.html",
@@ -251,7 +256,9 @@ def referral_thread(request, patient, referral):
             "overdue": machine.overdue(referral),
             "pathway": rules.pathways().get(referral.specialty),
             "messages_": referral.messages.select_related("author"),
-            "attachments": referral.attachments.all().defer("data"),
+            "attachments": Attachment.objects.filter(referral__in=chain).defer("data"),
+            "redirects": referral.redirects.select_related("service"),
+            "redirect_services": _redirect_services(referral) if _needs_service(steps) else [],
             "events": [(e, m.states.get(e.to_state)) for e in referral.events.select_related("by")],
             "steps": steps,
             "reasons": rules.reasons(),
@@ -261,6 +268,20 @@ def referral_thread(request, patient, referral):
         },
         status=400 if error else 200,
     )
+
+
+def _needs_service(steps) -> bool:
+    return any("service" in t.needs for t in steps)
+
+
+def _redirect_services(referral: Referral) -> list[Service]:
+    """Where the service may redirect to: the other services of its locality that take
+    referrals and are accepting (``machine.apply`` checks the one chosen again, with the
+    patient's eligibility)."""
+    found = Service.objects.filter(locality=referral.service.locality).exclude(
+        pk=referral.service_id
+    )
+    return [s for s in found.exclude(capacity="closed") if s.takes("referral")]
 
 
 def _checked_file(upload) -> tuple[str, str, bytes]:
@@ -294,7 +315,8 @@ def _attach(referral, request) -> None:
 @_through_gate("referral attachment")
 def attachment(request, patient, referral):
     pk = request.referral_kwargs.get("attachment_id")  # an int from the URL converter
-    found = referral.attachments.filter(pk=pk).first()
+    # a redirected referral carries the attachments of the one it came from
+    found = Attachment.objects.filter(pk=pk, referral__in=referral.chain()).first()
     if found is None:
         raise Http404("no such attachment")
     response = HttpResponse(bytes(found.data), content_type=found.content_type)
