@@ -42,6 +42,7 @@ def main() -> None:
     if results.latest_run(warehouse, paths.RISK) is None:
         setup["stratify"] = run_measured([str(BIN), "stratify", "--warehouse", str(warehouse)])
     claims = args.workdir / f"claims-{args.patients}.csv"
+    load_at_start = os.getloadavg()[0]
     m = run_measured(
         [str(BIN), "local-qof", "--warehouse", str(warehouse), "--claims", str(claims)]
     )
@@ -53,7 +54,14 @@ def main() -> None:
         "peak_rss_mib": m["peak_rss_mib"],
         "compute_s": manifest["timings"]["compute_s"],
         "timings": manifest["timings"],
+        "load_average_1m_at_start": round(load_at_start, 1),
         "load_average_1m": round(os.getloadavg()[0], 1),
+        # Without cached bytecode every process compiles its imports from source (see
+        # bench_evaluation.py).
+        "bytecode": {
+            "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE"),
+            "PYTHONPYCACHEPREFIX": os.environ.get("PYTHONPYCACHEPREFIX"),
+        },
         "months": f"{manifest['periods']['first']} to {manifest['periods']['last']}",
         "row_counts": manifest["row_counts"],
         "output": m["stdout"].strip(),
