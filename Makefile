@@ -39,6 +39,8 @@ demo: install
 	-$(BIN)/wraparound evaluate --warehouse $(DEMO_DIR)/warehouse --intervention high_needs_wraparound --quiet
 	$(BIN)/wraparound local-qof --warehouse $(DEMO_DIR)/warehouse
 	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app refresh --warehouse $(DEMO_DIR)/warehouse > /dev/null
+	# Reminders and feedback offers due now, to var/outbox/messages.jsonl (a deployment runs this hourly).
+	WRAPAROUND_DB=$(DEMO_DIR)/app.sqlite3 $(BIN)/wraparound app messages send-due --no-progress > /dev/null
 	@echo "Local NHS login (the portal's OpenID Connect provider) on http://127.0.0.1:8001/o"
 	$(BIN)/wraparound idp serve --seed var/idp-seed.json &
 	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)"

@@ -254,3 +254,43 @@ def feedback_offer() -> None:
 
     migrate()
     typer.echo(json.dumps(make_offers(), indent=2))
+
+
+messages_cli = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Messages to patients that fall due."
+)
+app_cli.add_typer(messages_cli, name="messages")
+
+
+@messages_cli.command("send-due")
+def messages_send_due(
+    progress: bool = typer.Option(
+        None, "--progress/--no-progress", help="A progress bar on stderr (default: on a terminal)."
+    ),
+) -> None:
+    """Send the reminders and feedback offers that have fallen due, each once.
+
+    Appointment reminders by data/portal/reminders.toml (the day before a hub appointment)
+    and Friends and Family Test offers after the pathway's touchpoints (data/feedback/fft.toml).
+    Nothing is sent twice however often this runs (schedule it hourly); contact preferences
+    and refusals are honoured by the messaging app, which records why a message was not sent.
+    Prints what was sent, not sent and failed (a failed reminder is tried again next run)."""
+    setup_django()
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from wraparound.apps.portal.due import count_due, send_due
+
+    migrate()
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=30),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        disable=not show,
+    )
+    with bar:
+        task = bar.add_task("appointment reminders", total=count_due())
+        result = send_due(advance=lambda: bar.advance(task))
+    typer.echo(json.dumps(result, indent=2))

@@ -26,7 +26,13 @@ from wraparound.apps.messaging.models import Message
 from wraparound.apps.records.models import AuditEvent
 
 PortalBookingError = booking.BookingError
-HOW_TO_CHANGE = "sign in to the patient portal, or phone your practice"
+
+
+def how_to_change() -> str:
+    """What a message says about changing the appointment: the portal's whole address (a
+    message is read outside the app, so only an absolute link leads anywhere)."""
+    portal = config.current().public_url("/portal/")
+    return f"sign in to the patient portal at {portal}, or phone your practice"
 
 
 @dataclasses.dataclass
@@ -122,7 +128,7 @@ def _place(appt) -> str:
 
 
 def notify(appt, template: str, purpose: str = "appointment", **extra) -> Message | None:
-    values = {"place": _place(appt), "when": _when(appt), "how_to_change": HOW_TO_CHANGE}
+    values = {"place": _place(appt), "when": _when(appt), "how_to_change": how_to_change()}
     values.update(extra)
     try:
         return send_message(
@@ -186,19 +192,9 @@ def rebook(actor: PatientActor, appt: Appointment, slot_id: int) -> Appointment:
     return new
 
 
-def send_reminders(now: dt.datetime | None = None, hours: int = 24) -> int:
-    """A reminder for each booked appointment starting in the next ``hours``, once."""
-    now = now or timezone.now()
-    sent = 0
-    for appt in Appointment.objects.filter(
-        status="booked",
-        start__gt=now,
-        start__lte=now + dt.timedelta(hours=hours),
-        idempotency_owner__startswith="portal:",
-    ).select_related("patient", "hub"):
-        ref = f"APPT-{appt.pk}-appointment_reminder"
-        if Message.objects.filter(reference=ref).exists():
-            continue
-        if notify(appt, "appointment_reminder", purpose="reminder") is not None:
-            sent += 1
-    return sent
+def send_reminders(now: dt.datetime | None = None) -> int:
+    """The reminders due at ``now`` (``portal.due``, by ``data/portal/reminders.toml``), each
+    decided once; how many were (sent, or recorded by messaging as not sent and why)."""
+    from wraparound.apps.portal.due import send_reminders as send_due_reminders
+
+    return sum(c["sent"] + c["not_sent"] for c in send_due_reminders(now).values())

@@ -100,3 +100,25 @@ class HiddenItem(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     at = models.DateTimeField(auto_now_add=True)
+
+
+class ReminderSent(models.Model):
+    """One appointment reminder decided (``data/portal/reminders.toml``'s ``code``): the
+    row is made before the message, under a unique constraint, so two runs of
+    ``wraparound app messages send-due`` never both send it; ``message`` is what messaging
+    recorded (sent, or not sent and why). A reminder whose backend failed is deleted again,
+    to be retried by the next run."""
+
+    appointment = models.ForeignKey(
+        "access.Appointment", on_delete=models.CASCADE, related_name="+"
+    )
+    code = models.CharField(max_length=40)
+    message = models.ForeignKey(
+        "messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["appointment", "code"], name="portal_reminder_once")
+        ]
