@@ -809,3 +809,111 @@ def record_results(data_dir: Traversable | None = None) -> list[RecordResultCode
     """The observation codes shown as recent results on the patient page
     (``data/record_results.csv``), in file order: the order the page lists them."""
     return list(load(RECORD_RESULTS, data_dir))
+
+
+# ---------------------------------------------------------------------------------------------
+# Allergies
+# ---------------------------------------------------------------------------------------------
+
+ALLERGY_COLUMNS = (
+    "group",
+    "code",
+    "term",
+    "category",
+    "type",
+    "criticality",
+    "reaction_code",
+    "reaction_term",
+    "reaction_severity",
+    "adult_percent",
+    "child_percent",
+)
+NO_KNOWN_ALLERGY_GROUP = "no_known"
+"""The group of codes that record that the patient has no known allergies (a finding the
+practice recorded), as against no allergy being recorded at all."""
+_ALLERGY_CATEGORIES = frozenset({"food", "medication", "environment", "biologic"})
+_ALLERGY_TYPES = frozenset({"allergy", "intolerance"})
+_ALLERGY_CRITICALITIES = frozenset({"low", "high", "unable-to-assess"})
+_SEVERITIES = frozenset({"mild", "moderate", "severe"})
+
+
+@dataclass(frozen=True, slots=True)
+class AllergyCode:
+    """A SNOMED CT allergy code: its group (a drug class, a food, ``no_known``), term, the
+    FHIR category, type and criticality it is recorded with, a typical reaction, and the
+    share of adults and of children (under 18) the synthetic locality records it for (for
+    ``no_known`` codes: the share of those with no allergy)."""
+
+    group: str
+    code: str
+    term: str
+    category: str
+    type: str
+    criticality: str
+    reaction_code: str
+    reaction_term: str
+    reaction_severity: str
+    adult_percent: float
+    child_percent: float
+
+    @property
+    def no_known(self) -> bool:
+        return self.group == NO_KNOWN_ALLERGY_GROUP
+
+
+def _allergy_row_bad(row: Row) -> str | None:
+    for column in ("adult_percent", "child_percent"):
+        try:
+            value = float(row[column])
+        except ValueError:
+            return f"{column} {row[column]!r} is not a number"
+        if not 0 <= value <= 100:
+            return f"{column} {value} is not a percentage (0 to 100)"
+    if row["group"] == NO_KNOWN_ALLERGY_GROUP:
+        filled = [c for c in ALLERGY_COLUMNS[3:9] if row[c]]
+        return f"a no_known code has no {', '.join(filled)}" if filled else None
+    checks = (
+        ("category", _ALLERGY_CATEGORIES),
+        ("type", _ALLERGY_TYPES),
+        ("criticality", _ALLERGY_CRITICALITIES),
+        ("reaction_severity", _SEVERITIES),
+    )
+    for column, allowed in checks:
+        if row[column] not in allowed:
+            return f"{column} {row[column]!r} is not one of {sorted(allowed)}"
+    if not is_concept_id(row["reaction_code"]) or not row["reaction_term"]:
+        return f"reaction {row['reaction_code']!r} needs a SNOMED CT concept id and a term"
+    return None
+
+
+def _no_known_shares(out: list[AllergyCode], last_line: int) -> tuple[int, str] | None:
+    for column in ("adult_percent", "child_percent"):
+        total = sum(getattr(a, column) for a in out if a.no_known)
+        if total > 100:
+            return last_line, f"no_known codes' {column} add up to {total}, over 100"
+    return None
+
+
+ALLERGIES = ContentType(
+    "allergies.csv",
+    ALLERGY_COLUMNS,
+    lambda _data_dir: [
+        matches("group", _ID_PATTERN, "invalid group {group!r}"),
+        concept("code"),
+        unique("code", message="duplicate code {code}"),
+        present("term", message="code {code} has an empty term"),
+        lambda _line, row: _allergy_row_bad(row),
+    ],
+    lambda row, _data_dir: AllergyCode(
+        *(row[c] for c in ALLERGY_COLUMNS[:9]),
+        float(row["adult_percent"]),
+        float(row["child_percent"]),
+    ),
+    _no_known_shares,
+)
+
+
+def allergies(data_dir: Traversable | None = None) -> list[AllergyCode]:
+    """The allergy codes in ``data/allergies.csv``, in file order: their terms for the record,
+    which codes mean "no known allergies", and the synthetic locality's shares."""
+    return list(load(ALLERGIES, data_dir))

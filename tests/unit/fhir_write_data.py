@@ -135,6 +135,16 @@ def population(nhs_numbers: list[str] | None = None) -> list[PopulationChunk]:
             {"id": "lt-min", "patient_id": "pseud3", "contact_start": _at(300),
              "date": _at(330)},
         ]),
+        "allergies": table("allergies", [
+            {"id": "al-1", "patient_id": "pseud1", "system": "snomed", "code": "91936005",
+             "display": "Allergy to penicillin", "clinical_status": "active",
+             "verification_status": "confirmed", "type": "allergy", "category": "medication",
+             "criticality": "high", "reaction_code": "39579001", "reaction_display": "Anaphylaxis",
+             "reaction_severity": "severe", "onset_date": date(1990, 1, 1),
+             "recorded_date": date(1995, 2, 3)},
+            {"id": "al-min", "patient_id": "pseud3", "system": "snomed", "code": "716186003",
+             "clinical_status": "resolved"},
+        ]),
     }  # fmt: skip
     second = {
         "patients": table("patients", [

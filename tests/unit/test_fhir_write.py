@@ -68,7 +68,8 @@ def test_returns_counts_and_files(written, resources):
     out, result = written
     assert result["resources"] == {k: len(v) for k, v in sorted(resources.items())}
     assert result["resources"] == {
-        "Appointment": 3, "Condition": 4, "DocumentReference": 2, "Encounter": 6,
+        "AllergyIntolerance": 2, "Appointment": 3, "Condition": 4, "DocumentReference": 2,
+        "Encounter": 6,
         "EpisodeOfCare": 5,
         "MedicationRequest": 2, "MedicationStatement": 2, "Observation": 3, "Organization": 6,
         "Patient": 5, "Practitioner": 2, "PractitionerRole": 3, "Procedure": 2,
@@ -391,3 +392,31 @@ def test_patient_without_nhs_number_has_no_identifier(tmp_path):
     first = orjson.loads((tmp_path / "Patient.ndjson").read_bytes().splitlines()[0])
     assert first["id"] == "pt-1" and "identifier" not in first
     r4_validate(first)
+
+
+def test_allergy_intolerance(resources):
+    full, bare = resources["AllergyIntolerance"]["al-1"], resources["AllergyIntolerance"]["al-min"]
+    assert full["clinicalStatus"]["coding"][0]["code"] == "active"
+    assert full["verificationStatus"]["coding"][0] == {
+        "system": m.ALLERGY_VERIFICATION, "code": "confirmed",
+    }  # fmt: skip
+    assert full["code"]["coding"] == [
+        {"system": "http://snomed.info/sct", "code": "91936005", "display": "Allergy to penicillin"}
+    ]
+    assert (full["type"], full["category"], full["criticality"]) == (
+        "allergy", ["medication"], "high",
+    )  # fmt: skip
+    assert full["reaction"] == [
+        {
+            "manifestation": [
+                {"coding": [{"system": "http://snomed.info/sct", "code": "39579001",
+                             "display": "Anaphylaxis"}]}
+            ],
+            "severity": "severe",
+        }
+    ]  # fmt: skip
+    assert (full["onsetDateTime"], full["recordedDate"]) == ("1990-01-01", "1995-02-03")
+    assert full["patient"]["reference"] == "Patient/pt-1"
+    assert bare["clinicalStatus"]["coding"][0]["code"] == "resolved"
+    for absent in ("verificationStatus", "type", "category", "reaction", "recordedDate"):
+        assert absent not in bare

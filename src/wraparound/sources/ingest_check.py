@@ -62,6 +62,7 @@ _RESOURCE_TYPE = {
     "observations": "'Observation'",
     "procedures": "'Procedure'",
     "letters": "'DocumentReference'",
+    "allergies": "'AllergyIntolerance'",
     "areas": "'areas'",
     "medications": "CASE WHEN s.kind = 'request' THEN 'MedicationRequest' "
     "ELSE 'MedicationStatement' END",

@@ -29,6 +29,7 @@ REFERENCE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("practitioner_role_id", "PractitionerRole"),
     ),
     "letters": (("patient_id", "Patient"), ("org_id", "Organization")),
+    "allergies": (("patient_id", "Patient"),),
     # Patient.generalPractitioner (or the CSV patients file's practice_id), direct care only.
     "identity": (("practice_id", "Organization"),),
 }

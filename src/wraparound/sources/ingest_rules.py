@@ -40,6 +40,14 @@ GENDERS = frozenset({"male", "female", "other", "unknown"})
 ENCOUNTER_STATUSES = frozenset({"attended", "dna", "cancelled", "booked"})
 MODES = frozenset({"face_to_face", "telephone", "video", "home_visit"})
 MEDICATION_KINDS = frozenset({"request", "statement"})
+# AllergyIntolerance's R4 value sets (docs/fhir-mapping.md). Refuted and entered-in-error
+# records are skipped by the readers, so the warehouse never holds those two statuses.
+ALLERGY_CLINICAL_STATUSES = frozenset({"active", "inactive", "resolved"})
+ALLERGY_VERIFICATION_STATUSES = frozenset({"unconfirmed", "confirmed"})
+ALLERGY_TYPES = frozenset({"allergy", "intolerance"})
+ALLERGY_CATEGORIES = frozenset({"food", "medication", "environment", "biologic"})
+ALLERGY_CRITICALITIES = frozenset({"low", "high", "unable-to-assess"})
+REACTION_SEVERITIES = ("mild", "moderate", "severe")  # in order: the worst is kept
 ETHNIC_CATEGORIES = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 IMD_DECILES = frozenset(range(1, 11))
 # Encounters that have not happened yet may lie in the future.
@@ -73,6 +81,7 @@ EVENT_DATE = {
     "procedures": "date",
     "encounters": "start",
     "letters": "date",
+    "allergies": "recorded_date",
 }
 
 
@@ -118,6 +127,18 @@ RULES: dict[str, Rules] = {
         ordered=(("start", "end"),),
     ),
     "letters": Rules(ordered=(("contact_start", "date"),)),
+    "allergies": Rules(
+        enums={
+            **_CODED,
+            "clinical_status": ALLERGY_CLINICAL_STATUSES,
+            "verification_status": ALLERGY_VERIFICATION_STATUSES,
+            "type": ALLERGY_TYPES,
+            "category": ALLERGY_CATEGORIES,
+            "criticality": ALLERGY_CRITICALITIES,
+            "reaction_severity": frozenset(REACTION_SEVERITIES),
+        },
+        not_future=("onset_date", "recorded_date"),
+    ),
     # Built from the same Patient/CSV row as ``patients``, whose rules already judge the
     # shared fields (sex, birth date): checking them twice would report each error twice.
     "identity": Rules(),

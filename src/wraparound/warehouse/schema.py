@@ -138,6 +138,28 @@ _DECLARED: dict[str, pa.Schema] = {
         pa.field("date", TS, nullable=False),  # DocumentReference.date
         pa.field("type_code", pa.string()),  # SNOMED CT code of the document type
     ),
+    # Allergies and intolerances (FHIR AllergyIntolerance, or allergies.csv): one row per
+    # recorded allergy, its substance or allergy code (``system``/``code``, SNOMED CT in UK
+    # Core; ``display`` the code's terminology display, never free text), whether it is
+    # current (``clinical_status``), how sure (``verification_status``; entered-in-error and
+    # refuted records are never loaded), the worst reaction recorded. A code in the
+    # ``no_known_allergies`` list (data/allergies.csv) records that the patient has none.
+    "allergies": _table(
+        pa.field("patient_id", pa.string(), nullable=False),
+        pa.field("system", pa.string(), nullable=False),
+        pa.field("code", pa.string(), nullable=False),
+        pa.field("display", pa.string()),
+        pa.field("clinical_status", pa.string(), nullable=False),  # active|inactive|resolved
+        pa.field("verification_status", pa.string()),  # unconfirmed | confirmed
+        pa.field("type", pa.string()),  # allergy | intolerance
+        pa.field("category", pa.string()),  # food | medication | environment | biologic
+        pa.field("criticality", pa.string()),  # low | high | unable-to-assess
+        pa.field("reaction_code", pa.string()),  # SNOMED CT manifestation of the first reaction
+        pa.field("reaction_display", pa.string()),
+        pa.field("reaction_severity", pa.string()),  # the worst: mild | moderate | severe
+        pa.field("onset_date", pa.date32()),
+        pa.field("recorded_date", pa.date32()),
+    ),
     # Direct care only: who each patient is, for the care app (DIRECT_CARE). One row per
     # patient, keyed like ``patients`` (same ``id``, same pseudonym), from FHIR Patient and
     # the CSV patients file, merged by the same newest-version rule in the same transaction.
@@ -168,7 +190,7 @@ DIRECT_CARE: frozenset[str] = frozenset({"identity"})
 
 # Tables added after the warehouse's first release: a snapshot written before one existed
 # has no file for it, and reads as the empty table until a load writes it.
-ADDED_TABLES: tuple[str, ...] = ("identity", "letters")
+ADDED_TABLES: tuple[str, ...] = ("identity", "letters", "allergies")
 
 # Columns added to a table after its first release, which snapshots written before them lack.
 # Readers fill them with nulls (``upgrade``), so an older warehouse loads and merges as it is;

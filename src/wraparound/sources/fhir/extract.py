@@ -18,7 +18,7 @@ from wraparound.sources.fhir import mapping as m
 from wraparound.sources.fhir.admission import admission_kind
 from wraparound.sources.fhir.identity import identity_row
 from wraparound.sources.ingest_batch import Batch
-from wraparound.sources.ingest_rules import DANGLING_IDENTIFIER
+from wraparound.sources.ingest_rules import DANGLING_IDENTIFIER, REACTION_SEVERITIES
 from wraparound.sources.ingest_values import (
     INVALID_REFERENCE,
     INVALID_VALUE,
@@ -777,6 +777,116 @@ def document_reference(res, rid, updated, version, loc, ctx):
     batch.add("letters", row, loc)
 
 
+def _status_code(concept: object, path: str) -> str | None:
+    """The code of a status CodeableConcept's first coding (R4 binds these to one code
+    system each); ``None`` when absent."""
+    if concept is None:
+        return None
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    code = codings[0].get("code") if isinstance(codings, list) and codings else None
+    if not isinstance(code, str) or not code:
+        raise Reject(MISSING_FIELD, f"{path}.coding.code is missing")
+    return code
+
+
+def _display_of(concept: dict, system: str, code: str) -> str | None:
+    """The terminology display of the coding :func:`coded` chose (never ``text``, which may
+    be free text typed by a clinician)."""
+    for coding in concept.get("coding", ()):
+        if SYSTEM_BY_URI.get(coding.get("system")) == system and coding.get("code") == code:
+            display = coding.get("display")
+            return display if isinstance(display, str) and display else None
+    return None
+
+
+def _worst_reaction(reactions: object) -> tuple[str | None, str | None, str | None]:
+    """(SNOMED CT code, display, worst severity) of ``AllergyIntolerance.reaction``: the first
+    SNOMED CT manifestation of the first reaction that has one, and the most severe of every
+    reaction's severity (``mild`` < ``moderate`` < ``severe``)."""
+    code = display = worst = None
+    rank = -1
+    if not isinstance(reactions, list):
+        return None, None, None
+    for i, reaction in enumerate(reactions):
+        if not isinstance(reaction, dict):
+            raise Reject(INVALID_VALUE, f"AllergyIntolerance.reaction[{i}] is not an object")
+        severity = reaction.get("severity")
+        if severity is not None:
+            if severity not in REACTION_SEVERITIES:
+                raise Reject(
+                    INVALID_VALUE,
+                    f"AllergyIntolerance.reaction[{i}].severity {severity!r} is not one of "
+                    f"{list(REACTION_SEVERITIES)}",
+                )
+            if REACTION_SEVERITIES.index(severity) > rank:
+                rank, worst = REACTION_SEVERITIES.index(severity), severity
+        if code is None:
+            for concept in reaction.get("manifestation") or ():
+                found = _coded_in(concept, m.SNOMED)
+                if found:
+                    code = found
+                    display = next(
+                        (
+                            c.get("display")
+                            for c in concept.get("coding", ())
+                            if c.get("system") == m.SNOMED and c.get("code") == found
+                        ),
+                        None,
+                    )
+                    break
+    return code, display, worst
+
+
+def allergy_intolerance(res, rid, updated, version, loc, ctx):
+    """An allergy or intolerance (docs/fhir-mapping.md): the patient, the SNOMED CT (or other
+    known system's) code with its display, clinical and verification status, type, category,
+    criticality, the worst reaction, onset and recorded dates. A record entered in error or
+    refuted is not an allergy of the patient: skipped and counted, never loaded."""
+    batch = ctx.batch
+    verification = _status_code(
+        res.get("verificationStatus"), "AllergyIntolerance.verificationStatus"
+    )
+    if verification in m.ALLERGY_NOT_LOADED:
+        batch.skipped[f"AllergyIntolerance ({verification})"] += 1
+        return
+    who = _ref(res.get("patient"), "AllergyIntolerance.patient", True, "Patient", batch)
+    clinical_status = _status_code(res.get("clinicalStatus"), "AllergyIntolerance.clinicalStatus")
+    if clinical_status is None:  # R4 ait-1: required unless entered in error
+        raise Reject(MISSING_FIELD, "AllergyIntolerance.clinicalStatus is missing")
+    concept = res.get("code")
+    system, code = coded(concept, "AllergyIntolerance.code")
+    category = res.get("category")
+    if isinstance(category, list):
+        category = category[0] if category else None
+    if category is not None and not isinstance(category, str):
+        raise Reject(INVALID_VALUE, f"AllergyIntolerance.category {category!r} is not a code")
+    reaction, reaction_display, severity = _worst_reaction(res.get("reaction"))
+    if "onsetDateTime" in res:
+        onset = _date(res, "onsetDateTime", "AllergyIntolerance.onsetDateTime")
+    else:
+        onset = _date(res.get("onsetPeriod") or {}, "start", "AllergyIntolerance.onsetPeriod.start")
+    row = [
+        rid,
+        who,
+        system,
+        code,
+        _display_of(concept, system, code),
+        clinical_status,
+        verification,
+        res.get("type"),
+        category,
+        res.get("criticality"),
+        reaction,
+        reaction_display,
+        severity,
+        onset,
+        _date(res, "recordedDate", "AllergyIntolerance.recordedDate"),
+        updated,
+        version,
+    ]
+    batch.add("allergies", row, loc)
+
+
 Handler = Callable[..., None]
 HANDLERS: dict[str, Handler] = {
     "Patient": patient,
@@ -792,5 +902,6 @@ HANDLERS: dict[str, Handler] = {
     "MedicationStatement": medication_statement,
     "Procedure": procedure,
     "DocumentReference": document_reference,
+    "AllergyIntolerance": allergy_intolerance,
 }
 assert set(HANDLERS) == set(m.SUPPORTED_RESOURCES), "mapping.SUPPORTED_RESOURCES drifted"

@@ -63,6 +63,12 @@ PRIORITY_MAX = 9
 SOCIAL_CARE_CODELIST = "social_care_service"
 SNOMED = "http://snomed.info/sct"
 
+# AllergyIntolerance.clinicalStatus and .verificationStatus code systems (HL7 terminology).
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+# Verification statuses that mean "not an allergy of this patient": never loaded, counted.
+ALLERGY_NOT_LOADED = ("entered-in-error", "refuted")
+
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ACT_PRIORITY = "http://terminology.hl7.org/CodeSystem/v3-ActPriority"
 
@@ -122,6 +128,7 @@ SUPPORTED_RESOURCES = (
     "Appointment",
     "EpisodeOfCare",
     "DocumentReference",
+    "AllergyIntolerance",
 )
 
 # The warehouse tables a ``DELETE <Type>/<id>`` Bundle entry removes the row ``id`` from.
@@ -142,6 +149,7 @@ _DELETE_TABLES = {
     "MedicationStatement": ("medications",),
     "Procedure": ("procedures",),
     "DocumentReference": ("letters",),
+    "AllergyIntolerance": ("allergies",),
 }
 DELETE_TABLES = {
     rtype: tuple(t for t in tables if t in _WAREHOUSE_TABLES)

@@ -43,6 +43,7 @@ _BUILDERS: dict[str, Callable[[pa.Table, References], list[people.Built]] | None
     "procedures": events.procedures,
     "encounters": events.encounters,
     "letters": events.letters,
+    "allergies": events.allergies,
 }
 _NOT_FHIR = {"areas"}  # written to areas.csv instead
 

@@ -375,3 +375,61 @@ def letters(table: pa.Table, refs: References) -> list[Built]:
         r["context"] = context
         out.append(r)
     return [Built("DocumentReference", out, patients)]
+
+
+@functools.cache
+def _allergy_status(system: str, code: str) -> dict:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+def allergies(table: pa.Table, refs: References) -> list[Built]:
+    """AllergyIntolerance: clinical and verification status, type, category, criticality,
+    the code with its display, the patient, onset and recorded dates, and one reaction (the
+    manifestation and the worst severity the warehouse keeps)."""
+    out = []
+    patients, subjects = refs.subjects(column(table, "patient_id"))
+    rows = zip(
+        column(table, "id"), metas(table), subjects, concepts(table), column(table, "display"),
+        column(table, "clinical_status"), column(table, "verification_status"),
+        column(table, "type"), column(table, "category"), column(table, "criticality"),
+        column(table, "reaction_code"), column(table, "reaction_display"),
+        column(table, "reaction_severity"), dates(table, "onset_date"),
+        dates(table, "recorded_date"), strict=True,
+    )  # fmt: skip
+    for (
+        id_, meta, subject, concept, display, clinical_status, verification, kind, category,
+        criticality, reaction, reaction_display, severity, onset, recorded,
+    ) in rows:  # fmt: skip
+        r: dict = {"resourceType": "AllergyIntolerance", "id": id_}
+        if meta:
+            r["meta"] = meta
+        r["clinicalStatus"] = _allergy_status(m.ALLERGY_CLINICAL, clinical_status)
+        if verification is not None:
+            r["verificationStatus"] = _allergy_status(m.ALLERGY_VERIFICATION, verification)
+        if kind is not None:
+            r["type"] = kind
+        if category is not None:
+            r["category"] = [category]
+        if criticality is not None:
+            r["criticality"] = criticality
+        if display is not None:
+            concept = {"coding": [{**concept["coding"][0], "display": display}]}
+        r["code"] = concept
+        r["patient"] = subject
+        if onset is not None:
+            r["onsetDateTime"] = onset
+        if recorded is not None:
+            r["recordedDate"] = recorded
+        if reaction is not None or severity is not None:
+            coding = {"system": m.SNOMED, "code": reaction}
+            if reaction_display is not None:
+                coding["display"] = reaction_display
+            # R4 requires a manifestation; a severity without one is written with the
+            # manifestation's text only, which the reader does not map (null code).
+            manifestation = {"coding": [coding]} if reaction is not None else {"text": "reaction"}
+            entry: dict = {"manifestation": [manifestation]}
+            if severity is not None:
+                entry["severity"] = severity
+            r["reaction"] = [entry]
+        out.append(r)
+    return [Built("AllergyIntolerance", out, patients)]

@@ -17,6 +17,7 @@ from wraparound import clinical
 from wraparound.interventions import Intervention
 from wraparound.nhs_number import synthetic_numbers
 from wraparound.sources.synthetic import events
+from wraparound.sources.synthetic.allergies import allergies as synthetic_allergies
 from wraparound.sources.synthetic.clock import US_PER_DAY, day_number
 from wraparound.sources.synthetic.letters import letters as synthetic_letters
 from wraparound.sources.synthetic.names import draw_names
@@ -45,6 +46,7 @@ SOCIAL_STREAM = 400
 
 INTERVENTION_STREAM = 500
 LETTERS_STREAM = 600  # letters back to the GP (synthetic/letters.py), their own draws
+ALLERGY_STREAM = 700  # allergies (synthetic/allergies.py), their own draws
 """Seed offset of each chunk's stream for a simulated intervention (``events.Simulation``):
 without one, no draw is taken from it and every row is as before."""
 
@@ -99,6 +101,9 @@ def generate(
         tables["encounters"] = events.encounters(chunk, calibration)
         tables["letters"] = synthetic_letters(
             tables["encounters"], np.random.default_rng([seed, LETTERS_STREAM, ci]), extract_us
+        )
+        tables["allergies"] = synthetic_allergies(
+            chunk, np.random.default_rng([seed, ALLERGY_STREAM, ci])
         )
         if ci == 0:
             tables.update(locality.tables)
