@@ -39,5 +39,7 @@ def test_emergency_admission_rates_like_england(summary):
 
 def test_other_hospital_use_in_plausible_ranges(summary):
     assert 250 <= summary["ae_attendances_per_1000"] <= 500
+    # England: about 1.5 to 2 outpatient follow-ups per first attendance (issue 14).
+    assert 1.3 <= summary["outpatient_follow_ups_per_first"] <= 2.3
     assert 3 <= summary["gp_appointments_per_person_year"] <= 7
     assert summary["practices"] >= 5 and summary["neighbourhoods"] >= 2

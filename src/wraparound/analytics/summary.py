@@ -125,6 +125,10 @@ def _hospital_use(engine, start: dt.date, end: dt.date) -> dict:
         band=lambda t: age_band(age_on(t.birth_date, mid))
     )
     counts = engine.to_arrow(with_age.group_by(["kind", "band"]).agg(n=_.count())).to_pylist()
+    outpatients = in_window.filter(in_window.kind == "outpatient")
+    flags = engine.to_arrow(outpatients.group_by("first_attendance").agg(n=_.count())).to_pylist()
+    firsts = sum(r["n"] for r in flags if r["first_attendance"] is True)
+    follow_ups = sum(r["n"] for r in flags if r["first_attendance"] is False)
 
     def total(kind, band=None):
         return sum(
@@ -151,6 +155,8 @@ def _hospital_use(engine, start: dt.date, end: dt.date) -> dict:
             round(total("gp_appointment") / total_years, 2) if total_years else None
         ),
         "outpatient_attendances_per_1000": _rate(total("outpatient"), total_years),
+        # Attended follow-ups per attended first attendance (England: about 1.5 to 2).
+        "outpatient_follow_ups_per_first": round(follow_ups / firsts, 3) if firsts else None,
         "elective_admissions_per_1000": _rate(total("elective_admission"), total_years),
         "community_contacts_per_1000": _rate(total("community"), total_years),
     }

@@ -67,6 +67,9 @@ class Chunk:
     # Another stream of its own for social-care contacts, added later still: drawing them
     # leaves every earlier row of every table (urgent-request flags included) as it was.
     social_rng: np.random.Generator | None = None
+    # A stream of its own for outpatient pathways (which appointments start one, and the
+    # follow-ups after each first): every other table's draws are as they were.
+    pathway_rng: np.random.Generator | None = None
     # A simulated intervention (``synth --intervention``): None leaves every row as before.
     simulation: Simulation | None = None
 
@@ -834,18 +837,74 @@ def _outpatients(chunk: Chunk) -> dict:
     specialty = np.where(age < o["paediatrics_under"], "420", specialty)
     start = local_to_utc_us(day, 9 * 60 + rng.integers(0, 48, m) * 10)
     status = np.where(rng.uniform(0, 1, m) < 0.92, "attended", "dna")
+    idx, day, specialty, start, status = _pathways(chunk, idx, day, specialty, start, status, o)
     return _part(
         idx,
         "outpatient",
         start,
         start + 20 * US_PER_MINUTE,
-        np.full(m, -1),
+        np.full(idx.size, -1),
         status,
         "face_to_face",
         ACUTE_TRUST,
         None,
         specialty,
         first=_first_attendances(idx, day, specialty, status == "attended", o["new_pathway_days"]),
+    )
+
+
+def _pathways(chunk: Chunk, idx, day, specialty, start, status, o: dict):
+    """Outpatient pathways: each drawn appointment belongs to a pathway with probability
+    1 / (1 + R) of being chosen to carry one (R its specialty's mean follow-ups per first,
+    ``[outpatient] follow_ups_per_first``); a pathway is a first attendance and Poisson(R)
+    follow-ups in the same specialty, ``follow_up_interval_days`` apart on average (at least
+    a week), on weekdays, and the drawn appointment is one of its appointments at random (so
+    the window opens on follow-ups of pathways that began before it, as a real extract does).
+    Appointments outside the window or the patient's registration and life are not kept; a
+    pathway cut by the window end or a death loses its later follow-ups, so there are a few
+    per cent fewer appointments than were drawn. Repeat visits to one specialty are then the
+    norm, as in England (about 1.5 to 2 follow-ups per first); drawing each appointment's
+    specialty on its own gave about 0.25. Draws come from ``chunk.pathway_rng`` only: every
+    other table is as it was (the ids of rows after the outpatients shift with their count).
+    """
+    if chunk.pathway_rng is None or idx.size == 0:
+        return idx, day, specialty, start, status
+    rng = chunk.pathway_rng
+    rates = o["follow_ups_per_first"]
+    r = np.array([rates.get(str(c), o["follow_ups_default"]) for c in specialty], dtype=float)
+    fi = np.flatnonzero(rng.uniform(0, 1, idx.size) < 1 / (1 + r))
+    size = rng.poisson(r[fi]) + 1  # appointments in each pathway, the first included
+    chain = np.repeat(np.arange(fi.size), size)
+    head = np.cumsum(size) - size
+    pos = np.arange(chain.size) - head[chain]
+    least, shape = 7.0, 2.0
+    scale = (o["follow_up_interval_days"] - least) / shape
+    gaps = np.where(pos == 0, 0.0, least + rng.gamma(shape, scale, chain.size))
+    total = np.cumsum(gaps)
+    t = total - total[head][chain]  # days from the pathway's first
+    drawn = (rng.uniform(0, 1, fi.size) * size).astype(np.int64)  # the drawn one's place
+    offset = np.round(t - t[head + drawn][chain]).astype(np.int64)
+    new = pos != drawn[chain]
+    parent = fi[chain[new]]
+    f_idx = idx[parent]
+    f_day = day[parent] + offset[new]
+    wd = weekday(f_day)
+    f_day = np.where(wd == 5, f_day - 1, np.where(wd == 6, f_day + 1, f_day))
+    keep = (
+        (f_day >= chunk.years[1].day)
+        & (f_day >= chunk.reg_start[f_idx])
+        & (f_day < chunk.stop[f_idx])
+    )
+    parent, f_idx, f_day = parent[keep], f_idx[keep], f_day[keep]
+    k = f_idx.size
+    f_start = local_to_utc_us(f_day, 9 * 60 + rng.integers(0, 48, k) * 10)
+    f_status = np.where(rng.uniform(0, 1, k) < 0.92, "attended", "dna")
+    return (
+        np.concatenate([idx[fi], f_idx]),
+        np.concatenate([day[fi], f_day]),
+        np.concatenate([specialty[fi], specialty[parent]]),
+        np.concatenate([start[fi], f_start]),
+        np.concatenate([status[fi], f_status]),
     )
 
 
