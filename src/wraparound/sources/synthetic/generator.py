@@ -19,7 +19,6 @@ from wraparound.nhs_number import synthetic_numbers
 from wraparound.sources.synthetic import events
 from wraparound.sources.synthetic.allergies import allergies as synthetic_allergies
 from wraparound.sources.synthetic.clock import US_PER_DAY, day_number
-from wraparound.sources.synthetic.contacts import draw_contacts
 from wraparound.sources.synthetic.letters import letters as synthetic_letters
 from wraparound.sources.synthetic.names import draw_names
 from wraparound.sources.synthetic.organisations import Locality, build_locality
@@ -48,9 +47,12 @@ SOCIAL_STREAM = 400
 INTERVENTION_STREAM = 500
 LETTERS_STREAM = 600  # letters back to the GP (synthetic/letters.py), their own draws
 ALLERGY_STREAM = 700  # allergies (synthetic/allergies.py), their own draws
-PATHWAY_STREAM = 800  # outpatient pathways: firsts and their follow-ups (Chunk.pathway_rng)
 """Seed offset of each chunk's stream for a simulated intervention (``events.Simulation``):
 without one, no draw is taken from it and every row is as before."""
+
+PATHWAY_STREAM = 800
+"""Seed offset of each chunk's stream for outpatient pathways (``Chunk.pathway_rng``,
+``events._pathways``): which appointments start one, and the follow-ups after each first."""
 
 
 def frame_for(years: int, end_date: dt.date | None = None) -> Frame:
@@ -123,8 +125,6 @@ def generate(
                     "patient_id": chunk.pseudonyms,
                     "given_name": identities["given_name"],
                     "family_name": identities["family_name"],
-                    "phone": pa.array(identities["phone"], pa.string()),
-                    "email": pa.array(identities["email"], pa.string()),
                 }
             ),
             oracle=_oracle(chunk),
@@ -181,13 +181,10 @@ def _people_chunk(
         pathway_rng=np.random.default_rng([seed, PATHWAY_STREAM, ci]),
     )
     given, family = draw_names(female, np.random.default_rng([seed, 200, ci]))
-    phone, email = draw_contacts(given, family, age, np.random.default_rng([seed, 201, ci]))
     identities = {
         "patient_ids": patient_ids,
         "given_name": given,
         "family_name": family,
-        "phone": phone,
-        "email": email,
         "lsoa": locality.lsoa_codes[lsoa_i],
         "ethnicity": ethnicity,
         "opted_out": rng.uniform(0, 1, n) < pop["opt_out_share"],
