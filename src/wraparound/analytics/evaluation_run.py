@@ -182,7 +182,7 @@ def evaluate(
         task = bar.add_task("evaluation: panels", total=1 + len(outcomes))
         with connect(warehouse, engine) as eng:
             first, last = window(eng)
-            panel, practices = build(eng, intervention)
+            panel, practices = build(eng, intervention, (first, last))
         bar.advance(task)
         bar.update(task, total=1 + len(outcomes) + len(other))
         results = {}
