@@ -272,3 +272,51 @@ def test_projection_and_missing(results):
     missing = results.missing.filter(pl.col("code") == "DM")
     assert missing.select("practice_id", "patient_id").rows() == [("P1", "b"), ("P1", "e")]
     assert set(missing["action"]) == {"HbA1c and treatment review"}
+
+
+def test_list_sizes_count_each_patient_once_at_each_month_end(tmp_path):
+    """List sizes (the CPI's input) by month end, hand-worked, against ``registered_at``'s
+    rule: b is registered at P1 and, from 15 June, at P2 too (overlapping: counted once, at
+    P2, the higher code); c moves from P1 to P2 on 10 July; d dies on 20 August; e joins P2
+    on 1 September. Only b and c have two registrations, so both paths of ``list_sizes``
+    (one registration, several) are exercised."""
+    import pyarrow as pa
+
+    from wraparound.analytics.population import registered_at
+    from wraparound.warehouse.engine import connect
+
+    d = dt.date
+    people = [person(p, 50) for p in "abcd"] + [person("e", 50, practice="P2")]
+    people[1]["registrations"].append(
+        {"patient_id": "b", "practice_id": "P2", "start_date": d(2024, 6, 15)}
+    )
+    people[2]["registrations"] = [
+        {"patient_id": "c", "practice_id": "P1", "start_date": d(2000, 1, 1),
+         "end_date": d(2024, 7, 10)},
+        {"patient_id": "c", "practice_id": "P2", "start_date": d(2024, 7, 10)},
+    ]  # fmt: skip
+    people[3]["patients"][0]["death_date"] = d(2024, 8, 20)
+    people[4]["registrations"][0]["start_date"] = d(2024, 9, 1)
+    write(tmp_path, *people)
+    ends = [months.month_end(months.month_index(d(2024, m, 1))) for m in range(4, 13)]
+    table = pa.table({"period": pa.array(range(9), pa.int32()), "last_day": ends})
+    with connect(tmp_path, "duckdb") as engine:
+        periods = engine.memtable(table)
+        sizes = pl.from_arrow(engine.to_arrow(achievement.list_sizes(engine, periods)))
+        reg = registered_at(engine, periods.select("period", on=periods.last_day))
+        rule = pl.from_arrow(
+            engine.to_arrow(reg.group_by(["period", "practice_id"]).agg(list_size=reg.count()))
+        )
+
+    def by_month(frame, practice):
+        got = dict(
+            frame.filter(pl.col("practice_id") == practice).select("period", "list_size").rows()
+        )
+        return [got.get(i, 0) for i in range(9)]
+
+    #                          Apr May Jun Jul Aug Sep Oct Nov Dec
+    assert by_month(sizes, "P1") == [4, 4, 3, 2, 1, 1, 1, 1, 1]
+    assert by_month(sizes, "P2") == [0, 0, 1, 2, 2, 3, 3, 3, 3]
+    assert sizes.sort(["period", "practice_id"]).equals(
+        rule.sort(["period", "practice_id"]).cast({"list_size": sizes["list_size"].dtype})
+    )
