@@ -14,6 +14,7 @@ from pathlib import Path
 
 from wraparound.apps.access import events as access_events
 from wraparound.apps.care import app_events as care_events
+from wraparound.apps.feedback import events as feedback_events
 from wraparound.apps.letters import events as letters_events
 from wraparound.apps.referrals import events as referral_events
 from wraparound.apps.triage import events as triage_events
@@ -27,4 +28,5 @@ def export_app_events(warehouse_dir: Path) -> dict:
     result["triage_events"] = triage_events.export(warehouse_dir)
     result["referral_events"] = referral_events.export(warehouse_dir)
     result["letters_events"] = letters_events.export(warehouse_dir)
+    result["fft_responses"] = feedback_events.export(warehouse_dir)
     return result

@@ -51,6 +51,7 @@ class Inputs:
     risk: ibis.Table | None = None
     app_appointments: ibis.Table | None = None
     app_referrals: ibis.Table | None = None
+    app_feedback: ibis.Table | None = None
 
 
 class Context:
@@ -112,6 +113,8 @@ def compile_indicator(ctx: Context, indicator: Indicator) -> Compiled:
         )
     if unit == "events":
         return Compiled(cells=_event_cells(ctx, indicator))
+    if unit == "responses":
+        return Compiled(cells=_response_cells(ctx, indicator))
     return Compiled(
         numerator=_rate_events(ctx, indicator), denominator=_person_time(ctx, indicator)
     )
@@ -469,6 +472,34 @@ def _event_test(ev, condition: Condition):
     if condition.op == "standard_met":
         return ev.standard_met.fill_null(False)
     return ev.lead_days.notnull() & (ev.lead_days <= condition.arg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Survey responses in each period (anonymous: no patient, age or deprivation)
+# ---------------------------------------------------------------------------------------------
+
+
+def _response_cells(ctx: Context, indicator: Indicator) -> ibis.Table:
+    """Responses given in the month at each practice: the denominator's answers, and of them
+    those the numerator names. A response has no patient, so no quintile or clinician (the
+    inequalities table leaves it out) and no opt-out to apply: it was never linked to one."""
+    rows = ctx.inputs.app_feedback
+    rows = rows.filter(
+        rows.answer.isin(list(indicator.denominator.responses.answers)) & rows.practice_id.notnull()
+    )
+    rows = rows.mutate(period=months.column(rows.month))
+    rows = rows.filter((rows.period >= ctx.period_set.first) & (rows.period <= ctx.period_set.last))
+    if ctx.period_set.only is not None:
+        rows = rows.filter(rows.period.isin(list(ctx.period_set.only)))
+    met = ibis.literal(True)
+    for condition in indicator.numerator.where:
+        met = met & rows.answer.isin(list(condition.arg))
+    return rows.group_by(["period", "practice_id"]).agg(
+        numerator=met.cast("int64").sum().cast("float64"),
+        denominator=_.count().cast("float64"),
+        imd_quintile=ibis.null("int8"),
+        clinician=ibis.null("string"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -58,6 +58,18 @@ APP_EVENT_KINDS = (
     "triage_in_time",
 )
 """Care-coordination events the app records and exports (``docs/indicators.md``)."""
+SURVEYS = ("fft",)
+"""Anonymous surveys whose answers an indicator may count (``denominator.responses``): the
+Friends and Family Test, exported by the feedback app (``inputs.app_feedback``)."""
+
+
+@functools.cache
+def survey_answers(survey: str) -> tuple[str, ...]:
+    """The answer codes of a survey, from its data file (``data/feedback/fft.toml``), so an
+    indicator naming an answer the survey does not have is refused when it is loaded."""
+    with clinical.package_data_dir().joinpath("feedback", f"{survey}.toml").open("rb") as f:
+        return tuple(a["code"] for a in tomllib.load(f)["answers"])
+
 
 _TOP_KEYS = {
     "id",
@@ -102,6 +114,7 @@ _DENOMINATOR_KEYS = {
     "efi_categories",
     "events",
     "person_time",
+    "responses",
     "where",
 }
 _NUMERATOR_KEYS = {"where", "events", "measure", "trim_days", "by", "median_of"}
@@ -151,6 +164,15 @@ class Events:
 
 
 @dataclass(frozen=True)
+class Responses:
+    """Answers to an anonymous survey: ``answers`` are the ones counted (the denominator's
+    "all responses"; an answer left out, such as "don't know", is in neither count)."""
+
+    survey: str
+    answers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Denominator:
     min_age: int | None = None
     max_age: int | None = None
@@ -160,11 +182,15 @@ class Denominator:
     events: Events | None = None
     person_time: bool = False
     where: tuple[Condition, ...] = ()
+    responses: Responses | None = None
 
     @property
     def unit(self) -> str:
         """What is counted: ``patients`` (registered at the period end), ``events`` (in the
-        period) or ``person_time`` (registered person-years in the period)."""
+        period), ``person_time`` (registered person-years in the period) or ``responses``
+        (answers to an anonymous survey in the period: not patients, who are never known)."""
+        if self.responses is not None:
+            return "responses"
         if self.person_time:
             return "person_time"
         return "events" if self.events else "patients"
@@ -230,6 +256,8 @@ class Indicator:
             for e in (self.denominator.events, self.numerator.events)
         ):
             needs.append("app_referrals")
+        if self.denominator.responses is not None:
+            needs.append("app_feedback")
         return tuple(needs)
 
 
@@ -335,7 +363,10 @@ def parse(text: str, path: str) -> Indicator:
         targets=targets,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
-    uses_app = bool({"app_events", "app_appointments", "app_referrals"} & set(indicator.requires))
+    uses_app = bool(
+        {"app_events", "app_appointments", "app_referrals", "app_feedback"}
+        & set(indicator.requires)
+    )
     if uses_app != (indicator.source == "app"):
         check.fail(
             "source must be 'app' exactly when a condition uses app_event or events filter on need"
@@ -385,6 +416,12 @@ def _denominator(check: _Checker, raw) -> Denominator:
         check.fail("denominator.person_time must be true or false")
     if events and person_time:
         check.fail("denominator has both events and person_time; choose one")
+    responses = _responses(check, raw["responses"]) if "responses" in raw else None
+    if responses is not None and (set(raw) - {"responses"}):
+        check.fail(
+            "denominator.responses counts anonymous answers: no events, person_time, ages, "
+            "registers, cohorts or where go with it"
+        )
     ages = {
         k: check.integer(raw[k], f"denominator.{k}") for k in ("min_age", "max_age") if k in raw
     }
@@ -403,6 +440,7 @@ def _denominator(check: _Checker, raw) -> Denominator:
         events=events,
         person_time=person_time,
         where=_conditions(check, raw.get("where", []), "denominator.where", events is not None),
+        responses=responses,
         **ages,
     )
     if den.unit != "patients" and (
@@ -415,8 +453,35 @@ def _denominator(check: _Checker, raw) -> Denominator:
     return den
 
 
+def _responses(check: _Checker, raw) -> Responses:
+    if not isinstance(raw, dict):
+        check.fail("denominator.responses must be a table { survey, answers }")
+    check.keys(raw, {"survey", "answers"}, "denominator.responses")
+    survey = check.choice(raw.get("survey"), SURVEYS, "denominator.responses.survey")
+    if "answers" not in raw:
+        check.fail("denominator.responses needs answers (the answers counted)")
+    answers = check.choices(raw["answers"], survey_answers(survey), "denominator.responses.answers")
+    return Responses(survey, answers)
+
+
+def _answer_conditions(check: _Checker, raw, den: Denominator) -> tuple[Condition, ...]:
+    """A numerator over survey responses: ``[{ answer = [...] }]``, answers among the
+    denominator's (a numerator answer outside the denominator would give shares over 100%)."""
+    if not isinstance(raw, list) or len(raw) != 1:
+        check.fail("numerator.where over responses is one condition: [{ answer = [...] }]")
+    cond = raw[0]
+    if not isinstance(cond, dict) or set(cond) != {"answer"}:
+        check.fail("numerator.where[0]: over responses the only operator is 'answer'")
+    answers = check.choices(cond["answer"], den.responses.answers, "numerator.where[0].answer")
+    return (Condition("answer", answers),)
+
+
 def _numerator(check: _Checker, raw, den: Denominator) -> Numerator:
     check.keys(raw, _NUMERATOR_KEYS, "[numerator]")
+    if den.unit == "responses":
+        if set(raw) - {"where"}:
+            check.fail("a numerator over responses has only where = [{ answer = [...] }]")
+        return Numerator(where=_answer_conditions(check, raw.get("where"), den))
     events = _events(check, raw["events"], "numerator.events") if "events" in raw else None
     measure = check.choice(raw.get("measure", "count"), MEASURES, "numerator.measure")
     trim = raw.get("trim_days")

@@ -11,6 +11,10 @@
   appointments plus the need recorded with the request and whether its GM access standard
   was met. The indicators count them with the warehouse's GP and hub appointments, alike
   (``compile.py``); indicators that filter on ``need`` await them.
+- **App feedback** (``DIR/app_feedback/fft_responses.parquet``): the Friends and Family
+  Test's answers, one row per response and **no patient** (responses are anonymous):
+  ``FEEDBACK_SCHEMA``, written by the feedback app (``apps/feedback/events.py``) with the
+  other exports. Indicators over ``responses`` await it.
 - **Risk results** (``DIR/results/risk/latest.json`` -> ``scores.parquet``): the latest risk
   stratification run's stream and eFI category per patient, for indicators about high-needs
   or frail patients.
@@ -80,6 +84,27 @@ def app_referrals_path(warehouse: Path) -> Path:
     return Path(warehouse).joinpath(*APP_REFERRALS)
 
 
+APP_FEEDBACK = ("app_feedback", "fft_responses.parquet")
+FEEDBACK_SCHEMA = pa.schema(
+    [
+        ("month", pa.date32()),
+        ("practice_id", pa.string()),
+        ("hub_id", pa.string()),
+        ("service_code", pa.string()),
+        ("touchpoint", pa.string()),
+        ("answer", pa.string()),
+    ]
+)
+"""One anonymous FFT response: the first day of the month it was given, the patient's
+practice (ODS code), the hub (when the touchpoint was at one), the service, the touchpoint
+and the answer code (``data/feedback/fft.toml``). Not in ``app_events``, whose rows are
+patients'."""
+
+
+def app_feedback_path(warehouse: Path) -> Path:
+    return Path(warehouse).joinpath(*APP_FEEDBACK)
+
+
 class InputError(ValueError):
     """An optional input is present but malformed."""
 
@@ -92,6 +117,7 @@ class Found:
     risk: pa.Table | None = None
     app_appointments: pa.Table | None = None
     app_referrals: pa.Table | None = None
+    app_feedback: pa.Table | None = None
     described: dict = field(default_factory=dict)
 
 
@@ -122,6 +148,14 @@ def read(warehouse: Path) -> Found:
             "rows": table.num_rows,
         }
         found.app_referrals = table if table.num_rows else None
+    feedback = app_feedback_path(warehouse)
+    if feedback.exists():
+        table = _app_feedback(feedback)
+        found.described["app_feedback"] = {
+            "files": [{"name": feedback.name, "sha256": _sha256(feedback)}],
+            "rows": table.num_rows,
+        }
+        found.app_feedback = table if table.num_rows else None
     run = results.latest_run(Path(warehouse), paths.RISK)
     if run is not None and (run / "scores.parquet").exists():
         found.risk = pq.read_table(run / "scores.parquet", columns=RISK_COLUMNS)
@@ -198,6 +232,19 @@ def _app_referrals(path: Path) -> pa.Table:
         },
         schema=REFERRAL_EVENT_SCHEMA,
     )
+
+
+def _app_feedback(path: Path) -> pa.Table:
+    table = pq.read_table(path)
+    missing = [c for c in FEEDBACK_SCHEMA.names if c not in table.column_names]
+    if missing:
+        raise InputError(
+            f"{path}: FFT responses need columns {FEEDBACK_SCHEMA.names}; missing {missing}"
+        )
+    try:
+        return table.select(FEEDBACK_SCHEMA.names).cast(FEEDBACK_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"{path}: {exc}") from exc
 
 
 def _sha256(path: Path) -> str:

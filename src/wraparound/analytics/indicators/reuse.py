@@ -85,7 +85,7 @@ READ_COLUMNS: dict[str, tuple[str, ...]] = {
 """The warehouse tables a cell is computed from, with the columns read (besides ``id``)."""
 WHOLE = frozenset({"organisations", "areas"})
 """Tables a change to which can change any month of any indicator (hubs, deprivation)."""
-APP_INPUTS = ("app_events", "app_appointments", "app_referrals")
+APP_INPUTS = ("app_events", "app_appointments", "app_referrals", "app_feedback")
 CODE = ("compile.py", "reuse.py", "periods.py")
 """The modules whose source is part of every fingerprint: a change to how cells are computed
 invalidates them all (``analytics/population.py`` too)."""
@@ -211,6 +211,8 @@ def dependencies(indicator: Indicator) -> dict[tuple, set[Reach]]:
             add(("encounters", spec.kind))
     if indicator.numerator.measure == "excess_bed_days":
         add(("open_stays", indicator.numerator.events.kind))
+    if indicator.denominator.responses is not None:
+        add(("app_feedback", indicator.denominator.responses.survey))
     return deps
 
 
@@ -478,6 +480,8 @@ def input_changes(found, previous_dir: Path) -> Touched:
                 key, when = ("app_events", row["kind"]), row["date"]
             elif name == "app_appointments":
                 key, when = ("encounters", "gp_appointment"), row["start"]
+            elif name == "app_feedback":
+                key, when = ("app_feedback", "fft"), row["month"]
             else:
                 key, when = ("encounters", "referral"), row["start"]
             if (month := _m(when)) is not None:

@@ -87,6 +87,7 @@ def run(
             if found.app_appointments
             else None,
             app_referrals=engine.memtable(found.app_referrals) if found.app_referrals else None,
+            app_feedback=engine.memtable(found.app_feedback) if found.app_feedback else None,
         )
         fingerprints = {
             i.id: reuse.fingerprint(i, engine.name, reuse.cohort_hash(i, found.risk))
