@@ -35,6 +35,7 @@ PATIENT_TABLES = frozenset(
         "procedures",
         "encounters",
         "identity",
+        "allergies",
     }
 )
 """Tables whose every row belongs to one patient (``patient_id``)."""

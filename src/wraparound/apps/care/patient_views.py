@@ -18,6 +18,7 @@ from wraparound.apps.care.models import CarePlanVersion, CaseRecord
 from wraparound.apps.care.record_index import patient_record
 from wraparound.apps.care.timeline import timeline
 from wraparound.apps.records.access import patient_view
+from wraparound.apps.records.allergies import allergy_record
 from wraparound.apps.registers.models import RegisterEntry
 
 
@@ -55,6 +56,7 @@ def patient_detail(request, patient):
             "access": request.access_relationship,  # its kind, source and end, shown
             "age": age(patient.birth_date),
             "record": patient_record(patient),
+            "allergies": allergy_record(patient),
         },
     )
 

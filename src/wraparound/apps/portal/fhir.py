@@ -1,6 +1,6 @@
 """The patient's download: a FHIR R4 collection Bundle of their record summary and care
-plan (care's CarePlan, CareTeam and Patient, plus Condition, MedicationStatement and
-Observation resources for what the portal shows them), validated in the tests with
+plan (care's CarePlan, CareTeam and Patient, plus Condition, MedicationStatement, Observation
+and AllergyIntolerance resources for what the portal shows them), validated in the tests with
 fhirclient."""
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ import uuid
 from django.utils import timezone
 
 from wraparound.apps.care import fhir as care_fhir
+from wraparound.warehouse.schema import CODE_SYSTEMS
 
 UCUM = "http://unitsofmeasure.org"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 
 
 def _urn(kind: str, ident: str) -> str:
@@ -90,7 +93,47 @@ def record_bundle(patient, summary, version, team) -> dict:
                 entries.append(
                     {"fullUrl": _urn("Observation", f"{patient.pk}-{r.label}-{j}"), "resource": obs}
                 )
+    if summary.allergies is not None:
+        for i, a in enumerate(summary.allergies.all):
+            entries.append(
+                {
+                    "fullUrl": _urn("AllergyIntolerance", f"{patient.pk}-{i}"),
+                    "resource": allergy_resource(a, subject),
+                }
+            )
     return bundle
+
+
+def allergy_resource(a, subject: dict) -> dict:
+    """An AllergyIntolerance (R4) for one allergy the portal shows (records/allergies.py):
+    its coded substance or finding with the name shown, statuses, and the reaction."""
+    coding: dict = {"code": a.code, "display": a.name}
+    if a.system in CODE_SYSTEMS:
+        coding["system"] = CODE_SYSTEMS[a.system]
+    res: dict = {
+        "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": a.status}]},
+    }
+    if a.verification:
+        res["verificationStatus"] = {
+            "coding": [{"system": ALLERGY_VERIFICATION, "code": a.verification}]
+        }
+    if a.type:
+        res["type"] = a.type
+    if a.category:
+        res["category"] = [a.category]
+    if a.criticality:
+        res["criticality"] = a.criticality
+    res["code"] = {"coding": [coding], "text": a.name}
+    res["patient"] = subject
+    if a.recorded:
+        res["recordedDate"] = a.recorded.isoformat()
+    if a.reaction:
+        reaction: dict = {"manifestation": [{"text": a.reaction}]}
+        if a.severity:
+            reaction["severity"] = a.severity
+        res["reaction"] = [reaction]
+    return res
 
 
 def _qty(value: str, unit: str) -> dict:

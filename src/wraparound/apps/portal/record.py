@@ -14,6 +14,7 @@ from wraparound.apps.care.models import CarePlan, CareTeamMember, CaseRecord
 from wraparound.apps.care.record_index import PatientRecord, patient_record
 from wraparound.apps.portal import rules
 from wraparound.apps.portal.models import HiddenItem
+from wraparound.apps.records.allergies import AllergyRecord, allergy_record
 
 
 @functools.cache
@@ -37,7 +38,7 @@ class Summary:
     team: list[Contact] = dataclasses.field(default_factory=list)
     conditions: list[str] = dataclasses.field(default_factory=list)
     record: PatientRecord | None = None
-    allergies: list[str] = dataclasses.field(default_factory=list)
+    allergies: AllergyRecord | None = None  # None: the category is not shown online
     hidden_count: int = 0
 
 
@@ -94,6 +95,8 @@ def summary(patient) -> Summary:
         rec.medicines = [m for m in rec.medicines if m.name not in hide.get("medicines", set())]
         rec.results = [r for r in rec.results if r.label not in hide.get("results", set())]
         out.record = rec
+    if "allergies" in shown:
+        out.allergies = allergy_record(patient, hide.get("allergies", set()))
     out.hidden_count = sum(len(v) for v in hide.values())
     return out
 

@@ -23,6 +23,7 @@ from wraparound.apps.records import bulk
 from wraparound.apps.records.clock import load_day
 from wraparound.apps.records.models import AuditEvent, Organisation, Patient, Referral
 from wraparound.apps.records.relationships import policy
+from wraparound.clinical import allergies as allergy_codes
 from wraparound.clinical import registers
 from wraparound.warehouse.identity import read_identity
 
@@ -64,7 +65,12 @@ def _only(table, only: frozenset[str] | None):
     return table if only is None else table.filter(table.patient_id.isin(sorted(only)))
 
 
-def patient_frame(engine, warehouse_dir: Path, only: frozenset[str] | None = None) -> pl.DataFrame:
+def patient_frame(
+    engine,
+    warehouse_dir: Path,
+    only: frozenset[str] | None = None,
+    allergy_practices: set[str] | None = None,
+) -> pl.DataFrame:
     """One row per patient (of ``only``, when given): identity, demographics, current
     practice and neighbourhood, register conditions, last A&E attendance and emergency
     admission."""
@@ -98,6 +104,18 @@ def patient_frame(engine, warehouse_dir: Path, only: frozenset[str] | None = Non
         )
     )
     frame = pl.from_arrow(engine.to_arrow(expr))
+    frame = frame.join(allergy_lists(engine, only), on="patient_id", how="left").with_columns(
+        allergy_data=pl.col("practice_id").is_in(
+            pl.Series(
+                sorted(
+                    practices_with_allergies(engine)
+                    if allergy_practices is None
+                    else allergy_practices
+                ),
+                dtype=pl.String,
+            ).implode()
+        )
+    )
     # One identity per pseudonym: two source records of one NHS number, newest first.
     identity = pl.from_arrow(
         read_identity(
@@ -135,7 +153,84 @@ PATIENT_FIELDS = (
     "conditions",
     "last_ae",
     "last_admission",
+    "allergies",
 )
+
+_SYSTEM_NAMES = {"snomed": "SNOMED CT", "dmd": "dm+d", "rxnorm": "RxNorm", "read2": "Read v2"}
+_STATUS_ORDER = {"active": 0, "inactive": 1, "resolved": 2}
+ALLERGY_KEYS = (
+    "name",
+    "system",
+    "code",
+    "status",
+    "verification",
+    "type",
+    "category",
+    "criticality",
+    "reaction",
+    "severity",
+    "recorded",
+    "no_known",
+)
+"""The keys of each allergy the patient index holds (``Patient.allergies``)."""
+
+
+_ALLERGY_COLUMNS = (
+    "patient_id", "system", "code", "display", "clinical_status", "verification_status", "type",
+    "category", "criticality", "reaction_display", "reaction_severity", "recorded_date",
+)  # fmt: skip
+
+
+def allergy_lists(engine, only: frozenset[str] | None = None) -> pl.DataFrame:
+    """``patient_id`` and ``allergies``: each patient's recorded allergies (of ``only``, when
+    given) as dicts of ``ALLERGY_KEYS``, current first, then by name, so an unchanged record
+    compares equal. The name is the source's display, else the term in
+    ``data/allergies.csv``, else the system and code; ``no_known`` marks the codes that
+    record "no known allergies" (that file's ``no_known`` group)."""
+    table = _only(engine.table("allergies"), only)
+    rows = pl.from_arrow(engine.to_arrow(table.select(*_ALLERGY_COLUMNS)))
+    codes = allergy_codes()
+    terms = {a.code: a.term for a in codes}
+    no_known = sorted(a.code for a in codes if a.no_known)
+    snomed = pl.col("system") == "snomed"
+    fallback = (
+        pl.col("system").replace_strict(_SYSTEM_NAMES, default=pl.col("system"))
+        + pl.lit(" ")
+        + pl.col("code")
+    )
+    rows = rows.with_columns(
+        name=pl.coalesce(
+            pl.col("display"),
+            pl.when(snomed).then(pl.col("code").replace_strict(terms, default=None)),
+            fallback,
+        ),
+        no_known=snomed & pl.col("code").is_in(pl.Series(no_known, dtype=pl.String).implode()),
+        recorded=pl.col("recorded_date").dt.to_string("%Y-%m-%d"),
+        rank=pl.col("clinical_status").replace_strict(_STATUS_ORDER, default=3),
+    ).rename(
+        {
+            "clinical_status": "status",
+            "verification_status": "verification",
+            "reaction_display": "reaction",
+            "reaction_severity": "severity",
+        }
+    )
+    return (
+        rows.sort(["patient_id", "rank", "no_known", "name", "code"])
+        .group_by("patient_id", maintain_order=True)
+        .agg(allergies=pl.struct(list(ALLERGY_KEYS)))
+    )
+
+
+def practices_with_allergies(engine) -> set[str]:
+    """The practices (ODS codes) whose record carries allergy data: a current registration
+    of a patient with any allergy row, "no known allergy" findings included. Their patients
+    with no row have none recorded; elsewhere allergies are not known (nothing says)."""
+    reg = engine.table("registrations")
+    current = reg.filter(reg.end_date.isnull())
+    has = engine.table("allergies").select("patient_id").distinct()
+    expr = current.join(has, current.patient_id == has.patient_id).select("practice_id").distinct()
+    return set(engine.to_arrow(expr)["practice_id"].to_pylist())
 
 
 def patient_rows(frame: pl.DataFrame, parents: dict[str, str | None]):
@@ -155,16 +250,39 @@ def patient_rows(frame: pl.DataFrame, parents: dict[str, str | None]):
         opted_out=pl.col("opted_out").fill_null(False).cast(pl.Boolean),
         conditions=pl.col("conditions").list.sort(),
     ).rename({"patient_id": "pseudonym"})
-    for row in frame.select(PATIENT_FIELDS).iter_rows():
-        conditions = row[10]
-        yield (*row[:10], list(conditions) if conditions is not None else [], *row[11:])
+    for row, known in zip(
+        frame.select(PATIENT_FIELDS).iter_rows(), frame["allergy_data"], strict=True
+    ):
+        conditions, allergies = row[10], row[13]
+        if allergies is None:  # no row: none recorded where the practice sends allergy data
+            allergies = [] if known else None
+        yield (
+            *row[:10],
+            list(conditions) if conditions is not None else [],
+            *row[11:13],
+            allergies,
+        )
 
 
 def load_patients(engine, warehouse_dir: Path, only: frozenset[str] | None = None) -> int:
     """Insert or update every patient (or those of ``only``: the patients a batch touched)
     with an identity row, keyed by pseudonym, in one bulk write (``bulk.upsert``): a
     patient whose row is unchanged is not written."""
-    frame = patient_frame(engine, warehouse_dir, only)
+    allergy_practices = practices_with_allergies(engine)
+    if only is not None:
+        # A practice whose record starts (or stops) carrying allergy data changes what its
+        # other patients' records say ("none recorded" against "not known"): reload them too.
+        held = set(
+            Patient.objects.filter(allergies__isnull=False)
+            .values_list("practice_id", flat=True)
+            .distinct()
+        )
+        moved = (allergy_practices ^ held) - {None}
+        if moved:
+            only = only | frozenset(
+                Patient.objects.filter(practice_id__in=moved).values_list("pseudonym", flat=True)
+            )
+    frame = patient_frame(engine, warehouse_dir, only, allergy_practices)
     parents = dict(Organisation.objects.filter(kind="practice").values_list("org_id", "parent_id"))
     with transaction.atomic():
         bulk.upsert(Patient, PATIENT_FIELDS, patient_rows(frame, parents), key=["pseudonym"])

@@ -71,6 +71,11 @@ class Patient(models.Model):
         Organisation, null=True, on_delete=models.PROTECT, related_name="+"
     )
     conditions = models.JSONField(default=list)  # register names, materialised on load
+    # Recorded allergies, materialised on load (``load.allergy_lists``): a list of dicts, one per
+    # allergy (``records/allergies.py`` reads them); ``[]`` when the practice's record carries
+    # allergy data and this patient has none recorded; null when no allergy data has reached
+    # the app for the patient's practice ("allergies not known", never "none recorded").
+    allergies = models.JSONField(null=True, default=None)
     last_ae = models.DateTimeField(null=True, blank=True)
     last_admission = models.DateTimeField(null=True, blank=True)
 
