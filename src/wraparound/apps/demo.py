@@ -224,10 +224,12 @@ def create_demo_referrals() -> dict[str, int]:
 
 def create_demo_feedback() -> dict[str, int]:
     """Six months of anonymous Friends and Family Test responses and the offers due now
-    (feedback app, issue 15)."""
+    (feedback app, issue 15); the months end with the synthetic data (the current register
+    run's index date), as the demo's other casework does, so the indicators count them."""
     from wraparound.apps.feedback.seed import seed_demo
 
-    return seed_demo()
+    run = RegisterRun.objects.filter(current=True).first()
+    return seed_demo(until=run.index_date - dt.timedelta(days=1) if run is not None else None)
 
 
 def create_demo_outreach(warehouse) -> dict[str, int]:

@@ -44,7 +44,10 @@ def _months(n: int, today: dt.date) -> list[dt.date]:
     return out
 
 
-def seed_demo(months: int = 6, seed: int = 15) -> dict:
+def seed_demo(months: int = 6, seed: int = 15, until: dt.date | None = None) -> dict:
+    """``months`` months of responses up to the month of ``until`` (default today): the demo
+    passes the synthetic data's last day, so the scorecard's ``fft_share_positive``, which
+    reports only months inside the data, has them to count."""
     rng = random.Random(seed)
     content = fft()
     practices = list(Organisation.objects.filter(kind="practice").order_by("org_id"))
@@ -59,7 +62,7 @@ def seed_demo(months: int = 6, seed: int = 15) -> dict:
         services = []
     answers, weights = zip(*SPREAD.items(), strict=True)
     rows = []
-    for month in _months(months, timezone.localdate()):
+    for month in _months(months, until or timezone.localdate()):
         for practice in practices:
             hub = hubs.get(practice.parent_id)
             for _ in range(rng.randint(15, 45)):
