@@ -149,6 +149,70 @@ def subgroup_rows(run: IndicatorRun, indicator_id: str, ods: str, period: str) -
     return sorted(rows, key=lambda r: r["label"])
 
 
+def _months(first: str, last: str) -> list[str]:
+    """Every ``YYYY-MM`` from ``first`` to ``last``."""
+    y, m = int(first[:4]), int(first[5:7])
+    out = []
+    while f"{y:04d}-{m:02d}" <= last:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def with_targets(run: IndicatorRun, d: dict, ods: str, rows: list[dict]) -> list[dict]:
+    """The specialty rows of an indicator with ``targets`` (``docs/indicators.md``, Targets),
+    each with its planned reduction, the practice's value over the run's baseline financial
+    year and over the 12 months to the latest month (summed counts, so 12 months of events
+    over 12 months of events or person-years), the target (baseline x (1 - reduction)) and
+    whether the last 12 months meet it. Specialties without a target keep blanks."""
+    reductions = (d.get("targets") or {}).get("reduction_pct") or {}
+    period = d["latest_period"]
+    year = int(run.baseline_year[:4]) if run.baseline_year[:4].isdigit() else None
+    windows = {"last_12m": _months(_months_back(period, 11), period)}
+    if year is not None:
+        windows["baseline"] = _months(f"{year}-04", f"{year + 1}-03")
+    sums: dict[tuple[str, str], list[float]] = {}
+    for r in SubgroupValue.objects.filter(
+        run=run,
+        indicator_id=d["id"],
+        org_id=ods,
+        level="practice",
+        subgroup__in=list(reductions),
+        period__in=sorted({m for ms in windows.values() for m in ms}),
+    ).values("period", "subgroup", "numerator", "denominator"):
+        for name, ms in windows.items():
+            if r["period"] in ms:
+                total = sums.setdefault((name, r["subgroup"]), [0.0, 0.0])
+                total[0] += r["numerator"] or 0.0
+                total[1] += r["denominator"] or 0.0
+    m = d.get("multiplier", 1)
+
+    def value(name: str, code: str) -> float | None:
+        x, y = sums.get((name, code), (0.0, 0.0))
+        return m * x / y if y > 0 else None
+
+    for r in rows:
+        code = r["subgroup"]
+        reduction = reductions.get(code)
+        base = value("baseline", code) if reduction is not None else None
+        last = value("last_12m", code) if reduction is not None else None
+        target = base * (1 - reduction / 100) if base is not None else None
+        r.update(
+            reduction_pct=reduction,
+            baseline_value=base,
+            last_12m_value=last,
+            target_value=target,
+            meets_target=None if target is None or last is None else last <= target,
+        )
+    return rows
+
+
+def _months_back(period: str, n: int) -> str:
+    y, m = int(period[:4]), int(period[5:7])
+    index = y * 12 + m - 1 - n
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def quintiles(run: IndicatorRun, org_id: str) -> dict[str, dict[int, dict]]:
     """Each indicator's latest month by deprivation quintile for one organisation:
     indicator id -> quintile (1-5) -> row."""

@@ -34,7 +34,10 @@ def interval(lower, upper, digits: int = 1) -> str:
 
 
 def digits_for(definition: dict | None) -> int:
-    return 1 if definition is None or definition.get("type") != "count" else 0
+    """Decimal places of an indicator's figures: none for counts, two for a ratio of events
+    (1.45 follow-ups per first attendance), else one."""
+    kind = None if definition is None else definition.get("type")
+    return {"count": 0, "ratio": 2}.get(kind, 1)
 
 
 @dataclass

@@ -66,6 +66,18 @@ SPECIALTY = (
     Column("Consecutive months outside 99.8%", whole("consecutive_periods"), numeric=True),
 )
 
+TARGET = (
+    Column("Planned reduction (%)", figure("reduction_pct", 0), numeric=True),
+    Column("Baseline year value", figure("baseline_value"), numeric=True),
+    Column("Target", figure("target_value"), numeric=True),
+    Column("Last 12 months", figure("last_12m_value"), numeric=True),
+    Column("Meets target", lambda row, _d: {True: "yes", False: "no"}.get(row["meets_target"], "")),
+)
+"""Added to the specialty table of an indicator holding a plan's targets by specialty
+(``docs/indicators.md``, Targets): the practice's value over the baseline financial year,
+the target (that less the planned reduction), and the 12 months to the latest month against
+it."""
+
 TREND = (
     Column("Period", text("period")),
     Column("Numerator", count("numerator"), numeric=True),
@@ -143,14 +155,15 @@ def index(request):
 
 def _specialty_table(run, d: dict, org):
     """One practice's figures for each specialty of a broken-down indicator, latest month.
-    Status comes from the funnel limits around the locality value only, never from rank."""
+    Status comes from the funnel limits around the locality value only, never from rank.
+    An indicator with targets (``docs/indicators.md``, Targets) adds them and the baseline."""
     period = d["latest_period"]
-    return table(
-        f"{org.name}: by specialty, {period} (value {d['unit']})",
-        SPECIALTY,
-        figures.subgroup_rows(run, d["id"], org.org_id, period),
-        d,
-    )
+    rows = figures.subgroup_rows(run, d["id"], org.org_id, period)
+    columns = SPECIALTY
+    if d.get("targets"):
+        rows = figures.with_targets(run, d, org.org_id, rows)
+        columns = (*SPECIALTY, *TARGET)
+    return table(f"{org.name}: by specialty, {period} (value {d['unit']})", columns, rows, d)
 
 
 BODY_SECONDS = 300
