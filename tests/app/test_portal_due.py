@@ -127,6 +127,24 @@ def test_a_patient_who_refused_every_channel_gets_nothing_and_it_is_recorded(out
     assert outbox("07700900301") == []
 
 
+def test_a_refused_public_address_claims_nothing_and_the_next_run_sends(outbox, monkeypatch):
+    """In production an http address is refused before any reminder is claimed, so none is
+    lost: once the address is fixed, the next run sends it."""
+    from wraparound.config import ConfigurationError
+
+    patient = reachable("07700900601")
+    appt = appointment(patient, 20)
+    monkeypatch.setenv("WRAPAROUND_ENV", "production")
+    monkeypatch.setenv("WRAPAROUND_PUBLIC_BASE_URL", "http://wraparound.example.nhs.uk")
+    with pytest.raises(ConfigurationError, match="must be an https address"):
+        due.send_due()
+    assert not ReminderSent.objects.filter(appointment=appt).exists()
+    assert outbox("07700900601") == []
+    monkeypatch.setenv("WRAPAROUND_PUBLIC_BASE_URL", BASE)
+    assert due.send_reminders()["day_before"]["sent"] >= 1
+    assert len(outbox("07700900601")) == 1
+
+
 def test_fft_offers_after_a_touchpoint_are_sent_once_with_the_absolute_link(outbox):
     patient = reachable("07700900401")
     appointment(patient, -24, status="seen")

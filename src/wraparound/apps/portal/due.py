@@ -116,9 +116,13 @@ def send_reminders(
     """Send every reminder due at ``now``, once: returns counts (``sent``; ``not_sent``,
     recorded by messaging with the reason; ``failed``, the backend refused and the claim
     was released for the next run) by rule. ``advance`` is called after each."""
+    from wraparound import config
     from wraparound.apps.portal.booking import notify
 
     now = now or timezone.now()
+    # Every reminder links the portal on the public address: a refused one (production
+    # without https) stops the run here, before any reminder is claimed.
+    config.current().public_url("/portal/")
     out: dict[str, dict[str, int]] = {}
     for rule in reminder_rules():
         counts = {"sent": 0, "not_sent": 0, "failed": 0}
@@ -128,7 +132,11 @@ def send_reminders(
                     claim = ReminderSent.objects.create(appointment=appt, code=rule.code, at=now)
             except IntegrityError:  # a concurrent run has it
                 continue
-            message = notify(appt, rule.template, purpose=rule.purpose)
+            try:
+                message = notify(appt, rule.template, purpose=rule.purpose)
+            except BaseException:  # not decided: the next run tries again
+                claim.delete()
+                raise
             if message is None or message.status == "failed":
                 claim.delete()
                 counts["failed"] += 1
