@@ -1,8 +1,9 @@
 """``wraparound app refresh``: bring the app database up to date with the warehouse.
 
 Run after every ingest and every stratification. In order: organisations, the patient index,
-service bookings, the newest register run, timelines of followed patients and the timeline
-index for everyone else (``care/timeline.py``), the record index of current medicines and
+the patients' contact details for messaging (``messaging/contacts.py``), service bookings,
+the newest register run, timelines of followed patients and the timeline index for
+everyone else (``care/timeline.py``), the record index of current medicines and
 recent results (``care/record_index.py``), the newest
 indicators run (scorecards), alerts for hospital events written by warehouse batches
 since the last refresh, then the hub capacity ledger (``access/capacity.py``). Each step
@@ -34,6 +35,7 @@ from wraparound.apps.care.record_index import write_record_index
 from wraparound.apps.care.timeline import write_index
 from wraparound.apps.commissioning.load import load_latest_local_qof
 from wraparound.apps.letters.load import load_letters
+from wraparound.apps.messaging.contacts import sync_from_identity
 from wraparound.apps.records.clock import for_load as data_clock_for_load
 from wraparound.apps.records.load import load_organisations, load_patients, load_referrals
 from wraparound.apps.records.models import Organisation, Patient, WarehouseLoad
@@ -87,6 +89,10 @@ def refresh(warehouse_dir: Path, full: bool = False) -> dict:
         shown = out["patients"] if changes is None else Patient.objects.count()
         out["patients_without_identity"] = max(0, total - shown)
         step("patients")
+        # Contact details (phone, email, postcode) from the identity table, for messaging:
+        # what staff or the patient recorded is kept (messaging/contacts.py).
+        out["contact_details"] = sync_from_identity(warehouse, only)
+        step("contact_details")
         # The today for data (records/clock.py): the gate judges warehouse-dated
         # relationships on it, from the data end recorded here.
         out["data_end"], day = data_clock_for_load(engine)

@@ -2,8 +2,8 @@
 postcode), read through ``warehouse/identity.py``.
 
 Details recorded by staff or by the patient (``source`` other than ``identity``) are kept: the
-feed never overwrites what the patient told us. Run after a refresh of the patient index
-(``sync_from_identity(warehouse)``); the demo and the triage matching use the postcode.
+feed never overwrites what the patient told us. Run by ``app refresh`` after the patient index
+(``apps/refresh.py``); the demo and the triage matching use the postcode.
 """
 
 from __future__ import annotations
@@ -21,11 +21,16 @@ def _clean(value) -> str:
     return "" if value is None else str(value).strip()
 
 
-def sync_from_identity(warehouse) -> dict[str, int]:
+def sync_from_identity(warehouse, only: set[str] | None = None) -> dict[str, int]:
     """Create or update ``ContactPreference`` rows of ``source="identity"`` from the identity
-    table; returns counts (created, updated, kept: recorded by staff or the patient)."""
+    table (of the pseudonyms ``only``, on an incremental refresh); returns counts (created,
+    updated, kept: recorded by staff or the patient). ``app refresh`` runs it after the
+    patient index, so details that came in through ``wraparound ingest`` alone (FHIR
+    Patient.telecom, the CSV patients file's phone and email) are what messages resolve."""
     cols = ["patient_id", "phone", "email", "postcode"]
     frame = pl.from_arrow(read_identity(warehouse, columns=[*cols, "updated_at"]))
+    if only is not None:
+        frame = frame.filter(pl.col("patient_id").is_in(sorted(only)))
     if frame.height:
         frame = frame.sort("updated_at", descending=True, nulls_last=True).unique(
             "patient_id", keep="first"

@@ -87,12 +87,31 @@ def _postcode(addresses: object) -> str | None:
     return (home or current)[0]["postalCode"]
 
 
+# Which current contact point of a system messages use: a phone's mobile first (it takes
+# text messages), then home, then one with no use, then work; an email's home first. Within
+# a use, the lowest ``rank`` (FHIR: 1 is the most preferred), then the order sent.
+_TELECOM_USE = {"phone": ("mobile", "home", None, "work"), "email": ("home", None, "work")}
+
+
 def _telecom(points: object, system: str) -> str | None:
-    """The first current contact point of ``system`` (phone, email)."""
-    for point in _current(points):
-        if point.get("system") == system and point.get("value"):
-            return point["value"]
-    return None
+    """The preferred current contact point of ``system`` (phone, email), stripped."""
+    order = _TELECOM_USE.get(system, (None,))
+    found = []
+    for n, point in enumerate(_current(points)):
+        value = point.get("value")
+        if point.get("system") != system or not isinstance(value, str) or not value.strip():
+            continue
+        use = point.get("use")
+        rank = point.get("rank")
+        found.append(
+            (
+                order.index(use) if use in order else len(order),
+                rank if isinstance(rank, int) and rank > 0 else float("inf"),
+                n,
+                value.strip(),
+            )
+        )
+    return min(found)[3] if found else None
 
 
 def _verification(res: dict) -> str | None:

@@ -156,10 +156,24 @@ def _chunk_resources(chunk: PopulationChunk, refs: References) -> Iterable[peopl
                         strict=True,
                     )
                 )
+            telecoms = None
+            if "phone" in identities.column_names:
+                telecoms = dict(
+                    zip(
+                        column(identities, "id"),
+                        zip(
+                            column(identities, "phone"),
+                            column(identities, "email"),
+                            strict=True,
+                        ),
+                        strict=True,
+                    )
+                )
             build = functools.partial(
                 people.patients,
                 nhs_numbers=nhs,
                 names=names,
+                telecoms=telecoms,
                 practices=people.open_practices(tables.get("registrations")),
             )
         if name == "organisations":  # partOf may point forward: convert the table whole

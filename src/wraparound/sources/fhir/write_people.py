@@ -115,12 +115,15 @@ def patients(
     nhs_numbers: dict[str, str],
     practices: dict[str, str],
     names: dict[str, tuple[str, str]] | None = None,
+    telecoms: dict[str, tuple[str | None, str | None]] | None = None,
 ) -> list[Built]:
     """Patient: NHS number, demographics, UK Core ethnic category, LSOA, opt-out, usual GP.
 
     ``nhs_numbers`` maps logical id -> NHS number (from the chunk's identities); ``practices``
     maps pseudonym -> ODS code of the open registration (``open_practices``); ``names`` maps
-    logical id -> (given, family) when the source has names.
+    logical id -> (given, family) when the source has names; ``telecoms`` maps logical id ->
+    (mobile, email) when it has contact details, written as ``telecom`` (phone, use mobile;
+    email, use home), which ingest reads back into the identity table.
     """
     out = []
     ids = column(table, "id")
@@ -151,6 +154,14 @@ def patients(
         name = (names or {}).get(id_)
         if name is not None:
             r["name"] = [{"use": "official", "family": name[1], "given": [name[0]]}]
+        phone, email = (telecoms or {}).get(id_) or (None, None)
+        telecom = []
+        if phone:
+            telecom.append({"system": "phone", "value": phone, "use": "mobile"})
+        if email:
+            telecom.append({"system": "email", "value": email, "use": "home"})
+        if telecom:
+            r["telecom"] = telecom
         if sex is not None:
             r["gender"] = sex
         if birth is not None:

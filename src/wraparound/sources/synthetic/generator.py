@@ -19,6 +19,7 @@ from wraparound.nhs_number import synthetic_numbers
 from wraparound.sources.synthetic import events
 from wraparound.sources.synthetic.allergies import allergies as synthetic_allergies
 from wraparound.sources.synthetic.clock import US_PER_DAY, day_number
+from wraparound.sources.synthetic.contacts import draw_contacts
 from wraparound.sources.synthetic.letters import letters as synthetic_letters
 from wraparound.sources.synthetic.names import draw_names
 from wraparound.sources.synthetic.organisations import Locality, build_locality
@@ -125,6 +126,8 @@ def generate(
                     "patient_id": chunk.pseudonyms,
                     "given_name": identities["given_name"],
                     "family_name": identities["family_name"],
+                    "phone": pa.array(identities["phone"], pa.string()),
+                    "email": pa.array(identities["email"], pa.string()),
                 }
             ),
             oracle=_oracle(chunk),
@@ -181,10 +184,13 @@ def _people_chunk(
         pathway_rng=np.random.default_rng([seed, PATHWAY_STREAM, ci]),
     )
     given, family = draw_names(female, np.random.default_rng([seed, 200, ci]))
+    phone, email = draw_contacts(given, family, age, np.random.default_rng([seed, 201, ci]))
     identities = {
         "patient_ids": patient_ids,
         "given_name": given,
         "family_name": family,
+        "phone": phone,
+        "email": email,
         "lsoa": locality.lsoa_codes[lsoa_i],
         "ethnicity": ethnicity,
         "opted_out": rng.uniform(0, 1, n) < pop["opt_out_share"],

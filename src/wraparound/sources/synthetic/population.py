@@ -14,12 +14,14 @@ class PopulationChunk:
 
     ``tables`` hold warehouse-shaped rows (``schema.TABLES``); organisations, areas,
     practitioners and practitioner roles arrive only in the first chunk. ``identities`` maps
-    each Patient logical id (``id``) to its NHS number, pseudonym (``patient_id``) and name
-    (``given_name``, ``family_name``): what a direct-care record shows. Only the FHIR writer
-    and the warehouse's direct-care ``identity`` table (``writer.identity_table``) use them:
-    no analytics table stores NHS numbers or names. ``oracle`` holds each patient's true 12-month
-    emergency admission risk at each index date; it goes to its own file, never to the
-    warehouse or to FHIR.
+    each Patient logical id (``id``) to its NHS number, pseudonym (``patient_id``), name
+    (``given_name``, ``family_name``) and contact details (``phone``, a mobile in Ofcom's drama
+    range, and ``email`` at a reserved example domain; null where the person has none:
+    ``contacts.py``): what a direct-care record shows. Only the FHIR writer and the
+    warehouse's direct-care ``identity`` table (``writer.identity_table``) use them: no
+    analytics table stores NHS numbers, names or contact details. ``oracle`` holds each
+    patient's true 12-month emergency admission risk at each index date; it goes to its own
+    file, never to the warehouse or to FHIR.
     """
 
     tables: dict[str, pa.Table]

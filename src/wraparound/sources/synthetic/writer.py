@@ -37,13 +37,21 @@ def oracle_path(out: Path) -> Path:
     return paths.oracle(out)
 
 
+def _contact(ids: pa.Table, name: str, n: int) -> pa.Array:
+    """A contact column of the chunk's identities (null for a chunk made without them)."""
+    if name in ids.column_names:
+        return ids.column(name).combine_chunks().cast(pa.string())
+    return pa.nulls(n, pa.string())
+
+
 def identity_table(chunk: PopulationChunk) -> pa.Table:
     """The chunk's rows of the direct-care ``identity`` table, exactly as ingest builds them
     from the FHIR Patients that ``synth --format fhir`` writes for the same chunk (the
     round-trip test holds the two equal): the NHS number and name from the chunk's
     identities, date of birth, sex, opt-out and version from its ``patients`` rows, and the
-    practice of the open registration. The generator draws no postcode, phone, email or
-    verification status, so those are null."""
+    practice of the open registration, and the mobile and email the generator drew
+    (``contacts.py``). The generator draws no postcode or verification status, so those are
+    null."""
     from wraparound.sources.fhir.write_people import open_practices
 
     patients = chunk.tables["patients"]
@@ -63,8 +71,8 @@ def identity_table(chunk: PopulationChunk) -> pa.Table:
         "birth_date": patients.column("birth_date"),
         "sex": patients.column("sex"),
         "postcode": pa.nulls(n, pa.string()),
-        "phone": pa.nulls(n, pa.string()),
-        "email": pa.nulls(n, pa.string()),
+        "phone": _contact(ids, "phone", n),
+        "email": _contact(ids, "email", n),
         "practice_id": pa.array(
             [practices.get(p) for p in patients.column("patient_id").to_pylist()], pa.string()
         ),
