@@ -17,6 +17,10 @@ from wraparound.warehouse.identity import read_identity
 BATCH = 5000
 
 
+def _chunks(items: list) -> list[list]:
+    return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+
+
 def _clean(value) -> str:
     return "" if value is None else str(value).strip()
 
@@ -36,9 +40,15 @@ def sync_from_identity(warehouse, only: set[str] | None = None) -> dict[str, int
             "patient_id", keep="first"
         )
     rows = {r["patient_id"]: r for r in frame.select(cols).iter_rows(named=True)}
-    ids = dict(Patient.objects.filter(pseudonym__in=list(rows)).values_list("pseudonym", "pk"))
+    # In chunks: a first load reads every patient, and one IN list of 300,000 is over
+    # SQLite's limit on a statement's variables (32,766), which failed the overnight run.
+    ids: dict[str, int] = {}
+    for chunk in _chunks(list(rows)):
+        ids.update(Patient.objects.filter(pseudonym__in=chunk).values_list("pseudonym", "pk"))
     existing = {
-        p.patient_id: p for p in ContactPreference.objects.filter(patient_id__in=ids.values())
+        p.patient_id: p
+        for chunk in _chunks(list(ids.values()))
+        for p in ContactPreference.objects.filter(patient_id__in=chunk)
     }
     create, update, kept = [], [], 0
     for pseudonym, pk in ids.items():

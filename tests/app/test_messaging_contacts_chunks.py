@@ -1,0 +1,42 @@
+"""Contact details sync in chunks under the database's limit on a statement's variables.
+
+A first ``app refresh`` of 300,000 patients failed with SQLite's "too many SQL variables":
+``sync_from_identity`` read every patient with one IN list (SQLite allows 32,766 variables
+a statement). Here the limit is lowered on the test's SQLite connection to 999 (what
+Django assumes for SQLite, so its own bulk writes keep under it), below the test locality's
+3,000 patients, with the chunk size under it: one IN list of everyone fails, chunks pass.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from django.db import connection
+
+from wraparound.apps.messaging import contacts
+from wraparound.apps.messaging.models import ContactPreference
+from wraparound.apps.records.models import Patient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sync_reads_patients_in_chunks_under_the_variable_limit(app_warehouse, monkeypatch):
+    if connection.vendor != "sqlite":
+        pytest.skip("the variable limit lowered here is SQLite's")
+    patients = Patient.objects.count()
+    limit = 999
+    assert patients > limit, "the locality needs more patients than the lowered limit"
+    ContactPreference.objects.filter(source="identity").delete()
+    monkeypatch.setattr(contacts, "BATCH", 500)
+    connection.ensure_connection()
+    raw = connection.connection
+    before = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    try:
+        with pytest.raises(Exception, match="too many SQL variables"):
+            list(Patient.objects.filter(pk__in=range(1, patients + 1)).values_list("pk"))
+        result = contacts.sync_from_identity(app_warehouse)
+    finally:
+        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
+    assert result["created"] > limit
+    assert ContactPreference.objects.filter(source="identity").count() == result["created"]
