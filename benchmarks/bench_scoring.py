@@ -52,6 +52,17 @@ def trees(path: Path) -> int:
     return len(TREE.findall(path.read_bytes())) if path.exists() else 0
 
 
+def _report(stdout: str) -> dict:
+    """The ``--json`` report in a stratify's stdout. At 1M the old code printed more than the
+    report there (json.loads stopped with "Extra data: line 2 column 4"; the output was not
+    kept, so what it was is not known), so the report is the JSON object that starts a line,
+    read on its own."""
+    start = 0 if stdout.startswith("{") else stdout.find("\n{") + 1
+    if start == 0 and not stdout.startswith("{"):
+        raise SystemExit(f"no JSON report in the stratify output: {stdout[:300]!r}")
+    return json.JSONDecoder().raw_decode(stdout[start:])[0]
+
+
 def stratify(warehouse: Path, pythonpath: str | None) -> dict:
     """One stratify run in its own process: its report, trees and time."""
     cmd = [sys.executable, "-c", "from wraparound.cli import app; app()"]
@@ -60,7 +71,7 @@ def stratify(warehouse: Path, pythonpath: str | None) -> dict:
     if not m["ok"]:
         sys.stderr.write(m["stderr_tail"])
         raise SystemExit(f"stratify failed on {warehouse} (PYTHONPATH={env['PYTHONPATH']})")
-    report = json.loads(m["stdout"])
+    report = _report(m["stdout"])
     run_dir = warehouse / "results" / "risk" / report["run_id"]
     t = report["timings"]
     return {
