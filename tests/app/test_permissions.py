@@ -458,13 +458,18 @@ PAGES = {
     "evaluation": ((), {"commissioner"}, True),
     "evaluation_demand": ((), {"commissioner"}, True),
     "evaluation_report": (("high_needs_wraparound",), {"commissioner"}, True),
+    # the access pages (issue 13): direct care; the day list is a hub's own staff (no hub
+    # exists in this world, so it refuses everyone, each refusal audited)
+    "access_hubs": ((), DIRECT_CARE, True),
+    "access_find": ((), DIRECT_CARE, True),
+    "access_day": ((), set(), True),
     "outreach": ((), PRACTICE_LIST | {"commissioner"}, True),
     "outreach_list": (("flu_65_unvaccinated",), PRACTICE_LIST, True),
     # scorecards or access dashboards
     "feedback_results": ((), REGISTER_POOL | {"hub", "commissioner"}, True),
 }
 # Allowed but with nothing published in the test world: the page says so with a 404.
-NOTHING_PUBLISHED = {"commissioning_local_qof"}
+NOTHING_PUBLISHED = {"commissioning_local_qof", "access_hubs"}  # access_hubs: no hub yet
 
 
 @pytest.mark.parametrize("username", ROLES)

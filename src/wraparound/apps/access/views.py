@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.exceptions import BadRequest
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -40,9 +40,18 @@ PAGE = 50
 LENGTHS = {"15": "Up to 15 minutes", "30": "30 minutes or more"}
 
 
-def _staff_only(request):
+def _refuse(request, what: str, why: str):
+    """Refused through records' audited denial: a 403 page saying why and one ``denied``
+    audit row naming the user and the page (a bare PermissionDenied left no trace)."""
+    audit.record(request, action="denied", what=f"{what}: {why}", outcome="denied")
+    return render(request, "access/refused.html", {"why": why}, status=403)
+
+
+def _staff_only(request, what: str):
+    """The refusal for a role without direct care, or None."""
     if not request.user.role_info.direct_care:
-        raise PermissionDenied("the access pages are for direct-care staff")
+        return _refuse(request, what, "the access pages are for direct-care staff")
+    return None
 
 
 def _hubs_for(user):
@@ -62,7 +71,8 @@ def _hubs_for(user):
 def rota(request, hub_id: int):
     """A hub's sessions for one week (from ``week``, a Monday by default), with how many
     slots are free and booked."""
-    _staff_only(request)
+    if refused := _staff_only(request, "hub rota"):
+        return refused
     hub = get_object_or_404(Hub, pk=hub_id)
     today = timezone.localdate()
     first = parse_date(request.GET.get("week"), "week") or today - dt.timedelta(
@@ -108,7 +118,8 @@ def find_slot(request):
     the user (hub staff see embargoed slots of their own hub). ``patient`` carries the
     patient being booked for; ``nhs_number`` finds them (only when the user may book for
     them, and the refusal says nothing about who they are)."""
-    _staff_only(request)
+    if refused := _staff_only(request, "find a slot"):
+        return refused
     g = request.GET
     neighbourhood = parse_choice(
         g.get("neighbourhood"),
@@ -342,12 +353,13 @@ def patient_appointments(request, patient):
 def day_list(request):
     """The hub clinician's appointments on one day (today by default): time, patient,
     reason, adjustments, interpreter, status. Identifiable: audited once a page."""
-    _staff_only(request)
+    if refused := _staff_only(request, "hub day list"):
+        return refused
     if (
         not request.user.service_id
         or not Hub.objects.filter(organisation_id=request.user.service_id).exists()
     ):
-        raise PermissionDenied("the day list is for hub staff")
+        return _refuse(request, "hub day list", "the day list is for hub staff")
     date = parse_date(request.GET.get("date"), "date") or timezone.localdate()
     mine = request.GET.get("all") != "1"
     appts = Appointment.objects.filter(
@@ -388,7 +400,8 @@ def day_list(request):
 
 def hubs(request):
     """The hubs the user works with, linking to each rota."""
-    _staff_only(request)
+    if refused := _staff_only(request, "access hubs"):
+        return refused
     found = list(_hubs_for(request.user).distinct().order_by("name"))
     if not found:
         raise Http404("no hubs")
