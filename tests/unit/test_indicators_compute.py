@@ -207,19 +207,23 @@ def _add_app_and_risk(root):
         root / "app_events" / "export-1.parquet",
     )
     # The referrals app's steps: p1's dermatology referral sent after advice (counted once,
-    # though it entered "referred" twice), p2's advice accepted with no referral (not counted).
+    # though it entered "referred" twice), p2's advice accepted with no referral (not counted),
+    # and r3, which the dermatology service opened at rheumatology (410) by redirecting r1:
+    # the same referral continuing, not a second one sent.
     (root / "app_referrals").mkdir()
     pq.write_table(
         pa.table(
             {
-                "referral_id": ["r1", "r1", "r1", "r2", "r2"],
-                "patient_id": ["p1", "p1", "p1", "p2", "p2"],
+                "referral_id": ["r1", "r1", "r1", "r2", "r2", "r3", "r3"],
+                "patient_id": ["p1", "p1", "p1", "p2", "p2", "p1", "p1"],
                 "transition": [
                     "request_advice",
                     "convert",
                     "convert",
                     "request_advice",
                     "accept_advice",
+                    "redirect_in",
+                    "receive",
                 ],
                 "to_state": [
                     "advice_requested",
@@ -227,6 +231,8 @@ def _add_app_and_risk(root):
                     "referred",
                     "advice_requested",
                     "advice_accepted",
+                    "referred",
+                    "awaiting_triage",
                 ],
                 "at": [
                     _ts("2025-03-03"),
@@ -234,8 +240,10 @@ def _add_app_and_risk(root):
                     _ts("2025-04-10"),
                     _ts("2025-03-03"),
                     _ts("2025-03-05"),
+                    _ts("2025-03-20"),
+                    _ts("2025-03-20"),
                 ],
-                "treatment_function": ["330", "330", "330", "330", "330"],
+                "treatment_function": ["330", "330", "330", "330", "330", "410", "410"],
             }
         ),
         root / "app_referrals" / "referral_events.parquet",
@@ -527,7 +535,8 @@ def test_app_indicators_await_data_without_the_app_export(published):
 def test_referrals_per_1000_by_specialty_count_referrals_sent(with_app):
     """Real referral events, not outpatient attendances: one referral sent by p1 (P1) in
     March 2025, dermatology (treatment function 330); advice that avoided a referral is not
-    a referral; in April the same referral entering "referred" again is not counted twice."""
+    a referral; in April the same referral entering "referred" again is not counted twice,
+    nor is the referral rheumatology received when dermatology redirected it."""
     manifest, d = with_app
     status = {x["id"]: x["status"] for x in manifest["definitions"]}
     assert status["referrals_by_specialty"] == "computed"

@@ -198,7 +198,11 @@ def _app_appointments(path: Path) -> pa.Table:
 
 
 def _app_referrals(path: Path) -> pa.Table:
-    """The referrals sent: each referral's first step into ``referred``."""
+    """The referrals sent: each referral's first step into ``referred``.
+
+    A referral a provider opened by redirecting another (its first step is ``<code>_in``,
+    such as ``redirect_in``) continues the one the practice sent, so it is not counted
+    again: the referral was sent once, whichever service ends up seeing it."""
     table = pq.read_table(path)
     need = [*APP_REFERRAL_STEP_COLUMNS, "treatment_function"]
     missing = [c for c in need if c not in table.column_names]
@@ -214,6 +218,8 @@ def _app_referrals(path: Path) -> pa.Table:
             seen.add(rid)
             keep.append(i)
     sent = sent.take(pa.array(keep, pa.int64()))  # typed: an empty list is not null-typed
+    continued = pc.ends_with(sent["transition"].cast(pa.string()), "_in")
+    sent = sent.filter(pc.invert(pc.fill_null(continued, False)))
     n = sent.num_rows
     try:
         start = sent["at"].cast(_TS)
