@@ -342,7 +342,7 @@ CASES = [
     ),
     _bad(
         "csv_unknown_table",
-        lambda d: write_csv(d / "allergies.csv", ["id"], [["a1"]]),
+        lambda d: write_csv(d / "horoscopes.csv", ["id"], [["a1"]]),
         "unknown_table",
         "file",
     ),
