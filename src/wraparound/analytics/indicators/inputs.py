@@ -132,30 +132,21 @@ def read(warehouse: Path) -> Found:
         }
         # An export from an app that has recorded nothing yet: still awaiting data.
         found.app_events = events if events.num_rows else None
-    appointments = paths.app_appointments(warehouse)
-    if appointments.exists():
-        table = _app_appointments(appointments)
-        found.described["app_appointments"] = {
-            "files": [{"name": appointments.name, "sha256": _sha256(appointments)}],
-            "rows": table.num_rows,
-        }
-        found.app_appointments = table if table.num_rows else None
-    referrals = app_referrals_path(warehouse)
-    if referrals.exists():
-        table = _app_referrals(referrals)
-        found.described["app_referrals"] = {
-            "files": [{"name": referrals.name, "sha256": _sha256(referrals)}],
-            "rows": table.num_rows,
-        }
-        found.app_referrals = table if table.num_rows else None
-    feedback = app_feedback_path(warehouse)
-    if feedback.exists():
-        table = _app_feedback(feedback)
-        found.described["app_feedback"] = {
-            "files": [{"name": feedback.name, "sha256": _sha256(feedback)}],
-            "rows": table.num_rows,
-        }
-        found.app_feedback = table if table.num_rows else None
+    # Each app's single export file: read and checked, described by its hash, and left
+    # awaiting data while the app has recorded nothing.
+    single_files = (
+        ("app_appointments", paths.app_appointments(warehouse), _app_appointments),
+        ("app_referrals", app_referrals_path(warehouse), _app_referrals),
+        ("app_feedback", app_feedback_path(warehouse), _app_feedback),
+    )
+    for name, path, read in single_files:
+        if path.exists():
+            table = read(path)
+            found.described[name] = {
+                "files": [{"name": path.name, "sha256": _sha256(path)}],
+                "rows": table.num_rows,
+            }
+            setattr(found, name, table if table.num_rows else None)
     run = results.latest_run(Path(warehouse), paths.RISK)
     if run is not None and (run / "scores.parquet").exists():
         found.risk = pq.read_table(run / "scores.parquet", columns=RISK_COLUMNS)
