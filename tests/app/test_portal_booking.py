@@ -169,3 +169,37 @@ def test_a_patient_needing_two_slots_is_offered_only_times_it_can_book(client, p
     assert response.status_code == 302
     appt = Appointment.objects.get(patient=a)
     assert sorted(h.slot_id for h in appt.holds.all()) == [slots[2].pk, slots[3].pk]
+
+
+def test_evenings_and_weekends_choice_offers_only_those_hours(client, portal_provider):
+    """The seeds promise residents evening and weekend appointments: the booking page's
+    "Weekday evenings and weekends" choice offers only slots in the access app's evening
+    (from 18:30, data/access/capacity_standards.toml) and weekend bands, however many
+    daytime slots come first; an unknown choice is a clear 400 that books nothing."""
+    from wraparound.apps.access.standards import hours_band
+
+    a = portal_provider.patients["a"]
+    _hub, slots = evening_slots(days_ahead=2)  # 18:00-20:00: 18:00 and 18:15 are not evening
+    assert [hours_band(s.start) for s in slots[:3]] == ["core", "core", "evening"]
+    offered = booking.open_slots(a, limit=1000, when="evenings-weekends")
+    assert offered and {hours_band(s.start) for s in offered} <= {"evening", "weekend"}
+    ids = {s.pk for s in offered}
+    assert slots[2].pk in ids and slots[0].pk not in ids and slots[1].pk not in ids
+    assert slots[0].pk in {s.pk for s in booking.open_slots(a, limit=1000)}
+    sign_in(client, portal_provider, "a")
+    page = client.get("/portal/appointments/book?when=evenings-weekends").content.decode()
+    assert 'value="evenings-weekends" checked' in page
+    assert f'value="{slots[0].pk}"' not in page
+    response = client.get("/portal/appointments/book?when=mornings")
+    assert response.status_code == 400 and b"weekday evenings and weekends" in response.content
+    response = client.post(
+        "/portal/appointments/book", {"slot": slots[2].pk, "key": "w", "when": "mornings"}
+    )
+    assert response.status_code == 400
+    assert not Appointment.objects.filter(patient=a).exists()
+    response = client.post(
+        "/portal/appointments/book",
+        {"slot": slots[2].pk, "key": "w", "when": "evenings-weekends"},
+    )
+    assert response.status_code == 302
+    assert Appointment.objects.get(patient=a).start == slots[2].start

@@ -21,6 +21,7 @@ from wraparound import config
 from wraparound.apps.access import booking
 from wraparound.apps.access.models import Appointment, Slot
 from wraparound.apps.access.rules import booking_rules
+from wraparound.apps.access.standards import hours_band
 from wraparound.apps.messaging.api import MessagingError, send_message
 from wraparound.apps.messaging.models import Message
 from wraparound.apps.records.models import AuditEvent
@@ -73,15 +74,29 @@ class PatientActor(booking.Actor):
         )
 
 
+# What the booking page lets a patient choose by when a slot starts: the seeds promise
+# residents evening and weekend appointments, so those can be asked for alone. The bands are
+# the access app's (``access.standards.hours_band``: evening from ``evening_from`` in
+# data/access/capacity_standards.toml; weekends and England's bank holidays all day).
+WHEN_CHOICES = {
+    "any": ("Any time", None),
+    "evenings-weekends": ("Weekday evenings and weekends", frozenset({"evening", "weekend"})),
+}
+
+
 def cutoff() -> dt.timedelta:
     return dt.timedelta(hours=booking_rules()["late_cancellation_hours"])
 
 
-def open_slots(patient, now: dt.datetime | None = None, limit: int = 40):
+def open_slots(patient, now: dt.datetime | None = None, limit: int = 40, when: str = "any"):
     """Free slots released to patients at the hubs serving the patient's neighbourhood, that
     this patient can book: a patient whose stream needs two adjacent slots
     (``access.booking.slots_needed``) is offered a slot only when the one after it is free
-    too, so the page never offers a time the booking would then refuse as taken."""
+    too, so the page never offers a time the booking would then refuse as taken. ``when``
+    (a ``WHEN_CHOICES`` key) keeps only slots in those hours, so the first ``limit`` are the
+    first evening or weekend times, not the first times of the day that happen to include
+    none."""
+    bands = WHEN_CHOICES[when][1]
     now = now or timezone.now()
     neighbourhood = patient.practice.parent_id if patient.practice_id else None
     candidates = (
@@ -97,6 +112,8 @@ def open_slots(patient, now: dt.datetime | None = None, limit: int = 40):
     )
     out = []
     for slot in candidates.iterator(chunk_size=200):
+        if bands is not None and hours_band(slot.start) not in bands:
+            continue
         needed = booking.slots_needed(patient, slot)
         run = [slot] if needed == 1 else booking.adjacent_run(slot, needed)
         if len(run) == needed and all(s.status == "free" for s in run):

@@ -177,7 +177,11 @@ def _own_appointment(who, appointment_id: int) -> Appointment:
 @portal_view("appointments", what="book an appointment", methods=("GET", "HEAD", "POST"))
 def book(request, who):
     error = ""
-    if request.method == "POST":
+    when = request.POST.get("when") or request.GET.get("when") or "any"
+    if when not in booking.WHEN_CHOICES:
+        error = "Choose any time, or weekday evenings and weekends."
+        when = "any"
+    elif request.method == "POST":
         try:
             slot_id = int(request.POST.get("slot", ""))
         except ValueError:
@@ -192,13 +196,15 @@ def book(request, who):
                 return redirect("portal_booked", appointment_id=appt.pk)
             except booking.PortalBookingError as exc:
                 error = str(exc)
-    slots = booking.open_slots(who.patient)
+    slots = booking.open_slots(who.patient, when=when)
     return _page(
         request,
         "portal/book.html",
         who,
         status=400 if error else 200,
         slots=slots,
+        when=when,
+        when_choices=[(key, label) for key, (label, _bands) in booking.WHEN_CHOICES.items()],
         error=error,
         key=secrets.token_urlsafe(16),
     )
