@@ -27,7 +27,6 @@ from django.shortcuts import get_object_or_404, render
 from wraparound.apps.records import audit, relationships
 from wraparound.apps.records.break_glass import rules as glass_rules
 from wraparound.apps.records.models import BreakGlass, Patient
-from wraparound.apps.records.relationships import Relationship
 
 READ = "read"
 
@@ -45,13 +44,14 @@ def glass_form_context(**extra) -> dict:
     return {"glass_reasons": list(r.reasons.items()), "glass_minutes": r.minutes, **extra}
 
 
-def _refuse(request, patient, what, action, held: list[Relationship]):
+def _refuse(request, patient, what, action):
+    held, lapsed = relationships.standing(request.user, patient)
+    lapsed = [] if held else lapsed
     can_glass = (
         not held
         and request.user.role_info.direct_care
         and relationships.policy().allows(relationships.BREAK_GLASS, action)
     )
-    lapsed = [] if held else relationships.lapsed(request.user, patient)
     if held:
         kinds = ", ".join(dict.fromkeys(r.kind for r in held))
         detail = f"{what}: {action} not allowed under {kinds}"
@@ -143,8 +143,7 @@ def patient_view(
             for one in (needed,) if isinstance(needed, str) else needed:
                 found = relationships.first_allowing(request.user, patient, one)
                 if found is None:
-                    held = relationships.current(request.user, patient)
-                    return _refuse(request, patient, what, one, held)
+                    return _refuse(request, patient, what, one)
                 rel = rel or found
             request.access_basis = rel.kind
             request.access_relationship = rel

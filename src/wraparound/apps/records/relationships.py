@@ -261,20 +261,35 @@ def _reported(kind: str, user, patient, clock: Clock) -> Iterable[Relationship]:
             yield rel
 
 
+def standing(
+    user, patient, now: dt.datetime | None = None
+) -> tuple[list[Relationship], list[tuple[Relationship, str]]]:
+    """What ``current`` and ``lapsed`` say, from one pass over the providers: the refusal
+    page needs both, and each pass is a query or more per kind."""
+    if not user.role_info.direct_care:
+        return [], []
+    clock = Clock(now)
+    held: list[Relationship] = []
+    gone: list[tuple[Relationship, str]] = []
+    for kind, spec in policy().kinds.items():
+        for rel in _reported(kind, user, patient, clock):
+            bounds = _bounds(rel)
+            if bounds is None:
+                continue  # a window kind reported without its event: nothing at all
+            narrowed = dataclasses.replace(rel, start=bounds[0], end=bounds[1])
+            state = _state(rel, *bounds, clock)
+            if state == "held":
+                held.append(dataclasses.replace(narrowed, actions=spec["actions"]))
+            else:
+                gone.append((narrowed, state))
+    return held, gone
+
+
 def lapsed(user, patient, now: dt.datetime | None = None) -> list[tuple[Relationship, str]]:
     """The relationships ``user``'s providers still report with ``patient`` that do not hold
     now, each with "ended" or "not started" (its start and end narrowed as the gate narrows
     them): for the refusal page and its audit row, never for access."""
-    if not user.role_info.direct_care:
-        return []
-    clock = Clock(now)
-    out = []
-    for kind in policy().kinds:
-        for rel in _reported(kind, user, patient, clock):
-            bounds = _bounds(rel)
-            if bounds is not None and (state := _state(rel, *bounds, clock)) != "held":
-                out.append((dataclasses.replace(rel, start=bounds[0], end=bounds[1]), state))
-    return out
+    return standing(user, patient, now)[1]
 
 
 def _of_kind(kind: str, user, patient, clock: Clock) -> Iterable[Relationship]:
@@ -287,10 +302,7 @@ def _of_kind(kind: str, user, patient, clock: Clock) -> Iterable[Relationship]:
 
 def current(user, patient, now: dt.datetime | None = None) -> list[Relationship]:
     """Every relationship ``user`` holds with ``patient`` now, in the policy's order."""
-    if not user.role_info.direct_care:
-        return []
-    clock = Clock(now)
-    return [rel for kind in policy().kinds for rel in _of_kind(kind, user, patient, clock)]
+    return standing(user, patient, now)[0]
 
 
 def first_allowing(user, patient, action: str, now=None) -> Relationship | None:

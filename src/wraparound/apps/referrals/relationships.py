@@ -15,6 +15,9 @@ that action under break-glass.
 from __future__ import annotations
 
 import functools
+import operator
+
+from django.db.models import Q
 
 from wraparound.apps.records.relationships import Relationship, register_provider
 from wraparound.apps.referrals import rules
@@ -33,24 +36,30 @@ def provider_for(kind: str):
     def provider(user, patient, now):
         if not user.service_id:
             return
-        for machine, states in _states_of(kind).items():
-            if not states:
-                continue
-            found = Referral.objects.filter(
-                patient=patient,
-                service__org_id=user.service_id,
-                machine=machine,
-                state__in=states,
-                created_at__lte=now,
-            ).select_related("service")
-            for ref in found:
-                yield Relationship(
-                    kind,
-                    source=f"{ref.get_machine_display().lower()} {ref.identifier} to "
-                    f"{ref.service} ({rules.machine(machine).state(ref.state).label.lower()})",
-                    source_basis="referral",
-                    start=ref.created_at,
-                )
+        wanted = {machine: states for machine, states in _states_of(kind).items() if states}
+        if not wanted:
+            return
+        # One query for every machine (the gate asks each kind on every request), then in the
+        # rules' machine order, oldest first within a machine.
+        which = functools.reduce(
+            operator.or_, (Q(machine=m, state__in=states) for m, states in wanted.items())
+        )
+        found = (
+            Referral.objects.filter(
+                which, patient=patient, service__org_id=user.service_id, created_at__lte=now
+            )
+            .select_related("service")
+            .order_by("pk")
+        )
+        order = list(wanted)
+        for ref in sorted(found, key=lambda r: order.index(r.machine)):
+            yield Relationship(
+                kind,
+                source=f"{ref.get_machine_display().lower()} {ref.identifier} to "
+                f"{ref.service} ({rules.machine(ref.machine).state(ref.state).label.lower()})",
+                source_basis="referral",
+                start=ref.created_at,
+            )
 
     provider.__name__ = f"{kind}_provider"
     return provider
