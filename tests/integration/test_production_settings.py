@@ -1,7 +1,11 @@
 """Production settings, read in a fresh interpreter with ``WRAPAROUND_ENV=production`` (the
 test process has its settings already): Secure cookies, HTTPS with HSTS, DEBUG refused when
 asked for, the development secret key refused, Django's deployment check clean, and a real
-request through the middleware answered with HSTS and a Secure cookie."""
+request through the middleware answered with HSTS and a Secure cookie.
+
+Here, not in tests/app: the probes run on a SQLite file of their own whatever the test
+database is (``DATABASE_URL`` is dropped), so the app suite's PostgreSQL run would only
+repeat them."""
 
 from __future__ import annotations
 
