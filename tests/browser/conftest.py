@@ -90,6 +90,10 @@ def site(stratified_warehouse, tmp_path_factory):
         DJANGO_SETTINGS_MODULE="wraparound.web.settings",
     )
     site = Site("", warehouse, env)
+    # As ``make demo`` builds it, once for every module: the demo, then the indicators (which
+    # count the demo's casework, exported as app events) and the local QOF, then one
+    # ``app refresh`` loads both runs. The scorecard and commissioning modules each ran
+    # their own command and refresh before.
     site.cli("app", "demo", "--warehouse", str(warehouse))
     port = _free_port()
     log = root / "server.log"
@@ -112,7 +116,12 @@ def site(stratified_warehouse, tmp_path_factory):
         )
     site.url = f"http://127.0.0.1:{port}"
     try:
+        # The server starts while these run: they read and write the warehouse only, not the
+        # app's database; the refresh after them loads the app as it does with the site up.
+        site.cli("indicators", "--warehouse", str(warehouse))
+        site.cli("local-qof", "--warehouse", str(warehouse))
         _wait_until_up(site.url, server, log)
+        site.cli("app", "refresh", "--warehouse", str(warehouse))
         yield site
     finally:
         server.terminate()

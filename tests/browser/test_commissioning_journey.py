@@ -20,9 +20,11 @@ pytestmark = pytest.mark.xdist_group("browser")
 
 @pytest.fixture(scope="module")
 def local_qof(site):
-    site.cli("local-qof", "--warehouse", str(site.warehouse))
-    site.cli("app", "refresh", "--warehouse", str(site.warehouse))
-    return latest(site.warehouse)
+    """The local QOF run the ``site`` fixture computed and loaded (``wraparound local-qof``,
+    then ``app refresh``, as ``make demo`` does)."""
+    run = latest(site.warehouse)
+    assert run is not None, "no local QOF run in the site"
+    return run
 
 
 def test_commissioner_downloads_the_local_qof_claims(page, local_qof, tmp_path):
