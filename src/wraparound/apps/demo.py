@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
@@ -81,7 +82,11 @@ def demo_orgs() -> dict[str, Organisation]:
 
 
 def create_demo_users(password: str = DEMO_PASSWORD) -> list[User]:
+    """The demo users, all with ``password``: hashed once and the one hash given to every
+    user (Argon2 costs about half a second a hash by design; the password is shared and
+    printed, so one salt for all of them hides nothing more)."""
     orgs = demo_orgs()
+    encoded = make_password(password)
     users = []
     for username, first, last, role, scope, service in DEMO_USERS:
         user, _ = User.objects.update_or_create(
@@ -95,7 +100,7 @@ def create_demo_users(password: str = DEMO_PASSWORD) -> list[User]:
                 "service": orgs[service] if service else None,
             },
         )
-        user.set_password(password)
+        user.password = encoded
         user.save()
         users.append(user)
     return users

@@ -16,7 +16,7 @@ import datetime as dt
 import random
 from collections import defaultdict
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from wraparound.apps.access import gpad
@@ -111,6 +111,24 @@ def _booking(rng: random.Random, slot: Slot, now: dt.datetime) -> dict:
     return {"need": need, "requested": requested, "booked": booked, "status": status}
 
 
+def _set_booked_at(appointments: list[Appointment], booked: list[dt.datetime]) -> None:
+    """Store each appointment's booking time as the ORM would (``adapt_datetimefield_value``:
+    naive UTC text on SQLite, a timestamp with time zone on PostgreSQL)."""
+    field = Appointment._meta.get_field("booked_at")
+    sql = (
+        f"UPDATE {connection.ops.quote_name(Appointment._meta.db_table)} "
+        f"SET {connection.ops.quote_name(field.column)} = %s "
+        f"WHERE {connection.ops.quote_name(Appointment._meta.pk.column)} = %s"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            sql, [(adapt(at), appt.pk) for appt, at in zip(appointments, booked, strict=True)]
+        )
+    for appt, at in zip(appointments, booked, strict=True):
+        appt.booked_at = at
+
+
 @transaction.atomic
 def seed_hubs(today: dt.date | None = None, seed: int = SEED) -> dict:
     """Hubs, rotas, slots and a year of bookings for every hub organisation; returns counts.
@@ -172,9 +190,9 @@ def seed_hubs(today: dt.date | None = None, seed: int = SEED) -> dict:
             if appt.cancelled_at is not None:
                 appt.late_cancellation = appt.start - appt.cancelled_at < dt.timedelta(hours=24)
         Appointment.objects.bulk_create(appointments, batch_size=2000)
-        for appt, (_slot, b) in zip(appointments, holds, strict=True):
-            appt.booked_at = b["booked"]  # auto_now_add set "now"; the demo's history is older
-        Appointment.objects.bulk_update(appointments, ["booked_at"], batch_size=2000)
+        # auto_now_add set "now"; the demo's history is older. One executemany of plain
+        # UPDATEs, not bulk_update's CASE WHEN over thousands of ids.
+        _set_booked_at(appointments, [b["booked"] for _slot, b in holds])
         AppointmentSlot.objects.bulk_create(
             (
                 AppointmentSlot(
