@@ -43,7 +43,7 @@ def test_rule_text_states_the_rule():
 
 import math  # noqa: E402
 
-from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from wraparound.analytics import stats  # noqa: E402
@@ -126,7 +126,30 @@ def test_published_values_are_calculated_from_the_rounded_counts(counts):
         assert hidden[column].null_count() == hidden.height, column
 
 
-@given(WORLDS, st.lists(st.integers(-2, 2), min_size=6, max_size=6), st.booleans())
+# The same (numerator <= denominator <= 60) worlds as the ordered pair of two draws: a
+# ``flatmap`` costs Hypothesis ~5-10 ms an example, and the test below throws away ~15 worlds
+# for each it keeps. (The tests that keep every world keep PAIRS' distribution: these pairs,
+# larger on average, make their secondary suppression slower.)
+CHEAP_WORLDS = st.lists(
+    st.tuples(st.integers(0, 60), st.integers(0, 60)).map(sorted).map(tuple),
+    min_size=6,
+    max_size=6,
+)
+# Shifts of -2..2 a cell, at least one cell moved and most often few: a world whose every
+# count moves keeps all its rounding about once in 150 draws, one with a few cells moved
+# about once in 20 (Hypothesis's time went on the worlds the assume() below throws away).
+SHIFTS = st.tuples(
+    st.lists(st.sampled_from((0, 0, 0, 0, -1, 1, -2, 2)), min_size=6, max_size=6),
+    st.integers(0, 5),
+    st.sampled_from((-1, 1, -2, 2)),
+).map(lambda t: [t[2] if i == t[1] else s for i, s in enumerate(t[0])])
+
+
+# The filtering is the point (most shifted worlds round differently somewhere) and the first
+# few draws, all near zero, are the ones that fail most: without this Hypothesis may stop
+# the test before it has tried the worlds that keep their rounding.
+@settings(suppress_health_check=[HealthCheck.filter_too_much])
+@given(CHEAP_WORLDS, SHIFTS, st.booleans())
 def test_true_counts_with_the_same_rounding_publish_the_same_figures(counts, shifts, rate):
     """Two localities whose every published count (practice, neighbourhood, locality) rounds
     and suppresses alike publish identical tables: nothing beyond the rounded counts leaks,
