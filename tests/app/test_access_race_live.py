@@ -68,9 +68,9 @@ json.dump(out, open(sys.argv[1], "w"))
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, tmp_path_factory):
     db = live.Database(tmp_path)
-    subprocess.run([WRAPAROUND, "app", "migrate"], env=db.env, check=True, timeout=300)
+    db.migrate(tmp_path_factory)
     world = tmp_path / "world.json"
     subprocess.run([sys.executable, "-c", SETUP, str(world)], env=db.env, check=True, timeout=300)
     port = live._free_port()

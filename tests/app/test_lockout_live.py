@@ -8,8 +8,10 @@ requests still form an unbroken hash chain."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -73,6 +75,28 @@ class Database:
             self.path = tmp_path / "live.sqlite3"
             self.env["WRAPAROUND_DB"] = str(self.path)
 
+    def migrate(self, tmp_path_factory) -> None:
+        """The app's schema, by ``wraparound app migrate`` in its own process. For SQLite
+        that runs once per test run (the first test to ask, under a lock its other workers
+        wait on, as ``built_once`` in tests/conftest.py) and each server gets a copy of the
+        migrated file: the 53 migrations take ~10 s a run and give the same empty schema
+        every time. A PostgreSQL database is migrated where it is."""
+        if self.postgres:
+            subprocess.run([WRAPAROUND, "app", "migrate"], env=self.env, check=True, timeout=300)
+            return
+        own = tmp_path_factory.getbasetemp()
+        shared = own.parent if own.name.startswith("popen-gw") else own
+        built = shared / "built-once" / "live-app-db"
+        built.mkdir(parents=True, exist_ok=True)
+        with (built / "lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (built / "done").exists():
+                env = {**self.env, "WRAPAROUND_DB": str(built / "live.sqlite3")}
+                env["WRAPAROUND_VAR"] = str(built)
+                subprocess.run([WRAPAROUND, "app", "migrate"], env=env, check=True, timeout=300)
+                (built / "done").touch()
+        shutil.copyfile(built / "live.sqlite3", self.path)
+
     def rows(self, sql: str, params=()):
         if self.postgres:
             import psycopg
@@ -91,9 +115,9 @@ class Database:
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, tmp_path_factory):
     db = Database(tmp_path)
-    subprocess.run([WRAPAROUND, "app", "migrate"], env=db.env, check=True, timeout=300)
+    db.migrate(tmp_path_factory)
     subprocess.run([sys.executable, "-c", SETUP], env=db.env, check=True, timeout=120)
     port = _free_port()
     log = (tmp_path / "server.log").open("w")
