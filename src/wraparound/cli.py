@@ -136,9 +136,9 @@ def summary(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Population, practices, register prevalence and hospital use of a warehouse."""
+    readable_warehouse(warehouse)  # before the analytics are imported: a refusal is quick
     from wraparound.analytics.summary import render, summarise
 
-    readable_warehouse(warehouse)
     result = summarise(warehouse)
     typer.echo(json.dumps(result, indent=2) if as_json else render(result))
 
@@ -230,11 +230,11 @@ def indicators(
     """Every indicator for every practice, neighbourhood and the locality, per month.
 
     Months the data loaded since the previous run cannot change are reused from it."""
-    from wraparound.analytics.indicators.run import run
-
-    readable_warehouse(warehouse)
+    readable_warehouse(warehouse)  # before the analytics are imported: a refusal is quick
     if out is not None and out.exists() and not out.is_dir():  # before the long computation
         raise ValueError(f"--out {out} is a file, not a folder")
+    from wraparound.analytics.indicators.run import run
+
     manifest = run(warehouse, out=out, baseline_year=baseline_year, full=full)
     waiting = [d["id"] for d in manifest["definitions"] if d["status"] != "computed"]
     typer.echo(
