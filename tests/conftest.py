@@ -3,13 +3,12 @@ every hand-worked spec case runs on."""
 
 from __future__ import annotations
 
-import fcntl
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from _pytest.nodeid import coerce_node_id
+from built_once import built_once
 from engines import ENGINES, EngineUnderTest
 from hypothesis import settings
 
@@ -44,28 +43,6 @@ def pytest_collection_modifyitems(config, items):
         }
         group = "_".join(sorted(names)) or item.nodeid.split("::", 1)[0]
         item._id = coerce_node_id(f"{item.nodeid}@{group}")
-
-
-def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
-    """A warehouse ``build`` writes, built once per test run and copied into this process's
-    own temporary directory: under pytest-xdist the first worker to ask builds it (the others
-    wait on a lock) and every worker gets its own copy, so each may still write into its
-    warehouse as if it had built it itself. The builds are seeded, so a copy holds what a
-    build of its own would."""
-    own = tmp_path_factory.getbasetemp()
-    # Under xdist each worker's base temp is ``pytest-N/popen-gwK``; ``pytest-N`` is the run's.
-    shared = own.parent if own.name.startswith("popen-gw") else own
-    built = shared / "built-once" / name / "warehouse"
-    built.parent.mkdir(parents=True, exist_ok=True)
-    with (built.parent / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (built.parent / "done").exists():
-            shutil.rmtree(built, ignore_errors=True)
-            build(built)
-            (built.parent / "done").touch()
-    out = tmp_path_factory.mktemp(name) / "warehouse"
-    shutil.copytree(built, out)
-    return out
 
 
 @pytest.fixture(scope="session")

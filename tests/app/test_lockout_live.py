@@ -8,7 +8,6 @@ requests still form an unbroken hash chain."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
+from built_once import built_once
 
 WRAPAROUND = str(Path(sys.executable).with_name("wraparound"))
 PASSWORD = "the-right-password-2026"
@@ -77,25 +77,22 @@ class Database:
 
     def migrate(self, tmp_path_factory) -> None:
         """The app's schema, by ``wraparound app migrate`` in its own process. For SQLite
-        that runs once per test run (the first test to ask, under a lock its other workers
-        wait on, as ``built_once`` in tests/conftest.py) and each server gets a copy of the
-        migrated file: the 53 migrations take ~10 s a run and give the same empty schema
-        every time. A PostgreSQL database is migrated where it is."""
+        that runs once per test run (``built_once``: the first test to ask, under a lock its
+        other workers wait on) and each server gets a copy of the migrated file: the 53
+        migrations take ~10 s a run and give the same empty schema every time. A PostgreSQL
+        database is migrated where it is."""
         if self.postgres:
             subprocess.run([WRAPAROUND, "app", "migrate"], env=self.env, check=True, timeout=300)
             return
-        own = tmp_path_factory.getbasetemp()
-        shared = own.parent if own.name.startswith("popen-gw") else own
-        built = shared / "built-once" / "live-app-db"
-        built.mkdir(parents=True, exist_ok=True)
-        with (built / "lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (built / "done").exists():
-                env = {**self.env, "WRAPAROUND_DB": str(built / "live.sqlite3")}
-                env["WRAPAROUND_VAR"] = str(built)
-                subprocess.run([WRAPAROUND, "app", "migrate"], env=env, check=True, timeout=300)
-                (built / "done").touch()
-        shutil.copyfile(built / "live.sqlite3", self.path)
+
+        def build(out: Path) -> None:
+            out.mkdir()
+            env = {**self.env, "WRAPAROUND_DB": str(out / "live.sqlite3")}
+            env["WRAPAROUND_VAR"] = str(out)
+            subprocess.run([WRAPAROUND, "app", "migrate"], env=env, check=True, timeout=300)
+
+        migrated = built_once(tmp_path_factory, "live-app-db", build, leaf="db")
+        shutil.copyfile(migrated / "live.sqlite3", self.path)
 
     def rows(self, sql: str, params=()):
         if self.postgres:

@@ -1,0 +1,37 @@
+"""Build a test fixture's files once per test run and give each process its own copy.
+
+Importable by bare name (``from built_once import built_once``) from any test directory, as
+``builders`` is: ``tests/conftest.py`` uses it for the session's localities and the live-server
+tests for their migrated app database (``tests/app`` has a conftest of its own, so theirs
+cannot import ``tests/conftest.py``)."""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+
+def built_once(
+    tmp_path_factory, name: str, build: Callable[[Path], None], leaf: str = "warehouse"
+) -> Path:
+    """The folder ``build`` writes (a warehouse, by default named so), built once per test run
+    and copied into this process's own temporary directory: under pytest-xdist the first
+    worker to ask builds it (the others wait on a lock) and every worker gets its own copy, so
+    each may still write into it as if it had built it itself. The builds are deterministic
+    (seeded localities, migrations), so a copy holds what a build of its own would."""
+    own = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's base temp is ``pytest-N/popen-gwK``; ``pytest-N`` is the run's.
+    shared = own.parent if own.name.startswith("popen-gw") else own
+    built = shared / "built-once" / name / leaf
+    built.parent.mkdir(parents=True, exist_ok=True)
+    with (built.parent / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (built.parent / "done").exists():
+            shutil.rmtree(built, ignore_errors=True)
+            build(built)
+            (built.parent / "done").touch()
+    out = tmp_path_factory.mktemp(name) / leaf
+    shutil.copytree(built, out)
+    return out
