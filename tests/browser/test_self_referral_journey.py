@@ -10,6 +10,7 @@ import re
 
 import pytest
 from browsing import check_page, sign_in
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -55,7 +56,9 @@ def test_self_referral_with_a_red_flag_lands_at_the_practice(page):
     ).check()
     page.get_by_role("button", name="Send my request").click()
 
-    assert page.get_by_role("heading", name=re.compile("Call 999 or go to A&E now")).is_visible()
+    # The answer page loads after the click returns: wait for it (is_visible does not wait).
+    emergency = page.get_by_role("heading", name=re.compile("Call 999 or go to A&E now"))
+    expect(emergency).to_be_visible()
     reference = page.locator(".app-reference").inner_text()
     assert re.fullmatch(r"WR-[A-Z0-9]{8}", reference)
     check_page(page, "self-referral-red-flag")
@@ -68,6 +71,6 @@ def test_self_referral_with_a_red_flag_lands_at_the_practice(page):
     assert "Possible cauda equina syndrome" in first.inner_text()
     check_page(page, "triage-queue")
     first.get_by_role("link").click()
-    assert page.get_by_role("heading", name=f"Request {reference}").is_visible()
+    expect(page.get_by_role("heading", name=f"Request {reference}")).to_be_visible()
     assert page.get_by_text("Low back pain since lifting").is_visible()
     check_page(page, "triage-request")
