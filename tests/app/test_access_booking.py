@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
-from worlds import fresh_patient
+from worlds import fresh_patient, hub_open_day
 
 from wraparound.apps.access.booking import (
     Actor,
@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 def make_hub_with_slots(days_ahead=3, release=24 * 14, slot_type="routine"):
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = timezone.localdate() + dt.timedelta(days=days_ahead)
+    day = hub_open_day(days_ahead)
     SessionTemplate.objects.create(
         hub=hub,
         site=hub.sites.first(),

@@ -18,7 +18,7 @@ from fhirclient.models.appointment import Appointment as FhirAppointment
 from fhirclient.models.bundle import Bundle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from worlds import fresh_patient, patients
+from worlds import fresh_patient, hub_open_day, patients
 
 from wraparound.apps.access import tokens
 from wraparound.apps.access.fhir_resources import BOOKING_ORGANIZATION, NHS_NUMBER, ODS_CODE
@@ -35,7 +35,7 @@ def world():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
     practice = User.objects.get(username="gp").scope_org
-    for day, start in ((timezone.localdate() + dt.timedelta(days=3), "10:00"),):
+    for day, start in ((hub_open_day(3), "10:00"),):
         SessionTemplate.objects.create(
             hub=hub,
             site=hub.sites.first(),

@@ -12,7 +12,7 @@ import json
 import pytest
 from django.utils import timezone
 from fhirclient.models.operationoutcome import OperationOutcome
-from worlds import fresh_patient
+from worlds import fresh_patient, hub_open_day
 
 from wraparound.apps.access import tokens
 from wraparound.apps.access.fhir_resources import BOOKING_ORGANIZATION, NHS_NUMBER, ODS_CODE
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 def world():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = timezone.localdate() + dt.timedelta(days=3)
+    day = hub_open_day(3)
     for start, release in (("10:00", 24 * 14), ("14:00", 1)):  # the second still embargoed
         SessionTemplate.objects.create(
             hub=hub,

@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from worlds import fresh_patient, patients
+from worlds import fresh_patient, hub_open_day, patients
 
 from wraparound.apps.access.booking import Actor, book
 from wraparound.apps.access.generate import generate_slots
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 def hub():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = timezone.localdate() + dt.timedelta(days=2)
+    day = hub_open_day(2, evening=True)
     for mode, start in (("face_to_face", "18:00"), ("video", "19:00")):
         SessionTemplate.objects.create(
             hub=hub,

@@ -11,10 +11,10 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from worlds import fresh_patient
+from worlds import fresh_patient, hub_open_day
 
 from wraparound.apps.access.booking import Actor, book
-from wraparound.apps.access.generate import bank_holiday, generate_slots
+from wraparound.apps.access.generate import generate_slots
 from wraparound.apps.access.hubs import create_hub
 from wraparound.apps.access.models import SessionTemplate, Slot
 from wraparound.apps.records.models import AuditEvent, Organisation, User
@@ -41,9 +41,7 @@ def rota_staff(username, org):
 def world():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = timezone.localdate() + dt.timedelta(days=2)
-    while day.weekday() > 4 or bank_holiday(day):  # open to 20:00 (hub_defaults.toml)
-        day += dt.timedelta(days=1)
+    day = hub_open_day(2, evening=True)
     session = SessionTemplate.objects.create(
         hub=hub,
         site=hub.sites.first(),

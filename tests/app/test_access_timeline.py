@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from worlds import fresh_patient
+from worlds import fresh_patient, hub_open_day
 
 from wraparound.apps.access.booking import Actor, book, change_status
 from wraparound.apps.access.generate import generate_slots
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 def booked():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = timezone.localdate() + dt.timedelta(days=2)
+    day = hub_open_day(2, evening=True)
     SessionTemplate.objects.create(
         hub=hub,
         site=hub.sites.first(),

@@ -11,6 +11,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 from portal_world import portal_provider, sign_in  # noqa: F401 (the fixture)
+from worlds import hub_open_day
 
 from wraparound.apps.access.generate import generate_slots
 from wraparound.apps.access.hubs import create_hub
@@ -27,9 +28,7 @@ def evening_slots(days_ahead=3, patients_hours=24 * 14):
     patients ``patients_hours`` before each slot."""
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = timezone.localdate() + dt.timedelta(days=days_ahead)
-    while day.weekday() >= 5:  # weekday evenings: the hub is open until 20:00
-        day += dt.timedelta(days=1)
+    day = hub_open_day(days_ahead, evening=True)
     SessionTemplate.objects.create(
         hub=hub,
         site=hub.sites.first(),

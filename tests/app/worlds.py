@@ -117,3 +117,18 @@ def fresh_patient(at_gp_practice: bool = False) -> Patient:
         practice=practice,
         neighbourhood=practice.parent,
     )
+
+
+def hub_open_day(days_ahead: int, evening: bool = False) -> dt.date:
+    """The first date at least ``days_ahead`` days from today that the demo hub opens on
+    under hub_defaults.toml: never a bank holiday (closed unless a hub opens it) and, for an
+    ``evening`` session (18:00 on), never a Saturday or Sunday (open only until 18:00). A
+    fixture that took today + 2 found no slots when the suite ran on a Thursday."""
+    from django.utils import timezone
+
+    from wraparound.apps.access.generate import bank_holiday
+
+    day = timezone.localdate() + dt.timedelta(days=days_ahead)
+    while bank_holiday(day) or (evening and day.weekday() >= 5):
+        day += dt.timedelta(days=1)
+    return day
