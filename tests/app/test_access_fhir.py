@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -114,7 +114,10 @@ def test_slot_search_bundle_validates_with_includes_and_offsets(client, world):
     assert {"Schedule", "PractitionerRole", "Location"} <= set(kinds)
     slot = body["entry"][0]["resource"]
     assert slot["schedule"]["reference"] == f"Schedule/{world['slots'][0].session_id}"
-    assert re.search(r"T10:00:00\+00:00$", slot["start"])  # December: GMT
+    # 10:00 London wall-clock time with that day's offset: +00:00 in winter, +01:00 in summer
+    day = dt.date.fromisoformat(slot["start"][:10])
+    expected = dt.datetime.combine(day, dt.time(10), tzinfo=ZoneInfo("Europe/London")).isoformat()
+    assert slot["start"] == expected
     # without _include only slots
     plain = client.get(f"/fhir/Slot?{window()}&status=free", headers=world["auth"]).json()
     assert {e["resource"]["resourceType"] for e in plain["entry"]} == {"Slot"}
