@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 def make_hub_with_slots(days_ahead=3, release=24 * 14, slot_type="routine"):
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = hub_open_day(days_ahead)
+    day = hub_open_day(hub, days_ahead, "10:00", "11:00")
     SessionTemplate.objects.create(
         hub=hub,
         site=hub.sites.first(),

@@ -35,7 +35,7 @@ def world():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
     practice = User.objects.get(username="gp").scope_org
-    for day, start in ((hub_open_day(3), "10:00"),):
+    for day, start in ((hub_open_day(hub, 3, "10:00", "11:00"), "10:00"),):
         SessionTemplate.objects.create(
             hub=hub,
             site=hub.sites.first(),

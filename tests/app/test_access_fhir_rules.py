@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 def world():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = hub_open_day(3)
+    day = hub_open_day(hub, 3, "10:00", "14:30")
     for start, release in (("10:00", 24 * 14), ("14:00", 1)):  # the second still embargoed
         SessionTemplate.objects.create(
             hub=hub,

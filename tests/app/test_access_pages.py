@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 def hub():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = hub_open_day(2, evening=True)
+    day = hub_open_day(hub, 2, "18:00", "20:00")
     for mode, start in (("face_to_face", "18:00"), ("video", "19:00")):
         SessionTemplate.objects.create(
             hub=hub,

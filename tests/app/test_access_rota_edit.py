@@ -41,7 +41,7 @@ def rota_staff(username, org):
 def world():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = hub_open_day(2, evening=True)
+    day = hub_open_day(hub, 2, "18:00", "20:00")  # edited to 19:30 below
     session = SessionTemplate.objects.create(
         hub=hub,
         site=hub.sites.first(),

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 def booked():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = hub_open_day(2, evening=True)
+    day = hub_open_day(hub, 2, "18:00", "19:00")
     SessionTemplate.objects.create(
         hub=hub,
         site=hub.sites.first(),

@@ -28,7 +28,7 @@ def evening_slots(days_ahead=3, patients_hours=24 * 14):
     patients ``patients_hours`` before each slot."""
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
-    day = hub_open_day(days_ahead, evening=True)
+    day = hub_open_day(hub, days_ahead, "18:00", "20:00")
     SessionTemplate.objects.create(
         hub=hub,
         site=hub.sites.first(),

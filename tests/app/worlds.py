@@ -17,6 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+from django.utils import timezone
+
+from wraparound.apps.access.generate import opening_on
 from wraparound.apps.care.models import AgendaItem, CareTeamMember, MdtMeeting
 from wraparound.apps.records.clock import data_today
 from wraparound.apps.records.models import Organisation, Patient, Referral, User
@@ -119,16 +122,17 @@ def fresh_patient(at_gp_practice: bool = False) -> Patient:
     )
 
 
-def hub_open_day(days_ahead: int, evening: bool = False) -> dt.date:
-    """The first date at least ``days_ahead`` days from today that the demo hub opens on
-    under hub_defaults.toml: never a bank holiday (closed unless a hub opens it) and, for an
-    ``evening`` session (18:00 on), never a Saturday or Sunday (open only until 18:00). A
-    fixture that took today + 2 found no slots when the suite ran on a Thursday."""
-    from django.utils import timezone
-
-    from wraparound.apps.access.generate import bank_holiday
-
-    day = timezone.localdate() + dt.timedelta(days=days_ahead)
-    while bank_holiday(day) or (evening and day.weekday() >= 5):
-        day += dt.timedelta(days=1)
-    return day
+def hub_open_day(hub, days_ahead: int, start: str, end: str) -> dt.date:
+    """The first date at least ``days_ahead`` days from today on which ``hub`` is open from
+    ``start`` to ``end`` (local "HH:MM"), by the generator's own rule (``opening_on``: the
+    hub's hours, hub_defaults.toml, bank holidays and the hub's own days). A fixture that
+    took today + 2 found no 18:00 slots when the suite ran on a Thursday (a Saturday, open
+    until 18:00)."""
+    wanted = dt.time.fromisoformat(start), dt.time.fromisoformat(end)
+    today = timezone.localdate()
+    for ahead in range(days_ahead, days_ahead + 60):
+        day = today + dt.timedelta(days=ahead)
+        hours = opening_on(hub, day)
+        if hours and hours[0] <= wanted[0] and wanted[1] <= hours[1]:
+            return day
+    raise AssertionError(f"{hub} is never open {start}-{end} in 60 days")
