@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -25,7 +24,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
-from built_once import built_once
+from built_once import migrated_app_db
 
 WRAPAROUND = str(Path(sys.executable).with_name("wraparound"))
 PASSWORD = "the-right-password-2026"
@@ -76,23 +75,13 @@ class Database:
             self.env["WRAPAROUND_DB"] = str(self.path)
 
     def migrate(self, tmp_path_factory) -> None:
-        """The app's schema, by ``wraparound app migrate`` in its own process. For SQLite
-        that runs once per test run (``built_once``: the first test to ask, under a lock its
-        other workers wait on) and each server gets a copy of the migrated file: the 53
-        migrations take ~10 s a run and give the same empty schema every time. A PostgreSQL
-        database is migrated where it is."""
+        """The app's schema: a copy of the run's migrated SQLite file (``migrated_app_db``),
+        or ``wraparound app migrate`` in its own process for a PostgreSQL database, which is
+        migrated where it is."""
         if self.postgres:
             subprocess.run([WRAPAROUND, "app", "migrate"], env=self.env, check=True, timeout=300)
             return
-
-        def build(out: Path) -> None:
-            out.mkdir()
-            env = {**self.env, "WRAPAROUND_DB": str(out / "live.sqlite3")}
-            env["WRAPAROUND_VAR"] = str(out)
-            subprocess.run([WRAPAROUND, "app", "migrate"], env=env, check=True, timeout=300)
-
-        migrated = built_once(tmp_path_factory, "live-app-db", build, leaf="db")
-        shutil.copyfile(migrated / "live.sqlite3", self.path)
+        migrated_app_db(tmp_path_factory, self.path, self.env)
 
     def rows(self, sql: str, params=()):
         if self.postgres:

@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from built_once import migrated_app_db
 
 CHROMIUM = os.environ.get("WRAPAROUND_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -90,6 +91,8 @@ def site(stratified_warehouse, tmp_path_factory):
         DJANGO_SETTINGS_MODULE="wraparound.web.settings",
     )
     site = Site("", warehouse, env)
+    # The schema is a copy of the run's migrated file: ``app demo`` then migrates nothing.
+    migrated_app_db(tmp_path_factory, root / "app.sqlite3", env)
     # As ``make demo`` builds it, once for every module: the demo, then the indicators (which
     # count the demo's casework, exported as app events) and the local QOF, then one
     # ``app refresh`` loads both runs. The scorecard and commissioning modules each ran

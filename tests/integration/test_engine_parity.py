@@ -29,7 +29,7 @@ import pytest
 from engines import SPARK_GROUP, spark_local
 from polars.testing import assert_frame_equal
 
-from wraparound.analytics import features, frailty, results, stratify
+from wraparound.analytics import frailty, results, stratify
 from wraparound.analytics.indicators import definition
 from wraparound.analytics.indicators.definition import APP_EVENT_KINDS
 from wraparound.analytics.indicators.inputs import APP_EVENTS_DIR
@@ -59,25 +59,35 @@ def env(monkeypatch):
     return monkeypatch
 
 
-def _pipeline(warehouse) -> dict:
-    """Everything compared, from the engine that ``WRAPAROUND_ENGINE`` selects."""
+def _pipeline(warehouse, mp: pytest.MonkeyPatch) -> dict:
+    """Everything compared, from the engine that ``WRAPAROUND_ENGINE`` selects. The feature
+    table is the one ``stratify.run`` scores (its ``read_cohorts`` step, at the current
+    index date), kept as it passes rather than computed a second time: on Spark each
+    feature query costs seconds."""
+    read = stratify.read_cohorts
+    kept: list[stratify.Cohorts] = []
+
+    def keep(*args, **kwargs):
+        kept.append(read(*args, **kwargs))
+        return kept[-1]
+
+    mp.setattr(stratify, "read_cohorts", keep)
+    metrics = stratify.run(warehouse, seed=SEED, threads=THREADS)
+    (cohorts,) = kept
     with connect(warehouse) as engine:
         engine_name = engine.name
-        dates = stratify.index_dates(engine)
-        table = pl.from_arrow(features.features(engine, dates.current))
-        as_of = dates.training
+        as_of = cohorts.dates.training
         people = registered_on(engine, as_of).select("patient_id", "age")
         efi = pl.from_arrow(
             engine.to_arrow(frailty.efi(engine, people, as_of).order_by("patient_id"))
         )
-    metrics = stratify.run(warehouse, seed=SEED, threads=THREADS)
     run_dir = results.latest_run(warehouse, stratify.KIND)
     manifest = run_indicators(warehouse)
     indicators = results.kind_dir(warehouse, "indicators") / manifest["run_id"]
     return {
         "indicator_values": pl.read_parquet(indicators / "indicator_values.parquet"),
         "engine": engine_name,
-        "features": table,
+        "features": cohorts.current,
         "efi": efi,
         "metrics": metrics,
         "model": json.loads((run_dir / "model.json").read_text()),
@@ -115,7 +125,7 @@ def runs(small_warehouse, tmp_path_factory):
             # Spark reads the snapshot through a URL, as on object storage (s3a://), while
             # the driver follows the manifest through the local path.
             mp.setenv("WRAPAROUND_SPARK_WAREHOUSE_URL", warehouse.as_uri())
-            out[name] = _pipeline(warehouse)
+            out[name] = _pipeline(warehouse, mp)
             assert out[name]["engine"] == name
     return out
 

@@ -6,6 +6,8 @@ that a failed batch after a successful one leaves the first intact, byte for byt
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from ingest_data import (
     BAD_NHS,
@@ -29,11 +31,20 @@ from wraparound.sources.ingest import run_ingest
 PAT = patient("pat-9", "9434765870", "1990-01-01")  # NHS[1], as in the good batch
 
 
-@pytest.fixture
-def loaded(tmp_path):
-    wh = tmp_path / "wh"
-    first = run_ingest([write_ndjson(tmp_path / "good", locality())], wh, progress=False, now=NOW)
+@pytest.fixture(scope="module")
+def first_load(tmp_path_factory):
+    """A good first batch, loaded once for the module (each test gets its own copy)."""
+    root = tmp_path_factory.mktemp("first-load")
+    wh = root / "wh"
+    first = run_ingest([write_ndjson(root / "good", locality())], wh, progress=False, now=NOW)
     assert first.ok
+    return wh
+
+
+@pytest.fixture
+def loaded(first_load, tmp_path):
+    wh = tmp_path / "wh"
+    shutil.copytree(first_load, wh)
     return wh
 
 
