@@ -34,18 +34,23 @@ def caseload(user, patient, now):
 
 
 def mdt(user, patient, now):
-    if not user.practices().filter(pk=patient.practice_id).exists():
-        return
+    """The agenda items come first: most users are on no meeting with most patients, and the
+    gate asks this on every request, so the scope check's query runs only when there is an
+    item for it to refuse."""
     today = timezone.localdate(now)
     rules = policy().kinds["mdt"]
     earliest = today - dt.timedelta(days=rules["days_after"])
     latest = today + dt.timedelta(days=rules["days_before"])
-    items = AgendaItem.objects.filter(
-        patient=patient,
-        meeting__members=user,
-        meeting__date__gte=earliest,
-        meeting__date__lte=latest,
-    ).select_related("meeting", "meeting__team", "raised_by")
+    items = list(
+        AgendaItem.objects.filter(
+            patient=patient,
+            meeting__members=user,
+            meeting__date__gte=earliest,
+            meeting__date__lte=latest,
+        ).select_related("meeting", "meeting__team", "raised_by")
+    )
+    if not items or not user.practices().filter(pk=patient.practice_id).exists():
+        return
     for item in items:
         meeting = item.meeting
         if meeting.team_id not in (patient.practice_id, patient.neighbourhood_id):
