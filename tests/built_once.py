@@ -1,18 +1,16 @@
 """Build a test fixture's files once per test run and give each process its own copy.
 
 Importable by bare name (``from built_once import built_once``) from any test directory, as
-``builders`` is: ``tests/conftest.py`` uses it for the session's localities and the live-server
-tests for their migrated app database (``tests/app`` has a conftest of its own, so theirs
-cannot import ``tests/conftest.py``)."""
+``builders`` is: ``tests/conftest.py`` uses it for the session's localities, and the live-server
+tests, the browser site and the portal's OpenID provider for their migrated SQLite databases
+(``tests/app`` has a conftest of its own, so theirs cannot import ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,44 +41,26 @@ def built_once(
     return out
 
 
+def migrated_sqlite(
+    tmp_path_factory, name: str, migrate: list[str], db_setting: str, dest: Path, env: dict
+) -> None:
+    """A SQLite database with every migration applied, at ``dest``: the command ``migrate``
+    runs once per test run with ``db_setting`` (the variable naming its file) pointing into
+    the shared build, then each asker gets a copy. Migrations give the same empty schema
+    every time, so a server or command given the copy finds nothing to migrate. ``env`` is
+    the asker's environment for the command."""
+
+    def build(out: Path) -> None:
+        out.mkdir()
+        built_env = {**env, db_setting: str(out / "db.sqlite3"), "WRAPAROUND_VAR": str(out)}
+        subprocess.run(migrate, env=built_env, check=True, timeout=300)
+
+    migrated = built_once(tmp_path_factory, name, build, leaf="db")
+    shutil.copyfile(migrated / "db.sqlite3", dest)
+
+
 def migrated_app_db(tmp_path_factory, dest: Path, env: dict[str, str]) -> None:
-    """An empty app database with every migration applied, as a SQLite file at ``dest``:
-    ``wraparound app migrate`` in its own process once per test run, then a copy for each
-    asker. The app's migrations take about 10 s a run and give the same empty schema every
-    time; a server or command given the copy finds nothing to migrate. ``env`` is the
-    asker's environment for the app (its settings module, without ``DATABASE_URL``)."""
-
-    def build(out: Path) -> None:
-        out.mkdir()
-        built_env = {**env, "WRAPAROUND_DB": str(out / "app.sqlite3"), "WRAPAROUND_VAR": str(out)}
-        subprocess.run([WRAPAROUND, "app", "migrate"], env=built_env, check=True, timeout=300)
-
-    migrated = built_once(tmp_path_factory, "migrated-app-db", build, leaf="db")
-    shutil.copyfile(migrated / "app.sqlite3", dest)
-
-
-def migrated_pg_template(tmp_path_factory, url: str, env: dict[str, str]) -> str:
-    """The name of a PostgreSQL database on ``url``'s server holding the app's migrated, empty
-    schema, made once per test run (``wraparound app migrate``) for ``CREATE DATABASE ...
-    TEMPLATE``: a fresh database for a live server is then a copy, not 53 migrations (about
-    15 s on the suite's PostgreSQL). Templates an earlier run left on the same server are
-    dropped as this one is made (one still being copied from is left alone)."""
-    import psycopg
-
-    def build(out: Path) -> None:
-        out.mkdir()
-        name = f"wrap_migrated_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(url, autocommit=True) as conn:
-            left = conn.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'wrap\\_migrated\\_%'"
-            ).fetchall()
-            for (old,) in left:
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute(f"DROP DATABASE {old}")
-            conn.execute(f"CREATE DATABASE {name}")
-        built_env = {**env, "DATABASE_URL": f"{url.rsplit('/', 1)[0]}/{name}"}
-        built_env["WRAPAROUND_VAR"] = str(out)
-        subprocess.run([WRAPAROUND, "app", "migrate"], env=built_env, check=True, timeout=300)
-        (out / "name").write_text(name)
-
-    return (built_once(tmp_path_factory, "migrated-pg", build, leaf="db") / "name").read_text()
+    """The app's migrated, empty database (``wraparound app migrate``; its 53 migrations take
+    about 10 s a run). ``env``: the app's settings module, without ``DATABASE_URL``."""
+    migrate = [WRAPAROUND, "app", "migrate"]
+    migrated_sqlite(tmp_path_factory, "migrated-app-db", migrate, "WRAPAROUND_DB", dest, env)

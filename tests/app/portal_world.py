@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-from built_once import built_once
+from built_once import migrated_sqlite
 
 from wraparound import config
 from wraparound.apps.care.models import CareTeamMember
@@ -50,22 +49,8 @@ def _free_port() -> int:
 
 
 MIGRATE = "from wraparound.idp import server; server.setup(); server.migrate()"
-
-
-def _migrated_db(tmp_path_factory, env: dict[str, str], dest) -> None:
-    """The provider's schema, migrated once per test run (``built_once``) and copied to
-    ``dest``: the provider migrates its database as it starts, which on a fresh file was most
-    of its start-up (about 3 of 4 s, more with the suite's load); on a migrated copy it finds
-    nothing to do. Each worker and phase still starts its own provider over its own copy."""
-
-    def build(out):
-        out.mkdir()
-        built_env = {**env, "WRAPAROUND_IDP_DB": str(out / "idp.sqlite3")}
-        built_env["WRAPAROUND_VAR"] = str(out)
-        subprocess.run([sys.executable, "-c", MIGRATE], env=built_env, check=True, timeout=120)
-
-    migrated = built_once(tmp_path_factory, "idp-db", build, leaf="db")
-    shutil.copyfile(migrated / "idp.sqlite3", dest)
+"""The provider's own migration step, alone: it migrates as it starts, which on a fresh file was
+most of its start-up (about 3 of 4 s), so each provider starts on a migrated copy."""
 
 
 def _pick() -> dict[str, Patient]:
@@ -139,7 +124,10 @@ def portal_provider(django_db_setup, django_db_blocker, tmp_path_factory):
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")
     }
     env.update(WRAPAROUND_IDP_DB=str(root / "idp.sqlite3"), WRAPAROUND_VAR=str(root))
-    _migrated_db(tmp_path_factory, env, root / "idp.sqlite3")
+    migrate = [sys.executable, "-c", MIGRATE]
+    migrated_sqlite(
+        tmp_path_factory, "idp-db", migrate, "WRAPAROUND_IDP_DB", root / "idp.sqlite3", env
+    )
     log = (root / "idp.log").open("w")
     server = subprocess.Popen(
         [

@@ -24,7 +24,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
-from built_once import migrated_app_db, migrated_pg_template
+from built_once import migrated_app_db
 
 WRAPAROUND = str(Path(sys.executable).with_name("wraparound"))
 PASSWORD = "the-right-password-2026"
@@ -75,16 +75,11 @@ class Database:
             self.env["WRAPAROUND_DB"] = str(self.path)
 
     def migrate(self, tmp_path_factory) -> None:
-        """The app's schema, migrated once per test run: a copy of the migrated SQLite file
-        (``migrated_app_db``), or for PostgreSQL this database made again from the migrated
-        template (``migrated_pg_template``)."""
+        """The app's schema: a copy of the run's migrated SQLite file (``migrated_app_db``),
+        or ``wraparound app migrate`` in its own process for a PostgreSQL database, which is
+        migrated where it is."""
         if self.postgres:
-            import psycopg
-
-            template = migrated_pg_template(tmp_path_factory, self.url, self.env)
-            with psycopg.connect(self.url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE {self.name}")
-                conn.execute(f"CREATE DATABASE {self.name} TEMPLATE {template}")
+            subprocess.run([WRAPAROUND, "app", "migrate"], env=self.env, check=True, timeout=300)
             return
         migrated_app_db(tmp_path_factory, self.path, self.env)
 

@@ -59,7 +59,7 @@ def env(monkeypatch):
     return monkeypatch
 
 
-def _pipeline(warehouse, mp: pytest.MonkeyPatch) -> dict:
+def _pipeline(warehouse) -> dict:
     """Everything compared, from the engine that ``WRAPAROUND_ENGINE`` selects. The feature
     table is the one ``stratify.run`` scores (its ``read_cohorts`` step, at the current
     index date), kept as it passes rather than computed a second time: on Spark each
@@ -71,8 +71,9 @@ def _pipeline(warehouse, mp: pytest.MonkeyPatch) -> dict:
         kept.append(read(*args, **kwargs))
         return kept[-1]
 
-    mp.setattr(stratify, "read_cohorts", keep)
-    metrics = stratify.run(warehouse, seed=SEED, threads=THREADS)
+    with pytest.MonkeyPatch.context() as spy:
+        spy.setattr(stratify, "read_cohorts", keep)
+        metrics = stratify.run(warehouse, seed=SEED, threads=THREADS)
     (cohorts,) = kept
     with connect(warehouse) as engine:
         engine_name = engine.name
@@ -125,7 +126,7 @@ def runs(small_warehouse, tmp_path_factory):
             # Spark reads the snapshot through a URL, as on object storage (s3a://), while
             # the driver follows the manifest through the local path.
             mp.setenv("WRAPAROUND_SPARK_WAREHOUSE_URL", warehouse.as_uri())
-            out[name] = _pipeline(warehouse, mp)
+            out[name] = _pipeline(warehouse)
             assert out[name]["engine"] == name
     return out
 
