@@ -331,6 +331,33 @@ def test_mdt_membership_gives_a_gp_nothing_at_other_practices(client, login):
     assert f"until {until.day} {until:%B %Y}" in html
 
 
+def test_a_refused_read_asks_each_provider_once(client, login, monkeypatch):
+    """The gate's look (``relationships.Look``) asks for the first relationship allowing the
+    read and then, refusing, for everything held or lapsed: every provider is asked once
+    for both, and the refusal still names no relationship."""
+    patient = fresh_patient()  # at the neighbour practice: the GP holds nothing
+    asked: list[str] = []
+
+    def counted(kind, provider):
+        def ask(user, who, now):
+            asked.append(kind)
+            return provider(user, who, now)
+
+        return ask
+
+    wrapped = {
+        kind: [counted(kind, p) for p in providers]
+        for kind, providers in relationships._PROVIDERS.items()
+    }
+    monkeypatch.setattr(relationships, "_PROVIDERS", wrapped)
+    login("gp")
+    assert client.get(reverse("patient", args=[patient.pk])).status_code == 403
+    expected = [kind for kind, providers in wrapped.items() for _ in providers]
+    assert sorted(asked) == sorted(expected)
+    row = last_row(patient, "gp")
+    assert (row.outcome, row.basis) == ("denied", "")
+
+
 # -- hub clinician (booking) -------------------------------------------------------------------
 
 

@@ -264,25 +264,34 @@ def _add_app_and_risk(root):
 
 
 @pytest.fixture(scope="module")
-def published(engine, tiny, tmp_path_factory):
-    """The whole library over the tiny warehouse, on each engine."""
-    out = tmp_path_factory.mktemp(f"out_{engine.name}")
-    with engine.selected():
-        manifest = run(tiny, out=out)
-    return manifest, out / manifest["run_id"]
-
-
-@pytest.fixture(scope="module")
-def with_app(engine, tmp_path_factory):
-    """The tiny warehouse with an app export and a risk run, on each engine: the indicators
-    that need them (the rest are those of ``published``, and each Spark query costs seconds)."""
+def published(engine, tmp_path_factory):
+    """The whole library over the tiny warehouse with an app export and a risk run, on each
+    engine: one run for every case (each Spark query costs seconds)."""
     root = tmp_path_factory.mktemp(f"tiny_app_{engine.name}") / "warehouse"
     build(root)
     _add_app_and_risk(root)
-    needing = tuple(i for i in definition.load() if i.requires)
     with engine.selected():
-        manifest = run(root, out=root / "out", library=needing)
+        manifest = run(root, out=root / "out")
     return manifest, root / "out" / manifest["run_id"]
+
+
+@pytest.fixture(scope="module")
+def without_app(engine, tiny, tmp_path_factory):
+    """The indicators that need the app's export or a risk run, over the tiny warehouse with
+    neither, beside one that needs nothing (a run with nothing to publish is refused)."""
+    out = tmp_path_factory.mktemp(f"out_{engine.name}")
+    library = tuple(i for i in definition.load() if i.requires or i.id == "gp_dna_rate")
+    with engine.selected():
+        manifest = run(tiny, out=out, library=library)
+    return manifest, out / manifest["run_id"]
+
+
+def test_a_run_with_nothing_to_publish_is_refused_and_writes_nothing(tiny, tmp_path):
+    """Only indicators awaiting data: one clear sentence, and no run, no latest."""
+    needing = tuple(i for i in definition.load() if i.requires)
+    with pytest.raises(ValueError, match=r"has a figure to publish \(\d+ awaiting data"):
+        run(tiny, out=tmp_path / "out", library=needing)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def _value(run_dir, indicator, period, org, level="practice", subgroup="all"):
@@ -523,8 +532,8 @@ def test_inequalities_by_quintile(published):
     assert gaps.row(0, named=True)["gap"] == -100.0
 
 
-def test_app_indicators_await_data_without_the_app_export(published):
-    manifest, d = published
+def test_app_indicators_await_data_without_the_app_export(without_app):
+    manifest, d = without_app
     status = {x["id"]: x["status"] for x in manifest["definitions"]}
     assert status["ltc_annual_review"] == "awaiting data: app_events"
     assert status["high_needs_named_gp"] == "awaiting data: app_events, risk"
@@ -532,12 +541,12 @@ def test_app_indicators_await_data_without_the_app_export(published):
     assert "ltc_annual_review" not in values["indicator_id"].to_list()
 
 
-def test_referrals_per_1000_by_specialty_count_referrals_sent(with_app):
+def test_referrals_per_1000_by_specialty_count_referrals_sent(published):
     """Real referral events, not outpatient attendances: one referral sent by p1 (P1) in
     March 2025, dermatology (treatment function 330); advice that avoided a referral is not
     a referral; in April the same referral entering "referred" again is not counted twice,
     nor is the referral rheumatology received when dermatology redirected it."""
-    manifest, d = with_app
+    manifest, d = published
     status = {x["id"]: x["status"] for x in manifest["definitions"]}
     assert status["referrals_by_specialty"] == "computed"
     assert _value(d, "referrals_by_specialty", "2025-03", "P1", subgroup="330")["numerator"] == 1
@@ -548,8 +557,8 @@ def test_referrals_per_1000_by_specialty_count_referrals_sent(with_app):
     assert set(values["subgroup"]) == {"330"}
 
 
-def test_app_and_risk_indicators_when_present(with_app):
-    manifest, d = with_app
+def test_app_and_risk_indicators_when_present(published):
+    manifest, d = published
     status = {x["id"]: x["status"] for x in manifest["definitions"]}
     assert status["ltc_annual_review"] == "computed"
     assert manifest["inputs"]["risk"]["run_id"] == "r1"

@@ -147,6 +147,12 @@ def run(
             for ctx in contexts.values():
                 ctx.release()
     timings["queries_s"] = time.perf_counter() - started
+    if not any(frame.height for frame in cells.values()):
+        awaiting = sum(s.startswith("awaiting") for s in status.values())
+        raise ValueError(
+            f"none of the {len(library)} indicators has a figure to publish ({awaiting} "
+            "awaiting data, the rest with no rows in the periods); nothing was published"
+        )
     clock = time.perf_counter()
     memo = disclosure.Memo(_memo(plan.previous))
     tables = _tables(library, cells, orgs, baseline_year, memo)

@@ -44,8 +44,8 @@ def glass_form_context(**extra) -> dict:
     return {"glass_reasons": list(r.reasons.items()), "glass_minutes": r.minutes, **extra}
 
 
-def _refuse(request, patient, what, action):
-    held, lapsed = relationships.standing(request.user, patient)
+def _refuse(request, patient, what, action, look: relationships.Look):
+    held, lapsed = look.standing()
     lapsed = [] if held else lapsed
     can_glass = (
         not held
@@ -140,10 +140,11 @@ def patient_view(
                 )
             needed = needs(request) if callable(needs) else needs
             rel = None
+            look = relationships.Look(request.user, patient)
             for one in (needed,) if isinstance(needed, str) else needed:
-                found = relationships.first_allowing(request.user, patient, one)
+                found = look.first_allowing(one)
                 if found is None:
-                    return _refuse(request, patient, what, one)
+                    return _refuse(request, patient, what, one, look)
                 rel = rel or found
             request.access_basis = rel.kind
             request.access_relationship = rel

@@ -261,28 +261,67 @@ def _reported(kind: str, user, patient, clock: Clock) -> Iterable[Relationship]:
             yield rel
 
 
+class Look:
+    """One look at what ``user`` holds with ``patient`` at one instant: each kind's providers
+    are asked at most once, however many questions are put. The gate asks for the first
+    relationship allowing each action the view needs and, on a refusal, for every
+    relationship held or lapsed; without one look a refused read asked every provider twice
+    (a query or more each). A look lives for one question from one request, never longer:
+    a relationship granted or ended afterwards is seen only by a new look."""
+
+    def __init__(self, user, patient, now: dt.datetime | None = None):
+        self.user = user
+        self.patient = patient
+        self.clock = Clock(now)
+        self._reported: dict[str, list[Relationship]] = {}
+
+    def reported(self, kind: str) -> list[Relationship]:
+        """What ``kind``'s providers report, before its start and end are judged."""
+        if kind not in self._reported:
+            self._reported[kind] = list(_reported(kind, self.user, self.patient, self.clock))
+        return self._reported[kind]
+
+    def first_allowing(self, action: str) -> Relationship | None:
+        """The first relationship (in the policy's order) that allows ``action``, asking only
+        the kinds that allow it and stopping at the first found (the gate asks on every
+        request)."""
+        if not self.user.role_info.direct_care:
+            return None
+        for kind, spec in policy().kinds.items():
+            if action in spec["actions"]:
+                for rel in self.reported(kind):
+                    held = in_force(rel, self.clock)
+                    if held is not None:  # not yet started, or ended: no relationship
+                        return dataclasses.replace(held, actions=spec["actions"])
+        return None
+
+    def standing(self) -> tuple[list[Relationship], list[tuple[Relationship, str]]]:
+        """What ``current`` and ``lapsed`` say: the relationships held now, in the policy's
+        order, and those reported that do not hold now, each with "ended" or "not started"
+        (start and end narrowed as the gate narrows them)."""
+        if not self.user.role_info.direct_care:
+            return [], []
+        held: list[Relationship] = []
+        gone: list[tuple[Relationship, str]] = []
+        for kind, spec in policy().kinds.items():
+            for rel in self.reported(kind):
+                bounds = _bounds(rel)
+                if bounds is None:
+                    continue  # a window kind reported without its event: nothing at all
+                narrowed = dataclasses.replace(rel, start=bounds[0], end=bounds[1])
+                state = _state(rel, *bounds, self.clock)
+                if state == "held":
+                    held.append(dataclasses.replace(narrowed, actions=spec["actions"]))
+                else:
+                    gone.append((narrowed, state))
+        return held, gone
+
+
 def standing(
     user, patient, now: dt.datetime | None = None
 ) -> tuple[list[Relationship], list[tuple[Relationship, str]]]:
-    """What ``current`` and ``lapsed`` say, from one pass over the providers: the refusal
-    page needs both, and each pass is a query or more per kind."""
-    if not user.role_info.direct_care:
-        return [], []
-    clock = Clock(now)
-    held: list[Relationship] = []
-    gone: list[tuple[Relationship, str]] = []
-    for kind, spec in policy().kinds.items():
-        for rel in _reported(kind, user, patient, clock):
-            bounds = _bounds(rel)
-            if bounds is None:
-                continue  # a window kind reported without its event: nothing at all
-            narrowed = dataclasses.replace(rel, start=bounds[0], end=bounds[1])
-            state = _state(rel, *bounds, clock)
-            if state == "held":
-                held.append(dataclasses.replace(narrowed, actions=spec["actions"]))
-            else:
-                gone.append((narrowed, state))
-    return held, gone
+    """What ``current`` and ``lapsed`` say, from one pass over the providers (``Look``)."""
+    return Look(user, patient, now).standing()
 
 
 def lapsed(user, patient, now: dt.datetime | None = None) -> list[tuple[Relationship, str]]:
@@ -292,31 +331,14 @@ def lapsed(user, patient, now: dt.datetime | None = None) -> list[tuple[Relation
     return standing(user, patient, now)[1]
 
 
-def _of_kind(kind: str, user, patient, clock: Clock) -> Iterable[Relationship]:
-    actions = policy().kinds[kind]["actions"]
-    for rel in _reported(kind, user, patient, clock):
-        held = in_force(rel, clock)
-        if held is not None:  # not yet started, or ended: no relationship
-            yield dataclasses.replace(held, actions=actions)
-
-
 def current(user, patient, now: dt.datetime | None = None) -> list[Relationship]:
     """Every relationship ``user`` holds with ``patient`` now, in the policy's order."""
     return standing(user, patient, now)[0]
 
 
 def first_allowing(user, patient, action: str, now=None) -> Relationship | None:
-    """The first relationship (in the policy's order) that allows ``action``, trying the
-    kinds that allow it only and stopping at the first found (the gate runs on every
-    request)."""
-    if not user.role_info.direct_care:
-        return None
-    clock = Clock(now)
-    for kind, spec in policy().kinds.items():
-        if action in spec["actions"]:
-            for rel in _of_kind(kind, user, patient, clock):
-                return rel
-    return None
+    """The first relationship (in the policy's order) that allows ``action``."""
+    return Look(user, patient, now).first_allowing(action)
 
 
 def creates_relationship(action: str) -> bool:
