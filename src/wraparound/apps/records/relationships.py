@@ -34,7 +34,7 @@ import dataclasses
 import datetime as dt
 import functools
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -251,14 +251,16 @@ def in_force(rel: Relationship, clock: Clock | None = None) -> Relationship | No
     return dataclasses.replace(rel, start=bounds[0], end=bounds[1])
 
 
-def _reported(kind: str, user, patient, clock: Clock) -> Iterable[Relationship]:
-    for provider in _PROVIDERS.get(kind, ()):
-        for rel in provider(user, patient, clock.now):
-            if rel.kind != kind:
-                raise PolicyError(f"a {kind} provider returned a {rel.kind} relationship")
-            if kind != BREAK_GLASS and rel.source_basis == BREAK_GLASS:
-                continue  # created under break-glass: no relationship
-            yield rel
+def _checked(kind: str, reported: Iterable[Relationship]) -> list[Relationship]:
+    """A provider's answer for ``kind``, less what was created under break-glass."""
+    kept = []
+    for rel in reported:
+        if rel.kind != kind:
+            raise PolicyError(f"a {kind} provider returned a {rel.kind} relationship")
+        if kind != BREAK_GLASS and rel.source_basis == BREAK_GLASS:
+            continue  # created under break-glass: no relationship
+        kept.append(rel)
+    return kept
 
 
 class Look:
@@ -266,20 +268,23 @@ class Look:
     are asked at most once, however many questions are put. The gate asks for the first
     relationship allowing each action the view needs and, on a refusal, for every
     relationship held or lapsed; without one look a refused read asked every provider twice
-    (a query or more each). A look lives for one question from one request, never longer:
-    a relationship granted or ended afterwards is seen only by a new look."""
+    (a query or more each). A look serves one decision of one request, never longer: a
+    relationship granted or ended afterwards is seen only by a new look."""
 
     def __init__(self, user, patient, now: dt.datetime | None = None):
         self.user = user
         self.patient = patient
         self.clock = Clock(now)
-        self._reported: dict[str, list[Relationship]] = {}
+        self._answers: dict[tuple[str, int], list[Relationship]] = {}
 
-    def reported(self, kind: str) -> list[Relationship]:
-        """What ``kind``'s providers report, before its start and end are judged."""
-        if kind not in self._reported:
-            self._reported[kind] = list(_reported(kind, self.user, self.patient, self.clock))
-        return self._reported[kind]
+    def reported(self, kind: str) -> Iterator[Relationship]:
+        """What ``kind``'s providers report, before its start and end are judged: each
+        provider asked once, and only when the question gets as far as it."""
+        for i, provider in enumerate(_PROVIDERS.get(kind, ())):
+            if (kind, i) not in self._answers:
+                answer = provider(self.user, self.patient, self.clock.now)
+                self._answers[kind, i] = _checked(kind, answer)
+            yield from self._answers[kind, i]
 
     def first_allowing(self, action: str) -> Relationship | None:
         """The first relationship (in the policy's order) that allows ``action``, asking only
