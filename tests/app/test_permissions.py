@@ -48,7 +48,11 @@ from wraparound.apps.records.clock import data_today
 from wraparound.apps.records.models import AuditEvent, Organisation, Referral, User
 from wraparound.apps.registers.models import RegisterEntry, RegisterRun
 
-pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
+# The matrix runs once, on SQLite: it checks the gate's decisions, which are the same Python
+# over the same ORM queries on any database. Every relationship provider's queries also run
+# on PostgreSQL (test_relationships.py asks each of them), and so do the writes, the audit
+# chain and every refusal path (test_audit_walk.py, test_fuzz_views.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app"), pytest.mark.one_database]
 
 ROLES = [u[0] for u in DEMO_USERS]
 DIRECT_CARE = {

@@ -36,7 +36,9 @@ from wraparound.apps.scorecard.public_views import NOT_PUBLISHED
 from wraparound.apps.scorecard.tables import SUPPRESSED
 from wraparound.warehouse.store import Warehouse
 
-pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
+# Once, on SQLite: the figures attacked are the indicator run's (DuckDB), which the app only
+# stores and serves; the database cannot change what they give away.
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app"), pytest.mark.one_database]
 
 
 @pytest.fixture(scope="module")
