@@ -25,17 +25,26 @@ ENGINES = ("duckdb", pytest.param("spark", marks=pytest.mark.xdist_group(SPARK_G
 
 
 def spark_local(mp: pytest.MonkeyPatch) -> None:
-    """Spark in local mode on two cores, as CI has. Executors get no Python interpreter:
-    the pipeline must run none there, so that a cluster needs none matching the driver's
-    (a Python worker would fail the test). The driver's JVM compiles with its quick JIT
-    only (C1, ``-XX:TieredStopAtLevel=1``): a test's queries are over in seconds, before C2's
-    optimised code would repay its compiling, which was about 40% of the JVM's CPU here (the
-    Spark frailty cases: 31 s of JVM CPU, 18.5 s with C1 only). Spark's own planning and code
-    generation are as in production."""
-    mp.setenv("WRAPAROUND_SPARK_MASTER", "local[2]")
+    """Spark in local mode, with two shuffle partitions (so every exchange really splits
+    the rows) run by one task thread. Executors get no Python interpreter: the pipeline must
+    run none there, so that a cluster needs none matching the driver's (a Python worker
+    would fail the test).
+
+    The JVM is set for a test's small, short queries, and for sharing two cores with the
+    other xdist worker: one task thread (``local[1]``; the driver's own threads keep it at
+    about 1.2 cores even so), the serial collector, and the quick JIT only (C1,
+    ``-XX:TieredStopAtLevel=1``), since a test's queries are over before C2's optimised
+    code would repay its compiling (the Spark frailty cases: 31 s of JVM CPU, 18.5 s with
+    C1 only). Against ``local[2]`` and the default collector, the whole indicator library
+    over the 3,000-patient locality took 0.85 of the JVM's CPU here. Spark's own planning
+    and code generation are as in production."""
+    mp.setenv("WRAPAROUND_SPARK_MASTER", "local[1]")
     mp.setenv("WRAPAROUND_SPARK_PARTITIONS", "2")
     mp.setenv("PYSPARK_PYTHON", "/nonexistent/python-on-executors")
-    mp.setenv("PYSPARK_SUBMIT_ARGS", "--driver-java-options -XX:TieredStopAtLevel=1 pyspark-shell")
+    mp.setenv(
+        "PYSPARK_SUBMIT_ARGS",
+        "--driver-java-options '-XX:TieredStopAtLevel=1 -XX:+UseSerialGC' pyspark-shell",
+    )
 
 
 @dataclass(frozen=True)
