@@ -19,7 +19,7 @@ find_bin() {
 PGBIN=$(find_bin || true)
 if [ -z "$PGBIN" ]; then
   echo "with-postgres: installing Debian's postgresql" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
   PGBIN=$(find_bin)
 fi
 

@@ -142,8 +142,8 @@ def browser():
     Chromium costs about a second a module."""
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(
-            f"no chromium at {CHROMIUM}: install Debian's package "
-            "(apt-get install -y chromium; make test does this)"
+            f"no chromium at {CHROMIUM}: install Debian's package (apt-get install -y "
+            "--no-install-recommends chromium fonts-liberation; make test does this)"
         )
     from playwright.sync_api import sync_playwright
 
