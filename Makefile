@@ -71,6 +71,7 @@ debian-packages:
 # 7.2 s a worker).
 test: install debian-packages
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n 2 --dist loadgroup
 	# The app suite again on a real PostgreSQL server (started on loopback, stopped after),
 	# but for the tests marked one_database, whose outcome the database cannot change.

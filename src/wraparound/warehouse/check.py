@@ -58,8 +58,7 @@ def readable(root: str | os.PathLike) -> Warehouse:
             pq.read_metadata(path)
         except (OSError, pa.ArrowException) as exc:
             raise WarehouseError(
-                f"{path} is not a readable Parquet file ({one_line(exc)}); the warehouse is "
-                "damaged"
+                f"{path} is not a readable Parquet file ({one_line(exc)}); the warehouse is damaged"
             ) from None
     return Warehouse(root)
 

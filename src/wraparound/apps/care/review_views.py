@@ -35,9 +35,7 @@ def read_form(post, patient, today: dt.date) -> tuple[dict, dict[str, str]]:
     return {"kind": kind, "date": date}, errors
 
 
-@patient_view(
-    "record a review", writes=True, permission="records_reviews", needs="review.record"
-)
+@patient_view("record a review", writes=True, permission="records_reviews", needs="review.record")
 def reviews(request, patient):
     today = dt.date.today()
     errors: dict[str, str] = {}

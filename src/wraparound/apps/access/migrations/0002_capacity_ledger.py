@@ -5,66 +5,141 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('access', '0001_initial'),
-        ('records', '0005_hub_staff_role'),
+        ("access", "0001_initial"),
+        ("records", "0005_hub_staff_role"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LedgerRefresh',
+            name="LedgerRefresh",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('summary', models.JSONField(default=dict)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                ("summary", models.JSONField(default=dict)),
             ],
             options={
-                'ordering': ('-at', '-pk'),
+                "ordering": ("-at", "-pk"),
             },
         ),
         migrations.CreateModel(
-            name='CapacityWeek',
+            name="CapacityWeek",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.CharField(choices=[('hub', 'Hub'), ('neighbourhood', 'Neighbourhood'), ('practice', 'Practice')], max_length=16)),
-                ('week_start', models.DateField()),
-                ('split', models.CharField(choices=[('all', 'All'), ('hours', 'Hours'), ('mode', 'Mode'), ('role', 'HCP type'), ('lead_time', 'Booking lead time'), ('national_category', 'National category')], max_length=20)),
-                ('value', models.CharField(max_length=80)),
-                ('registered', models.PositiveIntegerField()),
-                ('minutes_offered', models.FloatField(default=0)),
-                ('minutes_booked', models.FloatField(default=0)),
-                ('minutes_used', models.FloatField(default=0)),
-                ('minutes_dna', models.FloatField(default=0)),
-                ('appointments', models.PositiveIntegerField(default=0)),
-                ('attended', models.PositiveIntegerField(default=0)),
-                ('dna', models.PositiveIntegerField(default=0)),
-                ('cancelled', models.PositiveIntegerField(default=0)),
-                ('late_cancelled', models.PositiveIntegerField(default=0)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='records.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("hub", "Hub"),
+                            ("neighbourhood", "Neighbourhood"),
+                            ("practice", "Practice"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("week_start", models.DateField()),
+                (
+                    "split",
+                    models.CharField(
+                        choices=[
+                            ("all", "All"),
+                            ("hours", "Hours"),
+                            ("mode", "Mode"),
+                            ("role", "HCP type"),
+                            ("lead_time", "Booking lead time"),
+                            ("national_category", "National category"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("value", models.CharField(max_length=80)),
+                ("registered", models.PositiveIntegerField()),
+                ("minutes_offered", models.FloatField(default=0)),
+                ("minutes_booked", models.FloatField(default=0)),
+                ("minutes_used", models.FloatField(default=0)),
+                ("minutes_dna", models.FloatField(default=0)),
+                ("appointments", models.PositiveIntegerField(default=0)),
+                ("attended", models.PositiveIntegerField(default=0)),
+                ("dna", models.PositiveIntegerField(default=0)),
+                ("cancelled", models.PositiveIntegerField(default=0)),
+                ("late_cancelled", models.PositiveIntegerField(default=0)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="records.organisation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('level', 'organisation', 'week_start', 'split', 'value'),
-                'indexes': [models.Index(fields=['level', 'split', 'week_start'], name='access_capa_level_1115c5_idx')],
-                'constraints': [models.UniqueConstraint(fields=('level', 'organisation', 'week_start', 'split', 'value'), name='access_capacityweek_once')],
+                "ordering": ("level", "organisation", "week_start", "split", "value"),
+                "indexes": [
+                    models.Index(
+                        fields=["level", "split", "week_start"], name="access_capa_level_1115c5_idx"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("level", "organisation", "week_start", "split", "value"),
+                        name="access_capacityweek_once",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StandardsWeek',
+            name="StandardsWeek",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.CharField(choices=[('hub', 'Hub'), ('neighbourhood', 'Neighbourhood'), ('practice', 'Practice')], max_length=16)),
-                ('week_start', models.DateField()),
-                ('standard', models.CharField(max_length=40)),
-                ('met', models.PositiveIntegerField(default=0)),
-                ('not_met', models.PositiveIntegerField(default=0)),
-                ('pending', models.PositiveIntegerField(default=0)),
-                ('not_measurable', models.PositiveIntegerField(default=0)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='records.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("hub", "Hub"),
+                            ("neighbourhood", "Neighbourhood"),
+                            ("practice", "Practice"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("week_start", models.DateField()),
+                ("standard", models.CharField(max_length=40)),
+                ("met", models.PositiveIntegerField(default=0)),
+                ("not_met", models.PositiveIntegerField(default=0)),
+                ("pending", models.PositiveIntegerField(default=0)),
+                ("not_measurable", models.PositiveIntegerField(default=0)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="records.organisation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('level', 'organisation', 'week_start', 'standard'),
-                'constraints': [models.UniqueConstraint(fields=('level', 'organisation', 'week_start', 'standard'), name='access_standardsweek_once')],
+                "ordering": ("level", "organisation", "week_start", "standard"),
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("level", "organisation", "week_start", "standard"),
+                        name="access_standardsweek_once",
+                    )
+                ],
             },
         ),
     ]

@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('care', '0003_clinical_review'),
+        ("care", "0003_clinical_review"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='contact',
-            name='kind',
-            field=models.CharField(choices=[('gp_appointment', 'GP appointment'), ('ae_attendance', 'A&E attendance'), ('emergency_admission', 'Emergency admission'), ('elective_admission', 'Elective admission'), ('outpatient', 'Outpatient'), ('community', 'Community nursing'), ('social_care', 'Social care')], max_length=24),
+            model_name="contact",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("gp_appointment", "GP appointment"),
+                    ("ae_attendance", "A&E attendance"),
+                    ("emergency_admission", "Emergency admission"),
+                    ("elective_admission", "Elective admission"),
+                    ("outpatient", "Outpatient"),
+                    ("community", "Community nursing"),
+                    ("social_care", "Social care"),
+                ],
+                max_length=24,
+            ),
         ),
     ]

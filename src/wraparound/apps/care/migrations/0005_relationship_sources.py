@@ -7,41 +7,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('care', '0004_contact_kind_social_care'),
+        ("care", "0004_contact_kind_social_care"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='agendaitem',
-            name='added_at',
+            model_name="agendaitem",
+            name="added_at",
             field=models.DateTimeField(default=django.utils.timezone.now),
         ),
         migrations.AddField(
-            model_name='agendaitem',
-            name='raised_basis',
+            model_name="agendaitem",
+            name="raised_basis",
             field=models.CharField(blank=True, max_length=20),
         ),
         migrations.AddField(
-            model_name='careteammember',
-            name='added_basis',
+            model_name="careteammember",
+            name="added_basis",
             field=models.CharField(blank=True, max_length=20),
         ),
         migrations.AddField(
-            model_name='careteammember',
-            name='added_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="careteammember",
+            name="added_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='careteammember',
-            name='ended_at',
+            model_name="careteammember",
+            name="ended_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='mdtmeeting',
-            name='created_at',
+            model_name="mdtmeeting",
+            name="created_at",
             field=models.DateTimeField(default=django.utils.timezone.now),
         ),
     ]

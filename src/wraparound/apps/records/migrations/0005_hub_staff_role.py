@@ -4,15 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('records', '0004_break_glass_review'),
+        ("records", "0004_break_glass_review"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='user',
-            name='role',
-            field=models.CharField(choices=[('gp', 'GP'), ('practice_staff', 'Practice staff'), ('coordinator', 'Care co-ordinator'), ('community_nurse', 'Community nurse'), ('social_worker', 'Social worker'), ('pharmacist', 'Pharmacist'), ('mental_health', 'Mental-health worker'), ('link_worker', 'Voluntary-sector link worker'), ('hub_clinician', 'Hub clinician'), ('hub_staff', 'Hub staff'), ('commissioner', 'Commissioner / analyst'), ('admin', 'Administrator'), ('auditor', 'Auditor (Caldicott guardian)')], max_length=20),
+            model_name="user",
+            name="role",
+            field=models.CharField(
+                choices=[
+                    ("gp", "GP"),
+                    ("practice_staff", "Practice staff"),
+                    ("coordinator", "Care co-ordinator"),
+                    ("community_nurse", "Community nurse"),
+                    ("social_worker", "Social worker"),
+                    ("pharmacist", "Pharmacist"),
+                    ("mental_health", "Mental-health worker"),
+                    ("link_worker", "Voluntary-sector link worker"),
+                    ("hub_clinician", "Hub clinician"),
+                    ("hub_staff", "Hub staff"),
+                    ("commissioner", "Commissioner / analyst"),
+                    ("admin", "Administrator"),
+                    ("auditor", "Auditor (Caldicott guardian)"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
