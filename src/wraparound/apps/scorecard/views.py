@@ -4,6 +4,8 @@ report, inequalities and outcomes. Every chart has a data table and a CSV of tha
 
 from __future__ import annotations
 
+import hashlib
+
 from django.core.cache import cache
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -174,12 +176,14 @@ def _body_key(run, org, clinicians: bool) -> str:
     """A run's figures never change once loaded (a new indicators run is a new row, with a
     new id and load time), so its rendered tables can be kept: the key names the run as
     loaded, the practice as named now and whether the clinician rows are shown, which is
-    all the page body depends on (nothing of the user's own is in it)."""
+    all the page body depends on (nothing of the user's own is in it). Hashed, since a
+    practice's name has spaces and more, which memcached refuses in a key (Django warns of
+    any key it would refuse, and the tests make that warning an error)."""
     loaded = run.loaded_at.isoformat() if run.loaded_at else ""
-    return (
-        f"scorecard-practice:{run.pk}:{run.run_id}:{run.load_version}:{loaded}:"
-        f"{org.pk}:{org.name}:{int(clinicians)}"
+    named = (
+        f"{run.pk}:{run.run_id}:{run.load_version}:{loaded}:{org.pk}:{org.name}:{int(clinicians)}"
     )
+    return f"scorecard-practice:{hashlib.sha256(named.encode()).hexdigest()}"
 
 
 def practice(request, ods: str, fmt: str = "html", specialty_of: str | None = None):
