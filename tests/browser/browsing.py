@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
+from playwright.sync_api import expect
 
 from wraparound.apps.demo import DEMO_PASSWORD
 
@@ -69,7 +70,7 @@ def sign_in(page, username: str) -> None:
         page.get_by_label("Password").fill(DEMO_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url("**/")
-    assert page.get_by_role("button", name="Sign out").is_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     if through_form:
         _SESSIONS[username] = page.context.cookies(page.evaluate("() => location.origin"))
 

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.xdist_group("browser")
 def test_coordinator_reads_capacity_and_standards(page, tmp_path):
     sign_in(page, "coordinator")
     page.goto("/access/capacity/")
-    assert page.get_by_role("heading", name=re.compile("^Hub capacity: .+")).is_visible()
+    expect(page.get_by_role("heading", name=re.compile("^Hub capacity: .+"))).to_be_visible()
     chart = page.get_by_role("img", name=re.compile("Minutes offered, booked and used per 1,000"))
-    assert chart.is_visible()
+    expect(chart).to_be_visible()
     weekly = page.locator("#capacity-table tbody tr")
     assert weekly.count() >= 20
     assert page.locator("#split-hours tbody tr", has_text="Evening").count() == 1
@@ -43,9 +43,9 @@ def test_coordinator_reads_capacity_and_standards(page, tmp_path):
 
     page.get_by_role("link", name="access standards").click()
     page.wait_for_url(re.compile(r"/access/standards/"))
-    assert page.get_by_role(
-        "img", name=re.compile("Urgent problems seen within 2 hours")
-    ).is_visible()
+    expect(
+        page.get_by_role("img", name=re.compile("Urgent problems seen within 2 hours"))
+    ).to_be_visible()
     assert page.locator("#standards-summary tbody tr").count() == 4
     check_page(page, "access-standards")
 
@@ -63,7 +63,7 @@ def test_commissioner_picks_a_hub_and_a_nurse_is_refused(page):
     sign_in(page, "nurse")
     response = page.goto("/access/capacity/")
     assert response.status == 403
-    assert page.get_by_role("heading", name=re.compile("You cannot see")).is_visible()
+    expect(page.get_by_role("heading", name=re.compile("You cannot see"))).to_be_visible()
 
 
 def _db(site):

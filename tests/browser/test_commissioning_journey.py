@@ -11,6 +11,7 @@ import re
 
 import pytest
 from browsing import check_page, sign_in
+from playwright.sync_api import expect
 
 from wraparound.analytics.local_qof import claims
 from wraparound.analytics.local_qof.run import latest
@@ -30,8 +31,8 @@ def local_qof(site):
 def test_commissioner_downloads_the_local_qof_claims(page, local_qof, tmp_path):
     sign_in(page, "commissioner")
     page.goto("/commissioning/local-qof/")
-    assert page.get_by_role("heading", name=re.compile("^Local QOF: ")).is_visible()
-    assert page.get_by_role("img", name=re.compile("Local QOF payment by month")).is_visible()
+    expect(page.get_by_role("heading", name=re.compile("^Local QOF: "))).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile("Local QOF payment by month"))).to_be_visible()
     assert page.locator("#lqof-trend-table tbody tr").count() >= 1
     assert page.locator("#lqof-lines tbody tr").count() == 4
     check_page(page, "commissioning-local-qof")
@@ -57,7 +58,9 @@ def test_commissioner_downloads_the_local_qof_claims(page, local_qof, tmp_path):
 def test_commissioner_reads_budget_early_warning_and_decisions(page, local_qof):
     sign_in(page, "commissioner")
     page.goto("/commissioning/budget/")
-    assert page.get_by_role("img", name=re.compile("Spend against budget by month")).is_visible()
+    expect(
+        page.get_by_role("img", name=re.compile("Spend against budget by month"))
+    ).to_be_visible()
     assert page.locator("#budget-lines tbody tr").count() == 6
     assert page.locator("#budget-shift tbody tr").count() == 4
     check_page(page, "commissioning-budget")
@@ -73,5 +76,5 @@ def test_commissioner_reads_budget_early_warning_and_decisions(page, local_qof):
     check_page(page, "commissioning-decisions")
     page.goto("/commissioning/decisions/new")
     page.get_by_role("button", name="Record the decision").click()
-    assert page.get_by_role("heading", name="There is a problem").is_visible()
+    expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
     check_page(page, "commissioning-decision-refused")

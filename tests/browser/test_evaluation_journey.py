@@ -15,6 +15,7 @@ import re
 import pytest
 from browsing import check_page, sign_in
 from evaluation_panels import publish
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -30,13 +31,15 @@ def test_commissioner_opens_the_evaluation_of_the_demo_intervention(page, publis
     check_page(page, "evaluation-index")
     page.get_by_role("link", name="Wraparound care for high-needs patients").click()
     page.wait_for_url(re.compile(r"/evaluation/interventions/high_needs_wraparound/$"))
-    assert page.get_by_role("heading", name="Logic model").is_visible()
-    assert page.get_by_role("heading", name=re.compile("^4. Outcomes")).is_visible()
+    expect(page.get_by_role("heading", name="Logic model")).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("^4. Outcomes"))).to_be_visible()
     did = published["did"]
     effect = f"{100 * did['relative']:+.1f}%"
     row = page.locator("#effects-table tbody tr").first
     assert effect in row.inner_text()
-    assert page.get_by_role("img", name=re.compile("Emergency admissions per 1,000")).is_visible()
+    expect(
+        page.get_by_role("img", name=re.compile("Emergency admissions per 1,000"))
+    ).to_be_visible()
     assert page.locator("#series-emergency_admissions-table tbody tr").count() == 24
     assert page.locator("#balance-table tbody tr").count() == 2
     check_page(page, "evaluation-report")
@@ -53,7 +56,7 @@ def test_commissioner_opens_the_evaluation_of_the_demo_intervention(page, publis
 def test_commissioner_reads_the_demand_projection(page, published):
     sign_in(page, "commissioner")
     page.goto("/evaluation/demand/")
-    assert page.get_by_role("heading", name="Demand projection", exact=True).is_visible()
-    assert page.get_by_role("img", name=re.compile("Emergency admissions a year")).is_visible()
+    expect(page.get_by_role("heading", name="Demand projection", exact=True)).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile("Emergency admissions a year"))).to_be_visible()
     assert page.locator("#demand-emergency_admissions-table tbody tr").count() == 5
     check_page(page, "evaluation-demand")

@@ -10,6 +10,7 @@ import re
 
 import pytest
 from browsing import check_page, sign_in
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -34,7 +35,7 @@ def test_coordinator_from_register_to_mdt_outcome(page):
 
     expect_heading(page, name)
     check_page(page, "patient")
-    assert page.locator("#timeline").is_visible(), "htmx did not load the timeline"
+    expect(page.locator("#timeline"), "htmx did not load the timeline").to_be_visible()
     page.get_by_role("link", name="Write a care plan").click()
     page.get_by_label("What matters to me").fill("Staying at home with my cat")
     page.get_by_label("My goals").fill("Walk to the shop twice a week")
@@ -48,8 +49,8 @@ def test_coordinator_from_register_to_mdt_outcome(page):
     page.get_by_role("button", name="Save care plan").click()
 
     page.wait_for_url(re.compile(r"/care-plan/$"))
-    assert page.get_by_text("Staying at home with my cat").is_visible()
-    assert page.get_by_text(re.compile(r"^Yes, on .*At home, with her daughter")).is_visible()
+    expect(page.get_by_text("Staying at home with my cat")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Yes, on .*At home, with her daughter"))).to_be_visible()
     check_page(page, "careplan")
 
     page.get_by_role("link", name=f"Back to {name}").click()
@@ -57,7 +58,7 @@ def test_coordinator_from_register_to_mdt_outcome(page):
     check_page(page, "mdt-add")
     page.get_by_role("button", name="Add to agenda").click()
     page.wait_for_url(re.compile(r"/mdt/\d+/$"))
-    assert page.get_by_text(f"{name} is on the agenda").is_visible()
+    expect(page.get_by_text(f"{name} is on the agenda")).to_be_visible()
     check_page(page, "mdt-meeting")
 
     page.get_by_role("link", name=f"Record outcome for {name}").click()

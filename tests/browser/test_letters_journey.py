@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from browsing import check_page, sign_in
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -50,7 +51,7 @@ def test_an_overdue_letter_escalates_to_the_practice(page, site):
     patient = done.stdout.strip().splitlines()[-1]
     sign_in(page, "gp")
     page.goto("/letters/")
-    assert page.get_by_role("heading", name=re.compile("Letters back to the GP")).is_visible()
+    expect(page.get_by_role("heading", name=re.compile("Letters back to the GP"))).to_be_visible()
     row = page.locator("#overdue + table tbody tr", has_text="Journey Hospital")
     assert row.count() == 1
     assert patient in row.inner_text() and "Escalated" in row.inner_text()
@@ -59,4 +60,5 @@ def test_an_overdue_letter_escalates_to_the_practice(page, site):
     sign_in(page, "coordinator")
     page.goto("/tasks/")
     task = page.get_by_role("cell", name=re.compile("^Chase the letter from Journey Hospital"))
-    assert task.is_visible() and "not received" in task.inner_text()
+    expect(task).to_be_visible()
+    assert "not received" in task.inner_text()

@@ -145,10 +145,10 @@ def test_patient_reads_plan_books_evening_and_gives_feedback(browser, portal):
     context.set_default_timeout(15_000)
     page = context.new_page()
     _sign_in(page, "patient.p9@example.org")
-    assert page.get_by_role("heading", level=1).is_visible()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
     _both(page, "portal-home")
     page.goto("/portal/care-plan")
-    assert page.get_by_role("heading", name="What matters to me").is_visible()
+    expect(page.get_by_role("heading", name="What matters to me")).to_be_visible()
     _both(page, "portal-care-plan")
     # The hubs' rota staff release their weekday evening sessions to patients a week ahead,
     # through the rota editor's own checks: under the demo's 24-hour embargo a Sunday
@@ -202,7 +202,7 @@ make_offers(send=False)
     page.get_by_role("link", name=re.compile("After a hub appointment")).first.click()
     page.get_by_label("Very good").check()
     page.get_by_role("button", name="Send feedback").click()
-    assert page.get_by_role("heading", level=1).first.is_visible()
+    expect(page.get_by_role("heading", level=1).first).to_be_visible()
     context.close()
 
 
@@ -213,12 +213,12 @@ def test_carer_sees_appointments_not_the_record(browser, portal):
     _sign_in(page, "carer@example.org")
     page.get_by_label("Whose health record").select_option(index=1)
     page.get_by_role("button", name="Switch").click()
-    assert page.get_by_text("You are acting for").is_visible()
+    expect(page.get_by_text("You are acting for")).to_be_visible()
     page.goto("/portal/appointments")
-    assert page.get_by_role("heading", name="Appointments", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Appointments", exact=True)).to_be_visible()
     _both(page, "portal-proxy-appointments")
     response = page.goto("/portal/record")
     assert response.status == 403
-    assert page.get_by_role("heading", name="You cannot see this page").is_visible()
+    expect(page.get_by_role("heading", name="You cannot see this page")).to_be_visible()
     check_page(page, "portal-proxy-refused")
     context.close()

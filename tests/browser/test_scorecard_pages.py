@@ -11,6 +11,7 @@ import re
 
 import pytest
 from browsing import SCREENSHOTS, check_page, sign_in
+from playwright.sync_api import expect
 
 from wraparound.analytics import disclosure, results
 from wraparound.vocabulary import INDICATORS
@@ -42,11 +43,11 @@ def test_gp_scorecard_trend_and_funnel_plot(page, scored, tmp_path):
     page.wait_for_url(re.compile(r"/scorecard/practices/\w+/$"))
     scorecard = page.locator("#scorecard")
     assert scorecard.locator("tbody tr").count() > 5
-    assert page.get_by_role("heading", name="By clinician").is_visible()
+    expect(page.get_by_role("heading", name="By clinician")).to_be_visible()
     by_specialty = page.get_by_role(
         "heading", name="Outpatient attendances per 1,000, by specialty"
     )
-    assert by_specialty.is_visible()
+    expect(by_specialty).to_be_visible()
     specialties = page.locator("#specialty-outpatient_attendances_by_specialty tbody tr")
     assert specialties.count() >= 10
     check_page(page, "scorecard")
@@ -57,7 +58,8 @@ def test_gp_scorecard_trend_and_funnel_plot(page, scored, tmp_path):
     page.wait_for_url(re.compile(r"/gp_dna_rate/$"))
     funnel = page.get_by_role("img", name=re.compile(r"GP appointments not attended.*practices"))
     trend = page.get_by_role("img", name=re.compile(r"GP appointments not attended.*by month"))
-    assert funnel.is_visible() and trend.is_visible()
+    expect(funnel).to_be_visible()
+    expect(trend).to_be_visible()
     assert page.locator("#funnel-table tbody tr").count() >= 1
     assert page.locator("#trend-table tbody tr").count() >= 12
     check_page(page, "funnel-plot")
@@ -67,10 +69,12 @@ def test_gp_scorecard_trend_and_funnel_plot(page, scored, tmp_path):
 def test_commissioner_outliers_and_outcomes(page, scored):
     sign_in(page, "commissioner")
     page.goto("/scorecard/outliers/")
-    assert page.get_by_role("heading", name="Outlier report", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Outlier report", exact=True)).to_be_visible()
     check_page(page, "outliers")
     page.goto("/scorecard/outcomes/")
-    assert page.get_by_role("img", name=re.compile("Emergency admissions per 1,000")).is_visible()
+    expect(
+        page.get_by_role("img", name=re.compile("Emergency admissions per 1,000"))
+    ).to_be_visible()
     assert page.locator("#outcome-emergency_admissions-table tbody tr").count() >= 12
     check_page(page, "outcomes")
 

@@ -72,5 +72,5 @@ def test_self_referral_with_a_red_flag_lands_at_the_practice(page):
     check_page(page, "triage-queue")
     first.get_by_role("link").click()
     expect(page.get_by_role("heading", name=f"Request {reference}")).to_be_visible()
-    assert page.get_by_text("Low back pain since lifting").is_visible()
+    expect(page.get_by_text("Low back pain since lifting")).to_be_visible()
     check_page(page, "triage-request")
