@@ -11,41 +11,14 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 from portal_world import portal_provider, sign_in  # noqa: F401 (the fixture)
-from worlds import hub_open_day
+from worlds import evening_slots
 
-from wraparound.apps.access.generate import generate_slots
-from wraparound.apps.access.hubs import create_hub
-from wraparound.apps.access.models import Appointment, SessionTemplate, Slot
+from wraparound.apps.access.models import Appointment, Slot
 from wraparound.apps.messaging.models import Message
 from wraparound.apps.portal import booking
-from wraparound.apps.records.models import AuditEvent, User
+from wraparound.apps.records.models import AuditEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
-
-
-def evening_slots(days_ahead=3, patients_hours=24 * 14):
-    """An evening session (18:00-20:00, 15-minute slots) at the demo hub, released to
-    patients ``patients_hours`` before each slot."""
-    hub_user = User.objects.get(username="hub")
-    hub = create_hub(hub_user.service)
-    day = hub_open_day(hub, days_ahead, "18:00", "20:00")
-    SessionTemplate.objects.create(
-        hub=hub,
-        site=hub.sites.first(),
-        clinician=hub_user,
-        role="gp",
-        mode="face_to_face",
-        slot_type="routine",
-        slot_minutes=15,
-        weekday=day.weekday(),
-        start=dt.time(18, 0),
-        end=dt.time(20, 0),
-        valid_from=day,
-        release_to_practices_hours=24 * 28,
-        release_to_patients_hours=patients_hours,
-    )
-    generate_slots(hub, day, weeks=1)
-    return hub, list(Slot.objects.filter(hub=hub, start__date__gte=day).order_by("start"))
 
 
 def test_book_cancel_and_rebook_with_messages(client, portal_provider):

@@ -19,7 +19,9 @@ import itertools
 
 from django.utils import timezone
 
-from wraparound.apps.access.generate import opening_on
+from wraparound.apps.access.generate import generate_slots, opening_on
+from wraparound.apps.access.hubs import create_hub
+from wraparound.apps.access.models import SessionTemplate, Slot
 from wraparound.apps.care.models import AgendaItem, CareTeamMember, MdtMeeting
 from wraparound.apps.records.clock import data_today
 from wraparound.apps.records.models import Organisation, Patient, Referral, User
@@ -136,3 +138,28 @@ def hub_open_day(hub, days_ahead: int, start: str, end: str) -> dt.date:
         if hours and hours[0] <= wanted[0] and wanted[1] <= hours[1]:
             return day
     raise AssertionError(f"{hub} is never open {start}-{end} in 60 days")
+
+
+def evening_slots(days_ahead=3, patients_hours=24 * 14):
+    """An evening session (18:00-20:00, 15-minute slots) at the demo hub, released to
+    patients ``patients_hours`` before each slot."""
+    hub_user = User.objects.get(username="hub")
+    hub = create_hub(hub_user.service)
+    day = hub_open_day(hub, days_ahead, "18:00", "20:00")
+    SessionTemplate.objects.create(
+        hub=hub,
+        site=hub.sites.first(),
+        clinician=hub_user,
+        role="gp",
+        mode="face_to_face",
+        slot_type="routine",
+        slot_minutes=15,
+        weekday=day.weekday(),
+        start=dt.time(18, 0),
+        end=dt.time(20, 0),
+        valid_from=day,
+        release_to_practices_hours=24 * 28,
+        release_to_patients_hours=patients_hours,
+    )
+    generate_slots(hub, day, weeks=1)
+    return hub, list(Slot.objects.filter(hub=hub, start__date__gte=day).order_by("start"))
