@@ -15,6 +15,7 @@ from wraparound.apps.records import audit
 from wraparound.apps.records.access import patient_view
 from wraparound.apps.records.relationships import first_allowing
 from wraparound.vocabulary import NO_DIRECT_CARE_ROLES
+from wraparound.web.bad_request import parse_int
 
 
 def caseload(request):
@@ -73,15 +74,15 @@ def case_manage(request, patient):
     coordinators = staff_for(patient, ("coordinator",))
     others = staff_for(patient).exclude(role__in=NO_DIRECT_CARE_ROLES)
     if request.method == "POST":
-        # Look up everyone named first, so a bad id (404, or 400 for a malformed one) is
-        # refused before anything changes.
+        # Look up everyone named first, so a bad id (400 for a malformed one, saying which,
+        # 404 for one of nobody here) is refused before anything changes.
         named = {
-            field: get_object_or_404(pool, pk=chosen)
+            field: get_object_or_404(pool, pk=parse_int(chosen, field))
             for field, pool in (("named_gp", gps), ("coordinator", coordinators))
             if (chosen := request.POST.get(field))
         }
-        member = request.POST.get("member")
-        member = get_object_or_404(others, pk=member) if member else None
+        member = parse_int(request.POST.get("member"), "member")
+        member = get_object_or_404(others, pk=member) if member is not None else None
         status = request.POST.get("status")
         if status in dict(STATUSES):
             case_ops.set_status(patient, status, request.user, request.POST.get("note", ""))
