@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
-from worlds import fresh_patient, hub_open_day
+from worlds import fresh_patient, hub_open_day, hub_session
 
 from wraparound.apps.access.booking import (
     Actor,
@@ -26,7 +26,6 @@ from wraparound.apps.access.models import (
     Appointment,
     AppointmentSlot,
     AppointmentVersion,
-    SessionTemplate,
     Slot,
 )
 from wraparound.apps.records import relationships
@@ -40,18 +39,13 @@ def make_hub_with_slots(days_ahead=3, release=24 * 14, slot_type="routine"):
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
     day = hub_open_day(hub, days_ahead, "10:00", "11:00")
-    SessionTemplate.objects.create(
-        hub=hub,
-        site=hub.sites.first(),
+    hub_session(
+        hub,
+        day,
+        "10:00",
+        "11:00",
         clinician=hub_user,
-        role="gp",
-        mode="face_to_face",
         slot_type=slot_type,
-        slot_minutes=15,
-        weekday=day.weekday(),
-        start=dt.time(10, 0),
-        end=dt.time(11, 0),
-        valid_from=day,
         release_to_practices_hours=release,
     )
     generate_slots(hub, day, weeks=1)

@@ -12,13 +12,13 @@ import json
 import pytest
 from django.utils import timezone
 from fhirclient.models.operationoutcome import OperationOutcome
-from worlds import fresh_patient, hub_open_day
+from worlds import fresh_patient, hub_open_day, hub_session
 
 from wraparound.apps.access import tokens
 from wraparound.apps.access.fhir_resources import BOOKING_ORGANIZATION, NHS_NUMBER, ODS_CODE
 from wraparound.apps.access.generate import generate_slots
 from wraparound.apps.access.hubs import create_hub
-from wraparound.apps.access.models import Appointment, AppointmentVersion, SessionTemplate, Slot
+from wraparound.apps.access.models import Appointment, AppointmentVersion, Slot
 from wraparound.apps.records.models import AuditEvent, User
 from wraparound.apps.registers.models import RegisterEntry, RegisterRun
 
@@ -31,20 +31,8 @@ def world():
     hub = create_hub(hub_user.service)
     day = hub_open_day(hub, 3, "10:00", "14:30")
     for start, release in (("10:00", 24 * 14), ("14:00", 1)):  # the second still embargoed
-        SessionTemplate.objects.create(
-            hub=hub,
-            site=hub.sites.first(),
-            clinician=hub_user,
-            role="gp",
-            mode="face_to_face",
-            slot_type="routine",
-            slot_minutes=15,
-            weekday=day.weekday(),
-            start=dt.time.fromisoformat(start),
-            end=dt.time.fromisoformat(start).replace(minute=30),
-            valid_from=day,
-            release_to_practices_hours=release,
-        )
+        end = dt.time.fromisoformat(start).replace(minute=30).isoformat("minutes")
+        hub_session(hub, day, start, end, clinician=hub_user, release_to_practices_hours=release)
     generate_slots(hub, day, weeks=1)
     practice = User.objects.get(username="gp").scope_org
     _, token = tokens.issue(practice, "practice system")

@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from worlds import fresh_patient, hub_open_day
+from worlds import fresh_patient, hub_open_day, hub_session
 
 from wraparound.apps.access.booking import Actor, book
 from wraparound.apps.access.generate import generate_slots
@@ -42,20 +42,7 @@ def world():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
     day = hub_open_day(hub, 2, "18:00", "20:00")  # edited to 19:30 below
-    session = SessionTemplate.objects.create(
-        hub=hub,
-        site=hub.sites.first(),
-        clinician_name="Dr Lowe",
-        role="gp",
-        mode="face_to_face",
-        slot_type="routine",
-        slot_minutes=15,
-        weekday=day.weekday(),
-        start=dt.time(18, 0),
-        end=dt.time(19, 0),
-        valid_from=day,
-        release_to_practices_hours=24 * 14,
-    )
+    session = hub_session(hub, day, "18:00", "19:00", clinician_name="Dr Lowe")
     generate_slots(hub, timezone.localdate())
     first = Slot.objects.filter(session=session).order_by("start").first()
     appt, _ = book(Actor(user=hub_user), fresh_patient(), first, reason="Kept", slots=1)

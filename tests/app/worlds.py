@@ -140,24 +140,39 @@ def hub_open_day(hub, days_ahead: int, start: str, end: str) -> dt.date:
     raise AssertionError(f"{hub} is never open {start}-{end} in 60 days")
 
 
+def hub_session(hub, day: dt.date, start: str, end: str, **fields) -> SessionTemplate:
+    """A rota session at ``hub`` from ``start`` to ``end`` (local "HH:MM") on ``day``'s
+    weekday from ``day``: 15-minute routine GP slots, face to face, released to practices
+    two weeks ahead. ``fields`` set anything else (the clinician, the release to patients)."""
+    values = {
+        "hub": hub,
+        "site": hub.sites.first(),
+        "role": "gp",
+        "mode": "face_to_face",
+        "slot_type": "routine",
+        "slot_minutes": 15,
+        "weekday": day.weekday(),
+        "start": dt.time.fromisoformat(start),
+        "end": dt.time.fromisoformat(end),
+        "valid_from": day,
+        "release_to_practices_hours": 24 * 14,
+        **fields,
+    }
+    return SessionTemplate.objects.create(**values)
+
+
 def evening_slots(days_ahead=3, patients_hours=24 * 14):
     """An evening session (18:00-20:00, 15-minute slots) at the demo hub, released to
     patients ``patients_hours`` before each slot."""
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
     day = hub_open_day(hub, days_ahead, "18:00", "20:00")
-    SessionTemplate.objects.create(
-        hub=hub,
-        site=hub.sites.first(),
+    hub_session(
+        hub,
+        day,
+        "18:00",
+        "20:00",
         clinician=hub_user,
-        role="gp",
-        mode="face_to_face",
-        slot_type="routine",
-        slot_minutes=15,
-        weekday=day.weekday(),
-        start=dt.time(18, 0),
-        end=dt.time(20, 0),
-        valid_from=day,
         release_to_practices_hours=24 * 28,
         release_to_patients_hours=patients_hours,
     )
