@@ -18,13 +18,13 @@ from fhirclient.models.appointment import Appointment as FhirAppointment
 from fhirclient.models.bundle import Bundle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from worlds import fresh_patient, hub_open_day, patients
+from worlds import fresh_patient, hub_open_day, hub_session, patients
 
 from wraparound.apps.access import tokens
 from wraparound.apps.access.fhir_resources import BOOKING_ORGANIZATION, NHS_NUMBER, ODS_CODE
 from wraparound.apps.access.generate import generate_slots
 from wraparound.apps.access.hubs import create_hub
-from wraparound.apps.access.models import ApiToken, Appointment, SessionTemplate, Slot
+from wraparound.apps.access.models import ApiToken, Appointment, Slot
 from wraparound.apps.records.models import AuditEvent, User
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
@@ -36,20 +36,7 @@ def world():
     hub = create_hub(hub_user.service)
     practice = User.objects.get(username="gp").scope_org
     for day, start in ((hub_open_day(hub, 3, "10:00", "11:00"), "10:00"),):
-        SessionTemplate.objects.create(
-            hub=hub,
-            site=hub.sites.first(),
-            clinician=hub_user,
-            role="gp",
-            mode="telephone",
-            slot_type="routine",
-            slot_minutes=15,
-            weekday=day.weekday(),
-            start=dt.time.fromisoformat(start),
-            end=dt.time(11, 0),
-            valid_from=day,
-            release_to_practices_hours=24 * 14,
-        )
+        hub_session(hub, day, start, "11:00", clinician=hub_user, mode="telephone")
         generate_slots(hub, day, weeks=1)
     _, token = tokens.issue(practice, "practice system")
     return {

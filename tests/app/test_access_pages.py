@@ -11,12 +11,12 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from worlds import fresh_patient, hub_open_day, patients
+from worlds import fresh_patient, hub_open_day, hub_session, patients
 
 from wraparound.apps.access.booking import Actor, book
 from wraparound.apps.access.generate import generate_slots
 from wraparound.apps.access.hubs import create_hub
-from wraparound.apps.access.models import Appointment, SessionTemplate, Slot
+from wraparound.apps.access.models import Appointment, Slot
 from wraparound.apps.records.models import AuditEvent, User
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
@@ -28,20 +28,8 @@ def hub():
     hub = create_hub(hub_user.service)
     day = hub_open_day(hub, 2, "18:00", "20:00")
     for mode, start in (("face_to_face", "18:00"), ("video", "19:00")):
-        SessionTemplate.objects.create(
-            hub=hub,
-            site=hub.sites.first(),
-            clinician=hub_user,
-            role="gp",
-            mode=mode,
-            slot_type="routine",
-            slot_minutes=20,
-            weekday=day.weekday(),
-            start=dt.time.fromisoformat(start),
-            end=dt.time.fromisoformat(start).replace(hour=int(start[:2]) + 1),
-            valid_from=day,
-            release_to_practices_hours=24 * 14,
-        )
+        end = f"{int(start[:2]) + 1}:00"
+        hub_session(hub, day, start, end, clinician=hub_user, mode=mode, slot_minutes=20)
     generate_slots(hub, day, weeks=1)
     return hub
 

@@ -10,12 +10,12 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from worlds import fresh_patient, hub_open_day
+from worlds import fresh_patient, hub_open_day, hub_session
 
 from wraparound.apps.access.booking import Actor, book, change_status
 from wraparound.apps.access.generate import generate_slots
 from wraparound.apps.access.hubs import create_hub
-from wraparound.apps.access.models import SessionTemplate, Slot
+from wraparound.apps.access.models import Slot
 from wraparound.apps.care.models import Contact
 from wraparound.apps.care.timeline import timeline, timeline_sources
 from wraparound.apps.records.models import AuditEvent, User
@@ -28,20 +28,7 @@ def booked():
     hub_user = User.objects.get(username="hub")
     hub = create_hub(hub_user.service)
     day = hub_open_day(hub, 2, "18:00", "19:00")
-    SessionTemplate.objects.create(
-        hub=hub,
-        site=hub.sites.first(),
-        clinician=hub_user,
-        role="gp",
-        mode="video",
-        slot_type="routine",
-        slot_minutes=30,
-        weekday=day.weekday(),
-        start=dt.time(18, 0),
-        end=dt.time(19, 0),
-        valid_from=day,
-        release_to_practices_hours=24 * 14,
-    )
+    hub_session(hub, day, "18:00", "19:00", clinician=hub_user, mode="video", slot_minutes=30)
     generate_slots(hub, day, weeks=1)
     slots = list(Slot.objects.filter(hub=hub).order_by("start"))
     patient = fresh_patient(at_gp_practice=True)
