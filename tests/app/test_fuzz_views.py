@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
 from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.http import HttpResponse
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given
@@ -32,6 +32,7 @@ import wraparound
 from wraparound.apps.access.models import Appointment
 from wraparound.apps.portal import session as portal_session
 from wraparound.apps.portal.models import PortalSession
+from wraparound.apps.portal.oidc import Identity
 from wraparound.apps.records.models import AuditEvent, User
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
@@ -41,6 +42,9 @@ PACKAGE = Path(wraparound.__file__).parent
 # short; WRAPAROUND_FUZZ_EXAMPLES for more of the first.
 EXAMPLES_PER_ROLE = int(os.environ.get("WRAPAROUND_FUZZ_EXAMPLES", "30"))
 SWEEP_EXAMPLES = 2
+FUZZ_SETTINGS = {"deadline": None, "database": None, "suppress_health_check": list(HealthCheck)}
+"""What every fuzz here runs under: no deadline (a loaded machine is slow, not wrong), no
+example database (each run draws afresh), no health checks (the world is slow to build)."""
 UNCOUNTED_TABLES = {
     "records_auditevent",
     "axes_accessattempt",
@@ -177,12 +181,7 @@ def test_no_view_crashes_or_changes_anything_when_it_refuses(username, cookie_se
     values = sample_values(world)
     user = User.objects.get(username=username)
 
-    @hypothesis_settings(
-        max_examples=EXAMPLES_PER_ROLE,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @hypothesis_settings(max_examples=EXAMPLES_PER_ROLE, **FUZZ_SETTINGS)
     @given(
         url=st.sampled_from(URLS),
         method=st.sampled_from(["get", "post"]),
@@ -205,12 +204,7 @@ def test_every_url_and_method_is_fuzzed(method, cookie_sessions):
     values = sample_values(patients())
     users = [User.objects.get(username=name) for name in DEMO_USERNAMES]
 
-    @hypothesis_settings(
-        max_examples=SWEEP_EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @hypothesis_settings(max_examples=SWEEP_EXAMPLES, **FUZZ_SETTINGS)
     @given(params=PARAMS, missing=st.booleans())
     def fuzz(url, user, params, missing):
         client = Client()
@@ -231,20 +225,21 @@ missed a crash planted in the record page."""
 
 def portal_client(patient) -> Client:
     """A client signed in to the portal as ``patient`` at P9: the session the callback
-    starts after NHS login (``portal.session.start``), its key in the portal's cookie."""
-    key = secrets.token_urlsafe(32)
-    PortalSession.objects.create(
-        key_digest=portal_session.digest(key),
+    starts after NHS login (``portal.session.start``, given the identity NHS login would
+    return), its key in the portal's cookie."""
+    identity = Identity(
         sub=f"fuzz-{patient.pk}",
         nhs_number=patient.nhs_number,
         level="P9",
-        name=f"{patient.given_name} {patient.family_name}",
-        patient=patient,
-        acting_for=patient,
-        last_seen_at=timezone.now(),
+        vot="P9.Cp.Cd",
+        given_name=patient.given_name,
+        family_name=patient.family_name,
+        birthdate=patient.birth_date.isoformat(),
     )
+    response = HttpResponse()
+    portal_session.start(response, identity, patient, identity.level)
     client = Client()
-    client.cookies[portal_session.COOKIE] = key
+    client.cookies[portal_session.COOKIE] = response.cookies[portal_session.COOKIE].value
     return client
 
 
@@ -263,12 +258,7 @@ def test_no_portal_page_crashes_or_changes_anything_when_it_refuses(method, cook
     assert booked.status_code == 302
     own = Appointment.objects.get(patient=patient, start=slots[0].start).pk
 
-    @hypothesis_settings(
-        max_examples=PORTAL_EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @hypothesis_settings(max_examples=PORTAL_EXAMPLES, **FUZZ_SETTINGS)
     @given(params=PARAMS, missing=st.booleans())
     def fuzz(url, params, missing):
         target = fill(url, {"appointment_id": 987654321 if missing else own})
