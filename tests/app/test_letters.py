@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow.parquet as pq
 import pytest
 from builders import write_tables
 from django.urls import reverse
 from django.utils import timezone
 from worlds import fresh_patient
 
+from wraparound.analytics.indicators.inputs import APP_EVENT_SCHEMA
 from wraparound.apps.care.models import Task
 from wraparound.apps.letters import events
 from wraparound.apps.letters.load import load_letters
 from wraparound.apps.letters.models import ExpectedLetter
 from wraparound.apps.letters.rules import add_operational_days, operational_days_between
 from wraparound.apps.records.models import AuditEvent
+from wraparound.warehouse import paths
 from wraparound.warehouse.engine import connect
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
@@ -95,11 +98,20 @@ def test_expected_letters_met_late_missing_and_escalated_once(world):
     # app events for the indicator: three letters due (the recent one is not), one on time
     assert rows["ae-old"].escalated_at is None
     mine = {world[k].pseudonym for k in ("on_time", "late", "missing", "recent")}
-    found = [(p, kind) for p, kind, _ in events.collect() if p in mine]
+    found = [(p, kind) for p, kind, _ in events.collect().iter_rows() if p in mine]
     assert sorted(kind for _, kind in found) == [
         "letter_expected", "letter_expected", "letter_expected",
         "letter_within_2_operational_days",
     ]  # fmt: skip
+    # the file the indicators read: the same events, in the app-event schema, sorted
+    assert events.export(world["wh"].root) == len(events.collect())
+    written = pq.read_table(paths.app_events_dir(world["wh"].root) / events.FILE_NAME)
+    assert [(f.name, f.type) for f in written.schema] == [
+        (f.name, f.type) for f in APP_EVENT_SCHEMA
+    ]
+    triples = [(r["patient_id"], r["kind"], r["date"]) for r in written.to_pylist()]
+    assert triples == sorted(triples)
+    assert sorted((p, kind) for p, kind, _ in triples if p in mine) == sorted(found)
 
 
 def test_dashboard_for_the_practice_commissioner_and_refused(client, login, world):

@@ -22,7 +22,6 @@ import zoneinfo
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 from django.db import connection
 from django.db.models import CharField, Q
@@ -39,16 +38,19 @@ IN_TIME = "letter_within_2_operational_days"
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 
 
-def collect() -> list[tuple[str, str, object]]:
-    """(pseudonym, kind, day) of every event, sorted. The contact times come from the
-    database as text and are turned into Europe/London days by polars, not row by row
-    (a locality has millions of expected letters)."""
+def collect() -> pl.DataFrame:
+    """Every event (pseudonym, kind, day), sorted. The contact times come from the database
+    as text and are turned into Europe/London days by polars, and the frame goes to Arrow
+    whole, never row by row: a locality of a million has 1.6 million expected letters, and
+    this runs on every ``app refresh`` (row by row it was 11 of the 18 s of a night's refresh
+    at 1M, growing with the locality)."""
     today = timezone.localdate()
     found = (
         ExpectedLetter.objects.filter(patient__opted_out=False)
         .filter(Q(due__lt=today) | Q(received_at__isnull=False))
         .annotate(at=Cast("contact_at", CharField()))
         .values_list("patient__pseudonym", "at", "on_time")
+        .order_by()  # sorted below, after the duplicates go: no sort of every letter in SQL
     )
     sql, params = found.query.sql_with_params()
     with connection.cursor() as cursor:
@@ -68,25 +70,24 @@ def collect() -> list[tuple[str, str, object]]:
         .dt.convert_time_zone("Europe/London")
         .dt.date()
     )
-    frame = frame.with_columns(date=day)
-    expected = frame.select("patient_id", kind=pl.lit(EXPECTED), date="date")
-    in_time = frame.filter(pl.col("on_time")).select(
-        "patient_id", kind=pl.lit(IN_TIME), date="date"
+    # One row per patient and day (on time if any letter of that day was), in day order;
+    # then a stable sort on the patient alone puts each patient's expected events before
+    # their in-time ones: the order (patient, kind, day) of one sort on all three, for
+    # half the cost.
+    days = (
+        frame.with_columns(date=day)
+        .group_by("patient_id", "date")
+        .agg(pl.col("on_time").any())
+        .sort("patient_id", "date")
     )
-    events = pl.concat([expected, in_time]).unique().sort(["patient_id", "kind", "date"])
-    return list(events.iter_rows())
+    expected = days.select("patient_id", kind=pl.lit(EXPECTED), date="date")
+    in_time = days.filter("on_time").select("patient_id", kind=pl.lit(IN_TIME), date="date")
+    return pl.concat([expected, in_time]).sort("patient_id", maintain_order=True)
 
 
 def export(warehouse_dir: Path) -> int:
     """Write the file; returns the number of rows."""
-    rows = collect()
-    table = pa.table(
-        {
-            "patient_id": [r[0] for r in rows],
-            "kind": [r[1] for r in rows],
-            "date": [r[2] for r in rows],
-        }
-    ).cast(APP_EVENT_SCHEMA)
+    table = collect().to_arrow().cast(APP_EVENT_SCHEMA)
     folder = paths.app_events_dir(warehouse_dir)
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
@@ -97,4 +98,4 @@ def export(warehouse_dir: Path) -> int:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return len(rows)
+    return table.num_rows
