@@ -446,12 +446,16 @@ def check_staged(
         return checked
     # One pass over each table's judged rows (a view: its joins are cheaper to compute
     # again for the merge than to store): the rows with an error, or a cleared reference.
-    union = " UNION ALL ".join(
-        f"SELECT _ord, _loc, _sub, id, _err_code, _err_reason, _rtype, _table, _cleared "
-        f"FROM j_{t} WHERE _err_code IS NOT NULL OR _cleared > 0"
-        for t in tables
+    # One statement per table, not one UNION ALL of them all: DuckDB would then hold every
+    # table's join hash tables at once, and a 300k locality's export ran out of its memory
+    # limit here.
+    flagged = (
+        "SELECT _ord, _loc, _sub, id, _err_code, _err_reason, _rtype, _table, _cleared "
+        "FROM j_{t} WHERE _err_code IS NOT NULL OR _cleared > 0"
     )
-    con.execute(f"CREATE OR REPLACE TABLE flagged AS {union}")
+    con.execute(f"CREATE OR REPLACE TABLE flagged AS {flagged.format(t=tables[0])}")
+    for t in tables[1:]:
+        con.execute(f"INSERT INTO flagged {flagged.format(t=t)}")
     con.execute("CREATE OR REPLACE TABLE errs AS SELECT * FROM flagged WHERE _err_code IS NOT NULL")
     for code, n in con.execute("SELECT _err_code, count(*) FROM errs GROUP BY 1").fetchall():
         checked.error_counts[code] = n
