@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from wraparound import clinical
 from wraparound.sources.fhir import mapping as m
@@ -96,7 +97,9 @@ def extract(res: dict, loc: int, ctx: Context, full_url: str | None = None) -> N
         else:
             updated = parse_instant(stamp, "meta.lastUpdated")
             _last_stamp[:] = stamp, updated
-        version = parse_version(meta.get("versionId"))
+        version = meta.get("versionId")
+        if version is not None:
+            version = parse_version(version)
     else:
         updated = version = None
     contained = res.get("contained")
@@ -156,6 +159,9 @@ def _id_from_url(url: str | None) -> str | None:
 
 def reference_type(ref: str, batch: Batch) -> str | None:
     """The resource type a reference string points at, as far as can be told from it."""
+    head, slash, tail = ref.partition("/")
+    if slash and head and tail and "/" not in tail and "?" not in ref:  # <Type>/<id>: most
+        return head
     if ref.startswith("urn:"):
         target = batch.full_urls.get(ref)
         return target[0] if target else None
@@ -321,7 +327,20 @@ def _date(res: dict, key: str, path: str | None = None):
 
 def _instant(res: dict, key: str, path: str | None = None):
     value = res.get(key)
-    return None if value is None else parse_instant(value, path or key)
+    if value is None:
+        return None
+    if type(value) is str:  # an instant in UTC ("Z"), as most are: no second call
+        try:
+            parsed = _fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is UTC:
+                return parsed
+    return parse_instant(value, path or key)
+
+
+_fromisoformat = datetime.fromisoformat
 
 
 def _index_identifiers(res: dict, rtype: str, rid: str, batch: Batch) -> None:
