@@ -9,17 +9,20 @@ per patient conditions, observations, medications, procedures, appointments and 
 encounters, with ``meta`` on every resource). With ``--source`` it times the ingest of an
 existing folder instead, e.g. the output of ``wraparound synth --format fhir``.
 
-Two measurements, each in a fresh process, one after the other on the same files:
+Three measurements, each in a fresh process, one after the other on the same files:
 
 1. orjson: every line of every NDJSON file parsed with ``orjson.loads`` in one process
    (one core): the speed at which the bytes can be parsed at all;
 2. ingest: ``run_ingest`` into a new warehouse (a worker process per core reading, DuckDB
    resolving and merging), with the resident memory of the whole process tree (workers
    included) sampled every 0.2 s. Workers are forked, so pages they share with the parent
-   are counted twice: the peak is an upper bound.
+   are counted twice: the peak is an upper bound;
+3. orjson again. On a shared machine the same parse has taken from 22 to 29 s, minutes
+   apart, so one parse can flatter or harm the ratio by a quarter.
 
-The figure of merit is ``ratio_to_orjson``: ingest resources/s over orjson resources/s (the
-target is at least 0.30 on 2 cores). ``--reload`` then loads the same files again into the
+The figure of merit is ``ratio_to_orjson``: ingest resources/s over the faster of the two
+orjson parses (the target is at least 0.30 on 2 cores); ``ratio_to_each_orjson`` gives it
+against each. ``--reload`` then loads the same files again into the
 full warehouse (every row unchanged). ``--baseline SRC`` then loads the same files with the
 code at ``PYTHONPATH=SRC`` (the tree before a change), for old-against-new ratios from one run.
 Each step's CPU seconds (its whole process tree) are recorded too: ``cpu_ratio_to_orjson``
@@ -414,6 +417,8 @@ def main() -> None:
         if not run["ok"]:
             raise SystemExit(f"ingest rejected the benchmark input: {run['errors']}")
         shutil.rmtree(work / "wh", ignore_errors=True)
+        parses = [parse, _child(["orjson", str(source)])]
+        parse = max(parses, key=lambda p: p["resources_per_second"])
         old = None
         if args.baseline:
             old = _child(["ingest", str(source), str(work / "wh-baseline"), "0"],
@@ -439,7 +444,12 @@ def main() -> None:
             "phase_seconds": run["phase_seconds"],
             "resources_per_second": round(rate),
             "orjson_parse": {k: parse[k] for k in ("resources", "seconds", "resources_per_second")},
+            "orjson_parses": [
+                {k: p[k] for k in ("seconds", "resources_per_second", "load_average_1m")}
+                for p in parses
+            ],
             "ratio_to_orjson": round(rate / parse["resources_per_second"], 3),
+            "ratio_to_each_orjson": [round(rate / p["resources_per_second"], 3) for p in parses],
             "target_ratio": 0.30,
             "peak_rss_mib_process_tree": run["peak_rss_mib"],
             "target_peak_mib": 2048,
@@ -484,7 +494,8 @@ def main() -> None:
         print(
             f"ingested {result['resources']:,} resources ({result['input_mb']} MB NDJSON) in "
             f"{result['seconds']} s = {result['resources_per_second']:,}/s; orjson parses "
-            f"{parse['resources_per_second']:,}/s: ratio {result['ratio_to_orjson']} "
+            f"{parse['resources_per_second']:,}/s at best: ratio {result['ratio_to_orjson']} "
+            f"({' and '.join(map(str, result['ratio_to_each_orjson']))} against each parse) "
             f"(target 0.30); peak RSS of the process tree "
             f"{result['peak_rss_mib_process_tree']} MiB (target < 2048); CPU per resource "
             f"{result['cpu_ratio_to_orjson']} of orjson's"
