@@ -497,9 +497,3 @@ def resolved_sql(table: str) -> str:
     """The judged rows of ``table`` ready to merge: warehouse columns, ``_loc``, ``_sub``."""
     cols = ", ".join(q(c) for c in COLUMNS[table])
     return f"SELECT {cols}, _loc, _sub FROM j_{table}"
-
-
-def staged_ids_sql(table: str) -> str:
-    """The ids of the rows :func:`resolved_sql` yields (one per staged row: resolving a
-    reference never adds or drops a row), without resolving anything."""
-    return f"SELECT id FROM s_{table}"

@@ -178,19 +178,12 @@ def _newer(a: str, b: str) -> str:
 
 
 def merge_staged(
-    con,
-    tx: Transaction,
-    name: str,
-    incoming_sql: str | None,
-    deleted_ids: str | None = None,
-    incoming_ids: str | None = None,
+    con, tx: Transaction, name: str, incoming_sql: str | None, deleted_ids: str | None = None
 ) -> tuple[MergeStats, int]:
     """Write table ``name`` of ``tx``: the current rows merged with ``incoming_sql`` (its
     columns plus ``_loc``, ``_sub``, the order the rows were read) by the module's rule, then
     the rows whose id ``deleted_ids`` (SQL yielding ``id``) lists removed. Returns the merge
     counts and how many rows were deleted. Runs in DuckDB over files, bounded in memory.
-    ``incoming_ids``: SQL of the same rows' ids, where it is cheaper than ``incoming_sql``
-    (the staged rows before their references are resolved).
 
     A partitioned table (``store.PARTITIONS``) rewrites only the partitions that gain, lose or
     change a row, and hard-links the others: what a daily feed costs is the few periods it
@@ -217,28 +210,8 @@ def merge_staged(
         if first and deleted_ids is None:
             # A table with no rows yet (a first load): every newest version is inserted, so
             # it is written straight from the query, counted by the write itself, without
-            # storing the batch in DuckDB first and reading it back. Most ids come once:
-            # those go straight through, and only the few that repeat are ranked (a window
-            # over every row of a whole-locality load was a third of writing its encounters).
-            # Every row has an id (the check rejects a batch with one missing).
-            ids = incoming_ids or f"SELECT id FROM ({incoming_sql})"
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE m_repeated AS "
-                f"SELECT id FROM ({ids}) GROUP BY id HAVING count(*) > 1"
-            )
-            once = (
-                f"SELECT {listed}, {int(tx.batch)} AS batch FROM ({incoming_sql}) i "
-                "WHERE id NOT IN (SELECT id FROM m_repeated)"
-            )
-            repeated = newest.replace(
-                f"FROM ({incoming_sql}) i",
-                f"FROM ({incoming_sql}) i WHERE id IN (SELECT id FROM m_repeated)",
-                1,
-            )
-            winners = (
-                f"SELECT {', '.join(_q(c) for c in schema.names)} FROM "
-                f"({once} UNION ALL SELECT * FROM ({repeated}))"
-            )
+            # storing the batch in DuckDB first and reading it back.
+            winners = f"SELECT {', '.join(_q(c) for c in schema.names)} FROM ({newest})"
             if partitioned:
                 n = _write_partitions(con, tx, name, winners, dropped, False, cast, None)
             else:
@@ -294,7 +267,7 @@ def _write_whole(con, tx, name, body, cast) -> int:
     scratch = tx.scratch(name)
     (n,) = con.execute(
         f"COPY (SELECT {cast} FROM ({body}) ORDER BY id) TO {_lit(str(scratch))} "
-        f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP})"
+        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})"
     ).fetchall()[0]
     tx.adopt(name, _cast_file(scratch, name))
     return int(n)
@@ -358,7 +331,7 @@ def _write_partitions(con, tx, name, winners, dropped, deletes, cast, cmp) -> in
         body = " UNION ALL ".join(parts)
         (written,) = con.execute(
             f"COPY (SELECT {cast}, {key} AS _key FROM ({body})) TO {_lit(str(scratch))} "
-            f"(FORMAT parquet, PARTITION_BY (_key), COMPRESSION zstd, COMPRESSION_LEVEL 1, "
+            f"(FORMAT parquet, PARTITION_BY (_key), COMPRESSION zstd, "
             "ROW_GROUP_SIZE 65536, OVERWRITE_OR_IGNORE)"
         ).fetchall()[0]
     target.mkdir(parents=True, exist_ok=True)
