@@ -17,8 +17,9 @@ Three measurements, each in a fresh process, one after the other on the same fil
    resolving and merging), with the resident memory of the whole process tree (workers
    included) sampled every 0.2 s. Workers are forked, so pages they share with the parent
    are counted twice: the peak is an upper bound;
-3. orjson again. On a shared machine the same parse has taken from 22 to 29 s, minutes
-   apart, so one parse can flatter or harm the ratio by a quarter.
+3. orjson again. A parse of files that are not in the page cache reads them from disk
+   (at 300k, 29.5 s just after other large files were read, against 19.7 s minutes later),
+   so one parse can flatter the ratio by half.
 
 The figure of merit is ``ratio_to_orjson``: ingest resources/s over the faster of the two
 orjson parses (the target is at least 0.30 on 2 cores); ``ratio_to_each_orjson`` gives it
