@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from wraparound import clinical
 from wraparound.sources.fhir import mapping as m
@@ -327,20 +326,7 @@ def _date(res: dict, key: str, path: str | None = None):
 
 def _instant(res: dict, key: str, path: str | None = None):
     value = res.get(key)
-    if value is None:
-        return None
-    if type(value) is str:  # an instant in UTC ("Z"), as most are: no second call
-        try:
-            parsed = _fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is UTC:
-                return parsed
-    return parse_instant(value, path or key)
-
-
-_fromisoformat = datetime.fromisoformat
+    return None if value is None else parse_instant(value, path or key)
 
 
 def _index_identifiers(res: dict, rtype: str, rid: str, batch: Batch) -> None:
