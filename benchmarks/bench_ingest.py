@@ -34,6 +34,7 @@ the wall ratio does. Results go to ``benchmarks/results/ingest.json``.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import multiprocessing as mp
 import os
@@ -325,12 +326,14 @@ def generate(out: Path, resources: int, seed: int = 7) -> dict[str, int]:
 
 
 def orjson_parse(source: Path) -> dict:
-    """Parse every NDJSON line under ``source`` with orjson, in this process."""
+    """Parse every NDJSON line under ``source`` with orjson, in this process; a gzipped file
+    (``.ndjson.gz``) is decompressed as it is read, as the ingest does."""
     started = time.perf_counter()
     n = 0
     loads = orjson.loads
-    for path in sorted(source.rglob("*.ndjson")):
-        with open(path, "rb") as fh:
+    paths = [*source.rglob("*.ndjson"), *source.rglob("*.ndjson.gz")]
+    for path in sorted(paths):
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as fh:
             for line in fh:
                 if line.strip():
                     loads(line)
@@ -362,18 +365,21 @@ def ingest_once(source: Path, warehouse: Path, reload: bool) -> dict:
     return out
 
 
-def _child(args: list[str], env: dict | None = None) -> dict:
+def _child(args: list[str], env: dict | None = None, disk: Path | None = None) -> dict:
     """Run this script's ``--child`` mode in a fresh process, sampling its tree's memory, and
-    the CPU seconds of its whole tree (its workers are waited for, so they are counted)."""
+    the CPU seconds of its whole tree (its workers are waited for, so they are counted).
+    ``disk``: a folder whose largest size is recorded too (the warehouse with its staging and
+    DuckDB's spill), the disk a load needs beyond its input."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
-    run = run_sampled([sys.executable, __file__, "--child", *args], env=env)
+    run = run_sampled([sys.executable, __file__, "--child", *args], env=env, spill_dir=disk)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not run["ok"]:
         raise SystemExit(f"benchmark step failed:\n{run['stderr_tail']}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {**json.loads(run["stdout"].strip().splitlines()[-1]), "wall_seconds": run["seconds"],
-            "peak_rss_mib": run["peak_rss_mib"], "cpu_seconds": round(cpu, 2),
+            "peak_rss_mib": run["peak_rss_mib"], "peak_disk_mib": run["spill_peak_mib"],
+            "cpu_seconds": round(cpu, 2),
             "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)]}  # fmt: skip
 
 
@@ -414,7 +420,9 @@ def main() -> None:
             }
         size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
         parse = _child(["orjson", str(source)])
-        run = _child(["ingest", str(source), str(work / "wh"), "1" if args.reload else "0"])
+        run = _child(
+            ["ingest", str(source), str(work / "wh"), "1" if args.reload else "0"], disk=work / "wh"
+        )
         if not run["ok"]:
             raise SystemExit(f"ingest rejected the benchmark input: {run['errors']}")
         shutil.rmtree(work / "wh", ignore_errors=True)
@@ -454,6 +462,9 @@ def main() -> None:
             "target_ratio": 0.30,
             "peak_rss_mib_process_tree": run["peak_rss_mib"],
             "target_peak_mib": 2048,
+            # The largest the warehouse folder grew during the load, sampled each second:
+            # the staged batch, DuckDB's check database and spill, and the tables written.
+            "peak_disk_mib_warehouse_folder": run["peak_disk_mib"],
             # CPU seconds of each step's whole process tree, and the load average when it
             # started and ended: on a shared machine the wall ratio moves with the others'
             # load; the CPU ratio (orjson's CPU over ingest's, per resource) much less, and
@@ -493,12 +504,13 @@ def main() -> None:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(result, indent=2) + "\n")
         print(
-            f"ingested {result['resources']:,} resources ({result['input_mb']} MB NDJSON) in "
+            f"ingested {result['resources']:,} resources ({result['input_mb']} MB of files) in "
             f"{result['seconds']} s = {result['resources_per_second']:,}/s; orjson parses "
             f"{parse['resources_per_second']:,}/s at best: ratio {result['ratio_to_orjson']} "
             f"({' and '.join(map(str, result['ratio_to_each_orjson']))} against each parse) "
             f"(target 0.30); peak RSS of the process tree "
-            f"{result['peak_rss_mib_process_tree']} MiB (target < 2048); CPU per resource "
+            f"{result['peak_rss_mib_process_tree']} MiB (target < 2048); warehouse folder at "
+            f"most {result['peak_disk_mib_warehouse_folder']:,} MiB on disk; CPU per resource "
             f"{result['cpu_ratio_to_orjson']} of orjson's"
             + (
                 f"; baseline {result['baseline']['seconds']} s (ratio "
