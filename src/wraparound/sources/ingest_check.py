@@ -147,6 +147,10 @@ def _indexes(con, wh: Warehouse) -> None:
         ("practitioner_roles", "w_roles"),
     ]:
         con.execute(f"CREATE OR REPLACE VIEW {alias} AS {current_sql(wh, table)}")
+    con.execute(
+        "CREATE OR REPLACE VIEW w_births AS SELECT patient_id, min(birth_date) AS birth_date "
+        "FROM w_patients GROUP BY patient_id"
+    )
 
 
 def _distinct_refs(con) -> None:
@@ -296,6 +300,23 @@ def _resolve(con) -> None:
         "med_coded_arrow", pa.table(out, schema=pa.schema([(k, pa.string()) for k in out]))
     )
     con.execute("CREATE OR REPLACE TABLE med_coded AS SELECT * FROM med_coded_arrow")
+    # Each Patient reference with the birth date of the patient it resolves to (the batch's,
+    # else the warehouse's), so an event table is judged with one join on its patient
+    # reference, not three: a region's events then probe one hash table of its patients,
+    # small enough to stay in memory, rather than spilling every event row to disk to join
+    # them with several. A warehouse holding two records of one patient (the same NHS
+    # number) with different birth dates gives the earliest: the rule rejects only what is
+    # before every birth date it knows.
+    con.execute("""
+        CREATE OR REPLACE TABLE patient_refs AS
+        SELECT r.ref, r.value, r.err_code, r.err_reason,
+          CASE WHEN bb.patient_id IS NOT NULL THEN bb.birth_date ELSE wb.birth_date END
+            AS birth_date
+        FROM resolved r
+        LEFT JOIN b_births bb ON bb.patient_id = r.value
+        LEFT JOIN w_births wb ON bb.patient_id IS NULL AND wb.patient_id = r.value
+        WHERE r.want = 'Patient'
+    """)
 
 
 def _files_table(con, files: list[tuple[str, str]]) -> None:
@@ -346,9 +367,17 @@ def _judge(con, table: str, order: int, irefs: bool) -> None:
         )
         values["system"] = "CASE WHEN s._med_ref IS NULL THEN s.system ELSE mc.system END"
         values["code"] = "CASE WHEN s._med_ref IS NULL THEN s.code ELSE mc.code END"
+    birth = None
     for i, (col, want) in enumerate(refs):
         r, c = f"r{i}", f"s.{q(col)}"
-        joins.append(f"LEFT JOIN resolved {r} ON {r}.ref = {c} AND {r}.want = {_lit(want)}")
+        if col == "patient_id" and want == "Patient":
+            joins.append(f"LEFT JOIN patient_refs {r} ON {r}.ref = {c}")
+            birth = f"{r}.birth_date"
+        else:
+            joins.append(
+                f"LEFT JOIN (SELECT ref, value, err_code, err_reason FROM resolved "
+                f"WHERE want = {_lit(want)}) {r} ON {r}.ref = {c}"
+            )
         dangling = f"({c} IS NOT NULL AND {r}.err_code IS NULL AND {r}.value IS NULL)"
         dangling_code = f"({dangling} OR {r}.err_code = 'dangling_reference')"
         clear = "FALSE"
@@ -368,13 +397,12 @@ def _judge(con, table: str, order: int, irefs: bool) -> None:
     checks.append(("s._code", "s._reason"))
     if table in EVENT_DATE:
         event = EVENT_DATE[table]
-        pid = values.get("patient_id", "s.patient_id")
-        joins.append(
-            f"LEFT JOIN b_births bb ON bb.patient_id = {pid} "
-            f"LEFT JOIN (SELECT DISTINCT patient_id, birth_date FROM w_patients) wb "
-            f"ON bb.patient_id IS NULL AND wb.patient_id = {pid}"
-        )
-        birth = "CASE WHEN bb.patient_id IS NOT NULL THEN bb.birth_date ELSE wb.birth_date END"
+        if birth is None:  # a patient_id that is not a reference: looked up as it is
+            joins.append(
+                "LEFT JOIN b_births bb ON bb.patient_id = s.patient_id "
+                "LEFT JOIN w_births wb ON bb.patient_id IS NULL AND wb.patient_id = s.patient_id"
+            )
+            birth = "CASE WHEN bb.patient_id IS NOT NULL THEN bb.birth_date ELSE wb.birth_date END"
         when = f"s.{q(event)}"
         if schema.field(event).type == TS:
             before = f"CAST({when} AS TIMESTAMP) < CAST({birth} AS TIMESTAMP) - INTERVAL 14 HOUR"
