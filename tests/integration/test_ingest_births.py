@@ -1,15 +1,26 @@
-"""The before-birth check when the warehouse holds two records of one patient.
+"""Duplicate records in the warehouse: events are judged once, and loaded once.
 
-Real GP extracts hold duplicate records: two FHIR Patients with one NHS number, so one
-pseudonymised ``patient_id``, and sometimes different birth dates. An event is judged against
-the earliest birth date known (it is rejected only if it precedes every one), and is loaded once:
-the lookup must not pair it with each record in turn.
+Real extracts hold duplicate records: two FHIR Patients with one NHS number (so one
+pseudonymised ``patient_id``), sometimes with different birth dates; two Organizations with one
+ODS code. An event is judged against the earliest birth date known (rejected only if it
+precedes every one), an ambulatory Encounter at an ODS code any record calls a practice is a GP
+appointment, and neither lookup may pair a row with each record in turn.
 """
 
 from __future__ import annotations
 
 import duckdb
-from ingest_data import NHS, NOW, condition, locality, patient, write_lines, write_ndjson
+from ingest_data import (
+    NHS,
+    NOW,
+    condition,
+    encounter,
+    locality,
+    organisation,
+    patient,
+    write_lines,
+    write_ndjson,
+)
 
 from wraparound.sources.ingest import run_ingest
 from wraparound.warehouse.store import Warehouse
@@ -19,10 +30,9 @@ def _load(path, wh):
     return run_ingest([path], wh, progress=False, now=NOW)
 
 
-def _conditions(wh: Warehouse) -> list[str]:
-    files = [str(f) for f in wh.table_files("conditions")]
-    rows = duckdb.sql(f"SELECT id FROM read_parquet({files}) ORDER BY id").fetchall()
-    return [r[0] for r in rows]
+def _rows(wh: Warehouse, table: str, columns: str = "id") -> list[tuple]:
+    files = [str(f) for f in wh.table_files(table)]
+    return duckdb.sql(f"SELECT {columns} FROM read_parquet({files}) ORDER BY id").fetchall()
 
 
 def test_two_records_of_one_patient_judge_events_by_the_earliest_birth(tmp_path):
@@ -34,10 +44,22 @@ def test_two_records_of_one_patient_judge_events_by_the_earliest_birth(tmp_path)
     between = condition("cond-1955", "pat-1", "38341003", "1955-01-01")
     result = _load(write_lines(tmp_path / "between.ndjson", [between]), wh)
     assert result.ok, result.report["errors"]
-    assert _conditions(Warehouse(wh)).count("cond-1955") == 1
+    assert _rows(Warehouse(wh), "conditions").count(("cond-1955",)) == 1
 
     before = condition("cond-1949", "pat-1b", "38341003", "1949-01-01")
     result = _load(write_lines(tmp_path / "before.ndjson", [before]), wh)
     assert not result.ok
     assert result.report["error_counts"] == {"impossible_date": 1}
     assert "before the patient's birth date 1950-04-02" in result.report["errors"][0]["reason"]
+
+
+def test_two_organisations_with_one_ods_code_give_one_row_per_encounter(tmp_path):
+    wh = tmp_path / "wh"
+    assert _load(write_ndjson(tmp_path / "first", locality()), wh).ok  # org-p1: P81001 practice
+    dup = organisation("org-p1-old", "P81001", "trust", name="Riverside (old record)")
+    assert _load(write_lines(tmp_path / "dup.ndjson", [dup]), wh).ok
+    visit = encounter("enc-amb", "pat-1", "AMB", "2024-05-01T09:00:00Z", org="org-p1")
+    result = _load(write_lines(tmp_path / "visit.ndjson", [visit]), wh)
+    assert result.ok, result.report["errors"]
+    rows = [r for r in _rows(Warehouse(wh), "encounters", "id, kind") if r[0] == "enc-amb"]
+    assert rows == [("enc-amb", "gp_appointment")]

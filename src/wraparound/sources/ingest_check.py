@@ -147,9 +147,15 @@ def _indexes(con, wh: Warehouse) -> None:
         ("practitioner_roles", "w_roles"),
     ]:
         con.execute(f"CREATE OR REPLACE VIEW {alias} AS {current_sql(wh, table)}")
+    # One row per patient and per organisation, so that no join multiplies a staged row: two
+    # records of one patient (or two Organizations with one ODS code) could disagree.
     con.execute(
         "CREATE OR REPLACE VIEW w_births AS SELECT patient_id, min(birth_date) AS birth_date "
         "FROM w_patients GROUP BY patient_id"
+    )
+    con.execute(
+        "CREATE OR REPLACE VIEW w_org_kinds AS SELECT org_id, CASE WHEN bool_or(kind = "
+        "'practice') THEN 'practice' ELSE min(kind) END AS kind FROM w_orgs GROUP BY org_id"
     )
 
 
@@ -421,7 +427,7 @@ def _judge(con, table: str, order: int, irefs: bool) -> None:
         org = values.get("org_id", "s.org_id")
         joins.append(
             f"LEFT JOIN b_org_kinds ok ON ok.org_id = {org} "
-            f"LEFT JOIN (SELECT DISTINCT org_id, kind FROM w_orgs) wok "
+            f"LEFT JOIN w_org_kinds wok "
             f"ON ok.org_id IS NULL AND wok.org_id = {org}"
         )
         values["kind"] = (
