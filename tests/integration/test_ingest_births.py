@@ -63,3 +63,39 @@ def test_two_organisations_with_one_ods_code_give_one_row_per_encounter(tmp_path
     assert result.ok, result.report["errors"]
     rows = [r for r in _rows(Warehouse(wh), "encounters", "id, kind") if r[0] == "enc-amb"]
     assert rows == [("enc-amb", "gp_appointment")]
+
+
+def test_judging_in_slices_of_patients_finds_what_one_pass_finds(tmp_path, monkeypatch):
+    """The check judges each event table in slices of its patients (a region's are too many
+    for one hash table): one patient a slice must report the very errors, and load the very
+    rows, that one pass does."""
+    from ingest_data import contents
+
+    from wraparound.sources import ingest_check
+
+    bad = [
+        *locality(),
+        condition("c-early", "pat-1", "38341003", "1949-01-01"),  # before pat-1's birth
+        condition("c-early3", "pat-3", "38341003", "1930-01-01"),  # before pat-3's
+        condition("c-nobody", "nobody", "38341003", "2020-01-01"),  # dangling
+        encounter("e-early", "pat-2", "EMER", "1980-01-01T10:00:00Z"),  # before pat-2's
+    ]
+    good_dir = write_ndjson(tmp_path / "good", locality())
+    bad_dir = write_ndjson(tmp_path / "bad", bad)
+    whole = [_load(good_dir, tmp_path / "a"), _load(bad_dir, tmp_path / "b")]
+    monkeypatch.setattr(ingest_check, "SLICE_PATIENTS", 1)
+    sliced = [_load(good_dir, tmp_path / "c"), _load(bad_dir, tmp_path / "d")]
+    assert whole[0].ok and sliced[0].ok
+    assert contents(tmp_path / "c") == contents(tmp_path / "a")
+    assert not sliced[1].ok
+    assert (
+        sliced[1].report["error_counts"]
+        == whole[1].report["error_counts"]
+        == {
+            "impossible_date": 3,
+            "dangling_reference": 1,
+        }
+    )
+    assert [(e["id"], e["code"]) for e in sliced[1].report["errors"]] == [
+        (e["id"], e["code"]) for e in whole[1].report["errors"]
+    ]

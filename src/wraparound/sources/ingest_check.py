@@ -69,6 +69,8 @@ _RESOURCE_TYPE = {
     "encounters": "CASE WHEN s.kind = 'gp_appointment' THEN 'Appointment' ELSE 'Encounter' END",
 }
 _PARSE_CHUNK = 65_536
+# Patients per slice when the check judges a table (``check_staged``).
+SLICE_PATIENTS = 1_000_000
 
 
 @dataclass
@@ -351,8 +353,10 @@ def _fmt(column: str, kind: pa.DataType) -> str:
     return f"strftime({column}, '%Y-%m-%d')"
 
 
-def _judge(con, table: str, order: int, irefs: bool) -> None:
-    """``j_<table>``: each staged row with its references resolved and its first error."""
+def _judge(con, table: str, order: int, irefs: bool) -> bool:
+    """``j_<table>``: each staged row with its references resolved and its first error; and
+    ``j_<table>_slice(k, n)``, the rows of slice ``k`` of ``n`` of the patients. Returns
+    whether the table is sliced (else every slice is the whole table)."""
     schema = TABLES[table]
     refs = [(c, w) for c, w in REFERENCE_COLUMNS.get(table, ()) if c in COLUMNS[table]]
     joins, checks, values, cleared = [], [], {}, []
@@ -374,10 +378,16 @@ def _judge(con, table: str, order: int, irefs: bool) -> None:
         values["system"] = "CASE WHEN s._med_ref IS NULL THEN s.system ELSE mc.system END"
         values["code"] = "CASE WHEN s._med_ref IS NULL THEN s.code ELSE mc.code END"
     birth = None
+    source = f"s_{table}"
     for i, (col, want) in enumerate(refs):
         r, c = f"r{i}", f"s.{q(col)}"
         if col == "patient_id" and want == "Patient":
-            joins.append(f"LEFT JOIN patient_refs {r} ON {r}.ref = {c}")
+            # One slice of the patients (``_slice``): the same slice of both sides.
+            source = f"(SELECT * FROM s_{table} WHERE hash(patient_id) % _n = _k)"
+            joins.append(
+                f"LEFT JOIN (SELECT * FROM patient_refs WHERE hash(ref) % _n = _k) {r} "
+                f"ON {r}.ref = {c}"
+            )
             birth = f"{r}.birth_date"
         else:
             joins.append(
@@ -444,13 +454,15 @@ def _judge(con, table: str, order: int, irefs: bool) -> None:
         first_med = f"({checks[0][0]}) IS NOT NULL"
     n_cleared = " + ".join(f"CAST({c} AS INTEGER)" for c in cleared) or "0"
     con.execute(f"""
-        CREATE OR REPLACE VIEW j_{table} AS
+        CREATE OR REPLACE MACRO j_{table}_slice(_k, _n) AS TABLE
         SELECT {", ".join(select)}, s._loc, s._sub, {code} AS _err_code, {reason} AS _err_reason,
           CASE WHEN {first_med} THEN -1 ELSE {order} END AS _ord,
           {_RESOURCE_TYPE.get(table, _lit(table))} AS _rtype, {_lit(table)} AS _table,
           {n_cleared} AS _cleared
-        FROM s_{table} s {" ".join(joins)}
+        FROM {source} s {" ".join(joins)}
     """)
+    con.execute(f"CREATE OR REPLACE VIEW j_{table} AS SELECT * FROM j_{table}_slice(0, 1)")
+    return source != f"s_{table}"
 
 
 def check_staged(
@@ -473,8 +485,7 @@ def check_staged(
     con.register("irefs_arrow", pa.table({"ref": pa.array(sorted(identifier_refs), pa.string())}))
     con.execute("CREATE OR REPLACE TABLE irefs AS SELECT * FROM irefs_arrow")
     order = {t: i for i, t in enumerate(TABLES)}
-    for table in tables:
-        _judge(con, table, order[table], bool(identifier_refs))
+    sliced = {t for t in tables if _judge(con, t, order[t], bool(identifier_refs))}
     checked = Checked()
     if not tables:
         return checked
@@ -483,13 +494,22 @@ def check_staged(
     # One statement per table, not one UNION ALL of them all: DuckDB would then hold every
     # table's join hash tables at once, and a 300k locality's export ran out of its memory
     # limit here.
+    # And each table in slices of its patients, both sides of the join on the patient
+    # reference sliced alike, so no hash table holds more than ``SLICE_PATIENTS`` patients:
+    # a region's 3M were at the edge of DuckDB's limit in one (an Out of Memory Error).
+    (patients,) = con.execute("SELECT count(*) FROM patient_refs").fetchall()[0]
+    slices = max(1, -(-patients // SLICE_PATIENTS))
     flagged = (
         "SELECT _ord, _loc, _sub, id, _err_code, _err_reason, _rtype, _table, _cleared "
-        "FROM j_{t} WHERE _err_code IS NOT NULL OR _cleared > 0"
+        "FROM j_{t}_slice({k}, {n}) WHERE _err_code IS NOT NULL OR _cleared > 0"
     )
-    con.execute(f"CREATE OR REPLACE TABLE flagged AS {flagged.format(t=tables[0])}")
-    for t in tables[1:]:
-        con.execute(f"INSERT INTO flagged {flagged.format(t=t)}")
+    con.execute(
+        f"CREATE OR REPLACE TABLE flagged AS {flagged.format(t=tables[0], k=0, n=1)} LIMIT 0"
+    )
+    for t in tables:
+        n = slices if t in sliced else 1
+        for k in range(n):
+            con.execute(f"INSERT INTO flagged {flagged.format(t=t, k=k, n=n)}")
     con.execute("CREATE OR REPLACE TABLE errs AS SELECT * FROM flagged WHERE _err_code IS NOT NULL")
     for code, n in con.execute("SELECT _err_code, count(*) FROM errs GROUP BY 1").fetchall():
         checked.error_counts[code] = n
