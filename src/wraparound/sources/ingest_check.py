@@ -15,7 +15,9 @@ Patient's NHS number pseudonymised); then everything that needs the whole batch 
   them (docs/ingest.md).
 
 The result of each table is materialised in DuckDB's own file in the staging directory (so
-memory stays bounded whatever the batch), where the write path takes it from.
+memory stays bounded whatever the batch), where the write path takes it from. An event table
+is judged in slices of its patients (``SLICE_PATIENTS``), so the hash table of the patients
+its rows are joined to stays small whatever the region.
 """
 
 from __future__ import annotations
