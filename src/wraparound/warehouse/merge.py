@@ -16,7 +16,13 @@ import ibis
 import pyarrow as pa
 
 from wraparound.warehouse.schema import TABLES, conform
-from wraparound.warehouse.store import PARTITIONS, ROW_GROUP, Transaction, write_parquet
+from wraparound.warehouse.store import (
+    PARTITIONS,
+    ROW_GROUP,
+    Transaction,
+    table_writer,
+    write_parquet,
+)
 
 
 @dataclass
@@ -94,7 +100,7 @@ def _cast_file(path, name):
         return path
     cast = path.with_name(path.name + ".cast")
     try:
-        with pq.ParquetWriter(cast, want, compression="zstd") as writer:
+        with table_writer(cast, name) as writer:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=ROW_GROUP):
                 part = conform(name, pa.Table.from_batches([batch]))
                 writer.write_table(part, row_group_size=ROW_GROUP)

@@ -242,6 +242,12 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP)
 
 
+def table_writer(path: Path, name: str) -> pq.ParquetWriter:
+    """The one streaming writer of table ``name`` (chunks written with ``row_group_size =
+    ROW_GROUP``), with ``write_parquet``'s compression."""
+    return pq.ParquetWriter(path, TABLES[name], compression="zstd")
+
+
 class Transaction:
     """A snapshot being written. See :meth:`Warehouse.transaction`."""
 
@@ -271,9 +277,7 @@ class Transaction:
         table = conform(name, table)
         writer = self._writers.get(name)
         if writer is None:
-            writer = self._writers[name] = pq.ParquetWriter(
-                self.path(name), TABLES[name], compression="zstd"
-            )
+            writer = self._writers[name] = table_writer(self.path(name), name)
         writer.write_table(table, row_group_size=ROW_GROUP)
 
     def adopt(self, name: str, path: Path) -> None:
