@@ -332,7 +332,7 @@ def _stage_app_refresh(run: Run) -> dict:
 def _stage_app_events(run: Run) -> dict:
     from wraparound.apps.export_events import export_app_events
 
-    return export_app_events(run.warehouse)
+    return export_app_events(run.warehouse, (run.app_refresh or {}).pop("touched_ids", None))
 
 
 def _stage_app_commit(run: Run) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import pyarrow.parquet as pq
 import pytest
 from django.db import transaction
 from worlds import patients
@@ -14,9 +15,12 @@ from wraparound.apps.care.models import Alert, Contact, Task
 from wraparound.apps.care.record_index import index_file as record_index_file
 from wraparound.apps.care.timeline import index_file as timeline_index_file
 from wraparound.apps.care.timeline import patient_rows
+from wraparound.apps.letters import events as letters_events
+from wraparound.apps.letters.models import ExpectedLetter
 from wraparound.apps.records.models import Patient, Referral, WarehouseLoad
 from wraparound.apps.refresh import refresh
 from wraparound.sources.ingest import run_ingest
+from wraparound.warehouse import paths
 from wraparound.warehouse.store import Warehouse
 
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
@@ -24,6 +28,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 ENC = "id,nhs_number,kind,start,end,booked_at,status,mode,org_id,practitioner_role_id,specialty"
 ENC_V = ENC + ",updated_at"
 OBS = "id,nhs_number,system,code,date,value,unit"
+LET = "id,nhs_number,org_id,encounter_id,contact_start,date,type_code"
 
 
 class _Undo(Exception):
@@ -39,8 +44,9 @@ def _write(folder, name: str, header: str, rows: list[str]):
 
 def _batches(tmp_path, followed: Patient, other: Patient):
     """Batch A: an A&E attendance and an open admission for a followed patient, a clinic
-    contact and an HbA1c for a patient on no register; batch B: the discharge (the admission
-    again, now ended) and another HbA1c for the second patient."""
+    contact, another clinic contact's letter and an HbA1c for a patient on no register;
+    batch B: the discharge (the admission again, now ended), the first clinic contact
+    cancelled (no letter expected any more) and another HbA1c for the second patient."""
     a = [
         _write(
             tmp_path / "a",
@@ -53,6 +59,8 @@ def _batches(tmp_path, followed: Patient, other: Patient):
                 ",,attended,,R9A,,,2026-04-02T15:00:00Z",
                 f"inc-op,{other.nhs_number},outpatient,2026-04-01T09:00:00Z,"
                 "2026-04-01T09:30:00Z,,attended,face_to_face,R9A,,,2026-04-01T10:00:00Z",
+                f"inc-op-2,{other.nhs_number},outpatient,2026-04-01T11:00:00Z,"
+                "2026-04-01T11:30:00Z,,attended,face_to_face,R9A,,,2026-04-01T12:00:00Z",
             ],
         ),
         _write(
@@ -60,6 +68,12 @@ def _batches(tmp_path, followed: Patient, other: Patient):
             "observations.csv",
             OBS,
             [f"inc-obs-1,{other.nhs_number},snomed,999791000000106,2026-03-30,61,mmol/mol"],
+        ),
+        _write(
+            tmp_path / "a",
+            "letters.csv",
+            LET,
+            [f"inc-let,{other.nhs_number},R9A,inc-op-2,,2026-04-02T09:00:00Z,"],
         ),
     ]
     b = [
@@ -70,6 +84,8 @@ def _batches(tmp_path, followed: Patient, other: Patient):
             [
                 f"inc-adm,{followed.nhs_number},emergency_admission,2026-04-02T14:00:00Z,"
                 "2026-04-06T11:00:00Z,,attended,,R9A,,,2026-04-06T12:00:00Z",
+                f"inc-op,{other.nhs_number},outpatient,2026-04-01T09:00:00Z,"
+                "2026-04-01T09:30:00Z,,cancelled,face_to_face,R9A,,,2026-04-06T12:00:00Z",
             ],
         ),
         _write(
@@ -95,6 +111,21 @@ def _state(warehouse, probes: list[str]) -> dict:
             Referral.objects.values_list("patient__pseudonym", "service_id", "kind", "on")
         ),
         "alerts": sorted(Alert.objects.values_list("patient__pseudonym", "encounter_id", "kind")),
+        "letters": sorted(
+            (*row[:-1], row[-1] is None)
+            for row in ExpectedLetter.objects.values_list(
+                "patient__pseudonym",
+                "encounter_id",
+                "due",
+                "received_at",
+                "letter_id",
+                "on_time",
+                "escalated_at",
+            )
+        ),
+        "letter_events": pq.read_table(
+            paths.app_events_dir(warehouse) / letters_events.FILE_NAME
+        ).to_pylist(),
         "tasks": sorted(Task.objects.values_list("patient__pseudonym", "source", "due")),
         "timeline": _sorted_rows(index_store.read_all(timeline_index_file(wh))),
         "record": _sorted_rows(index_store.read_all(record_index_file(wh))),
@@ -119,9 +150,11 @@ def _run(app_warehouse, folder, batches, probes, full: bool) -> tuple[dict, list
     try:
         with transaction.atomic():
             summaries.append(refresh(warehouse, full=full))
+            letters_events.export(warehouse, summaries[-1]["touched_ids"])
             for files in batches:
                 assert run_ingest(files, warehouse, progress=False).ok
                 summaries.append(refresh(warehouse, full=full))
+                letters_events.export(warehouse, summaries[-1]["touched_ids"])
             state = _state(warehouse, probes)
             raise _Undo
     except _Undo:
@@ -158,6 +191,15 @@ def test_incremental_refresh_is_a_full_refresh(app_warehouse, tmp_path, monkeypa
     }
     assert any("inc-op" in r for r in incremental["reads"][other.pseudonym])
     assert any("58.0" in r for r in incremental["record_reads"][other.pseudonym])
+    # The letter arrived and met its contact; the cancelled contact expects none any more.
+    letters = {row[1]: row for row in incremental["letters"]}
+    assert letters["inc-op-2"][4] == "inc-let" and "inc-op" not in letters
+    assert "letters" in inc_summaries[1]["changed_tables"]
+    # Both letters loads were the touched patients' (so the events file was patched), and the
+    # discharge moved the look-back on: other patients' oldest letters went, as in full.
+    assert all(s["letters"]["touched_only"] for s in inc_summaries[1:])
+    assert inc_summaries[2]["letters"]["aged_patients"] > 0
+    assert inc_summaries[2]["touched_ids"] > {followed.pseudonym, other.pseudonym}
     assert inc_summaries[2]["timeline_index_patch"]["delta_patients"] == 2
     assert inc_summaries[2]["timeline_index_patch"]["parts_folded"] == 0
     # Both indexes were patched, not rebuilt, though the batches moved the last day of data.

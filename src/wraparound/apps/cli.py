@@ -57,7 +57,7 @@ def refresh(warehouse: Path = WAREHOUSE) -> None:
 
     migrate()
     result = run_refresh(warehouse)
-    result["app_events"] = export(warehouse)
+    result["app_events"] = export(warehouse, result.pop("touched_ids"))
     typer.echo(json.dumps(result, indent=2, default=str))
     _note_missing_identity(result)
 

@@ -20,13 +20,14 @@ from wraparound.apps.referrals import events as referral_events
 from wraparound.apps.triage import events as triage_events
 
 
-def export_app_events(warehouse_dir: Path) -> dict:
-    """Write both files; care's checks the warehouse first, so a bad ``DIR`` writes
-    neither."""
+def export_app_events(warehouse_dir: Path, touched: frozenset[str] | None = None) -> dict:
+    """Write every file; care's checks the warehouse first, so a bad ``DIR`` writes none.
+    ``touched``: the patients an incremental refresh rewrote (its ``touched_ids``), so the
+    exports that can patch their file for them do; None rewrites every file whole."""
     result = care_events.export(warehouse_dir)
     result["appointments"] = access_events.export(warehouse_dir)
     result["triage_events"] = triage_events.export(warehouse_dir)
     result["referral_events"] = referral_events.export(warehouse_dir)
-    result["letters_events"] = letters_events.export(warehouse_dir)
+    result["letters_events"] = letters_events.export(warehouse_dir, touched)
     result["fft_responses"] = feedback_events.export(warehouse_dir)
     return result

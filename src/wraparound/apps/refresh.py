@@ -123,6 +123,8 @@ def refresh(warehouse_dir: Path, full: bool = False) -> dict:
         step("alerts")
         # Letters back to the GP (letters/load.py): expected, met, escalated.
         out["letters"] = load_letters(engine, only)
+        aged = out["letters"].pop("aged_patients", frozenset())
+        out["letters"]["aged_patients"] = len(aged)
         step("letters")
     # The hub capacity ledger and access standards (access/capacity.py), over the lists
     # just loaded.
@@ -131,4 +133,11 @@ def refresh(warehouse_dir: Path, full: bool = False) -> dict:
     out["step_seconds"] = steps
     out["seconds"] = round(time.perf_counter() - started, 1)
     WarehouseLoad.objects.create(batch=batch, summary=out)
+    # For the app-event exports that follow (export_events.py), not for the summary: the
+    # patients whose app rows this refresh rewrote, or None when it rewrote everyone's.
+    letters = out["letters"]
+    if changes is None or not letters.get("touched_only", False):
+        out["touched_ids"] = None
+    else:
+        out["touched_ids"] = changes.patients | aged
     return out

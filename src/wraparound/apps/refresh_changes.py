@@ -36,6 +36,7 @@ PATIENT_TABLES = frozenset(
         "encounters",
         "identity",
         "allergies",
+        "letters",
     }
 )
 """Tables whose every row belongs to one patient (``patient_id``)."""

@@ -17,9 +17,11 @@ import datetime as dt
 import zoneinfo
 from collections import defaultdict
 
+import ibis
 import polars as pl
 import pyarrow as pa
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from wraparound import clinical
@@ -38,16 +40,32 @@ def _local_day(at: dt.datetime) -> dt.date:
     return at.astimezone(LONDON).date()
 
 
-def _frames(engine, only: frozenset[str] | None):
-    """The contacts that need a letter (with ``at``, the moment the letter is counted from)
-    and the letters, as polars frames."""
+def _contacts(engine):
+    """The warehouse's contacts that need a letter (``data/letters.toml``), and the kinds
+    counted from their end."""
     r = rules()
     enc = engine.table("encounters")
     wanted = None
     for kind, rule in r["kinds"].items():
         cond = (enc.kind == kind) & enc.status.isin(rule["statuses"])
         wanted = cond if wanted is None else wanted | cond
-    enc = enc.filter(wanted)
+    return enc.filter(wanted), [k for k, rule in r["kinds"].items() if rule["from"] == "end"]
+
+
+def newest_contact(engine) -> dt.datetime | None:
+    """The moment the newest contact needing a letter is counted from: the look-back counts
+    back from it, for everyone alike."""
+    enc, from_end = _contacts(engine)
+    at = ibis.ifelse(enc.kind.isin(from_end), enc.end, enc.start)
+    return engine.to_arrow(enc.aggregate(newest=at.max()))["newest"][0].as_py()
+
+
+def _frames(engine, only: frozenset[str] | None, newest: dt.datetime | None = None):
+    """The contacts that need a letter (with ``at``, the moment the letter is counted from)
+    and the letters, as polars frames; of ``only``'s patients if given (``newest``, the
+    warehouse's newest contact, then sets the look-back)."""
+    r = rules()
+    enc, from_end = _contacts(engine)
     let = engine.table("letters")
     if only is not None:
         pids = engine.memtable(pa.table({"pid": pa.array(sorted(only), pa.string())}))
@@ -61,24 +79,25 @@ def _frames(engine, only: frozenset[str] | None):
     letters = pl.from_arrow(
         engine.to_arrow(let.select("id", "patient_id", "org_id", "encounter_id", "date"))
     )
-    from_end = [k for k, rule in r["kinds"].items() if rule["from"] == "end"]
     contacts = contacts.with_columns(
         at=pl.when(pl.col("kind").is_in(from_end)).then(pl.col("end")).otherwise(pl.col("start"))
     ).filter(pl.col("at").is_not_null())  # an admission not yet discharged: no letter yet
     if contacts.height:
-        newest = contacts["at"].max()
+        newest = newest if newest is not None else contacts["at"].max()
         contacts = contacts.filter(pl.col("at") >= newest - dt.timedelta(days=r["lookback"]))
     return contacts, letters
 
 
-def expected_frame(engine, only: frozenset[str] | None = None) -> pl.DataFrame:
+def expected_frame(
+    engine, only: frozenset[str] | None = None, newest: dt.datetime | None = None
+) -> pl.DataFrame:
     """The contacts that need a letter, with their matching letter's ``letter_id`` and
     ``received`` (null when none). A letter meets the contact it names (the earliest such
     letter by date, then id); a letter naming no contact of its patient meets the earliest
     (by ``at``, then id) unmatched contact of the same patient and provider that started on or
     before it, letters taken in date order. The first rule is joins; only letters left over
     from it are matched one by one."""
-    contacts, letters = _frames(engine, only)
+    contacts, letters = _frames(engine, only, newest)
     letters = letters.sort(["date", "id"])
     direct = (
         letters.join(
@@ -173,7 +192,15 @@ def load_letters(engine, only: frozenset[str] | None = None) -> dict:
     r = rules()
     if not has_feed(engine):
         return {"expected": 0, "escalated": 0, "feed": False}
-    frame = expected_frame(engine, only)
+    newest = newest_contact(engine) if only is not None else None
+    if only is not None:
+        held = ExpectedLetter.objects.aggregate(at=Max("contact_at"))["at"]
+        # Load everyone's when the feed's first letters come (every contact is expected
+        # from now on), or when the newest contact went back (a cancelled one), moving the
+        # look-back back for everyone.
+        if held is None or newest is None or held > newest:
+            only = None
+    frame = expected_frame(engine, only, newest)
     patients = _patients(frame["patient_id"].unique().to_list())
     names = dict(Organisation.objects.values_list("org_id", "name"))
     specialties = clinical.treatment_functions()
@@ -206,6 +233,7 @@ def load_letters(engine, only: frozenset[str] | None = None) -> dict:
                 received is not None and received_day <= due,
             )
         )
+    aged: set[str] = set()
     with transaction.atomic():
         if only is None:
             bulk.delete_missing(
@@ -214,6 +242,9 @@ def load_letters(engine, only: frozenset[str] | None = None) -> dict:
                 (o[2] for o in objects),
                 where="escalated_at IS NULL",
             )
+        else:
+            _delete_missing_of(only, {o[2] for o in objects})
+            aged = _delete_aged(newest - dt.timedelta(days=r["lookback"]))
         bulk.upsert(
             ExpectedLetter,
             LETTER_FIELDS,
@@ -226,7 +257,41 @@ def load_letters(engine, only: frozenset[str] | None = None) -> dict:
             pk__in=ExpectedLetter.objects.filter(received_at__isnull=False).values("task_id"),
             done_at__isnull=True,
         ).update(done_at=timezone.now())
-    return {"expected": len(objects), "escalated": escalate(), "feed": True}
+    return {
+        "expected": len(objects),
+        "escalated": escalate(),
+        "feed": True,
+        "touched_only": only is not None,
+        "aged_patients": frozenset(aged),
+    }
+
+
+def _delete_missing_of(only: frozenset[str], kept: set[str]) -> None:
+    """The touched patients' expected letters whose contact no longer needs one (cancelled,
+    deleted, or out of the look-back), as a full load deletes them; escalated ones stay, as
+    there."""
+    pseudonyms = sorted(only)
+    for i in range(0, len(pseudonyms), BATCH):
+        stale = [
+            pk
+            for pk, encounter_id in ExpectedLetter.objects.filter(
+                patient__pseudonym__in=pseudonyms[i : i + BATCH], escalated_at__isnull=True
+            ).values_list("pk", "encounter_id")
+            if encounter_id not in kept
+        ]
+        for j in range(0, len(stale), BATCH):
+            ExpectedLetter.objects.filter(pk__in=stale[j : j + BATCH]).delete()
+
+
+def _delete_aged(cutoff: dt.datetime) -> set[str]:
+    """Delete everyone's expected letters (not escalated) of contacts before ``cutoff``: the
+    newest contact moved on, and the look-back with it, as a full load would find. Returns
+    their patients' pseudonyms (their app events change)."""
+    aged = ExpectedLetter.objects.filter(contact_at__lt=cutoff, escalated_at__isnull=True)
+    patients = set(aged.order_by().values_list("patient__pseudonym", flat=True).distinct())
+    if patients:
+        aged.delete()
+    return patients
 
 
 def coordinator_for(letter: ExpectedLetter):

@@ -37,4 +37,8 @@ class ExpectedLetter(models.Model):
         indexes = [
             models.Index(fields=["practice", "due"]),
             models.Index(fields=["received_at", "due"]),
+            # The letters falling due since the last app-event export (events.py), and
+            # those an incremental load finds out of the look-back (load.py).
+            models.Index(fields=["due"], name="letters_exp_due_idx"),
+            models.Index(fields=["contact_at"], name="letters_exp_contact_at_idx"),
         ]
