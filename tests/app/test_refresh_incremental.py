@@ -166,6 +166,14 @@ def test_incremental_refresh_is_a_full_refresh(app_warehouse, tmp_path, monkeypa
     # No partition is folded: the touched patients are read from the indexes' delta
     # (folding is checked in test_index_store.py).
     monkeypatch.setattr(index_store, "FOLD_SHARE", 1000.0)
+    collected: list[int | None] = []  # how many patients each letters export read again
+    collect = letters_events.collect
+
+    def counted(patients=None, today=None):
+        collected.append(None if patients is None else len(patients))
+        return collect(patients, today)
+
+    monkeypatch.setattr(letters_events, "collect", counted)
     people = patients()
     followed = people["related"]
     other = Patient.objects.exclude(pk=followed.pk).filter(contacts__isnull=True).first()
@@ -175,6 +183,8 @@ def test_incremental_refresh_is_a_full_refresh(app_warehouse, tmp_path, monkeypa
     probes.extend(Patient.objects.order_by("pk").values_list("pseudonym", flat=True)[:5])
 
     incremental, inc_summaries = _run(app_warehouse, tmp_path / "inc", batches, probes, full=False)
+    # The first export read every letter; the two after a batch only some patients'.
+    assert collected[0] is None and all(n is not None for n in collected[1:3]), collected
     full, full_summaries = _run(app_warehouse, tmp_path / "full", batches, probes, full=True)
 
     # The first refresh of a warehouse directory is whole; the two after a batch are not.

@@ -39,6 +39,8 @@ class Engine(Protocol):
 
     def table(self, name: str) -> ibis.Table: ...
 
+    def rows_of(self, name: str, patients: frozenset[str]) -> ibis.Table: ...
+
     def memtable(self, data: pa.Table) -> ibis.Table: ...
 
     def to_arrow(self, expr: ibis.Table) -> pa.Table: ...
@@ -59,6 +61,7 @@ class IbisEngine:
         # drops this engine's views but does not stop the session.
         self.shared = shared
         self._tables: dict[str, ibis.Table] = {}
+        self._rows: dict[tuple[str, frozenset[str]], ibis.Table] = {}
         self._prefix = f"wh{next(_ENGINE_IDS)}"
 
     def table(self, name: str) -> ibis.Table:
@@ -69,6 +72,23 @@ class IbisEngine:
                 f"{name!r} holds identifiers for direct care only; analytics cannot read it"
             )
         return self.stored(name)
+
+    def rows_of(self, name: str, patients: frozenset[str]) -> ibis.Table:
+        """The rows of table ``name`` that belong to ``patients``, read once per engine and
+        then held in memory. An incremental app refresh asks several steps (patients,
+        bookings, the timeline, letters) for the touched patients' rows of the same large
+        table; a few patients' rows are in every period's file, so each would otherwise scan
+        the whole table again. Only for a set of patients small enough to hold."""
+        key = (name, patients)
+        held = self._rows.get(key)
+        if held is None:
+            table = self.table(name)
+            wanted = self.memtable(pa.table({"_pid": pa.array(sorted(patients), pa.string())}))
+            rows = self.to_arrow(
+                table.join(wanted, table.patient_id == wanted._pid).select(table.columns)
+            )
+            held = self._rows[key] = self.memtable(rows)
+        return held
 
     def stored(self, name: str) -> ibis.Table:
         """Any table as stored, direct-care tables included: for the warehouse's own writers
@@ -103,6 +123,7 @@ class IbisEngine:
 
     def close(self) -> None:
         self._tables.clear()
+        self._rows.clear()
         disconnect = getattr(self.backend, "disconnect", None)
         if disconnect and not self.shared:
             disconnect()

@@ -93,7 +93,9 @@ def write_index(engine, warehouse: Warehouse, changes=None, report: dict | None 
         if "encounters" not in changes.tables:
             os.replace(old, path)  # same rows: the encounters did not change
             return 0
-        fresh = engine.to_arrow(enc.filter(enc.patient_id.isin(sorted(changes.patients))))
+        fresh = engine.to_arrow(
+            engine.rows_of("encounters", changes.patients).select(*CONTACT_COLUMNS)
+        )
         done = index_store.patch(
             old, path, fresh, changes.patients, order, "encounters-*", INDEX_ROW_GROUP
         )

@@ -19,7 +19,6 @@ from collections import defaultdict
 
 import ibis
 import polars as pl
-import pyarrow as pa
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -40,11 +39,11 @@ def _local_day(at: dt.datetime) -> dt.date:
     return at.astimezone(LONDON).date()
 
 
-def _contacts(engine):
-    """The warehouse's contacts that need a letter (``data/letters.toml``), and the kinds
-    counted from their end."""
+def _contacts(engine, only: frozenset[str] | None = None):
+    """The warehouse's contacts that need a letter (``data/letters.toml``), of ``only``'s
+    patients if given, and the kinds counted from their end."""
     r = rules()
-    enc = engine.table("encounters")
+    enc = engine.table("encounters") if only is None else engine.rows_of("encounters", only)
     wanted = None
     for kind, rule in r["kinds"].items():
         cond = (enc.kind == kind) & enc.status.isin(rule["statuses"])
@@ -65,12 +64,8 @@ def _frames(engine, only: frozenset[str] | None, newest: dt.datetime | None = No
     and the letters, as polars frames; of ``only``'s patients if given (``newest``, the
     warehouse's newest contact, then sets the look-back)."""
     r = rules()
-    enc, from_end = _contacts(engine)
-    let = engine.table("letters")
-    if only is not None:
-        pids = engine.memtable(pa.table({"pid": pa.array(sorted(only), pa.string())}))
-        enc = enc.join(pids, enc.patient_id == pids.pid).drop("pid")
-        let = let.join(pids, let.patient_id == pids.pid).drop("pid")
+    enc, from_end = _contacts(engine, only)
+    let = engine.table("letters") if only is None else engine.rows_of("letters", only)
     contacts = pl.from_arrow(
         engine.to_arrow(
             enc.select("id", "patient_id", "kind", "start", "end", "org_id", "specialty")

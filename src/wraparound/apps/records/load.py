@@ -60,9 +60,10 @@ def _register_codes() -> pa.Table:
     return pa.table({"code": [c for c, _ in rows], "register": [n for _, n in rows]})
 
 
-def _only(table, only: frozenset[str] | None):
-    """``table``'s rows of the patients ``only`` (all rows when ``None``)."""
-    return table if only is None else table.filter(table.patient_id.isin(sorted(only)))
+def _only(engine, name: str, only: frozenset[str] | None):
+    """Table ``name``'s rows of the patients ``only`` (all rows when ``None``), read once
+    per refresh (``engine.rows_of``)."""
+    return engine.table(name) if only is None else engine.rows_of(name, only)
 
 
 def patient_frame(
@@ -74,23 +75,23 @@ def patient_frame(
     """One row per patient (of ``only``, when given): identity, demographics, current
     practice and neighbourhood, register conditions, last A&E attendance and emergency
     admission."""
-    pats = _only(engine.table("patients"), only).select(
+    pats = _only(engine, "patients", only).select(
         "patient_id", "birth_date", "sex", "death_date", "opted_out"
     )
-    reg = _only(engine.table("registrations"), only)
+    reg = _only(engine, "registrations", only)
     current = (
         reg.filter(reg.end_date.isnull())
         .group_by("patient_id")
         .agg(practice_id=reg.practice_id.max())
     )
-    cond = _only(engine.table("conditions"), only)
+    cond = _only(engine, "conditions", only)
     codes = engine.memtable(_register_codes())
     on_register = (
         cond.join(codes, cond.code == codes.code)
         .group_by("patient_id")
         .agg(conditions=codes.register.collect(distinct=True))
     )
-    enc = _only(engine.table("encounters"), only)
+    enc = _only(engine, "encounters", only)
     last = enc.group_by("patient_id").agg(
         last_ae=enc.start.max(where=enc.kind == "ae_attendance"),
         last_admission=enc.start.max(where=enc.kind == "emergency_admission"),
@@ -187,7 +188,7 @@ def allergy_lists(engine, only: frozenset[str] | None = None) -> pl.DataFrame:
     compares equal. The name is the source's display, else the term in
     ``data/allergies.csv``, else the system and code; ``no_known`` marks the codes that
     record "no known allergies" (that file's ``no_known`` group)."""
-    table = _only(engine.table("allergies"), only)
+    table = _only(engine, "allergies", only)
     rows = pl.from_arrow(engine.to_arrow(table.select(*_ALLERGY_COLUMNS)))
     codes = allergy_codes()
     terms = {a.code: a.term for a in codes}
@@ -305,12 +306,11 @@ def load_referrals(engine, only: frozenset[str] | None = None, day: dt.date | No
     and theirs end by date at the gate. Returns the bookings in the window."""
     day = day or load_day(engine)
     after = dt.timedelta(days=policy().kinds["booking"]["days_after"])
-    enc = engine.table("encounters")
     orgs = engine.table("organisations")
     services = orgs.filter(orgs.kind.isin(["hub", "community"])).select(svc=orgs.org_id)
     # the appointments whose window still reaches ``day``: on or after ``day - days_after``
     since = dt.datetime.combine(day - after, dt.time(), tzinfo=dt.UTC)
-    recent = _only(enc, only)
+    recent = _only(engine, "encounters", only)
     recent = recent.filter((recent.start >= ibis.literal(since)) & (recent.status != "cancelled"))
     recent = recent.join(services, recent.org_id == services.svc)
     rows = engine.to_arrow(recent.select("id", "patient_id", "org_id", "start")).to_pylist()
