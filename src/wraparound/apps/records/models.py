@@ -96,11 +96,20 @@ class Patient(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.given_name} {self.family_name.upper()}"
+        return display_name(self.given_name, self.family_name)
 
     def nhs_number_display(self) -> str:
-        n = self.nhs_number
-        return f"{n[:3]} {n[3:6]} {n[6:]}"
+        return nhs_number_display(self.nhs_number)
+
+
+def display_name(given: str, family: str) -> str:
+    """A patient's name as every page shows it (also for rows read as values, not models)."""
+    return f"{given} {family.upper()}"
+
+
+def nhs_number_display(n: str) -> str:
+    """An NHS number in its 3-3-4 groups, as NHS services print it."""
+    return f"{n[:3]} {n[3:6]} {n[6:]}"
 
 
 class Referral(models.Model):
