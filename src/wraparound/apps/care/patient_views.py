@@ -15,6 +15,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from wraparound.apps.care.models import CarePlanVersion, CaseRecord
+from wraparound.apps.care.presence import present
 from wraparound.apps.care.record_index import patient_record
 from wraparound.apps.care.timeline import timeline
 from wraparound.apps.records.access import patient_view
@@ -30,11 +31,28 @@ def patient_detail(request, patient):
         .order_by("-run__index_date")
     )
     current = next((e for e in entries if e.run.current), None)
+    # Only the lists that hold something are asked for (``presence``: one statement).
+    has = present(patient.pk)
     case = (
         CaseRecord.objects.filter(patient=patient).select_related("named_gp", "coordinator").first()
+        if has["case"]
+        else None
     )
     # The care plan's latest version in one query (none when there is no plan yet).
-    plan = CarePlanVersion.objects.filter(plan__patient=patient).order_by("-number").first()
+    plan = (
+        CarePlanVersion.objects.filter(plan__patient=patient).order_by("-number").first()
+        if has["plan"]
+        else None
+    )
+    lists = {
+        "team": lambda: patient.care_team.filter(active=True).select_related("user"),
+        "mdt_items": lambda: patient.agenda_items.select_related(
+            "meeting", "meeting__team"
+        ).order_by("-meeting__date"),
+        "alerts": lambda: patient.alerts.all()[:20],
+        "tasks": lambda: patient.tasks.filter(done_at=None).select_related("assignee"),
+        "reviews": lambda: patient.reviews.select_related("recorded_by")[:10],
+    }
     return render(
         request,
         "records/patient.html",
@@ -43,14 +61,8 @@ def patient_detail(request, patient):
             "entry": current,
             "trend": entries,
             "case": case,
-            "team": patient.care_team.filter(active=True).select_related("user"),
             "plan": plan,
-            "mdt_items": patient.agenda_items.select_related("meeting", "meeting__team").order_by(
-                "-meeting__date"
-            ),
-            "alerts": patient.alerts.all()[:20],
-            "tasks": patient.tasks.filter(done_at=None).select_related("assignee"),
-            "reviews": patient.reviews.select_related("recorded_by")[:10],
+            **{name: (query() if has[name] else ()) for name, query in lists.items()},
             "can_record_reviews": request.user.role_info.records_reviews,
             "basis": request.access_basis,
             "access": request.access_relationship,  # its kind, source and end, shown
