@@ -15,11 +15,12 @@ database, for an old-against-new ratio measured in the same session.
    (a legitimate relationship, so every request is allowed and audited), and the scorecard
    of each practice in their scope. Each simulated user signs in through the real login form
    first (outside the measurement: a sign-in hashes a password with Argon2 on purpose).
-2. gunicorn as ``wraparound app serve`` starts it (gthread, ``--workers`` x ``--threads``,
-   default 2 x 4), its access log recording each request's own time in the worker
-   (``%(D)s``, microseconds from the parsed request to the last byte written): the
-   server-side timing, with no change to the app.
-3. Idle: ``--idle-requests`` of each page, one after another on one connection: the server
+2. gunicorn as ``wraparound app serve`` starts it (``web/serving.py``: sync workers, one per
+   core and one more; ``--workers`` and ``--threads`` as the command takes them, threads
+   above 1 giving gthread workers), its access log recording each request's own time in
+   the worker (``%(D)s``, microseconds from the parsed request to the last byte written):
+   the server-side timing, with no change to the app.
+3. Idle: ``--idle-requests`` of each page, one after another from one client: the server
    time per page with nothing else running (median, p95).
 4. The rush: ``locust --headless`` with ``--users`` users, all spawned at once, no think time,
    for ``--seconds``; each user cycles register, patient, care plan, scorecard. Client-side
@@ -150,28 +151,17 @@ def server_env(args) -> dict:
 
 
 def start_server(args, port: int, access_log: Path) -> subprocess.Popen:
-    """gunicorn with the arguments ``wraparound app serve`` gives it, plus an access log
-    of each request's time."""
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "wraparound.web.wsgi:application",
-        "--bind",
+    """gunicorn as ``wraparound app serve`` starts it (``web/serving.py``), plus an access
+    log of each request's time."""
+    from wraparound.web.serving import gunicorn_command  # this tree's, also for ``--src``
+
+    command = gunicorn_command(
         f"127.0.0.1:{port}",
-        "--workers",
-        str(args.workers),
-        "--threads",
-        str(args.threads),
-        "--worker-class",
-        "gthread",
-        "--access-logfile",
-        str(access_log),
-        "--access-logformat",
-        "%(m)s %(U)s %(s)s %(D)s",
-        "--log-level",
-        "warning",
-    ]
+        workers=args.workers or None,
+        threads=args.threads,
+        access_log=str(access_log),
+        access_format="%(m)s %(U)s %(s)s %(D)s",
+    )
     server = subprocess.Popen(command, env=server_env(args), cwd=HERE.parent)
     deadline = time.monotonic() + 240  # a shared, busy machine imports slowly
     while time.monotonic() < deadline:
@@ -183,6 +173,15 @@ def start_server(args, port: int, access_log: Path) -> subprocess.Popen:
             time.sleep(0.3)
     server.kill()
     raise SystemExit("gunicorn did not answer /healthz within 240 s")
+
+
+def _server(args) -> str:
+    from wraparound.web.serving import default_workers
+
+    workers = args.workers or default_workers()
+    if args.threads == 1:
+        return f"gunicorn sync, {workers} workers"
+    return f"gunicorn gthread, {workers} workers x {args.threads} threads"
 
 
 def read_access_log(path: Path, skip: int = 0) -> tuple[list[tuple[str, int, float]], int]:
@@ -329,8 +328,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--idle-requests", type=int, default=40)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=0, help="0: as app serve (cores + 1)")
+    parser.add_argument("--threads", type=int, default=1, help="above 1: gthread workers")
     parser.add_argument("--out", type=Path, default=RESULTS_FILE, help="the JSON to add to")
     args = parser.parse_args()
     if not args.database_url and not (args.db and args.db.exists()):
@@ -373,7 +372,7 @@ def main() -> None:
         "label": args.label,
         "code": str(args.src) if args.src else "this checkout",
         "database": "postgresql" if args.database_url else f"sqlite ({args.db})",
-        "server": f"gunicorn gthread, {args.workers} workers x {args.threads} threads",
+        "server": _server(args),
         "users": args.users,
         "seconds": args.seconds,
         "load_average_before": [round(x, 2) for x in load_before],

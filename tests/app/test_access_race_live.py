@@ -1,5 +1,5 @@
-"""Race-free under load, against a real server (issue 13): ``wraparound app serve``
-(gunicorn, 4 processes x 4 threads) on its own database (a SQLite file, or a fresh
+"""Race-free under load, against a real server (issue 13): gunicorn
+(4 processes x 4 threads, more concurrency than ``wraparound app serve``'s default) on its own database (a SQLite file, or a fresh
 PostgreSQL database when ``DATABASE_URL`` names a server; ``scripts/with-postgres.sh`` runs
 it there), 100 bookers released together by a barrier, over the FHIR API:
 
@@ -30,7 +30,7 @@ import test_lockout_live as live
 
 WRAPAROUND = str(Path(sys.executable).with_name("wraparound"))
 BOOKERS = 100
-SERVE = live.SERVE  # gunicorn as `wraparound app serve` runs it (4 x 4 gthread)
+SERVE = live.SERVE  # gunicorn, 4 processes x 4 threads (gthread): more than app serve's default
 
 SETUP = """
 import datetime as dt, json, sys

@@ -1,5 +1,5 @@
-"""The lock-out holds under parallel guessing against a real server: gunicorn as
-``wraparound app serve`` runs it (4 processes x 4 threads) on its own database (a SQLite
+"""The lock-out holds under parallel guessing against a real server: gunicorn with
+4 processes x 4 threads (more concurrency than ``wraparound app serve``'s default) on its own database (a SQLite
 file, or a fresh PostgreSQL database when ``DATABASE_URL`` names a server), with 16 threads
 sending a wrong password for one account at the same moment. No more than the limit of
 passwords is ever checked, every refusal reads the same whether the password was wrong,
@@ -32,6 +32,8 @@ PARALLEL = 16
 LIMIT = 5  # settings.AXES_FAILURE_LIMIT
 # `wraparound app serve`'s server (apps/cli.py), without its warehouse: no data is needed.
 WSGI = "wraparound.web.wsgi:application"
+# More concurrency than `wraparound app serve` gives by default (sync workers, one per core
+# and one more): races between the threads of one process and between processes are tried.
 SERVE = ("--workers", "4", "--threads", "4", "--worker-class", "gthread")
 
 SETUP = f"""

@@ -171,33 +171,23 @@ def serve(
     warehouse: Path = WAREHOUSE,
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
-    workers: int = typer.Option(2, "--workers", min=1),
-    threads: int = typer.Option(4, "--threads", min=1),
+    workers: int = typer.Option(
+        0, "--workers", min=0, help="gunicorn processes (0: one per core and one more)."
+    ),
+    threads: int = typer.Option(
+        1, "--threads", min=1, help="Threads per process (above 1: gthread, for keep-alive)."
+    ),
 ) -> None:
     """Serve the app with gunicorn (a production server; static files by WhiteNoise). Refuses
-    to start on a warehouse it cannot read."""
+    to start on a warehouse it cannot read. Sync workers by default (``web/serving.py``
+    says why); behind a buffering proxy on an open network."""
+    from wraparound.web.serving import gunicorn_command
+
     readable_warehouse(warehouse)
     setup_django(warehouse)
     migrate()
     typer.echo(f"Wraparound on http://{host}:{port}/", err=True)
-    args = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "wraparound.web.wsgi:application",
-        "--bind",
-        f"{host}:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--worker-class",
-        "gthread",
-        "--access-logfile",
-        "-",
-        "--log-level",
-        "warning",
-    ]
+    args = gunicorn_command(f"{host}:{port}", workers=workers or None, threads=threads)
     os.execv(sys.executable, args)
 
 
