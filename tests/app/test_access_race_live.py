@@ -1,7 +1,7 @@
-"""Race-free under load, against a real server (issue 13): gunicorn
-(4 processes x 4 threads, more concurrency than ``wraparound app serve``'s default) on its own database (a SQLite file, or a fresh
-PostgreSQL database when ``DATABASE_URL`` names a server; ``scripts/with-postgres.sh`` runs
-it there), 100 bookers released together by a barrier, over the FHIR API:
+"""Race-free under load, against a real server (issue 13): gunicorn (4 processes x 4 threads, more
+concurrency than ``wraparound app serve``'s default) on its own database (a SQLite file, or a
+fresh PostgreSQL database when ``DATABASE_URL`` names a server; ``scripts/with-postgres.sh``
+runs it there), 100 bookers released together by a barrier, over the FHIR API:
 
 - 100 attempts at one slot: exactly one 201, 99 409s with the next free slots, one active
   hold on the slot;

@@ -1,10 +1,10 @@
-"""The lock-out holds under parallel guessing against a real server: gunicorn with
-4 processes x 4 threads (more concurrency than ``wraparound app serve``'s default) on its own database (a SQLite
+"""The lock-out holds under parallel guessing against a real server: gunicorn with 4 processes x 4
+threads (more concurrency than ``wraparound app serve``'s default) on its own database (a SQLite
 file, or a fresh PostgreSQL database when ``DATABASE_URL`` names a server), with 16 threads
-sending a wrong password for one account at the same moment. No more than the limit of
-passwords is ever checked, every refusal reads the same whether the password was wrong,
-the account locked or the username unknown, and the audit rows written by those parallel
-requests still form an unbroken hash chain."""
+sending a wrong password for one account at the same moment. No more than the limit of passwords
+is ever checked, every refusal reads the same whether the password was wrong, the account locked
+or the username unknown, and the audit rows written by those parallel requests still form an
+unbroken hash chain."""
 
 from __future__ import annotations
 

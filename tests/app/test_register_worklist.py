@@ -41,7 +41,7 @@ def _count(html: str) -> int:
 
 
 def test_rows_say_what_the_records_say(login):
-    run, entries = _gp_entries()
+    _, entries = _gp_entries()
     top = list(entries.order_by("-score", "id").select_related("patient", "practice")[:3])
     assert len(top) == 3, "the world's GP needs patients on the register"
     tricky, agreed, plain = (e.patient for e in top)
