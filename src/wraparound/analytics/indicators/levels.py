@@ -119,11 +119,14 @@ def inequalities(
 
 def gaps(rows: pl.DataFrame) -> pl.DataFrame:
     """The gap (and ratio) between the most and least deprived quintiles, from the rows of
-    ``inequalities`` (or their disclosure-controlled copy: a suppressed end leaves no gap)."""
+    ``inequalities`` (or their disclosure-controlled copy: a suppressed end leaves no gap).
+    Sorted by its keys: a full join's row order differs from run to run, and a published
+    file should not."""
     keys = ["indicator_id", "period", "subgroup", "level", "org_id"]
     most = rows.filter(pl.col("imd_quintile") == 1).select(*keys, most_deprived="value")
     least = rows.filter(pl.col("imd_quintile") == 5).select(*keys, least_deprived="value")
-    return most.join(least, on=keys, how="full", coalesce=True).with_columns(
+    joined = most.join(least, on=keys, how="full", coalesce=True).with_columns(
         gap=pl.col("most_deprived") - pl.col("least_deprived"),
         ratio=pl.col("most_deprived") / pl.col("least_deprived"),
     )
+    return joined.sort(keys, nulls_last=True)
