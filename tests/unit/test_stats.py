@@ -424,3 +424,25 @@ def test_pipeline_ranks_equal_the_reference_functions():
     np.testing.assert_allclose(
         ranked["percentile_rank"].to_numpy().astype(float), st.percentile_ranks(values), rtol=1e-12
     )
+
+
+def test_rate_funnel_counts_solve_the_gamma_equation_and_a_zero_peer_rate_gives_zero():
+    """The limits' counts c solve P(c + 1, E) = 1 - alpha/2 (lower) and P(c, E) = alpha/2
+    (upper), for E from a fraction of an event to tens of thousands; with a peer rate of 0
+    no events are expected and both limits are 0, so a practice with none is within them."""
+    from scipy import special
+
+    expected = np.array([0.5, 3.0, 7.5, 40.0, 333.3, 2_500.0, 48_000.0])
+    for confidence in (0.95, 0.998):
+        alpha = 1 - confidence
+        low, high = st.rate_funnel(expected, 1.0, confidence)  # rates: counts / E
+        low, high = low * expected, high * expected
+        assert special.gammainc(high, expected) == pytest.approx(alpha / 2, rel=1e-9)
+        solved = expected > -np.log(alpha / 2)  # below that, even no events are not low
+        assert (low[~solved] == 0).all()
+        assert special.gammainc(low[solved] + 1, expected[solved]) == pytest.approx(
+            1 - alpha / 2, rel=1e-9
+        )
+    low, high = st.rate_funnel(np.array([500.0, 0.0]), 0.0, 0.95)
+    assert (low[0], high[0]) == (0.0, 0.0)
+    assert st.funnel_status([0.0], low[:1], high[:1]).tolist() == ["within"]

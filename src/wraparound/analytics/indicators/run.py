@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+import pyarrow.compute as pc
 
 from wraparound.analytics import disclosure, outcomes, results
 from wraparound.analytics.indicators import compile as compiler
@@ -242,8 +243,10 @@ def _reported(
     start when the app's records do."""
     start = period_set.data_start
     if "app_events" in indicator.requires:
-        first_event = found.app_events["date"].to_pylist()
-        start = max(start, months.month_index(min(first_event)))
+        # The smallest date in Arrow: as a Python list, every event's date was built as an
+        # object for each indicator (half of a run that reused every month, at 300k).
+        first_event = pc.min(found.app_events["date"]).as_py()
+        start = max(start, months.month_index(first_event))
     return frame.filter(pl.col("period") >= start + _lookback(indicator) - 1)
 
 
