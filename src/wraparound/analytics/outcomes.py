@@ -54,9 +54,12 @@ def outcomes(
     for measure, indicator_id in MEASURES.items():
         if indicator_id not in cells:
             continue
-        # Order kept (cells come in one order), so the sums are the same in every run.
-        c = cells[indicator_id].join(
-            neighbourhood_of, on="practice_id", how="left", maintain_order="left"
+        # Sorted first: floating-point sums depend on the order they add in, and a night that
+        # reuses some months hands the cells over in a different order from a full run.
+        c = (
+            cells[indicator_id]
+            .sort(["period", "practice_id"])
+            .join(neighbourhood_of, on="practice_id", how="left", maintain_order="left")
         )
         locality = c.group_by("period", maintain_order=True).agg(
             events=pl.col("numerator").sum(), person_years=pl.col("denominator").sum()
