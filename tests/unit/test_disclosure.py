@@ -326,3 +326,53 @@ def test_a_quintile_hidden_alone_among_neighbourhoods_is_covered():
     ]
     found = attack(alone)
     assert not found.small_recovered and not found.counts_recovered, found
+
+
+def _every_candidate(rows: list[dict], kind: str) -> str | None:
+    """Rule 4's choice by its definition: try every shown row, keep the least leaky (then
+    practice before neighbourhood before locality, smallest denominator, lowest id)."""
+    keys = [
+        (
+            len(disclosure._leaks(disclosure._hidden(rows, r["org_id"]), kind)),
+            disclosure.LEVEL_ORDER.get(r["level"], 3),
+            r["denominator"] or 0,
+            r["org_id"],
+        )
+        for r in rows
+        if not r["suppressed"]
+    ]
+    return min(keys)[3] if keys else None
+
+
+PRACTICE_OF = {"P0": "N1", "P1": "N1", "P2": "N1", "P3": "N2", "P4": "N2"}
+
+
+@given(st.lists(PAIRS, min_size=5, max_size=5), st.lists(st.booleans(), min_size=8, max_size=8))
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=300)
+def test_the_search_stops_early_on_the_answer_trying_every_row_gives(practices, extra):
+    """``_next_to_hide`` tries rows in tie-break order and stops at the first that leaves
+    nothing pinned; that must be the row the exhaustive definition picks. Practices' counts
+    add up to their neighbourhoods' and the locality's; a row is hidden when a count is 1-7
+    (the primary rule) or, now and then, as if an earlier step had hidden it."""
+    counts = dict(zip(PRACTICE_OF, practices, strict=True))
+    for hood in ("N1", "N2"):
+        parts = [counts[p] for p, h in PRACTICE_OF.items() if h == hood]
+        counts[hood] = (sum(n for n, _ in parts), sum(d for _, d in parts))
+    counts["L"] = (counts["N1"][0] + counts["N2"][0], counts["N1"][1] + counts["N2"][1])
+    parent = {**PRACTICE_OF, "N1": "L", "N2": "L", "L": None}
+    level = {"L": "locality", "N1": "neighbourhood", "N2": "neighbourhood"}
+    rows = []
+    for (org, (n, d)), also in zip(counts.items(), extra, strict=True):
+        hide = any(1 <= x <= 7 for x in (n, d)) or (also and d % 3 == 0)
+        rows.append(
+            {
+                "level": level.get(org, "practice"),
+                "org_id": org,
+                "parent_id": parent[org],
+                "suppressed": hide,
+                "numerator": None if hide else float(n),
+                "denominator": None if hide else float(d),
+            }
+        )
+    for kind in ("proportion", "crude_rate"):
+        assert disclosure._next_to_hide(rows, kind) == _every_candidate(rows, kind)

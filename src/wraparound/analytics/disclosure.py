@@ -252,20 +252,26 @@ def _next_to_hide(rows: list[dict], kind: str, leaks=None) -> str | None:
     ``leaks``, ``_leaks`` unless given); among equals a practice before a neighbourhood
     before the locality, then the smallest denominator, then the lowest id. Hiding a total
     whose parts are all shown would achieve nothing (it is their sum), and this search never
-    prefers it."""
+    prefers it.
+
+    The rows are tried in that tie-break order, and the first whose suppression leaves
+    nothing pinned is the answer: no row can leave fewer, and every row after it loses the
+    tie. Each try differences the whole group, so trying every row made the search grow with
+    the square of a group's rows (a locality's practices): at 1M patients it was most of an
+    indicators run. Usually the first few rows tried are enough."""
     leaks = leaks or _leaks
+    order = sorted(
+        (r for r in rows if not (r["suppressed"] or r.get("fixed"))),
+        key=lambda r: (LEVEL_ORDER.get(r["level"], 3), r["denominator"] or 0, r["org_id"]),
+    )
     best, best_key = None, None
-    for r in rows:
-        if r["suppressed"] or r.get("fixed"):
-            continue
-        key = (
-            len(leaks(_hidden(rows, r["org_id"]), kind)),
-            LEVEL_ORDER.get(r["level"], 3),
-            r["denominator"] or 0,
-            r["org_id"],
-        )
+    for r in order:
+        left = len(leaks(_hidden(rows, r["org_id"]), kind))
+        key = (left, LEVEL_ORDER.get(r["level"], 3), r["denominator"] or 0, r["org_id"])
         if best_key is None or key < best_key:
             best, best_key = r["org_id"], key
+        if left == 0:
+            break
     return best
 
 
