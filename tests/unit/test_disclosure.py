@@ -376,3 +376,28 @@ def test_the_search_stops_early_on_the_answer_trying_every_row_gives(practices, 
         )
     for kind in ("proportion", "crude_rate"):
         assert disclosure._next_to_hide(rows, kind) == _every_candidate(rows, kind)
+
+
+@given(
+    st.integers(0, 40),
+    st.integers(0, 40),
+    st.integers(0, 40),
+    st.integers(0, 40),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_pairs_extremes_are_those_of_every_pair_listed(lo, width, y_lo, y_width, prop, small):
+    """``_pairs`` walks the numerators once; listing every (numerator, denominator) pair, as
+    the definition reads, must give the same least and greatest of each."""
+    ys = (y_lo, y_lo + y_width)
+    pairs = [
+        (x, y)
+        for x in range(lo, lo + width + 1)
+        for y in range(ys[0], ys[1] + 1)
+        if (not prop or x <= y) and (not small or 1 <= x <= 7 or 1 <= y <= 7)
+    ]
+    expected = None
+    if pairs:
+        xs, dens = [x for x, _ in pairs], [y for _, y in pairs]
+        expected = ((min(xs), max(xs)), (min(dens), max(dens)))
+    assert disclosure._pairs(lo, lo + width, ys, prop, small) == expected

@@ -196,20 +196,42 @@ def _pinned(row: dict, n: list[float], d: list[float], kind: str, primary: bool)
         if hidden and primary and real and not (d_lo < small_d and d_hi >= SUPPRESS_MIN):
             numerators = [x for x in numerators if SUPPRESS_MIN <= x <= SUPPRESS_MAX] or numerators
         return (len(numerators) == 1 and numerators[0] != 0) or (d_lo == d_hi and d_lo != 0)
-    pairs = [
-        (x, y)
-        for x in range(int(n_lo), int(n_hi) + 1)
-        for y in range(int(d_lo), int(d_hi) + 1)
-        if kind != "proportion" or x <= y
-    ]
-    if hidden and primary:
-        small = [(x, y) for x, y in pairs if 1 <= x <= SUPPRESS_MAX or 1 <= y <= SUPPRESS_MAX]
-        pairs = small or pairs  # none: it was a secondary suppression
-    numerators = {x for x, _ in pairs}
-    denominators = {y for _, y in pairs}
-    return (len(numerators) == 1 and numerators != {0}) or (
-        len(denominators) == 1 and denominators != {0}
-    )
+    lo, hi = int(n_lo), int(n_hi)
+    ys = (int(d_lo), int(d_hi))
+    seen = _pairs(lo, hi, ys, kind == "proportion", small=hidden and primary)
+    if seen is None and hidden and primary:  # no small pair: it was a secondary suppression
+        seen = _pairs(lo, hi, ys, kind == "proportion", small=False)
+    if seen is None:
+        return False
+    (x_min, x_max), (y_min, y_max) = seen
+    return (x_min == x_max and x_min != 0) or (y_min == y_max and y_min != 0)
+
+
+def _pairs(
+    lo: int, hi: int, ys: tuple[int, int], proportion: bool, small: bool
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """The numerators and denominators that some possible (numerator, denominator) pair
+    takes, as (least, greatest) of each, or None when no pair is possible: numerators in
+    ``lo..hi``, denominators in ``ys``, a numerator no greater than its denominator for a
+    proportion and, when ``small``, one of the two a count of 1-7. A count is pinned when
+    its least and greatest are one value, so the extremes say all ``_pinned`` needs; each
+    numerator's denominators are one run of whole numbers, so one pass over the numerators
+    finds them (listing every pair was the square of the ranges' widths, most of a 1M
+    indicators run)."""
+    x_min = x_max = y_min = y_max = None
+    for x in range(lo, hi + 1):
+        y_lo, y_hi = (max(ys[0], x) if proportion else ys[0]), ys[1]
+        if small and not 1 <= x <= SUPPRESS_MAX:
+            y_lo, y_hi = max(y_lo, 1), min(y_hi, SUPPRESS_MAX)
+        if y_lo > y_hi:
+            continue
+        if x_min is None:
+            x_min, y_min, y_max = x, y_lo, y_hi
+        x_max = x
+        y_min, y_max = min(y_min, y_lo), max(y_max, y_hi)
+    if x_min is None:
+        return None
+    return (x_min, x_max), (y_min, y_max)
 
 
 def _leaks(rows: list[dict], kind: str) -> list[str]:
