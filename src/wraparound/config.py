@@ -142,8 +142,9 @@ class Settings:
     duckdb_memory_limit: str | None = _setting(
         "WRAPAROUND_DUCKDB_MEMORY_LIMIT",
         None,
-        "DuckDB's memory limit, as `8GB`. Unset, DuckDB's own (80% of memory) for the "
-        "analytics, and 1GB for writers (ingest, merges).",
+        "DuckDB's memory limit, as `8GB`. Unset, 4GB (or half the machine's memory, if "
+        "less) for the analytics, and 1GB for writers (ingest, merges); DuckDB spills the "
+        "rest to `WRAPAROUND_DUCKDB_TEMP_DIRECTORY`.",
     )
     duckdb_temp_directory: str | None = _setting(
         "WRAPAROUND_DUCKDB_TEMP_DIRECTORY",
