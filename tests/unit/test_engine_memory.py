@@ -1,5 +1,5 @@
 """The analytics' DuckDB is bounded: DuckDB's own default (80% of the machine, kept as cache)
-let one indicators run at 1M hold 8 GiB. Unset, the limit is 4 GB or half the machine's
+let one indicators run at 1M hold 7.6 GiB. Unset, the limit is 4 GB or half the machine's
 memory; ``WRAPAROUND_DUCKDB_MEMORY_LIMIT`` replaces it."""
 
 from __future__ import annotations

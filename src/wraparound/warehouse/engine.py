@@ -242,9 +242,10 @@ DEFAULT_MEMORY_LIMIT_GIB = 4
 
 def default_memory_limit() -> str:
     """DuckDB's own default is 80% of the machine, and it keeps what it is given as cache, so
-    one indicators run at 1M held 8 GiB where 4 did the same work 5-10% slower (it spills the
-    rest to the temp directory). The analytics share the machine with the app server and the
-    overnight run's other stages, so they are bounded; a larger limit is one setting away."""
+    one indicators run at 1M held 7.6 GiB where a 4 GB limit did the same work 5-10% slower in
+    4.6 GiB (it spills the rest to the temp directory). The analytics share the machine with
+    the app server and the overnight run's other stages, so they are bounded; a larger limit
+    is one setting away."""
     import psutil
 
     half = psutil.virtual_memory().total / 2**30 / 2
