@@ -31,7 +31,7 @@ def test_unset_the_limit_is_4gb_or_half_the_machine(warehouse, monkeypatch):
     monkeypatch.delenv("WRAPAROUND_DUCKDB_MEMORY_LIMIT", raising=False)
     config.reload()
     half = psutil.virtual_memory().total / 2
-    expected = min(4e9, max(1e9, int(half / 2**30) * 1e9))
+    expected = min(4e9, max(1e9, int(half / 1e9) * 1e9))
     assert _limit_bytes(warehouse) == pytest.approx(expected, abs=ROUNDING)
     assert _limit_bytes(warehouse) < 0.8 * psutil.virtual_memory().total
 

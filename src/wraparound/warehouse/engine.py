@@ -236,8 +236,9 @@ class SparkEngine(IbisEngine):
         pq.write_table(self.to_arrow(expr), str(path), compression="zstd")
 
 
-DEFAULT_MEMORY_LIMIT_GIB = 4
-"""The analytics' DuckDB memory limit when none is set (or half the machine's memory, if less)."""
+DEFAULT_MEMORY_LIMIT_GB = 4
+"""The analytics' DuckDB memory limit when none is set (or half the machine's memory, if less),
+in DuckDB's GB (10^9 bytes)."""
 
 
 def default_memory_limit() -> str:
@@ -248,8 +249,8 @@ def default_memory_limit() -> str:
     is one setting away."""
     import psutil
 
-    half = psutil.virtual_memory().total / 2**30 / 2
-    return f"{max(1, min(DEFAULT_MEMORY_LIMIT_GIB, int(half)))}GB"
+    half = psutil.virtual_memory().total / 1e9 / 2
+    return f"{max(1, min(DEFAULT_MEMORY_LIMIT_GB, int(half)))}GB"
 
 
 def _duckdb(warehouse: Warehouse) -> IbisEngine:
