@@ -286,12 +286,11 @@ def _next_to_hide(rows: list[dict], kind: str, leaks=None) -> str | None:
         (r for r in rows if not (r["suppressed"] or r.get("fixed"))),
         key=lambda r: (LEVEL_ORDER.get(r["level"], 3), r["denominator"] or 0, r["org_id"]),
     )
-    best, best_key = None, None
-    for r in order:
+    best, fewest = None, None
+    for r in order:  # in tie-break order, so an equal count never displaces an earlier row
         left = len(leaks(_hidden(rows, r["org_id"]), kind))
-        key = (left, LEVEL_ORDER.get(r["level"], 3), r["denominator"] or 0, r["org_id"])
-        if best_key is None or key < best_key:
-            best, best_key = r["org_id"], key
+        if fewest is None or left < fewest:
+            best, fewest = r["org_id"], left
         if left == 0:
             break
     return best
