@@ -133,3 +133,42 @@ def test_an_unpartitioned_warehouse_reads_and_its_next_load_partitions_it(tmp_pa
     ids = {r["id"] for r in contents(wh.root)["conditions"]}
     assert ids == {"cond-1", "cond-2", "c-new"}
     assert isinstance(wh.read("conditions"), pa.Table)
+
+
+def test_a_first_load_keeps_the_newest_of_each_repeated_id_and_every_other_row(tmp_path):
+    """The merge looks for the newest version only among ids that come more than once
+    (``merge._newest``): the rows of ids sent once pass straight through, those of repeated
+    ids go to the window. Both kinds in one first load, into a partitioned table (encounters)
+    and a whole one (conditions): versions out of order, and a tie that the row read last
+    wins."""
+    v = [f"2025-0{i}-01T00:00:00Z" for i in (1, 2, 3)]
+    events = [
+        encounter("e-once", "pat-1", "AMB", "2024-05-01T10:00:00Z", specialty="110"),
+        encounter("e-rep", "pat-1", "AMB", "2024-06-01T10:00:00Z", specialty="100"),
+        encounter("e-rep", "pat-1", "AMB", "2024-08-01T10:00:00Z", specialty="300"),
+        encounter("e-rep", "pat-1", "AMB", "2024-07-01T10:00:00Z", specialty="120"),
+        condition("c-once", "pat-1", "44054006", "2016-01-01"),
+        condition("c-rep", "pat-1", "38341003", "2017-01-01", updated=v[2]),
+        condition("c-rep", "pat-1", "49436004", "2018-01-01", updated=v[0]),
+        condition("c-tie", "pat-3", "38341003", "2019-01-01", updated=v[1]),
+        condition("c-tie", "pat-3", "49436004", "2020-01-01", updated=v[1]),
+    ]
+    # Encounters carry no meta here: every version is as new as the others, so the one
+    # read last (July) wins.
+    load(tmp_path / "wh", write_ndjson(tmp_path / "in", [*locality(), *events]))
+    got = contents(tmp_path / "wh")
+    encounters = {r["id"]: r for r in got["encounters"]}
+    assert encounters["e-rep"]["specialty"] == "120"
+    assert encounters["e-once"]["specialty"] == "110"
+    assert len(got["encounters"]) == len(encounters) == 6  # the locality's 4, and these 2
+    conditions = {r["id"]: r["code"] for r in got["conditions"]}
+    assert conditions == {
+        "cond-1": "38341003",
+        "cond-2": "49436004",
+        "c-once": "44054006",
+        "c-rep": "38341003",  # the newest, read first
+        "c-tie": "49436004",  # the same stamp: the one read last
+    }
+    # Each encounter is in the period of its winning version, once.
+    assert "2024-07.parquet" in periods(tmp_path / "wh", "encounters")
+    assert "2024-08.parquet" not in periods(tmp_path / "wh", "encounters")

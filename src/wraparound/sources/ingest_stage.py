@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from wraparound.sources.ingest_batch import Batch, SourceFile
-from wraparound.sources.ingest_rules import COLUMNS, check_row
+from wraparound.sources.ingest_rules import COLUMNS, VALID, check_row
 from wraparound.sources.ingest_values import Clock, Reject
 from wraparound.warehouse.schema import TABLES
 
@@ -215,6 +215,7 @@ class StagedBatch(Batch):
         self.row_counts: Counter = Counter()
         self.error_counts: Counter = Counter()
         self._rejected: set[tuple[int, str | None]] = set()
+        self._now, self._latest = clock.now, clock.latest_date
 
     def add_file(self, path: Path, fmt: str) -> int:
         file_no = self.file_nos[str(path)]
@@ -229,13 +230,16 @@ class StagedBatch(Batch):
         elif table == "encounters":
             amb = self.ambulatory.marks.pop(id(row), None)
         code = reason = None
+        checked = row if med_ref is None else [*row[:2], *_PENDING_CODE, *row[4:]]
         try:
-            if med_ref is None:
-                check_row(table, row, self.clock)
-            else:
-                check_row(table, [*row[:2], *_PENDING_CODE, *row[4:]], self.clock)
-        except Reject as problem:
-            code, reason = problem.code, problem.reason
+            valid = VALID[table](checked, self._now, self._latest)
+        except TypeError:  # a value of the wrong type: check_row says what is wrong
+            valid = False
+        if not valid:
+            try:
+                check_row(table, checked, self.clock)
+            except Reject as problem:
+                code, reason = problem.code, problem.reason
         self._sub += 1
         row.extend((loc, self._sub, code, reason, med_ref, amb))
         self.rows[table].append(row)

@@ -147,8 +147,10 @@ def duckdb_connection(database, spill):
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET TimeZone = 'UTC'")
     # A partitioned write buffers rows per open partition: flush them early, so forty periods
-    # of a whole-locality load do not each hold half a million rows in memory.
-    con.execute("SET partitioned_write_flush_threshold = 65536")
+    # of a whole-locality load do not each hold half a million rows in memory. Early is also
+    # faster: 300k encounters in 36 periods were written in 4.4 s at 16,384 rows, 5.8 s at
+    # 65,536 (row groups of 32k rows against 42k, the same size on disk).
+    con.execute("SET partitioned_write_flush_threshold = 16384")
     if settings.threads is not None:
         con.execute(f"SET threads = {settings.threads}")
     return con
@@ -174,6 +176,11 @@ def current_sql(warehouse, name: str, filename: bool = False) -> str:
     listed = ", ".join(_lit(str(p)) for p in files)
     options = ", union_by_name = true" + (", filename = true" if filename else "")
     return f"SELECT {cols}{', filename' if filename else ''} FROM read_parquet([{listed}]{options})"
+
+
+# zstd at level 1: 300k encounters take the same space on disk as at DuckDB's default level
+# (145 MB against 146 MB) and are written 8% faster.
+_ZSTD = "COMPRESSION zstd, COMPRESSION_LEVEL 1"
 
 
 def _lit(value: str) -> str:
@@ -214,13 +221,7 @@ def merge_staged(
     cast = ", ".join(f"CAST({_q(f.name)} AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
     first = not (tx.warehouse.exists() and tx.warehouse.table_files(name))
     if incoming_sql is not None:
-        listed = ", ".join(_q(c) for c in cols)
-        # The newest incoming version of each id; on a tie, the one read last.
-        newest = f"""
-            SELECT {listed}, {int(tx.batch)} AS batch FROM ({incoming_sql}) i
-            QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST,
-                version_id DESC NULLS LAST, _loc DESC, _sub DESC) = 1
-        """
+        newest = _newest(con, incoming_sql, [*(_q(c) for c in cols), f"{int(tx.batch)} AS batch"])
         if first and deleted_ids is None:
             # A table with no rows yet (a first load): every newest version is inserted, so
             # it is written straight from the query, counted by the write itself, without
@@ -276,12 +277,39 @@ def merge_staged(
     return stats, int(deleted)
 
 
+def _newest(con, incoming_sql: str, select: list[str]) -> str:
+    """SQL of the newest incoming version of each id; on a tie, the one read last.
+
+    Only ids that come more than once need the window that picks the newest: a bulk export
+    sends most resources once. Beside a partitioned write the window cost more than the
+    write (300k encounters: 10.5 s against 6.5 s); finding the repeated ids is one hash
+    aggregate of the ids (1.4 s), and the window then runs over their rows alone."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE m_repeated AS "
+        f"SELECT id FROM ({incoming_sql}) WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1"
+    )
+    listed = ", ".join(select)
+    once = f"SELECT {listed} FROM ({incoming_sql}) i"
+    (repeated,) = con.execute("SELECT count(*) FROM m_repeated").fetchall()[0]
+    if not repeated:
+        return once
+    return f"""
+        {once} WHERE id NOT IN (SELECT id FROM m_repeated)
+        UNION ALL
+        SELECT * FROM (
+            SELECT {listed} FROM ({incoming_sql}) i WHERE id IN (SELECT id FROM m_repeated)
+            QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST,
+                version_id DESC NULLS LAST, _loc DESC, _sub DESC) = 1
+        )
+    """
+
+
 def _write_whole(con, tx, name, body, cast) -> int:
     """Write ``body`` as the one file of table ``name``, in id order; the rows written."""
     scratch = tx.scratch(name)
     (n,) = con.execute(
         f"COPY (SELECT {cast} FROM ({body}) ORDER BY id) TO {_lit(str(scratch))} "
-        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})"
+        f"(FORMAT parquet, {_ZSTD}, ROW_GROUP_SIZE {ROW_GROUP})"
     ).fetchall()[0]
     tx.adopt(name, _cast_file(scratch, name))
     return int(n)
@@ -345,7 +373,7 @@ def _write_partitions(con, tx, name, winners, dropped, deletes, cast, cmp) -> in
         body = " UNION ALL ".join(parts)
         (written,) = con.execute(
             f"COPY (SELECT {cast}, {key} AS _key FROM ({body})) TO {_lit(str(scratch))} "
-            f"(FORMAT parquet, PARTITION_BY (_key), COMPRESSION zstd, "
+            f"(FORMAT parquet, PARTITION_BY (_key), {_ZSTD}, "
             "ROW_GROUP_SIZE 65536, OVERWRITE_OR_IGNORE)"
         ).fetchall()[0]
     target.mkdir(parents=True, exist_ok=True)
