@@ -9,6 +9,8 @@ appointment, and neither lookup may pair a row with each record in turn.
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 from ingest_data import (
     NHS,
@@ -99,3 +101,71 @@ def test_judging_in_slices_of_patients_finds_what_one_pass_finds(tmp_path, monke
     assert [(e["id"], e["code"]) for e in sliced[1].report["errors"]] == [
         (e["id"], e["code"]) for e in whole[1].report["errors"]
     ]
+
+
+class _OutOfMemoryOnce:
+    """A DuckDB connection that runs out of memory at the last slice of the conditions, once:
+    what a whole-locality batch near DuckDB's limit does (a 1M export, some loads)."""
+
+    def __init__(self, con):
+        self._con = con
+        self.failed = 0
+        self.flag_statements = 0
+
+    def execute(self, sql, *args):
+        if sql.startswith("INSERT INTO flagged"):
+            self.flag_statements += 1
+            sliced = re.search(r"j_conditions_slice\((\d+), (\d+)\)", sql)
+            last = sliced and int(sliced[1]) == int(sliced[2]) - 1 > 0
+            if last and not self.failed:
+                self.failed += 1
+                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def test_a_check_that_runs_out_of_memory_judges_the_table_again_and_finds_the_same(
+    tmp_path, monkeypatch
+):
+    """``ingest_check._flag``: after DuckDB runs out of memory part way through a table's
+    slices, the table is judged again in finer slices on one thread. The slices flagged
+    before the failure are not counted twice: the errors are those of a load that never
+    failed, and a clean batch still loads."""
+    from wraparound.sources import ingest, ingest_check
+
+    bad = [
+        *locality(),
+        condition("c-early", "pat-1", "38341003", "1949-01-01"),
+        condition("c-early3", "pat-3", "38341003", "1930-01-01"),
+        condition("c-nobody", "nobody", "38341003", "2020-01-01"),
+    ]
+    bad_dir = write_ndjson(tmp_path / "bad", bad)
+    good_dir = write_ndjson(tmp_path / "good", locality())
+    monkeypatch.setattr(ingest_check, "SLICE_PATIENTS", 1)
+    expected = _load(bad_dir, tmp_path / "a").report
+    opened = []
+    real_open = ingest.open_check
+
+    def failing_open(stage, on_disk=True):
+        opened.append(_OutOfMemoryOnce(real_open(stage, on_disk)))
+        return opened[-1]
+
+    monkeypatch.setattr(ingest, "open_check", failing_open)
+    got = _load(bad_dir, tmp_path / "b").report
+    assert opened[-1].failed == 1
+    assert not _load(bad_dir, tmp_path / "b").ok  # the batch is still refused
+    assert (
+        got["error_counts"]
+        == expected["error_counts"]
+        == {
+            "impossible_date": 2,
+            "dangling_reference": 1,
+        }
+    )
+    assert [(e["id"], e["code"]) for e in got["errors"]] == [
+        (e["id"], e["code"]) for e in expected["errors"]
+    ]
+    clean = _load(good_dir, tmp_path / "c")
+    assert opened[-1].failed == 1 and clean.ok, clean.report["errors"]

@@ -71,8 +71,10 @@ _RESOURCE_TYPE = {
     "encounters": "CASE WHEN s.kind = 'gp_appointment' THEN 'Appointment' ELSE 'Encounter' END",
 }
 _PARSE_CHUNK = 65_536
-# Patients per slice when the check judges a table (``check_staged``).
-SLICE_PATIENTS = 1_000_000
+# Patients per slice when the check judges a table (``check_staged``). A million was at the
+# edge of DuckDB's 1 GB: a 1M export (under a million patient references, so one slice) ran
+# out of memory judging its encounters in four loads of six.
+SLICE_PATIENTS = 500_000
 
 
 @dataclass
@@ -509,9 +511,7 @@ def check_staged(
         f"CREATE OR REPLACE TABLE flagged AS {flagged.format(t=tables[0], k=0, n=1)} LIMIT 0"
     )
     for t in tables:
-        n = slices if t in sliced else 1
-        for k in range(n):
-            con.execute(f"INSERT INTO flagged {flagged.format(t=t, k=k, n=n)}")
+        _flag(con, flagged, t, slices if t in sliced else 1, t in sliced)
     con.execute("CREATE OR REPLACE TABLE errs AS SELECT * FROM flagged WHERE _err_code IS NOT NULL")
     for code, n in con.execute("SELECT _err_code, count(*) FROM errs GROUP BY 1").fetchall():
         checked.error_counts[code] = n
@@ -539,6 +539,35 @@ def check_staged(
                 }
             )
     return checked
+
+
+# How much finer the slices of a table are made after DuckDB ran out of memory judging it.
+RETRY_FINER = 4
+
+
+def _flag(con, flagged: str, table: str, n: int, sliceable: bool) -> None:
+    """Insert into ``flagged`` the rows of ``table`` with an error or a cleared reference, in
+    ``n`` slices of its patients. A whole-locality batch is judged near DuckDB's memory
+    limit: a 1M export ran out of it judging its encounters in some loads and not in others
+    of the same files. If it does, the table is judged again from the start on one thread
+    (each thread holds buffers of its own) and, where the table can be sliced, in
+    ``RETRY_FINER`` times as many slices. A failed statement changes nothing, and the
+    slices already inserted are deleted first, so no row is flagged twice."""
+    try:
+        for k in range(n):
+            con.execute(f"INSERT INTO flagged {flagged.format(t=table, k=k, n=n)}")
+        return
+    except duckdb.OutOfMemoryException:
+        pass
+    con.execute(f"DELETE FROM flagged WHERE _table = {_lit(table)}")
+    (threads,) = con.execute("SELECT current_setting('threads')").fetchall()[0]
+    finer = n * RETRY_FINER if sliceable else n
+    con.execute("SET threads = 1")
+    try:
+        for k in range(finer):
+            con.execute(f"INSERT INTO flagged {flagged.format(t=table, k=k, n=finer)}")
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
 
 
 def _position(fmt: str, pos: int) -> str:

@@ -81,8 +81,10 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _array(values, kind: pa.DataType) -> pa.Array:
-    """``pa.array``, but UTC instants go through integers: PyArrow converts tz-aware
-    datetimes about 50 times slower than this arithmetic."""
+    """``pa.array``, but UTC instants go through integers. Older PyArrow converted tz-aware
+    datetimes some 50 times slower than this arithmetic; PyArrow 26 is only a little slower
+    (65,536 instants: about 16 ms against 14), so the arithmetic is no longer what makes
+    staging fast, only a little faster."""
     if pa.types.is_timestamp(kind):
         try:
             micros = [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]

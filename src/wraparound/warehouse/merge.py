@@ -147,10 +147,7 @@ def duckdb_connection(database, spill):
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET TimeZone = 'UTC'")
     # A partitioned write buffers rows per open partition: flush them early, so forty periods
-    # of a whole-locality load do not each hold half a million rows in memory. (16,384 wrote
-    # 300k encounters faster, 4.4 s against 5.8 s, but with it both loads tried of a 1M
-    # export ran out of DuckDB's memory in the check, at INSERT INTO flagged; with 65,536 the
-    # same load succeeds.)
+    # of a whole-locality load do not each hold half a million rows in memory.
     con.execute("SET partitioned_write_flush_threshold = 65536")
     if settings.threads is not None:
         con.execute(f"SET threads = {settings.threads}")
