@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 from engines import SPARK_GROUP, spark_local
@@ -172,3 +173,50 @@ def test_a_first_load_keeps_the_newest_of_each_repeated_id_and_every_other_row(t
     # Each encounter is in the period of its winning version, once.
     assert "2024-07.parquet" in periods(tmp_path / "wh", "encounters")
     assert "2024-08.parquet" not in periods(tmp_path / "wh", "encounters")
+
+
+class _AggregateOutOfMemory:
+    """A DuckDB connection whose search for repeated ids runs out of memory, as a region's
+    58.5M encounters did (3M patients)."""
+
+    def __init__(self, con):
+        self._con = con
+        self.failed = 0
+
+    def execute(self, sql, *args):
+        if "m_repeated AS" in sql:
+            self.failed += 1
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def test_when_the_repeated_ids_do_not_fit_every_row_is_ranked_with_the_same_result(
+    tmp_path, monkeypatch
+):
+    from wraparound.sources import ingest
+
+    v = ["2025-01-01T00:00:00Z", "2025-03-01T00:00:00Z"]
+    events = [
+        condition("c-once", "pat-1", "44054006", "2016-01-01"),
+        condition("c-rep", "pat-1", "38341003", "2017-01-01", updated=v[1]),
+        condition("c-rep", "pat-1", "49436004", "2018-01-01", updated=v[0]),
+    ]
+    folder = write_ndjson(tmp_path / "in", [*locality(), *events])
+    load(tmp_path / "plain", folder)
+    opened = []
+    real_open = ingest.open_check
+
+    def failing_open(stage, on_disk=True):
+        opened.append(_AggregateOutOfMemory(real_open(stage, on_disk)))
+        return opened[-1]
+
+    monkeypatch.setattr(ingest, "open_check", failing_open)
+    load(tmp_path / "ranked", folder)
+    assert opened[-1].failed > 0
+    drop = ("batch",)
+    assert contents(tmp_path / "ranked", drop) == contents(tmp_path / "plain", drop)
+    codes = {r["id"]: r["code"] for r in contents(tmp_path / "ranked")["conditions"]}
+    assert codes["c-rep"] == "38341003"
