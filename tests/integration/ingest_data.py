@@ -332,3 +332,40 @@ def contents(root: Path, drop: tuple[str, ...] = ()) -> dict[str, list[dict]]:
         rows = table.drop([c for c in drop if c in table.column_names]).to_pylist()
         out[name] = sorted(rows, key=lambda r: r["id"])
     return out
+
+
+class _OutOfMemoryWhen:
+    """A DuckDB connection that raises DuckDB's Out of Memory Error on the statements
+    ``fails(sql)`` picks, at most ``times`` times (None: always), and otherwise runs them."""
+
+    def __init__(self, con, fails, times):
+        self._con, self._fails, self._times = con, fails, times
+        self.failed = 0
+
+    def execute(self, sql, *args):
+        import duckdb
+
+        if self._fails(sql) and (self._times is None or self.failed < self._times):
+            self.failed += 1
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def out_of_memory_when(monkeypatch, fails, times=None) -> list:
+    """Make every load's DuckDB connection (``ingest.open_check``) run out of memory on the
+    statements ``fails`` picks: what a whole-locality batch near DuckDB's limit does. Returns
+    the connections opened, newest last, each counting its ``failed`` statements."""
+    from wraparound.sources import ingest
+
+    opened: list = []
+    real_open = ingest.open_check
+
+    def failing_open(stage, on_disk=True):
+        opened.append(_OutOfMemoryWhen(real_open(stage, on_disk), fails, times))
+        return opened[-1]
+
+    monkeypatch.setattr(ingest, "open_check", failing_open)
+    return opened

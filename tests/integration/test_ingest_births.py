@@ -103,27 +103,10 @@ def test_judging_in_slices_of_patients_finds_what_one_pass_finds(tmp_path, monke
     ]
 
 
-class _OutOfMemoryOnce:
-    """A DuckDB connection that runs out of memory at the last slice of the conditions, once:
-    what a whole-locality batch near DuckDB's limit does (a 1M export, some loads)."""
-
-    def __init__(self, con):
-        self._con = con
-        self.failed = 0
-        self.flag_statements = 0
-
-    def execute(self, sql, *args):
-        if sql.startswith("INSERT INTO flagged"):
-            self.flag_statements += 1
-            sliced = re.search(r"j_conditions_slice\((\d+), (\d+)\)", sql)
-            last = sliced and int(sliced[1]) == int(sliced[2]) - 1 > 0
-            if last and not self.failed:
-                self.failed += 1
-                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
-        return self._con.execute(sql, *args)
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
+def _last_conditions_slice(sql: str) -> bool:
+    """The statement flagging the last slice of the conditions (of more than one)."""
+    sliced = re.search(r"j_conditions_slice\((\d+), (\d+)\)", sql)
+    return bool(sliced) and int(sliced[1]) == int(sliced[2]) - 1 > 0
 
 
 def test_a_check_that_runs_out_of_memory_judges_the_table_again_and_finds_the_same(
@@ -133,7 +116,9 @@ def test_a_check_that_runs_out_of_memory_judges_the_table_again_and_finds_the_sa
     slices, the table is judged again in finer slices on one thread. The slices flagged
     before the failure are not counted twice: the errors are those of a load that never
     failed, and a clean batch still loads."""
-    from wraparound.sources import ingest, ingest_check
+    from ingest_data import out_of_memory_when
+
+    from wraparound.sources import ingest_check
 
     bad = [
         *locality(),
@@ -145,14 +130,7 @@ def test_a_check_that_runs_out_of_memory_judges_the_table_again_and_finds_the_sa
     good_dir = write_ndjson(tmp_path / "good", locality())
     monkeypatch.setattr(ingest_check, "SLICE_PATIENTS", 1)
     expected = _load(bad_dir, tmp_path / "a").report
-    opened = []
-    real_open = ingest.open_check
-
-    def failing_open(stage, on_disk=True):
-        opened.append(_OutOfMemoryOnce(real_open(stage, on_disk)))
-        return opened[-1]
-
-    monkeypatch.setattr(ingest, "open_check", failing_open)
+    opened = out_of_memory_when(monkeypatch, _last_conditions_slice, times=1)
     got = _load(bad_dir, tmp_path / "b").report
     assert opened[-1].failed == 1
     assert not _load(bad_dir, tmp_path / "b").ok  # the batch is still refused

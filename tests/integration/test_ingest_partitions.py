@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pytest
 from engines import SPARK_GROUP, spark_local
@@ -175,28 +174,10 @@ def test_a_first_load_keeps_the_newest_of_each_repeated_id_and_every_other_row(t
     assert "2024-08.parquet" not in periods(tmp_path / "wh", "encounters")
 
 
-class _AggregateOutOfMemory:
-    """A DuckDB connection whose search for repeated ids runs out of memory, as a region's
-    58.5M encounters did (3M patients)."""
-
-    def __init__(self, con):
-        self._con = con
-        self.failed = 0
-
-    def execute(self, sql, *args):
-        if "m_repeated AS" in sql:
-            self.failed += 1
-            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
-        return self._con.execute(sql, *args)
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-
 def test_when_the_repeated_ids_do_not_fit_every_row_is_ranked_with_the_same_result(
     tmp_path, monkeypatch
 ):
-    from wraparound.sources import ingest
+    from ingest_data import out_of_memory_when
 
     v = ["2025-01-01T00:00:00Z", "2025-03-01T00:00:00Z"]
     events = [
@@ -206,14 +187,8 @@ def test_when_the_repeated_ids_do_not_fit_every_row_is_ranked_with_the_same_resu
     ]
     folder = write_ndjson(tmp_path / "in", [*locality(), *events])
     load(tmp_path / "plain", folder)
-    opened = []
-    real_open = ingest.open_check
-
-    def failing_open(stage, on_disk=True):
-        opened.append(_AggregateOutOfMemory(real_open(stage, on_disk)))
-        return opened[-1]
-
-    monkeypatch.setattr(ingest, "open_check", failing_open)
+    # The search for repeated ids runs out of memory, as a 3M export's 58.5M encounters did.
+    opened = out_of_memory_when(monkeypatch, lambda sql: "m_repeated AS" in sql)
     load(tmp_path / "ranked", folder)
     assert opened[-1].failed > 0
     drop = ("batch",)
