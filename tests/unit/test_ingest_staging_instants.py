@@ -1,6 +1,6 @@
 """Instants go to staging as numbers, not through PyArrow's slow tz-aware conversion: every
 microsecond must come back as it went in, across the whole range a datetime can hold, with
-any offset."""
+any offset, in runs of one object or not."""
 
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -15,7 +15,12 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 recent = st.datetimes(datetime(1900, 1, 1), datetime(2040, 1, 1), timezones=st.just(UTC))
 anywhen = st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30), timezones=offsets)
-values = st.lists(st.one_of(st.none(), recent, anywhen), max_size=50)
+one = st.one_of(st.none(), recent, anywhen)
+# Runs of the very same object, as an export's one meta.lastUpdated gives every row: each run
+# is converted once, and a run must never carry its value past its end.
+values = st.lists(st.tuples(one, st.integers(1, 4)), max_size=25).map(
+    lambda runs: [value for value, times in runs for _ in range(times)]
+)
 
 
 @settings(max_examples=300, deadline=None)

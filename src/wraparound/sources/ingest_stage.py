@@ -78,16 +78,28 @@ _PENDING_CODE = ("snomed", "pending")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_NO_VALUE = object()
 
 
 def _array(values, kind: pa.DataType) -> pa.Array:
     """``pa.array``, but UTC instants go through integers. Older PyArrow converted tz-aware
     datetimes some 50 times slower than this arithmetic; PyArrow 26 is only a little slower
-    (65,536 instants: about 16 ms against 14), so the arithmetic is no longer what makes
-    staging fast, only a little faster."""
+    (65,536 instants: about 16 ms against 14). A run of the same object is converted once:
+    an export stamps most resources with one ``meta.lastUpdated``, which the reader parses
+    once (``fhir/extract.py``), so every row's ``updated_at`` is the same datetime and costs
+    0.03 microseconds here instead of 0.31; distinct instants cost 6% more than a plain
+    comprehension (0.35 against 0.33)."""
     if pa.types.is_timestamp(kind):
+        micros: list = []
+        append = micros.append
+        last: object = _NO_VALUE
+        value = None
         try:
-            micros = [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
+            for v in values:
+                if v is not last:
+                    last = v
+                    value = None if v is None else (v - _EPOCH) // _MICROSECOND
+                append(value)
         except TypeError:  # a naive datetime: let PyArrow judge it
             return pa.array(values, type=kind)
         return pa.array(micros, pa.int64()).cast(kind)
