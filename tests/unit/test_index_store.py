@@ -87,3 +87,36 @@ def test_patched_nights_read_as_a_whole_write(tmp_path, monkeypatch, share, per_
         for part in folder.glob("part-*.parquet"):
             ids = pq.read_table(part)["patient_id"].to_pylist()
             assert ids == sorted(ids) and len({i[:2] for i in ids}) == 1
+
+
+def test_a_published_folder_is_never_rebuilt_so_pages_may_keep_what_they_read(tmp_path):
+    """Pages keep each file's row groups and each delta's patient list in memory for the
+    life of the process. That is sound only because a folder, once published, never
+    changes: a second build of the same snapshot is discarded, and every read after it,
+    in this process or a new one, is what it was."""
+    rng = random.Random(3)
+    everyone = [f"{rng.getrandbits(40):010x}" for _ in range(200)]
+    base = tmp_path / "idx-000001"
+    index_store.write_parts(
+        [_sorted(pa.concat_tables(_rows([p], rng, 0) for p in everyone))], base, "idx-*", 64
+    )
+    target = tmp_path / "idx-000002"
+    one, other = everyone[5], everyone[9]
+    night1 = _rows([one, other], random.Random(1), 1)
+    index_store.patch(base, target, night1, frozenset({one}), ORDER, "idx-*", row_group=64)
+    files = {p.name: p.read_bytes() for p in target.iterdir()}
+    seen = {p: index_store.patient_table(target, p) for p in (one, other)}
+    assert (seen[one].to_pylist() if seen[one] is not None else []) == [
+        r for r in night1.to_pylist() if r["patient_id"] == one
+    ]
+
+    night2 = _rows([one, other], random.Random(2), 2)
+    index_store.write_parts([_sorted(night2)], target, "idx-*", 64)  # the same snapshot again
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == files
+    index_store._delta_patients.cache_clear()
+    index_store.row_groups.cache_clear()
+    for p in (one, other):
+        again = index_store.patient_table(target, p)
+        assert (again.to_pylist() if again is not None else None) == (
+            seen[p].to_pylist() if seen[p] is not None else None
+        )

@@ -40,9 +40,10 @@ from wraparound.warehouse.store import Warehouse
 RESULTS_PER_KIND = 3
 """How many of each result (the newest first) the page shows."""
 
-ROW_GROUP = 2_048
+ROW_GROUP = 512
 """Rows per row group: a patient has a few to a few dozen rows (4 on average in the synthetic
-locality), so a small group keeps each page's read small."""
+locality), so a small group keeps each page's read small (as the timeline's,
+``timeline.INDEX_ROW_GROUP``)."""
 
 AS_OF_KEY = b"as_of"
 
