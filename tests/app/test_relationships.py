@@ -806,3 +806,39 @@ def test_a_reload_ends_bookings_whose_row_went_and_never_reopens_them(
     assert kinds("nurse", patient) == set()
     assert client.get(reverse("patient", args=[patient.pk])).status_code == 403
     assert AuditEvent.objects.filter(patient=patient, action="end").count() == 2
+
+
+def test_covers_practice_answers_as_the_practices_query_does_for_every_scope():
+    """The relationship checks judge a patient's practice in Python (``covers_practice``)
+    rather than asking ``practices()`` again: for every scope, a user's answer must be the
+    query's for every organisation (practices in and out of scope, neighbourhoods, hubs,
+    trusts) and for no practice at all."""
+    from wraparound.apps.records.models import Organisation
+    from wraparound.vocabulary import SCOPE_LABELS
+
+    # Another neighbourhood with a practice of its own, so that no scope covers everything.
+    top = Organisation.objects.filter(parent=None).first()
+    other = Organisation.objects.create(
+        org_id="NX001", name="Other", kind="neighbourhood", parent=top
+    )
+    Organisation.objects.create(org_id="PX001", name="Elsewhere", kind="practice", parent=other)
+    orgs = list(Organisation.objects.all())
+    kinds_seen = {o.kind for o in orgs}
+    assert {"practice", "neighbourhood"} <= kinds_seen and len(kinds_seen) > 2
+    base = User.objects.get(username="gp")
+    scopes = {}
+    for scope in SCOPE_LABELS:
+        anchor = {
+            "practice": base.scope_org,
+            "neighbourhood": base.scope_org.parent or base.scope_org,
+        }.get(scope, next(o for o in orgs if o.parent_id is None))
+        scopes[scope] = User(username=f"x-{scope}", role="gp", scope=scope, scope_org=anchor)
+    assert len(scopes) >= 3
+    for scope, user in scopes.items():
+        inside = set(user.practices().values_list("pk", flat=True))
+        assert inside, scope
+        if scope != "locality":
+            assert "PX001" not in inside, scope
+        for org in orgs:
+            assert user.covers_practice(org) == (org.pk in inside), (scope, org.pk, org.kind)
+        assert user.covers_practice(None) is False

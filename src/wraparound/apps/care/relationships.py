@@ -49,7 +49,7 @@ def mdt(user, patient, now):
             meeting__date__lte=latest,
         ).select_related("meeting", "meeting__team", "raised_by")
     )
-    if not items or not user.practices().filter(pk=patient.practice_id).exists():
+    if not items or not user.covers_practice(patient.practice):
         return
     for item in items:
         meeting = item.meeting

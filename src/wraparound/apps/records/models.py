@@ -51,6 +51,18 @@ class User(AbstractUser):
             return practices.filter(parent_id=self.scope_org_id)
         return practices
 
+    def covers_practice(self, practice: Organisation | None) -> bool:
+        """Whether ``practice`` is one of :meth:`practices`, judged on the organisation in
+        hand: a relationship check has the patient's practice already (loaded with the
+        patient), and asking the database again cost a query on every patient page."""
+        if practice is None or practice.kind != "practice":
+            return False
+        if self.scope == "practice":
+            return practice.pk == self.scope_org_id
+        if self.scope == "neighbourhood":
+            return practice.parent_id == self.scope_org_id
+        return True
+
 
 class Patient(models.Model):
     """The app's patient index: identity (from the identity feed) joined to demographics and

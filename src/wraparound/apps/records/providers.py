@@ -11,7 +11,7 @@ from wraparound.apps.records.relationships import Relationship, register_provide
 
 
 def registered(user, patient, now):
-    if user.role_info.practice_list and user.practices().filter(pk=patient.practice_id).exists():
+    if user.role_info.practice_list and user.covers_practice(patient.practice):
         yield Relationship(
             "registered",
             source=f"registration with {patient.practice}",

@@ -12,7 +12,7 @@ from wraparound.apps.registers.models import RegisterEntry
 def register_pool(user, patient, now):
     if not user.role_info.register_pool:
         return
-    if not user.practices().filter(pk=patient.practice_id).exists():
+    if not user.covers_practice(patient.practice):
         return
     entry = RegisterEntry.current().filter(patient=patient).select_related("run").first()
     if entry is not None:
