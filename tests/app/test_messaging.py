@@ -362,6 +362,33 @@ def test_contacts_from_the_identity_table_keep_what_staff_recorded(app_warehouse
     assert ContactPreference.objects.get(pk=pref.pk).phone == "07700900999"
 
 
+def test_contacts_bulk_sync_writes_what_the_orm_would_and_mends_changed_details(app_warehouse):
+    """The sync writes tuples, not model instances: a row it creates holds the model's
+    defaults, as one the ORM creates would, and a feed row changed in the app since is set
+    back to the feed's details (with the time it changed), and only that row is written."""
+    pref = ContactPreference.objects.filter(source="identity").exclude(phone="").first()
+    feed = (pref.phone, pref.email, pref.postcode)
+    patient_id = pref.patient_id
+    pref.delete()
+    kept = sync_from_identity(app_warehouse)
+    assert (kept["created"], kept["updated"]) == (1, 0)
+    made = ContactPreference.objects.get(patient_id=patient_id)
+    defaults = ContactPreference(patient_id=patient_id)
+    for field in ContactPreference._meta.concrete_fields:
+        if field.name in ("id", "phone", "email", "postcode", "updated_at"):
+            continue
+        assert getattr(made, field.attname) == getattr(defaults, field.attname), field.name
+    assert (made.phone, made.email, made.postcode) == feed and made.updated_at is not None
+
+    ContactPreference.objects.filter(pk=made.pk).update(phone="07700900000", postcode="X1 1XX")
+    before = ContactPreference.objects.get(pk=made.pk).updated_at
+    assert sync_from_identity(app_warehouse) == {**kept, "created": 0, "updated": 1}
+    mended = ContactPreference.objects.get(pk=made.pk)
+    assert (mended.phone, mended.email, mended.postcode) == feed
+    assert mended.updated_at >= before
+    assert sync_from_identity(app_warehouse) == {**kept, "created": 0, "updated": 0}
+
+
 def test_outbox_page_gated_and_audited(client, login, outbox):
     gp = User.objects.get(username="gp")
     patient = fresh_patient(at_gp_practice=True)

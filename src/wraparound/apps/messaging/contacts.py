@@ -9,12 +9,22 @@ feed never overwrites what the patient told us. Run by ``app refresh`` after the
 from __future__ import annotations
 
 import polars as pl
+from django.utils import timezone
 
 from wraparound.apps.messaging.models import ContactPreference
+from wraparound.apps.records import bulk
 from wraparound.apps.records.models import Patient
 from wraparound.warehouse.identity import read_identity
 
 BATCH = 5000
+# Every column a new row needs (the model's defaults written out, since the bulk insert
+# bypasses the ORM); an existing row of the feed's has only the three details (and the time
+# they changed) rewritten.
+FIELDS = (
+    "patient", "phone", "email", "postcode", "address", "preferred_channel", "no_sms",
+    "no_email", "large_print", "easy_read", "interpreter_language", "source", "updated_at",
+)  # fmt: skip
+DETAILS = ("phone", "email", "postcode")
 
 
 def _chunks(items: list) -> list[list]:
@@ -25,12 +35,28 @@ def _clean(value) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _pks(pseudonyms: list[str], everyone: bool) -> dict[str, int]:
+    """Pseudonym -> pk of the app's patients among ``pseudonyms``. A first load asks for every
+    patient in one query; otherwise in chunks: one IN list of 300,000 is over SQLite's limit
+    on a statement's variables (32,766), which failed the overnight run."""
+    if everyone:
+        wanted = set(pseudonyms)
+        return {p: pk for p, pk in Patient.objects.values_list("pseudonym", "pk") if p in wanted}
+    ids: dict[str, int] = {}
+    for chunk in _chunks(pseudonyms):
+        ids.update(Patient.objects.filter(pseudonym__in=chunk).values_list("pseudonym", "pk"))
+    return ids
+
+
 def sync_from_identity(warehouse, only: set[str] | None = None) -> dict[str, int]:
     """Create or update ``ContactPreference`` rows of ``source="identity"`` from the identity
     table (of the pseudonyms ``only``, on an incremental refresh); returns counts (created,
     updated, kept: recorded by staff or the patient). ``app refresh`` runs it after the
     patient index, so details that came in through ``wraparound ingest`` alone (FHIR
-    Patient.telecom, the CSV patients file's phone and email) are what messages resolve."""
+    Patient.telecom, the CSV patients file's phone and email) are what messages resolve.
+
+    Rows are compared and written as tuples in one bulk upsert (``records/bulk.py``), not as
+    model instances: at 3M the ORM's ``bulk_create`` made this step 320 s of a first load."""
     cols = ["patient_id", "phone", "email", "postcode"]
     frame = pl.from_arrow(read_identity(warehouse, columns=[*cols, "updated_at"]))
     if only is not None:
@@ -39,34 +65,35 @@ def sync_from_identity(warehouse, only: set[str] | None = None) -> dict[str, int
         frame = frame.sort("updated_at", descending=True, nulls_last=True).unique(
             "patient_id", keep="first"
         )
-    rows = {r["patient_id"]: r for r in frame.select(cols).iter_rows(named=True)}
-    # In chunks: a first load reads every patient, and one IN list of 300,000 is over
-    # SQLite's limit on a statement's variables (32,766), which failed the overnight run.
-    ids: dict[str, int] = {}
-    for chunk in _chunks(list(rows)):
-        ids.update(Patient.objects.filter(pseudonym__in=chunk).values_list("pseudonym", "pk"))
-    existing = {
-        p.patient_id: p
-        for chunk in _chunks(list(ids.values()))
-        for p in ContactPreference.objects.filter(patient_id__in=chunk)
+    rows = {
+        pid: (_clean(phone), _clean(email), _clean(postcode).upper())
+        for pid, phone, email, postcode in frame.select(cols).iter_rows()
     }
-    create, update, kept = [], [], 0
+    ids = _pks(list(rows), everyone=only is None)
+    existing: dict[int, tuple] = {}
+    if only is None:
+        found = ContactPreference.objects.values_list("patient_id", "source", *DETAILS)
+        existing = {pk: rest for pk, *rest in found.iterator(chunk_size=BATCH)}
+    else:
+        for chunk in _chunks(list(ids.values())):
+            found = ContactPreference.objects.filter(patient_id__in=chunk)
+            existing.update(
+                (pk, rest) for pk, *rest in found.values_list("patient_id", "source", *DETAILS)
+            )
+    now = timezone.now()
+    write, created, updated, kept = [], 0, 0, 0
     for pseudonym, pk in ids.items():
-        r = rows[pseudonym]
-        values = {
-            "phone": _clean(r["phone"]),
-            "email": _clean(r["email"]),
-            "postcode": _clean(r["postcode"]).upper(),
-        }
-        pref = existing.get(pk)
-        if pref is None:
-            create.append(ContactPreference(patient_id=pk, **values))
-        elif pref.source != "identity":
+        details = rows[pseudonym]
+        held = existing.get(pk)
+        if held is None:
+            created += 1
+        elif held[0] != "identity":
             kept += 1
-        elif any(getattr(pref, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(pref, k, v)
-            update.append(pref)
-    ContactPreference.objects.bulk_create(create, batch_size=BATCH)
-    ContactPreference.objects.bulk_update(update, ["phone", "email", "postcode"], batch_size=BATCH)
-    return {"created": len(create), "updated": len(update), "kept": kept}
+            continue
+        elif tuple(held[1:]) == details:
+            continue
+        else:
+            updated += 1
+        write.append((pk, *details, "", "", False, False, False, False, "", "identity", now))
+    bulk.upsert(ContactPreference, FIELDS, write, key=["patient"], update=[*DETAILS, "updated_at"])
+    return {"created": created, "updated": updated, "kept": kept}
