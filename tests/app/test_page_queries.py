@@ -29,13 +29,15 @@ pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("app")]
 
 # SQL statements per page view, counting the session, the user, the relationship check,
 # the page's own queries and the audit row's transaction (BEGIN, time and chain head, INSERT).
-# A care co-ordinator's relationship is the register pool (scope, then the current entry):
-# two statements more than a GP's registration. The patient page asks which of its care
-# lists hold anything in one statement (``care/presence.py``), then only for those: here the
-# care plan.
+# A care co-ordinator's relationship is the register pool (its current entry, found after the
+# providers before it are asked): two statements more than a GP's registration. The patient
+# page asks which of its care lists hold anything in one statement (``care/presence.py``),
+# then only for those: here the care plan. Whether the patient's practice is in the user's
+# scope is judged on the practice loaded with the patient (``User.covers_practice``), not
+# asked of the database again.
 BUDGET = {
-    "gp": {"register": 10, "patient": 11, "care_plan": 10},
-    "coordinator": {"register": 10, "patient": 13, "care_plan": 12},
+    "gp": {"register": 10, "patient": 10, "care_plan": 9},
+    "coordinator": {"register": 10, "patient": 12, "care_plan": 11},
 }
 
 
