@@ -82,8 +82,8 @@ def _split_sorted(table: pa.Table):
 
 
 # Every page of a patient reads one or two row groups of two indexes, so it is their decoding
-# that the page waits for, not the disk: lz4 decodes a 512-row group in about a third of the
-# time zstd takes (the files are about a fifth larger).
+# that the page waits for, not the disk: a 512-row group decodes in about two thirds of the
+# time with lz4 as with zstd, for files about a fifth larger (docs/app.md has the figures).
 COMPRESSION = "lz4"
 
 

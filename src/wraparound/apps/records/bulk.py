@@ -71,8 +71,8 @@ def _indexes_after(cursor, table: str) -> Iterator[None]:
     """On SQLite, a load into an empty table builds its secondary indexes after the rows,
     not row by row: the expected letters of a 300k locality (492,661 rows, seven secondary
     indexes) went in about twice as fast (18.3 to 9.5 s, raw ``executemany``). Unique
-    indexes stay, since ``ON CONFLICT`` needs them. The caller holds a transaction, so a
-    failure rolls the indexes back with the rows; each index is made again from the very SQL
+    indexes stay, since ``ON CONFLICT`` needs them. It runs inside the upsert's transaction,
+    so a failure rolls the indexes back with the rows; each index is made again from the very SQL
     that made it (``sqlite_master``)."""
     if connection.vendor != "sqlite":
         yield
