@@ -5,6 +5,8 @@ A first ``app refresh`` of 300,000 patients failed with SQLite's "too many SQL v
 a statement). Here the limit is lowered on the test's SQLite connection to 999 (what
 Django assumes for SQLite, so its own bulk writes keep under it), below the test locality's
 3,000 patients, with the chunk size under it: one IN list of everyone fails, chunks pass.
+A first load now asks for every patient with no IN list at all; an incremental sync of
+patients named by the batch still goes in chunks, and both are run here.
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ def test_sync_reads_patients_in_chunks_under_the_variable_limit(app_warehouse, m
         with pytest.raises(Exception, match="too many SQL variables"):
             list(Patient.objects.filter(pk__in=range(1, patients + 1)).values_list("pk"))
         result = contacts.sync_from_identity(app_warehouse)
+        # An incremental refresh names the patients it touched: those go to the database in
+        # IN lists, chunked under the limit (a first load, above, asks for everyone at once).
+        ContactPreference.objects.filter(source="identity").delete()
+        everyone = set(Patient.objects.values_list("pseudonym", flat=True))
+        touched = contacts.sync_from_identity(app_warehouse, only=everyone)
     finally:
         raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
     assert result["created"] > limit
+    assert touched["created"] == result["created"]
     assert ContactPreference.objects.filter(source="identity").count() == result["created"]
