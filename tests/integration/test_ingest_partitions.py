@@ -187,11 +187,46 @@ def test_when_the_repeated_ids_do_not_fit_every_row_is_ranked_with_the_same_resu
     ]
     folder = write_ndjson(tmp_path / "in", [*locality(), *events])
     load(tmp_path / "plain", folder)
-    # The search for repeated ids runs out of memory, as a 3M export's 58.5M encounters did.
-    opened = out_of_memory_when(monkeypatch, lambda sql: "m_repeated AS" in sql)
+    # The search for repeated ids runs out of memory in slices and in finer slices, as a 3M
+    # export's 58.5M encounters did in one aggregate.
+    opened = out_of_memory_when(monkeypatch, lambda sql: "INTO m_repeated" in sql)
     load(tmp_path / "ranked", folder)
     assert opened[-1].failed > 0
     drop = ("batch",)
     assert contents(tmp_path / "ranked", drop) == contents(tmp_path / "plain", drop)
     codes = {r["id"]: r["code"] for r in contents(tmp_path / "ranked")["conditions"]}
     assert codes["c-rep"] == "38341003"
+
+
+def test_repeated_ids_are_found_in_slices_of_the_ids_with_the_same_result(tmp_path, monkeypatch):
+    """However many slices of ``hash(id)`` the search for repeated ids is cut into, and when
+    the first cut runs out of memory and a finer one is tried, the load is the same as in
+    one aggregate."""
+    from ingest_data import out_of_memory_when
+
+    from wraparound.warehouse import merge
+
+    v = ["2025-01-01T00:00:00Z", "2025-03-01T00:00:00Z"]
+    events = [
+        condition(f"c-{i}", "pat-1", "44054006", "2016-01-01", updated=v[i % 2]) for i in range(12)
+    ] + [
+        condition("c-3", "pat-1", "38341003", "2017-01-01", updated=v[0]),
+        condition("c-4", "pat-1", "49436004", "2018-01-01", updated=v[1]),
+        encounter("e-rep", "pat-1", "AMB", "2024-06-01T10:00:00Z", specialty="100"),
+        encounter("e-rep", "pat-1", "AMB", "2024-07-01T10:00:00Z", specialty="120"),
+    ]
+    folder = write_ndjson(tmp_path / "in", [*locality(), *events])
+    load(tmp_path / "whole", folder)
+    monkeypatch.setattr(merge, "IDS_PER_SLICE", 2)
+    load(tmp_path / "sliced", folder)
+    opened = out_of_memory_when(monkeypatch, lambda sql: "INTO m_repeated" in sql, times=1)
+    load(tmp_path / "finer", folder)
+    assert opened[-1].failed == 1
+    drop = ("batch",)
+    whole = contents(tmp_path / "whole", drop)
+    assert contents(tmp_path / "sliced", drop) == whole
+    assert contents(tmp_path / "finer", drop) == whole
+    codes = {r["id"]: r["code"] for r in whole["conditions"]}
+    assert codes["c-3"] == "44054006"  # the newer stamp (v[1]) beats the repeat's v[0]
+    assert codes["c-4"] == "49436004"  # the repeat is newer than the first (v[0])
+    assert {r["id"]: r["specialty"] for r in whole["encounters"]}["e-rep"] == "120"

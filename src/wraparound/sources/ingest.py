@@ -37,7 +37,12 @@ from rich.progress import (
 
 from wraparound.sources.fhir.read import FHIR_SUFFIXES
 from wraparound.sources.ingest_batch import CSV, RESOURCE, Batch, SourceFile
-from wraparound.sources.ingest_check import check_staged, open_check, resolved_sql
+from wraparound.sources.ingest_check import (
+    check_staged,
+    open_check,
+    resolved_sql,
+    staged_ids_sql,
+)
 from wraparound.sources.ingest_stage import SPAN_BYTES, Reader, plan_tasks, read_all
 from wraparound.sources.ingest_values import UNREADABLE_FILE, Clock, Reject
 from wraparound.warehouse.merge import MergeStats, current_sql, merge_staged
@@ -261,7 +266,12 @@ def _write(con, wh: Warehouse, batch: Batch, stats: dict[str, MergeStats]) -> in
                 continue
             gone = _deleted_ids(table, tx.warehouse) if table in delete_tables else None
             merged, deleted = merge_staged(
-                con, tx, table, resolved_sql(table) if table in incoming else None, gone
+                con,
+                tx,
+                table,
+                resolved_sql(table) if table in incoming else None,
+                gone,
+                incoming_ids=staged_ids_sql(table),
             )
             if table in incoming:
                 stats[table] = merged

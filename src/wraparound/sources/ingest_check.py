@@ -582,3 +582,11 @@ def resolved_sql(table: str) -> str:
     """The judged rows of ``table`` ready to merge: warehouse columns, ``_loc``, ``_sub``."""
     cols = ", ".join(q(c) for c in COLUMNS[table])
     return f"SELECT {cols}, _loc, _sub FROM j_{table}"
+
+
+def staged_ids_sql(table: str) -> str:
+    """The ``id`` of every row ``resolved_sql(table)`` yields, read from the staged files
+    alone: judging resolves references and never changes an id, nor adds or drops a row
+    (each join finds at most one match), so the merge's search for repeated ids need not
+    compute the joins (``merge._newest``)."""
+    return f"SELECT id FROM s_{table}"
