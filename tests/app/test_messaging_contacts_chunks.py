@@ -5,8 +5,9 @@ A first ``app refresh`` of 300,000 patients failed with SQLite's "too many SQL v
 a statement). Here the limit is lowered on the test's SQLite connection to 999 (what
 Django assumes for SQLite, so its own bulk writes keep under it), below the test locality's
 3,000 patients, with the chunk size under it: one IN list of everyone fails, chunks pass.
-A first load now asks for every patient with no IN list at all; an incremental sync of
-patients named by the batch still goes in chunks, and both are run here.
+The patients are found through ``records.lookup`` (IN lists in chunks, or one pass over the
+whole index for many); an incremental sync of patients named by the batch looks up their
+stored details in chunks too, and both kinds of sync are run here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.db import connection
 
 from wraparound.apps.messaging import contacts
 from wraparound.apps.messaging.models import ContactPreference
+from wraparound.apps.records import lookup
 from wraparound.apps.records.models import Patient
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +33,7 @@ def test_sync_reads_patients_in_chunks_under_the_variable_limit(app_warehouse, m
     assert patients > limit, "the locality needs more patients than the lowered limit"
     ContactPreference.objects.filter(source="identity").delete()
     monkeypatch.setattr(contacts, "BATCH", 500)
+    monkeypatch.setattr(lookup, "CHUNK", 500)
     connection.ensure_connection()
     raw = connection.connection
     before = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
@@ -38,8 +41,8 @@ def test_sync_reads_patients_in_chunks_under_the_variable_limit(app_warehouse, m
         with pytest.raises(Exception, match="too many SQL variables"):
             list(Patient.objects.filter(pk__in=range(1, patients + 1)).values_list("pk"))
         result = contacts.sync_from_identity(app_warehouse)
-        # An incremental refresh names the patients it touched: those go to the database in
-        # IN lists, chunked under the limit (a first load, above, asks for everyone at once).
+        # An incremental refresh names the patients it touched: their stored details are read
+        # in IN lists, chunked under the limit (a first load, above, reads them all at once).
         ContactPreference.objects.filter(source="identity").delete()
         everyone = set(Patient.objects.values_list("pseudonym", flat=True))
         touched = contacts.sync_from_identity(app_warehouse, only=everyone)

@@ -18,7 +18,8 @@ from django.db import transaction
 
 from wraparound.analytics import results
 from wraparound.apps.commissioning.models import ActionItem, LocalQofRun, LocalQofValue
-from wraparound.apps.records.models import Organisation, Patient
+from wraparound.apps.records import lookup
+from wraparound.apps.records.models import Organisation
 from wraparound.warehouse import paths
 
 KIND = "local_qof"
@@ -77,11 +78,7 @@ def load_latest_local_qof(warehouse_dir: Path) -> str | None:
 
         LocalQofValue.objects.bulk_create(values(), batch_size=BATCH)
         practices = set(Organisation.objects.values_list("org_id", flat=True))
-        ids = dict(
-            Patient.objects.filter(
-                pseudonym__in=missing["patient_id"].unique().to_list()
-            ).values_list("pseudonym", "id")
-        )
+        ids = lookup.by_pseudonym(missing["patient_id"].unique())
         ActionItem.objects.bulk_create(
             (
                 ActionItem(

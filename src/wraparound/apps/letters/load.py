@@ -27,8 +27,8 @@ from wraparound import clinical
 from wraparound.apps.care.models import CaseRecord, Task
 from wraparound.apps.letters.models import ExpectedLetter
 from wraparound.apps.letters.rules import add_operational_days, operational_days_between, rules
-from wraparound.apps.records import bulk
-from wraparound.apps.records.models import Organisation, Patient, User
+from wraparound.apps.records import bulk, lookup
+from wraparound.apps.records.models import Organisation, User
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 BATCH = 5000
@@ -166,20 +166,6 @@ LETTER_FIELDS = (
 )  # fmt: skip
 
 
-def _patients(pseudonyms: list[str]) -> dict[str, tuple[int, str | None]]:
-    """Pseudonym -> (pk, practice id) of the app's patients among ``pseudonyms``."""
-    out = {}
-    for i in range(0, len(pseudonyms), BATCH):
-        chunk = pseudonyms[i : i + BATCH]
-        out.update(
-            (p, (pk, practice))
-            for p, pk, practice in Patient.objects.filter(pseudonym__in=chunk).values_list(
-                "pseudonym", "pk", "practice_id"
-            )
-        )
-    return out
-
-
 def load_letters(engine, only: frozenset[str] | None = None) -> dict:
     """Upsert the expected letters (all, or of ``only``'s patients), then escalate, in one
     bulk write (``records/bulk.py``: an unchanged letter is not written). Returns counts for
@@ -196,7 +182,7 @@ def load_letters(engine, only: frozenset[str] | None = None) -> dict:
         if held is None or newest is None or held > newest:
             only = None
     frame = expected_frame(engine, only, newest)
-    patients = _patients(frame["patient_id"].unique().to_list())
+    patients = lookup.by_pseudonym(frame["patient_id"].unique(), "pk", "practice_id")
     names = dict(Organisation.objects.values_list("org_id", "name"))
     specialties = clinical.treatment_functions()
     labels = {kind: rule["label"] for kind, rule in r["kinds"].items()}

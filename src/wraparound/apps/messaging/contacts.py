@@ -12,8 +12,7 @@ import polars as pl
 from django.utils import timezone
 
 from wraparound.apps.messaging.models import ContactPreference
-from wraparound.apps.records import bulk
-from wraparound.apps.records.models import Patient
+from wraparound.apps.records import bulk, lookup
 from wraparound.warehouse.identity import read_identity
 
 BATCH = 5000
@@ -33,19 +32,6 @@ def _chunks(items: list) -> list[list]:
 
 def _clean(value) -> str:
     return "" if value is None else str(value).strip()
-
-
-def _pks(pseudonyms: list[str], everyone: bool) -> dict[str, int]:
-    """Pseudonym -> pk of the app's patients among ``pseudonyms``. A first load asks for every
-    patient in one query; otherwise in chunks: one IN list of 300,000 is over SQLite's limit
-    on a statement's variables (32,766), which failed the overnight run."""
-    if everyone:
-        wanted = set(pseudonyms)
-        return {p: pk for p, pk in Patient.objects.values_list("pseudonym", "pk") if p in wanted}
-    ids: dict[str, int] = {}
-    for chunk in _chunks(pseudonyms):
-        ids.update(Patient.objects.filter(pseudonym__in=chunk).values_list("pseudonym", "pk"))
-    return ids
 
 
 def sync_from_identity(warehouse, only: set[str] | None = None) -> dict[str, int]:
@@ -69,7 +55,7 @@ def sync_from_identity(warehouse, only: set[str] | None = None) -> dict[str, int
         pid: (_clean(phone), _clean(email), _clean(postcode).upper())
         for pid, phone, email, postcode in frame.select(cols).iter_rows()
     }
-    ids = _pks(list(rows), everyone=only is None)
+    ids = lookup.by_pseudonym(rows)
     existing: dict[int, tuple] = {}
     if only is None:
         found = ContactPreference.objects.values_list("patient_id", "source", *DETAILS)

@@ -37,13 +37,11 @@ from wraparound import clinical
 from wraparound.analytics.population import registered_on
 from wraparound.apps.outreach.cohorts import Cohort, Criterion, get
 from wraparound.apps.outreach.models import CallListEntry, CohortBuild
-from wraparound.apps.records.models import Patient
+from wraparound.apps.records import lookup
 from wraparound.warehouse import engine as engines
 from wraparound.warehouse.store import Warehouse
 
 STORE_CHUNK = 5000
-FULL_SCAN = 50_000  # more pseudonyms than this: read the whole patient index once
-LOOKUP_CHUNK = 5000  # pseudonyms per query (well under SQLite's 32,766 variables)
 Step = Callable[[str, int, int], None]  # (step, done, total)
 
 
@@ -186,18 +184,8 @@ def build(
     tell("app", 0, 1)
     found_count = len(pseudonyms)
     pseudonyms = _in_streams(cohort, pseudonyms)
-    columns = ("pseudonym", "pk", "opted_out", "death_date", "practice_id", "neighbourhood_id")
-    index = {}
-    if len(pseudonyms) > FULL_SCAN:  # most of the index: one pass beats many IN lists
-        for p in Patient.objects.values_list(*columns).iterator(chunk_size=20_000):
-            if p[0] in pseudonyms:
-                index[p[0]] = p[1:]
-    else:
-        wanted = sorted(pseudonyms)
-        for i in range(0, len(wanted), LOOKUP_CHUNK):
-            chunk = wanted[i : i + LOOKUP_CHUNK]
-            for p in Patient.objects.filter(pseudonym__in=chunk).values_list(*columns):
-                index[p[0]] = p[1:]
+    columns = ("pk", "opted_out", "death_date", "practice_id", "neighbourhood_id")
+    index = lookup.by_pseudonym(pseudonyms, *columns)
     left_out = {"not_in_app": len(pseudonyms) - len(index), "died": 0, "opted_out": 0}
     keep: dict[int, tuple] = {}
     for pk, opted_out, died, practice, neighbourhood in index.values():

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from wraparound.apps.records import bulk
+from wraparound.apps.records import bulk, lookup
 from wraparound.apps.records.clock import load_day
 from wraparound.apps.records.models import AuditEvent, Organisation, Patient, Referral
 from wraparound.apps.records.relationships import policy
@@ -314,11 +314,7 @@ def load_referrals(engine, only: frozenset[str] | None = None, day: dt.date | No
     recent = recent.filter((recent.start >= ibis.literal(since)) & (recent.status != "cancelled"))
     recent = recent.join(services, recent.org_id == services.svc)
     rows = engine.to_arrow(recent.select("id", "patient_id", "org_id", "start")).to_pylist()
-    ids = dict(
-        Patient.objects.filter(pseudonym__in={r["patient_id"] for r in rows}).values_list(
-            "pseudonym", "pk"
-        )
-    )
+    ids = lookup.by_pseudonym(r["patient_id"] for r in rows)
     wanted = {
         r["id"]: Referral(
             patient_id=ids[r["patient_id"]],

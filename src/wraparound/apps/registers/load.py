@@ -15,8 +15,8 @@ import polars as pl
 from django.db import transaction
 
 from wraparound.analytics import results
-from wraparound.apps.records import bulk
-from wraparound.apps.records.models import Organisation, Patient
+from wraparound.apps.records import bulk, lookup
+from wraparound.apps.records.models import Organisation
 from wraparound.apps.registers.models import RegisterEntry, RegisterRun
 from wraparound.vocabulary import SCORE_COLUMNS
 from wraparound.warehouse import paths
@@ -60,11 +60,7 @@ def load_latest_run(warehouse_dir: Path) -> RegisterRun | None:
         return existing
     scores = _on_register(run_dir, pl.read_parquet(run_dir / "scores.parquet"))
     entered = _entered(run_dir)
-    ids = dict(
-        Patient.objects.filter(pseudonym__in=scores["patient_id"].to_list()).values_list(
-            "pseudonym", "pk"
-        )
-    )
+    ids = lookup.by_pseudonym(scores["patient_id"])
     orgs = set(Organisation.objects.values_list("org_id", flat=True))
     card = run_dir / "model_card.md"
     first = scores.row(0, named=True) if scores.height else {}
