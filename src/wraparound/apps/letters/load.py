@@ -166,6 +166,63 @@ LETTER_FIELDS = (
 )  # fmt: skip
 
 
+def letter_rows(frame: pl.DataFrame, r: dict) -> pl.DataFrame:
+    """``expected_frame``'s contacts as ``ExpectedLetter`` rows (a column per
+    ``LETTER_FIELDS``), of the patients the app holds: the due date counted in operational
+    days from the contact's local day, the provider's name, the service (the specialty's
+    name, else the kind's label), and whether the letter came by the due date. Made in
+    polars, column by column: row by row in Python it was a fifth of a first load's time."""
+    people = lookup.by_pseudonym(frame["patient_id"].unique(), "pk", "practice_id")
+    patients = pl.DataFrame(
+        {
+            "patient_id": list(people),
+            "patient": [pk for pk, _ in people.values()],
+            "practice": [practice for _, practice in people.values()],
+        },
+        schema={"patient_id": pl.String, "patient": pl.Int64, "practice": pl.String},
+    )
+    names = pl.DataFrame(
+        list(Organisation.objects.values_list("org_id", "name")),
+        schema={"org_id": pl.String, "provider_name": pl.String},
+        orient="row",
+    )
+    frame = frame.join(patients, on="patient_id", how="inner", maintain_order="left")
+    frame = frame.with_columns(day=_local_days("at"), received_day=_local_days("received"))
+    days = frame["day"].unique().drop_nulls().to_list()
+    dues = pl.DataFrame(
+        {"day": days, "due": [add_operational_days(d, r["due"]) for d in days]},
+        schema={"day": pl.Date, "due": pl.Date},
+    )
+    labels = {kind: rule["label"] for kind, rule in r["kinds"].items()}
+    org = pl.when(pl.col("org_id") != "").then(pl.col("org_id"))
+    specialty = pl.col("specialty")
+    service = (
+        pl.when(specialty.is_not_null() & (specialty != ""))
+        .then(specialty.replace(clinical.treatment_functions()))
+        .otherwise(pl.col("kind").replace_strict(labels, return_dtype=pl.String))
+    )
+    return (
+        frame.join(dues, on="day", how="left", maintain_order="left")
+        .join(names, on="org_id", how="left", maintain_order="left")
+        .select(
+            "patient",
+            "practice",
+            encounter_id="id",
+            kind="kind",
+            provider_id=pl.col("org_id").fill_null(""),
+            provider_name=pl.coalesce("provider_name", org, pl.lit("Unknown provider")),
+            service=service.str.slice(0, 100),
+            contact_at="at",
+            due="due",
+            received_at="received",
+            letter_id=pl.col("letter_id").fill_null(""),
+            on_time=(
+                pl.col("received").is_not_null() & (pl.col("received_day") <= pl.col("due"))
+            ).fill_null(False),
+        )
+    )
+
+
 def load_letters(engine, only: frozenset[str] | None = None) -> dict:
     """Upsert the expected letters (all, or of ``only``'s patients), then escalate, in one
     bulk write (``records/bulk.py``: an unchanged letter is not written). Returns counts for
@@ -181,55 +238,20 @@ def load_letters(engine, only: frozenset[str] | None = None) -> dict:
         # look-back back for everyone.
         if held is None or newest is None or held > newest:
             only = None
-    frame = expected_frame(engine, only, newest)
-    patients = lookup.by_pseudonym(frame["patient_id"].unique(), "pk", "practice_id")
-    names = dict(Organisation.objects.values_list("org_id", "name"))
-    specialties = clinical.treatment_functions()
-    labels = {kind: rule["label"] for kind, rule in r["kinds"].items()}
-    frame = frame.with_columns(day=_local_days("at"), received_day=_local_days("received"))
-    dues = {d: add_operational_days(d, r["due"]) for d in frame["day"].unique().to_list()}
-    objects = []
-    for cid, pid, kind, org, specialty, at, day, lid, received, received_day in frame.select(
-        "id", "patient_id", "kind", "org_id", "specialty", "at", "day", "letter_id", "received",
-        "received_day",
-    ).iter_rows():  # fmt: skip
-        pk, practice = patients.get(pid, (None, None))
-        if pk is None:
-            continue
-        due = dues[day]
-        service = specialties.get(specialty, specialty) if specialty else labels[kind]
-        objects.append(
-            (
-                pk,
-                practice,
-                cid,
-                kind,
-                org or "",
-                names.get(org, org or "Unknown provider"),
-                str(service)[:100],
-                at,
-                due,
-                received,
-                lid or "",
-                received is not None and received_day <= due,
-            )
-        )
+    rows = letter_rows(expected_frame(engine, only, newest), r)
     aged: set[str] = set()
     with transaction.atomic():
         if only is None:
             bulk.delete_missing(
-                ExpectedLetter,
-                "encounter_id",
-                (o[2] for o in objects),
-                where="escalated_at IS NULL",
+                ExpectedLetter, "encounter_id", rows["encounter_id"], where="escalated_at IS NULL"
             )
         else:
-            _delete_missing_of(only, {o[2] for o in objects})
+            _delete_missing_of(only, set(rows["encounter_id"]))
             aged = _delete_aged(newest - dt.timedelta(days=r["lookback"]))
         bulk.upsert(
             ExpectedLetter,
             LETTER_FIELDS,
-            objects,
+            rows,
             key=["encounter_id"],
             update=[f for f in LETTER_FIELDS if f != "encounter_id"],
         )
@@ -239,7 +261,7 @@ def load_letters(engine, only: frozenset[str] | None = None) -> dict:
             done_at__isnull=True,
         ).update(done_at=timezone.now())
     return {
-        "expected": len(objects),
+        "expected": rows.height,
         "escalated": escalate(),
         "feed": True,
         "touched_only": only is not None,
