@@ -230,3 +230,32 @@ def test_repeated_ids_are_found_in_slices_of_the_ids_with_the_same_result(tmp_pa
     assert codes["c-3"] == "44054006"  # the newer stamp (v[1]) beats the repeat's v[0]
     assert codes["c-4"] == "49436004"  # the repeat is newer than the first (v[0])
     assert {r["id"]: r["specialty"] for r in whole["encounters"]}["e-rep"] == "120"
+
+
+def test_a_first_write_that_runs_out_of_memory_is_written_again_ranked(tmp_path, monkeypatch):
+    """A region's first load ran out of DuckDB's memory writing its partitions straight from
+    the judged rows; the table is then written again with every row ranked, which ends the
+    joins before the write. The warehouse is the same as a load that never ran out, for a
+    partitioned table (encounters) and a whole one (conditions)."""
+    from ingest_data import out_of_memory_when
+
+    events = [
+        encounter("e-once", "pat-1", "AMB", "2024-05-01T10:00:00Z", specialty="110"),
+        encounter("e-rep", "pat-1", "AMB", "2024-06-01T10:00:00Z", specialty="100"),
+        encounter("e-rep", "pat-1", "AMB", "2024-07-01T10:00:00Z", specialty="120"),
+        condition("c-once", "pat-1", "44054006", "2016-01-01"),
+    ]
+    folder = write_ndjson(tmp_path / "in", [*locality(), *events])
+    load(tmp_path / "plain", folder)
+
+    def straight_write(sql: str) -> bool:
+        return sql.lstrip().startswith("COPY") and "row_number()" not in sql
+
+    opened = out_of_memory_when(monkeypatch, straight_write)
+    load(tmp_path / "ranked", folder)
+    assert opened[-1].failed >= 2  # at least a partitioned table and a whole one
+    drop = ("batch",)
+    assert contents(tmp_path / "ranked", drop) == contents(tmp_path / "plain", drop)
+    assert set(periods(tmp_path / "ranked", "encounters")) == set(
+        periods(tmp_path / "plain", "encounters")
+    )

@@ -237,12 +237,7 @@ def merge_staged(
             # A table with no rows yet (a first load): every newest version is inserted, so
             # it is written straight from the query, counted by the write itself, without
             # storing the batch in DuckDB first and reading it back.
-            winners = f"SELECT {', '.join(_q(c) for c in schema.names)} FROM ({newest})"
-            if partitioned:
-                n = _write_partitions(con, tx, name, winners, dropped, False, cast, None)
-            else:
-                n = _write_whole(con, tx, name, winners, cast)
-            return MergeStats(inserted=n), 0
+            return MergeStats(inserted=_write_first(con, tx, name, newest, incoming_sql)), 0
         con.execute(f"CREATE OR REPLACE TABLE m_inc AS {newest}")
         where = ", o.filename AS _file" if partitioned else ""
         # A table with no rows yet (a first load) has nothing to compare with.
@@ -296,6 +291,47 @@ IDS_PER_SLICE = 16_000_000
 FINER_IDS = 4
 
 
+def _write_first(con, tx: Transaction, name: str, newest: str, incoming_sql: str) -> int:
+    """Write the first rows of table ``name`` straight from ``newest``; the rows written.
+
+    Streamed from the judged rows' joins into a partitioned write, a region's batch can run
+    out of DuckDB's memory (a 3M export's did, once its repeated ids were found without
+    ranking every row): the joins' hash tables and the writer's open partitions are held at
+    once. Ranking every row (``_ranked``) ends the joins before the write starts, and is
+    what every 3M load that succeeded did, so on an Out of Memory Error the table is
+    written again that way. A failed write leaves nothing behind (``_write_partitions``
+    clears its scratch folder first; the whole file is overwritten)."""
+    import duckdb
+
+    schema = TABLES[name]
+    cols = ", ".join(_q(c) for c in schema.names)
+    cast = ", ".join(f"CAST({_q(f.name)} AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
+    dropped = "SELECT NULL::VARCHAR AS id WHERE FALSE"
+    ranked = _ranked(incoming_sql, [*(_q(c) for c in schema.names if c != "batch"),
+                                    f"{int(tx.batch)} AS batch"])  # fmt: skip
+    for body in (newest,) if newest == ranked else (newest, ranked):
+        winners = f"SELECT {cols} FROM ({body})"
+        try:
+            if name in PARTITIONS:
+                return _write_partitions(con, tx, name, winners, dropped, False, cast, None)
+            return _write_whole(con, tx, name, winners, cast)
+        except duckdb.OutOfMemoryException:
+            if body is ranked:
+                raise
+    raise AssertionError("unreachable")
+
+
+_RANK = """
+    QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST,
+        version_id DESC NULLS LAST, _loc DESC, _sub DESC) = 1
+"""
+
+
+def _ranked(incoming_sql: str, select: list[str]) -> str:
+    """SQL of the newest incoming version of each id, every row ranked by the window."""
+    return f"SELECT {', '.join(select)} FROM ({incoming_sql}) i {_RANK}"
+
+
 def _newest(con, incoming_sql: str, select: list[str], incoming_ids: str) -> str:
     """SQL of the newest incoming version of each id; on a tie, the one read last.
 
@@ -310,10 +346,7 @@ def _newest(con, incoming_sql: str, select: list[str], incoming_ids: str) -> str
 
     listed = ", ".join(select)
     once = f"SELECT {listed} FROM ({incoming_sql}) i"
-    window = """
-        QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST,
-            version_id DESC NULLS LAST, _loc DESC, _sub DESC) = 1
-    """
+    window = _RANK
     (rows,) = con.execute(f"SELECT count(*) FROM ({incoming_ids})").fetchall()[0]
     slices = max(1, -(-int(rows) // IDS_PER_SLICE))
     for n in (slices, slices * FINER_IDS):
@@ -323,7 +356,7 @@ def _newest(con, incoming_sql: str, select: list[str], incoming_ids: str) -> str
         except duckdb.OutOfMemoryException:
             continue
     else:
-        return once + window
+        return _ranked(incoming_sql, select)
     (repeated,) = con.execute("SELECT count(*) FROM m_repeated").fetchall()[0]
     if not repeated:
         return once
