@@ -223,21 +223,20 @@ def merge_staged(
         f"CREATE OR REPLACE TEMP VIEW m_old AS {current_sql(tx.warehouse, name, partitioned)}"
     )
     stats = MergeStats()
-    dropped = "SELECT NULL::VARCHAR AS id WHERE FALSE"
+    dropped = _NO_IDS
     cast = ", ".join(f"CAST({_q(f.name)} AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
     first = not (tx.warehouse.exists() and tx.warehouse.table_files(name))
     if incoming_sql is not None:
+        select = [*(_q(c) for c in cols), f"{int(tx.batch)} AS batch"]
         newest = _newest(
-            con,
-            incoming_sql,
-            [*(_q(c) for c in cols), f"{int(tx.batch)} AS batch"],
-            incoming_ids or f"SELECT id FROM ({incoming_sql})",
+            con, incoming_sql, select, incoming_ids or f"SELECT id FROM ({incoming_sql})"
         )
         if first and deleted_ids is None:
             # A table with no rows yet (a first load): every newest version is inserted, so
             # it is written straight from the query, counted by the write itself, without
             # storing the batch in DuckDB first and reading it back.
-            return MergeStats(inserted=_write_first(con, tx, name, newest, incoming_sql)), 0
+            ranked = _ranked(incoming_sql, select)
+            return MergeStats(inserted=_write_first(con, tx, name, newest, ranked, cast)), 0
         con.execute(f"CREATE OR REPLACE TABLE m_inc AS {newest}")
         where = ", o.filename AS _file" if partitioned else ""
         # A table with no rows yet (a first load) has nothing to compare with.
@@ -283,42 +282,42 @@ def merge_staged(
     return stats, int(deleted)
 
 
+# SQL yielding no ids (nothing dropped).
+_NO_IDS = "SELECT NULL::VARCHAR AS id WHERE FALSE"
 # The search for repeated ids aggregates at most about this many ids in one statement: a
-# region's 58.5M encounter ids ran out of DuckDB's 1 GB in one hash aggregate, and fit in
-# four slices of them (15 s, against 80 s for ranking every row; 15 s for the plain write).
+# region's 58.5M encounter ids ran out of DuckDB's 1 GB in one hash aggregate, and four
+# slices of them took 14.7 s (ranking every row and writing it took 79.6 s; the plain write
+# of the same rows 16.7 s).
 IDS_PER_SLICE = 16_000_000
 # How much finer the slices are made when a search still runs out of memory.
 FINER_IDS = 4
 
 
-def _write_first(con, tx: Transaction, name: str, newest: str, incoming_sql: str) -> int:
+def _write_first(con, tx: Transaction, name: str, newest: str, ranked: str, cast: str) -> int:
     """Write the first rows of table ``name`` straight from ``newest``; the rows written.
 
     Streamed from the judged rows' joins into a partitioned write, a region's batch can run
     out of DuckDB's memory (a 3M export's did, once its repeated ids were found without
-    ranking every row): the joins' hash tables and the writer's open partitions are held at
-    once. Ranking every row (``_ranked``) ends the joins before the write starts, and is
-    what every 3M load that succeeded did, so on an Out of Memory Error the table is
-    written again that way. A failed write leaves nothing behind (``_write_partitions``
-    clears its scratch folder first; the whole file is overwritten)."""
+    ranking every row), most likely holding the joins' hash tables and the writer's open
+    partitions at once. Ranking every row (``ranked``) ends the joins before the write
+    starts, and is what every 3M load that succeeded did, so on an Out of Memory Error the
+    table is written again that way. A failed write leaves nothing behind
+    (``_write_partitions`` clears its scratch folder first; the whole file is overwritten)."""
     import duckdb
 
-    schema = TABLES[name]
-    cols = ", ".join(_q(c) for c in schema.names)
-    cast = ", ".join(f"CAST({_q(f.name)} AS {sql_type(f.type)}) AS {_q(f.name)}" for f in schema)
-    dropped = "SELECT NULL::VARCHAR AS id WHERE FALSE"
-    ranked = _ranked(incoming_sql, [*(_q(c) for c in schema.names if c != "batch"),
-                                    f"{int(tx.batch)} AS batch"])  # fmt: skip
-    for body in (newest,) if newest == ranked else (newest, ranked):
-        winners = f"SELECT {cols} FROM ({body})"
-        try:
-            if name in PARTITIONS:
-                return _write_partitions(con, tx, name, winners, dropped, False, cast, None)
-            return _write_whole(con, tx, name, winners, cast)
-        except duckdb.OutOfMemoryException:
-            if body is ranked:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        return _write_winners(con, tx, name, newest, cast)
+    except duckdb.OutOfMemoryException:
+        if newest == ranked:
+            raise
+    return _write_winners(con, tx, name, ranked, cast)
+
+
+def _write_winners(con, tx: Transaction, name: str, body: str, cast: str) -> int:
+    winners = f"SELECT {', '.join(_q(c) for c in TABLES[name].names)} FROM ({body})"
+    if name in PARTITIONS:
+        return _write_partitions(con, tx, name, winners, _NO_IDS, False, cast, None)
+    return _write_whole(con, tx, name, winners, cast)
 
 
 _RANK = """
@@ -341,12 +340,11 @@ def _newest(con, incoming_sql: str, select: list[str], incoming_ids: str) -> str
     aggregate of the ids alone (``incoming_ids``), in slices of ``hash(id)`` so that no
     aggregate holds more than ``IDS_PER_SLICE`` of them, and the window then runs over the
     repeated ids' rows alone. If the slices still run out of memory they are made
-    ``FINER_IDS`` times finer once; after that every row is ranked, which always fits."""
+    ``FINER_IDS`` times finer once; after that every row is ranked, as every 3M load did."""
     import duckdb
 
     listed = ", ".join(select)
     once = f"SELECT {listed} FROM ({incoming_sql}) i"
-    window = _RANK
     (rows,) = con.execute(f"SELECT count(*) FROM ({incoming_ids})").fetchall()[0]
     slices = max(1, -(-int(rows) // IDS_PER_SLICE))
     for n in (slices, slices * FINER_IDS):
@@ -365,7 +363,7 @@ def _newest(con, incoming_sql: str, select: list[str], incoming_ids: str) -> str
         UNION ALL
         SELECT * FROM (
             SELECT {listed} FROM ({incoming_sql}) i WHERE id IN (SELECT id FROM m_repeated)
-            {window}
+            {_RANK}
         )
     """
 
