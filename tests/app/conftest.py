@@ -5,11 +5,14 @@ session, with the demo users and casework, so every test starts from the same re
 from __future__ import annotations
 
 import shutil
+import sqlite3
+from contextlib import contextmanager
 
 import pytest
 import quick_hasher
 import static_index
 from django.conf import settings
+from django.db import connection
 from django.test import override_settings
 
 from wraparound.apps.demo import DEMO_PASSWORD, create_demo_casework, create_demo_users
@@ -64,3 +67,24 @@ def login(client):
         return client
 
     return sign_in
+
+
+@pytest.fixture
+def sqlite_variable_limit():
+    """``with sqlite_variable_limit(n):`` lowers SQLite's limit on a statement's variables to
+    ``n`` on the test's connection, and restores it after: what a region's lookups meet at
+    full size, met by the test locality. Skips the test on other databases."""
+    if connection.vendor != "sqlite":
+        pytest.skip("the variable limit lowered here is SQLite's")
+
+    @contextmanager
+    def lowered(limit: int):
+        connection.ensure_connection()
+        raw = connection.connection
+        before = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+        try:
+            yield
+        finally:
+            raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
+
+    return lowered

@@ -12,10 +12,7 @@ stored details in chunks too, and both kinds of sync are run here.
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
-from django.db import connection
 
 from wraparound.apps.messaging import contacts
 from wraparound.apps.messaging.models import ContactPreference
@@ -25,19 +22,16 @@ from wraparound.apps.records.models import Patient
 pytestmark = pytest.mark.django_db
 
 
-def test_sync_reads_patients_in_chunks_under_the_variable_limit(app_warehouse, monkeypatch):
-    if connection.vendor != "sqlite":
-        pytest.skip("the variable limit lowered here is SQLite's")
+def test_sync_reads_patients_in_chunks_under_the_variable_limit(
+    app_warehouse, monkeypatch, sqlite_variable_limit
+):
     patients = Patient.objects.count()
     limit = 999
     assert patients > limit, "the locality needs more patients than the lowered limit"
     ContactPreference.objects.filter(source="identity").delete()
     monkeypatch.setattr(contacts, "BATCH", 500)
     monkeypatch.setattr(lookup, "CHUNK", 500)
-    connection.ensure_connection()
-    raw = connection.connection
-    before = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
-    try:
+    with sqlite_variable_limit(limit):
         with pytest.raises(Exception, match="too many SQL variables"):
             list(Patient.objects.filter(pk__in=range(1, patients + 1)).values_list("pk"))
         result = contacts.sync_from_identity(app_warehouse)
@@ -46,8 +40,6 @@ def test_sync_reads_patients_in_chunks_under_the_variable_limit(app_warehouse, m
         ContactPreference.objects.filter(source="identity").delete()
         everyone = set(Patient.objects.values_list("pseudonym", flat=True))
         touched = contacts.sync_from_identity(app_warehouse, only=everyone)
-    finally:
-        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
     assert result["created"] > limit
     assert touched["created"] == result["created"]
     assert ContactPreference.objects.filter(source="identity").count() == result["created"]

@@ -6,10 +6,7 @@ region's first load is above SQLite's own limit."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
-from django.db import connection
 
 from wraparound.apps.records import lookup
 from wraparound.apps.records.models import Patient
@@ -25,9 +22,9 @@ def _expected(pseudonyms, *fields):
     return out
 
 
-def test_both_paths_find_the_same_patients_under_a_low_variable_limit(app_warehouse, monkeypatch):
-    if connection.vendor != "sqlite":
-        pytest.skip("the variable limit lowered here is SQLite's")
+def test_both_paths_find_the_same_patients_under_a_low_variable_limit(
+    app_warehouse, monkeypatch, sqlite_variable_limit
+):
     everyone = list(Patient.objects.values_list("pseudonym", flat=True))
     limit = 999
     assert len(everyone) > limit, "the locality needs more patients than the lowered limit"
@@ -35,10 +32,7 @@ def test_both_paths_find_the_same_patients_under_a_low_variable_limit(app_wareho
     want_pk = _expected(set(asked), "pk")
     want_two = _expected(set(asked), "pk", "practice_id")
     monkeypatch.setattr(lookup, "CHUNK", 500)
-    connection.ensure_connection()
-    raw = connection.connection
-    before = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
-    try:
+    with sqlite_variable_limit(limit):
         with pytest.raises(Exception, match="too many SQL variables"):
             list(Patient.objects.filter(pseudonym__in=asked).values_list("pk"))
         chunked = lookup.by_pseudonym(asked)
@@ -46,8 +40,6 @@ def test_both_paths_find_the_same_patients_under_a_low_variable_limit(app_wareho
         monkeypatch.setattr(lookup, "FULL_SCAN", 10)
         scanned = lookup.by_pseudonym(asked)
         scanned_two = lookup.by_pseudonym(asked, "pk", "practice_id")
-    finally:
-        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
     assert len(want_pk) == len(set(asked)) - 1  # everyone asked but the stranger
     assert chunked == scanned == want_pk
     assert chunked_two == scanned_two == want_two
