@@ -235,8 +235,8 @@ def test_repeated_ids_are_found_in_slices_of_the_ids_with_the_same_result(tmp_pa
 def test_a_first_write_that_runs_out_of_memory_is_written_again_ranked(tmp_path, monkeypatch):
     """A region's first load ran out of DuckDB's memory writing its partitions straight from
     the judged rows; the table is then written again with every row ranked, which ends the
-    joins before the write. The warehouse is the same as a load that never ran out, for a
-    partitioned table (encounters) and a whole one (conditions)."""
+    joins before the write. The warehouse is the same as a load that never ran out, for
+    partitioned tables and whole ones, and the report names the tables written that way."""
     from ingest_data import out_of_memory_when
 
     events = [
@@ -246,14 +246,21 @@ def test_a_first_write_that_runs_out_of_memory_is_written_again_ranked(tmp_path,
         condition("c-once", "pat-1", "44054006", "2016-01-01"),
     ]
     folder = write_ndjson(tmp_path / "in", [*locality(), *events])
-    load(tmp_path / "plain", folder)
+    plain = load(tmp_path / "plain", folder).report
+    assert "ranked_after_out_of_memory" not in plain["tables"]["encounters"]
 
     def straight_write(sql: str) -> bool:
         return sql.lstrip().startswith("COPY") and "row_number()" not in sql
 
     opened = out_of_memory_when(monkeypatch, straight_write)
-    load(tmp_path / "ranked", folder)
+    report = load(tmp_path / "ranked", folder).report
     assert opened[-1].failed >= 2  # at least a partitioned table and a whole one
+    # The report says which tables went the ranked way: a partitioned one (conditions) and
+    # a whole one (patients); the encounters' write, whose repeated id is ranked within it
+    # (not a straight write, here), did not run out.
+    for table in ("conditions", "patients"):
+        assert report["tables"][table]["ranked_after_out_of_memory"] == 1
+    assert "ranked_after_out_of_memory" not in report["tables"]["encounters"]
     drop = ("batch",)
     assert contents(tmp_path / "ranked", drop) == contents(tmp_path / "plain", drop)
     assert set(periods(tmp_path / "ranked", "encounters")) == set(

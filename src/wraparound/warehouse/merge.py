@@ -30,9 +30,16 @@ class MergeStats:
     inserted: int = 0
     replaced: int = 0
     unchanged: int = 0
+    # A first load's straight write ran out of DuckDB's memory and the table was written
+    # again with every row ranked (``_write_first``): said in the report, so a slow
+    # whole-region load shows where its time went.
+    ranked_after_out_of_memory: bool = False
 
     def as_dict(self) -> dict[str, int]:
-        return {"inserted": self.inserted, "replaced": self.replaced, "unchanged": self.unchanged}
+        counts = {"inserted": self.inserted, "replaced": self.replaced, "unchanged": self.unchanged}
+        if self.ranked_after_out_of_memory:
+            counts["ranked_after_out_of_memory"] = 1
+        return counts
 
 
 def upsert(engine, tx: Transaction, name: str, incoming: pa.Table) -> MergeStats:
@@ -236,7 +243,8 @@ def merge_staged(
             # it is written straight from the query, counted by the write itself, without
             # storing the batch in DuckDB first and reading it back.
             ranked = _ranked(incoming_sql, select)
-            return MergeStats(inserted=_write_first(con, tx, name, newest, ranked, cast)), 0
+            n, retried = _write_first(con, tx, name, newest, ranked, cast)
+            return MergeStats(inserted=n, ranked_after_out_of_memory=retried), 0
         con.execute(f"CREATE OR REPLACE TABLE m_inc AS {newest}")
         where = ", o.filename AS _file" if partitioned else ""
         # A table with no rows yet (a first load) has nothing to compare with.
@@ -293,8 +301,11 @@ IDS_PER_SLICE = 16_000_000
 FINER_IDS = 4
 
 
-def _write_first(con, tx: Transaction, name: str, newest: str, ranked: str, cast: str) -> int:
-    """Write the first rows of table ``name`` straight from ``newest``; the rows written.
+def _write_first(
+    con, tx: Transaction, name: str, newest: str, ranked: str, cast: str
+) -> tuple[int, bool]:
+    """Write the first rows of table ``name`` straight from ``newest``; the rows written, and
+    whether they were written ranked after running out of memory.
 
     Streamed from the judged rows' joins into a partitioned write, a region's batch can run
     out of DuckDB's memory (a 3M export's did, once its repeated ids were found without
@@ -306,11 +317,11 @@ def _write_first(con, tx: Transaction, name: str, newest: str, ranked: str, cast
     import duckdb
 
     try:
-        return _write_winners(con, tx, name, newest, cast)
+        return _write_winners(con, tx, name, newest, cast), False
     except duckdb.OutOfMemoryException:
         if newest == ranked:
             raise
-    return _write_winners(con, tx, name, ranked, cast)
+    return _write_winners(con, tx, name, ranked, cast), True
 
 
 def _write_winners(con, tx: Transaction, name: str, body: str, cast: str) -> int:
